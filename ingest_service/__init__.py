@@ -1,0 +1,1 @@
+"""Ingest service: validates interaction events and publishes them to Kafka."""

@@ -1,0 +1,1 @@
+"""Scoring service: consumes interactions, keeps relationship state, serves scores."""

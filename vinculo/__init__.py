@@ -1,0 +1,1 @@
+"""Vinculo: shared code for both services (API, events, settings, CLI)."""

@@ -1,0 +1,46 @@
+"""The `vinculo` command: one verb per module, imported only when used.
+
+Each command module exposes `add_arguments(parser)` and `run(args) -> int`, so
+`vinculo --help` stays fast and a verb's heavy imports (scikit-learn, grpc)
+cost nothing to the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "up": ("vinculo.commands.up", "start the embedded broker and both services"),
+    "demo": ("vinculo.commands.demo", "run the whole pipeline on a generated network and print rankings"),
+    "ingest": ("ingest_service.server", "run the ingest service alone"),
+    "scoring": ("scoring_service.server", "run the scoring service alone"),
+    "train": ("scoring_service.model.cli_train", "train a scoring model from event files"),
+    "evaluate": ("scoring_service.model.cli_evaluate", "evaluate a model against baselines"),
+    "import": ("vinculo.commands.import_", "import history (LinkedIn export, event files)"),
+    "report": ("vinculo.commands.report", "print or write a report of one person's network"),
+}
+
+
+def build_parser(selected: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vinculo", description="Relationship-strength scoring.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if name == selected:  # only the verb being run imports its module
+            importlib.import_module(module_name).add_arguments(command_parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    selected = next((a for a in args_list if not a.startswith("-")), None)
+    args = build_parser(selected if selected in COMMANDS else None).parse_args(args_list)
+    module = importlib.import_module(COMMANDS[args.command][0])
+    return int(module.run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
