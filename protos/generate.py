@@ -21,8 +21,8 @@ def proto_files() -> list[Path]:
 
 
 def generate() -> None:
-    from grpc_tools import protoc  # a build requirement, imported late on purpose
     import grpc_tools
+    from grpc_tools import protoc  # a build requirement, imported late on purpose
 
     well_known = Path(grpc_tools.__file__).parent / "_proto"
     args = [

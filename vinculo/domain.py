@@ -71,7 +71,8 @@ def kind_of(interaction_type: int, audience_size: int = 0) -> Kind | None:
 
 def type_name(interaction_type: int) -> str:
     """'message' for INTERACTION_TYPE_MESSAGE, and so on."""
-    return pb.InteractionType.Name(interaction_type).removeprefix("INTERACTION_TYPE_").lower()
+    name: str = pb.InteractionType.Name(interaction_type)
+    return name.removeprefix("INTERACTION_TYPE_").lower()
 
 
 def mirror_direction(direction: int) -> int:

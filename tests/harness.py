@@ -1,0 +1,108 @@
+"""Real processes for integration tests: the broker and the two services.
+
+Every process is started on free loopback ports, waited for through the
+standard gRPC health service, and stopped by the fixture that started it,
+pass or fail.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from vinculo.broker import free_port
+
+
+def wait_serving(address: str, timeout_s: float = 30.0, service: str = "") -> None:
+    """Block until the gRPC health check at `address` answers SERVING."""
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=1.0)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError as exc:
+                last_error = exc
+            time.sleep(0.05)
+    raise TimeoutError(f"{address} not SERVING within {timeout_s} s: {last_error}")
+
+
+@dataclass
+class ServiceProcess:
+    """`python -m <module>` with flags, on free ports, logging to a file."""
+
+    module: str
+    data_dir: Path
+    bootstrap: str
+    extra_args: list[str] = field(default_factory=list)
+    grpc_port: int = field(default_factory=free_port)
+    metrics_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / f"{self.module}.log"
+
+    def start(self, timeout_s: float = 60.0) -> ServiceProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            sys.executable,
+            "-m",
+            self.module,
+            "--grpc-port",
+            str(self.grpc_port),
+            "--metrics-port",
+            str(self.metrics_port),
+            "--kafka-bootstrap",
+            self.bootstrap,
+            "--data-dir",
+            str(self.data_dir),
+            *self.extra_args,
+        ]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VINCULO_")}
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+            )
+        try:
+            wait_serving(self.address, timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: the crash the scoring service must survive."""
+        process, self.process = self.process, None
+        if process is not None:
+            process.kill()
+            process.wait()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
