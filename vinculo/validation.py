@@ -1,0 +1,130 @@
+"""Validation of interaction events: one set of rules for every way in.
+
+The ingest API rejects an invalid event with a reason naming the field, the
+raw-topic bridge dead-letters it with the same reason, and the scoring service
+re-checks every record it consumes (a producer other than Vinculo may have
+written it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vinculo.domain import Interaction, mirror_direction
+from vinculo.v1 import events_pb2 as pb
+
+MAX_ID_LENGTH = 256
+MAX_CHANNEL_LENGTH = 64
+# Clocks drift and time zones get mislabelled; a day covers both, a year does not.
+MAX_FUTURE_SECONDS = 86_400.0
+# Before 1990 there was no e-mail to speak of; earlier times are unit mistakes.
+MIN_TIME_SECONDS = 631_152_000.0
+MAX_DURATION_SECONDS = 7 * 86_400
+MAX_AUDIENCE = 100_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why an event is invalid: a stable code and a message naming the field."""
+
+    code: str
+    message: str
+
+
+def _check_id(value: str, name: str, required: bool = True) -> Rejection | None:
+    if not value:
+        return Rejection(f"missing_{name}", f"{name}: required") if required else None
+    if len(value) > MAX_ID_LENGTH:
+        return Rejection(
+            "id_too_long", f"{name}: {len(value)} characters, at most {MAX_ID_LENGTH} allowed"
+        )
+    if value != value.strip() or any(ord(ch) < 32 for ch in value):
+        return Rejection("bad_id", f"{name}: must not contain control or surrounding whitespace")
+    return None
+
+
+def _check_enums(event: pb.InteractionEvent) -> Rejection | None:
+    if event.type == pb.INTERACTION_TYPE_UNSPECIFIED:
+        return Rejection("missing_type", "type: required")
+    if event.type not in pb.InteractionType.values():
+        return Rejection("unknown_type", f"type: unknown value {event.type}")
+    if event.direction == pb.DIRECTION_UNSPECIFIED:
+        return Rejection("missing_direction", "direction: required")
+    if event.direction not in pb.Direction.values():
+        return Rejection("unknown_direction", f"direction: unknown value {event.direction}")
+    is_feedback = event.type == pb.INTERACTION_TYPE_FEEDBACK
+    if event.feedback_label not in pb.FeedbackLabel.values():
+        return Rejection(
+            "unknown_feedback_label", f"feedback_label: unknown value {event.feedback_label}"
+        )
+    if is_feedback and event.feedback_label == pb.FEEDBACK_LABEL_UNSPECIFIED:
+        return Rejection("missing_feedback_label", "feedback_label: required for feedback events")
+    if not is_feedback and event.feedback_label != pb.FEEDBACK_LABEL_UNSPECIFIED:
+        return Rejection("unexpected_feedback_label", "feedback_label: only for feedback events")
+    return None
+
+
+def _check_time(event: pb.InteractionEvent, now: float) -> Rejection | None:
+    if not event.HasField("occurred_at"):
+        return Rejection("missing_occurred_at", "occurred_at: required")
+    t = event.occurred_at.seconds + event.occurred_at.nanos / 1e9
+    if t > now + MAX_FUTURE_SECONDS:
+        return Rejection("future_time", "occurred_at: more than a day in the future")
+    if t < MIN_TIME_SECONDS:
+        return Rejection("ancient_time", "occurred_at: before 1990, likely a unit mistake")
+    return None
+
+
+def _check_attributes(event: pb.InteractionEvent) -> Rejection | None:
+    if len(event.channel) > MAX_CHANNEL_LENGTH:
+        return Rejection("channel_too_long", f"channel: at most {MAX_CHANNEL_LENGTH} characters")
+    if event.duration_seconds > MAX_DURATION_SECONDS:
+        return Rejection("duration_too_long", "duration_seconds: more than 7 days")
+    if event.audience_size > MAX_AUDIENCE:
+        return Rejection("audience_too_large", f"audience_size: at most {MAX_AUDIENCE}")
+    if event.in_reply_to == event.event_id:
+        return Rejection("reply_to_self", "in_reply_to: must not name the event itself")
+    return _check_id(event.in_reply_to, "in_reply_to", required=False)
+
+
+def validate_event(event: pb.InteractionEvent, now: float) -> Rejection | None:
+    """None when the event is valid; else the first problem found."""
+    for name in ("event_id", "owner_id", "contact_id"):
+        problem = _check_id(getattr(event, name), name)
+        if problem:
+            return problem
+    if event.owner_id == event.contact_id:
+        return Rejection("self_relationship", "contact_id: must not equal owner_id")
+    return _check_enums(event) or _check_time(event, now) or _check_attributes(event)
+
+
+def event_time(event: pb.InteractionEvent) -> float:
+    return float(event.occurred_at.seconds + event.occurred_at.nanos / 1e9)
+
+
+def to_interaction(event: pb.InteractionEvent, reply_to_time: float | None = None) -> Interaction:
+    """The state-relevant part of a validated event."""
+    return Interaction(
+        type=event.type,
+        direction=event.direction,
+        time=event_time(event),
+        personalized=event.personalized,
+        duration_seconds=float(event.duration_seconds),
+        audience_size=event.audience_size,
+        feedback_label=event.feedback_label,
+        reply_to_time=reply_to_time,
+    )
+
+
+def mirrored(event: pb.InteractionEvent) -> pb.InteractionEvent | None:
+    """The same event in the contact's network, or None when only the owner is tracked.
+
+    Feedback is the owner's private judgement and is never mirrored.
+    """
+    if event.owner_only or event.type == pb.INTERACTION_TYPE_FEEDBACK:
+        return None
+    copy = pb.InteractionEvent()
+    copy.CopyFrom(event)
+    copy.owner_id, copy.contact_id = event.contact_id, event.owner_id
+    copy.direction = mirror_direction(event.direction)  # type: ignore[assignment]
+    return copy
