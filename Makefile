@@ -1,0 +1,54 @@
+# Vinculo: every target sets up what it needs; `make demo` and `make test` are
+# all a fresh machine with Python 3.11 requires.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install proto test lint check demo up model bench bench-quick clean
+
+# Reinstalls when the packaging or the API changes; the install generates vinculo/v1/.
+$(STAMP): pyproject.toml setup.py $(wildcard protos/vinculo/v1/*.proto) protos/generate.py
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,plots]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Regenerate the gRPC/protobuf code from protos/ (pip install does it too).
+proto: $(STAMP)
+	$(BIN)/python protos/generate.py
+
+## The whole suite: unit, model and integration tests against real processes.
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+check: lint test
+
+## Start the broker and both services on the default ports until Ctrl-C.
+up: $(STAMP)
+	$(BIN)/vinculo up
+
+## The first-run experience: the stack, a generated network, rankings, then stop.
+demo: $(STAMP)
+	$(BIN)/vinculo demo
+
+## Rebuild the shipped default model from the real data in ../shared/datasets.
+model: $(STAMP)
+	$(BIN)/python -m scoring_service.model.build_default
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench.run --quick
+
+clean:
+	rm -rf $(VENV) .data build *.egg-info vinculo/v1
