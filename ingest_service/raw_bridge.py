@@ -1,0 +1,178 @@
+"""The raw-topic bridge: CloudEvents from other tools into the interaction topic.
+
+A consumer (group `vinculo-raw-bridge`) reads `vinculo.raw.v1`, decodes each
+record (vinculo.cloudevents), validates it with the rules of the gRPC API
+(vinculo.validation), and produces
+
+- valid events, and their mirrored copy when the contact is tracked, to
+  `vinculo.interactions.v1`, keyed by owner, exactly as the ingest API does;
+- everything else, unchanged, to `vinculo.interactions.v1.dlq` with the reason
+  in headers (`vinculo-reason`, `vinculo-reason-code`, and where it came from:
+  `vinculo-source-topic`, `-partition`, `-offset`).
+
+The raw offsets are committed only after the broker acknowledged every record
+produced for them (acks=all): a crash in between re-reads the batch, and the
+repeats are ignored downstream by event id (at least once, never lost). A
+failed batch is not committed; the consumer seeks back and retries it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka.errors import KafkaError
+
+from ingest_service.publisher import DEAD_LETTER_TOPIC, HEADERS, INTERACTIONS_TOPIC, RAW_TOPIC
+from ingest_service.servicer import records_for
+from vinculo.cloudevents import decode_record
+from vinculo.validation import Rejection, validate_event
+
+log = logging.getLogger(__name__)
+
+GROUP_ID = "vinculo-raw-bridge"
+SESSION_TIMEOUT_MS = 6000  # the default made the group join take 23 s (NOTES.md)
+RETRY_BACKOFF_S = 1.0
+
+
+@dataclass
+class BridgeCounts:
+    forwarded: int = 0  # raw records forwarded (each may produce two interaction records)
+    dead_lettered: int = 0
+    failed_batches: int = 0
+    last_error: str = ""
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+class RawBridge:
+    """Runs in a background thread of the ingest service: `start()`, then `stop()`."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        group_id: str = GROUP_ID,
+        clock: Callable[[], float] = time.time,
+        ack_timeout_s: float = 10.0,
+        poll_timeout_ms: int = 500,
+        max_poll_records: int = 1000,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.group_id = group_id
+        self.clock = clock
+        self.ack_timeout_s = ack_timeout_s
+        self.poll_timeout_ms = poll_timeout_ms
+        self.max_poll_records = max_poll_records
+        self.counts = BridgeCounts()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="raw-bridge", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+
+    # --- the loop -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._consume()
+            except KafkaError as exc:  # broker gone or restarted: reconnect after a pause
+                self.counts.last_error = str(exc)
+                log.warning("raw bridge: %s; reconnecting in %.0f s", exc, RETRY_BACKOFF_S)
+                self._stop.wait(RETRY_BACKOFF_S)
+
+    def _consume(self) -> None:
+        consumer = KafkaConsumer(
+            RAW_TOPIC,
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group_id,
+            client_id="vinculo-raw-bridge",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=SESSION_TIMEOUT_MS,
+            heartbeat_interval_ms=SESSION_TIMEOUT_MS // 3,
+            max_poll_records=self.max_poll_records,
+        )
+        producer = KafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            client_id="vinculo-raw-bridge",
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+        )
+        log.info("raw bridge: %s -> %s (group %s)", RAW_TOPIC, INTERACTIONS_TOPIC, self.group_id)
+        try:
+            while not self._stop.is_set():
+                polled = consumer.poll(timeout_ms=self.poll_timeout_ms)
+                for partition, records in polled.items():
+                    self._bridge_batch(consumer, producer, partition, records)
+        finally:
+            producer.close(timeout=self.ack_timeout_s)
+            consumer.close(autocommit=False)
+
+    def _bridge_batch(
+        self,
+        consumer: KafkaConsumer,
+        producer: KafkaProducer,
+        partition: TopicPartition,
+        records: Sequence[Any],
+    ) -> None:
+        """Forward or dead-letter one partition's batch; commit it once acknowledged."""
+        now = self.clock()
+        futures = []
+        forwarded = dead = 0
+        for record in records:
+            outcome = self._route(record, now)
+            if isinstance(outcome, Rejection):
+                headers = _dead_letter_headers(record, outcome)
+                futures.append(producer.send(DEAD_LETTER_TOPIC, record.value, record.key, headers))
+                self.counts.reasons[outcome.code] = self.counts.reasons.get(outcome.code, 0) + 1
+                dead += 1
+                continue
+            for out in outcome:
+                futures.append(
+                    producer.send(INTERACTIONS_TOPIC, out.value, out.key.encode(), HEADERS)
+                )
+            forwarded += 1
+        producer.flush(timeout=self.ack_timeout_s)
+        failed = [f.exception for f in futures if not f.succeeded()]
+        if failed:
+            # Nothing committed: seek back so the whole batch is tried again.
+            self.counts.failed_batches += 1
+            consumer.seek(partition, records[0].offset)
+            raise KafkaError(f"{len(failed)} records not acknowledged: {failed[0]}")
+        consumer.commit({partition: OffsetAndMetadata(records[-1].offset + 1, "", -1)})
+        self.counts.forwarded += forwarded
+        self.counts.dead_lettered += dead
+
+    def _route(self, record: Any, now: float) -> Rejection | list[Any]:
+        headers = [(k, v) for k, v in (record.headers or [])]
+        decoded = decode_record(record.value, headers)
+        if isinstance(decoded, Rejection):
+            return decoded
+        problem = validate_event(decoded, now)
+        if problem is not None:
+            return problem
+        return records_for(decoded)
+
+
+def _dead_letter_headers(record: Any, why: Rejection) -> list[tuple[str, bytes]]:
+    return [
+        *[(k, v) for k, v in (record.headers or []) if not k.startswith("vinculo-")],
+        ("vinculo-reason", why.message.encode()),
+        ("vinculo-reason-code", why.code.encode()),
+        ("vinculo-source-topic", record.topic.encode()),
+        ("vinculo-source-partition", str(record.partition).encode()),
+        ("vinculo-source-offset", str(record.offset).encode()),
+    ]

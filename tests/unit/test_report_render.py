@@ -1,0 +1,121 @@
+"""Rendering the report from constructed data: terminal tables and the HTML page."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+from rich.console import Console
+
+from vinculo.report import html, terminal
+from vinculo.report.data import ReportData
+from vinculo.v1 import scoring_pb2 as pb
+
+AS_OF = 1_767_225_600.0  # 2026-01-01
+DAY = 86_400
+
+
+def relationship(i: int, score: float, tier: int, trend: int = 2) -> pb.Relationship:
+    r = pb.Relationship(
+        owner_id="marta",
+        contact_id=f"linkedin:contact-{i:04d}",
+        score=score,
+        tier=tier,  # type: ignore[arg-type]
+        trend=trend,  # type: ignore[arg-type]
+        explanation=[f"{i} messages exchanged"],
+    )
+    r.signals.first_interaction.FromSeconds(int(AS_OF - (400 + i) * DAY))
+    r.signals.last_interaction.FromSeconds(int(AS_OF - i * DAY))
+    return r
+
+
+def sample_report(n: int = 60, suggestions: bool = True) -> ReportData:
+    relationships = [relationship(i, round(1 - i / n, 3), 4 - min(i // 15, 3)) for i in range(n)]
+    summary = pb.GetNetworkSummaryResponse(
+        owner_id="marta",
+        total_contacts=n,
+        relationship_share=0.25,
+        met_in_person_share=0.05,
+        outreach_sent=40,
+        outreach_answered=4,
+        model_version="test-model-1",
+        one_sided_contacts=22,
+        funnel=pb.Funnel(connections=n, engaged=30, relationships=15, met=3),
+    )
+    items = [
+        pb.Suggestion(
+            kind=pb.ACTION_KIND_MEET_IN_PERSON,
+            contact_id="linkedin:contact-0003",
+            reason="A real online relationship you have never met.",
+            evidence=["40 messages sent, 38 received"],
+        ),
+        pb.Suggestion(
+            kind=pb.ACTION_KIND_PRUNE,
+            contact_id="linkedin:contact-0059",
+            reason="Connected for a long time, never a real exchange <b>.",
+            evidence=["connected since 2019-01-01"],
+        ),
+    ]
+    return ReportData("marta", AS_OF, relationships, summary, items if suggestions else [])
+
+
+def test_terminal_report_shows_every_part() -> None:
+    console = Console(record=True, width=200)
+    terminal.render(sample_report(), console, top=5)
+    text = console.export_text()
+    for expected in (
+        "Network of marta",
+        "Strongest 5",
+        "Weakest 5",
+        "linkedin:contact-0059",
+        "From contact to relationship",
+        "engaged",
+        "10% (4 of 40)",
+        "One-sided contacts (only one side ever wrote): 22",
+        "Meet in person (1)",
+        "Prune (1)",
+    ):
+        assert expected in text, expected
+
+
+def test_terminal_report_says_when_suggestions_are_unavailable() -> None:
+    data = sample_report(suggestions=False)
+    data.suggestions_note = "this scoring service does not offer suggestions yet"
+    console = Console(record=True, width=200)
+    terminal.render(data, console)
+    assert "does not offer suggestions" in console.export_text()
+
+
+class _Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def test_html_is_self_contained_with_three_charts() -> None:
+    page = html.render(sample_report(), top=10)
+    parser = _Collector()
+    parser.feed(page)
+    ids = {attrs.get("id") for tag, attrs in parser.tags if tag == "svg"}
+    assert ids == {"strength-histogram", "funnel", "top-timeline"}
+    assert not [t for t, _ in parser.tags if t in ("script", "link", "img", "iframe")]
+    assert not re.search(r"(src|href)=\"https?:", page)
+    assert page.count('class="bar"') == 10
+    assert page.count('class="step"') == 4
+    assert page.count('class="span"') == 10
+    assert "&lt;b&gt;" in page and "<b>." not in page  # text is escaped
+
+
+def test_histogram_counts_every_score_once() -> None:
+    svg = html.histogram_svg([0.0, 0.05, 0.5, 0.99, 1.0])
+    counts = [int(c) for c in re.findall(r"<title>[\d.]+-[\d.]+: (\d+)</title>", svg)]
+    assert counts == [2, 0, 0, 0, 0, 1, 0, 0, 0, 2]
+
+
+def test_empty_network_still_renders() -> None:
+    data = sample_report(n=0, suggestions=False)
+    page = html.render(data)
+    assert 'id="funnel"' in page and "Nothing needs your attention" in page

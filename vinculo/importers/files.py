@@ -1,0 +1,265 @@
+"""The project's event file formats: JSON lines and CSV, streamed in constant memory.
+
+One record is one `InteractionEvent` with the proto field names (docs/importing.md):
+
+    event_id, owner_id, contact_id, type, direction, occurred_at, channel,
+    personalized, in_reply_to, duration_seconds, audience_size, feedback_label,
+    owner_only
+
+Enums are written as short lower-case names ("message", "outbound", "close"),
+and read from a short name, the full proto name or the number. `occurred_at` is
+RFC 3339 with a zone ("2024-05-01T09:30:00Z") or unix seconds. The same
+mapping decodes CloudEvents `data` (vinculo.cloudevents) so every way in agrees.
+
+Readers are generators over the open file: a file of millions of events is
+read one line at a time, and a bad line is noted in the `SkipLog` and skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, cast
+
+from vinculo.importers.common import SkipLog
+from vinculo.v1 import events_pb2 as pb
+
+COLUMNS: tuple[str, ...] = (
+    "event_id",
+    "owner_id",
+    "contact_id",
+    "type",
+    "direction",
+    "occurred_at",
+    "channel",
+    "personalized",
+    "in_reply_to",
+    "duration_seconds",
+    "audience_size",
+    "feedback_label",
+    "owner_only",
+)
+REQUIRED: tuple[str, ...] = ("owner_id", "contact_id", "type", "occurred_at")
+FORMATS = ("jsonl", "csv")
+_ENUMS: dict[str, tuple[Any, str]] = {
+    "type": (pb.InteractionType, "INTERACTION_TYPE_"),
+    "direction": (pb.Direction, "DIRECTION_"),
+    "feedback_label": (pb.FeedbackLabel, "FEEDBACK_LABEL_"),
+}
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f", ""}
+
+
+class RecordError(ValueError):
+    """A record that is not an event: a stable code and a message naming the field."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _enum(field: str, value: Any) -> int:
+    enum, prefix = _ENUMS[field]
+    if isinstance(value, bool):
+        raise RecordError(f"bad_{field}", f"{field}: expected a name or number, got {value!r}")
+    if isinstance(value, int):
+        return value
+    name = str(value).strip().upper()
+    if name.isdigit():
+        return int(name)
+    try:
+        return int(enum.Value(name if name.startswith(prefix) else prefix + name))
+    except ValueError:
+        raise RecordError(f"unknown_{field}", f"{field}: unknown value {value!r}") from None
+
+
+def _bool(field: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise RecordError(f"bad_{field}", f"{field}: expected true or false, got {value!r}")
+
+
+def _uint(field: str, value: Any) -> int:
+    try:
+        number = int(str(value).strip() or 0) if not isinstance(value, int) else value
+    except ValueError:
+        raise RecordError(f"bad_{field}", f"{field}: expected a whole number") from None
+    if number < 0 or number >= 2**32:
+        raise RecordError(f"bad_{field}", f"{field}: {number} out of range")
+    return number
+
+
+def parse_timestamp(value: Any) -> float:
+    """Unix seconds from RFC 3339 (a zone is required) or a number of seconds."""
+    if isinstance(value, bool):
+        raise RecordError("bad_occurred_at", "occurred_at: expected a time")
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise RecordError("bad_occurred_at", f"occurred_at: not RFC 3339: {text!r}") from None
+    if parsed.tzinfo is None:
+        raise RecordError("bad_occurred_at", f"occurred_at: {text!r} has no time zone")
+    return parsed.timestamp()
+
+
+def format_timestamp(seconds: float) -> str:
+    stamp = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+def event_from_record(record: Mapping[str, Any]) -> pb.InteractionEvent:
+    """Build an event from a decoded JSON object or CSV row; RecordError names what is wrong.
+
+    Only shape is checked here; the rules (ids, times, ranges) are
+    `vinculo.validation.validate_event`'s, applied by the ingest service.
+    """
+    for name in REQUIRED:
+        if record.get(name) in (None, ""):
+            raise RecordError(f"missing_{name}", f"{name}: required")
+    event = pb.InteractionEvent()
+    for name in ("event_id", "owner_id", "contact_id", "channel", "in_reply_to"):
+        value = record.get(name)
+        if value is not None:
+            if not isinstance(value, str | int):
+                raise RecordError(f"bad_{name}", f"{name}: expected a string")
+            setattr(event, name, str(value))
+    for name in _ENUMS:
+        if record.get(name) not in (None, ""):
+            setattr(event, name, _enum(name, record[name]))
+    for name in ("personalized", "owner_only"):
+        if record.get(name) is not None:
+            setattr(event, name, _bool(name, record[name]))
+    for name in ("duration_seconds", "audience_size"):
+        if record.get(name) is not None:
+            setattr(event, name, _uint(name, record[name]))
+    event.occurred_at.FromNanoseconds(round(parse_timestamp(record["occurred_at"]) * 1e9))
+    return event
+
+
+def _enum_name(field: str, value: int) -> str:
+    enum, prefix = _ENUMS[field]
+    name: str = enum.Name(value)
+    return name.removeprefix(prefix).lower()
+
+
+def event_to_record(event: pb.InteractionEvent) -> dict[str, Any]:
+    """The JSON object for an event; default values are left out."""
+    record: dict[str, Any] = {
+        "event_id": event.event_id,
+        "owner_id": event.owner_id,
+        "contact_id": event.contact_id,
+        "type": _enum_name("type", event.type),
+        "direction": _enum_name("direction", event.direction),
+        "occurred_at": format_timestamp(event.occurred_at.ToNanoseconds() / 1e9),
+    }
+    for name in ("channel", "in_reply_to", "duration_seconds", "audience_size"):
+        if getattr(event, name):
+            record[name] = getattr(event, name)
+    if event.feedback_label:
+        record["feedback_label"] = _enum_name("feedback_label", event.feedback_label)
+    for name in ("personalized", "owner_only"):
+        if getattr(event, name):
+            record[name] = True
+    return record
+
+
+# --- reading and writing files --------------------------------------------------
+
+
+def open_text(path: Path, mode: str = "r") -> IO[str]:
+    """A text handle; `.gz` files are (de)compressed on the fly."""
+    if path.suffix == ".gz":
+        binary = cast(IO[bytes], gzip.open(path, mode + "b"))  # noqa: SIM115 - caller closes
+        return io.TextIOWrapper(binary, encoding="utf-8", newline="")
+    return path.open(mode, encoding="utf-8-sig" if mode == "r" else "utf-8", newline="")
+
+
+def detect_format(path: Path) -> str:
+    name = path.name.removesuffix(".gz")
+    return "csv" if name.endswith(".csv") else "jsonl"
+
+
+def read_jsonl(path: Path, skips: SkipLog) -> Iterator[pb.InteractionEvent]:
+    with open_text(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path.name}:{number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                skips.skip(where, f"not JSON ({exc.msg})")
+                continue
+            if not isinstance(record, dict):
+                skips.skip(where, "not a JSON object")
+                continue
+            try:
+                yield event_from_record(record)
+            except RecordError as exc:
+                skips.skip(where, exc.message)
+
+
+def read_csv(path: Path, skips: SkipLog) -> Iterator[pb.InteractionEvent]:
+    with open_text(path) as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+        if missing:
+            skips.skip(f"{path.name}:1", f"header lacks required columns {', '.join(missing)}")
+            return
+        for row in reader:
+            where = f"{path.name}:{reader.line_num}"
+            if None in row:  # more cells than header columns
+                skips.skip(where, "more cells than columns")
+                continue
+            try:
+                yield event_from_record(row)
+            except RecordError as exc:
+                skips.skip(where, exc.message)
+
+
+def read_events(path: Path, fmt: str | None, skips: SkipLog) -> Iterator[pb.InteractionEvent]:
+    """Events of a JSON-lines or CSV file, one at a time; `fmt` None guesses from the name."""
+    fmt = fmt or detect_format(path)
+    if fmt == "jsonl":
+        return read_jsonl(path, skips)
+    if fmt == "csv":
+        return read_csv(path, skips)
+    raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def write_jsonl(events: Iterable[pb.InteractionEvent], path: Path) -> int:
+    count = 0
+    with open_text(path, "w") as handle:
+        for event in events:
+            handle.write(json.dumps(event_to_record(event), ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def write_csv(events: Iterable[pb.InteractionEvent], path: Path) -> int:
+    count = 0
+    with open_text(path, "w") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        for event in events:
+            writer.writerow(event_to_record(event))
+            count += 1
+    return count
