@@ -1,0 +1,54 @@
+"""Prometheus metrics of the ingest service (gRPC request metrics live in vinculo.grpc_server)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# A publish waits for acks=all: milliseconds when healthy, the ack timeout when not.
+PUBLISH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class IngestMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.received = Counter(
+            "vinculo_ingest_events_received_total",
+            "Events received in publish calls, valid or not.",
+            registry=registry,
+        )
+        self.accepted = Counter(
+            "vinculo_ingest_events_accepted_total",
+            "Events accepted and acknowledged by the broker.",
+            registry=registry,
+        )
+        self.duplicate = Counter(
+            "vinculo_ingest_events_duplicate_total",
+            "Events answered DUPLICATE (seen recently, or twice in one call).",
+            registry=registry,
+        )
+        self.rejected = Counter(
+            "vinculo_ingest_events_rejected_total",
+            "Events rejected by validation, by reason code.",
+            ["reason"],
+            registry=registry,
+        )
+        self.published = Counter(
+            "vinculo_ingest_records_published_total",
+            "Records acknowledged by the broker (an event and its mirrored copy are two).",
+            registry=registry,
+        )
+        self.publish_duration = Histogram(
+            "vinculo_ingest_publish_duration_seconds",
+            "Time from the first send of a call's records to the last acknowledgement.",
+            buckets=PUBLISH_BUCKETS,
+            registry=registry,
+        )
+        self.publish_failures = Counter(
+            "vinculo_ingest_publish_failures_total",
+            "Calls answered UNAVAILABLE because the broker did not acknowledge.",
+            registry=registry,
+        )
+        self.broker_up = Gauge(
+            "vinculo_ingest_broker_up",
+            "1 when the last contact with the broker succeeded, else 0.",
+            registry=registry,
+        )

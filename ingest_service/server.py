@@ -1,0 +1,98 @@
+"""`vinculo ingest` / `python -m ingest_service`: run the ingest service.
+
+Health is SERVING as soon as gRPC listens, even while the broker is down:
+the service is up and answers every publish, with UNAVAILABLE per call until
+the broker is back. Marking it NOT_SERVING would make orchestrators restart a
+healthy process for a fault it cannot fix, and callers need the per-call
+status anyway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from types import FrameType
+
+from prometheus_client import CollectorRegistry
+
+from ingest_service.dedupe import RecentEvents
+from ingest_service.metrics import IngestMetrics
+from ingest_service.publisher import BrokerUnavailable, KafkaPublisher
+from ingest_service.servicer import BatchProcessor, IngestServicer
+from ingest_service.settings import IngestSettings
+from vinculo import settings as settings_mod
+from vinculo.grpc_server import ServiceServer, start_metrics_http
+from vinculo.v1 import ingest_pb2_grpc
+
+log = logging.getLogger("ingest_service")
+
+SERVICE_NAME = "vinculo.v1.IngestService"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    settings_mod.add_flags(parser, IngestSettings)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # kafka-python logs every connection at INFO; our own lines say what matters.
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    return serve(settings_mod.load(IngestSettings, args))
+
+
+def _connect_in_background(publisher: KafkaPublisher) -> None:
+    """Reach the broker early so the first call is fast; a failure is only logged."""
+    try:
+        publisher.connect()
+    except BrokerUnavailable as exc:
+        log.warning("%s; publishing answers UNAVAILABLE until it is reachable", exc)
+
+
+def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
+    """Run until SIGTERM/SIGINT (or `stop` is set); flush, stop, return 0."""
+    stop = stop or threading.Event()
+    registry = CollectorRegistry()
+    metrics = IngestMetrics(registry)
+    metrics.broker_up.set(0)
+    publisher = KafkaPublisher(settings, on_broker_state=lambda up: metrics.broker_up.set(up))
+    processor = BatchProcessor(
+        publisher, RecentEvents(settings.dedupe_window), metrics, settings.max_batch
+    )
+    server = ServiceServer(registry, max_workers=settings.max_workers)
+    server.add(
+        ingest_pb2_grpc.add_IngestServiceServicer_to_server,
+        IngestServicer(processor),
+        SERVICE_NAME,
+    )
+    http_server, _ = start_metrics_http(settings.metrics_port, registry, settings.metrics_host)
+    try:
+        port = server.start(settings.grpc_host, settings.grpc_port)
+        log.info(
+            "ingest listening: gRPC %s:%d, metrics http://%s:%d/metrics, Kafka %s",
+            settings.grpc_host, port, settings.metrics_host, settings.metrics_port,
+            settings.kafka_bootstrap,
+        )  # fmt: skip
+        threading.Thread(target=_connect_in_background, args=(publisher,), daemon=True).start()
+        _stop_on_signals(stop)
+        stop.wait()
+        log.info("stopping: draining calls, flushing the producer")
+        server.stop(grace_s=settings.ack_timeout_s)
+    finally:
+        publisher.close()
+        http_server.shutdown()
+    log.info("ingest stopped")
+    return 0
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)

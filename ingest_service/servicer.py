@@ -1,0 +1,168 @@
+"""IngestService: validate, drop duplicates, publish both sides, answer per event."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import grpc
+
+from ingest_service.dedupe import EventKey, RecentEvents
+from ingest_service.metrics import IngestMetrics
+from ingest_service.publisher import BrokerUnavailable, Publisher, Record
+from vinculo.v1 import events_pb2, ingest_pb2, ingest_pb2_grpc
+from vinculo.validation import mirrored, validate_event
+
+log = logging.getLogger(__name__)
+
+MAX_REPORTED_REJECTIONS = 1000  # ingest.proto: StreamEventsResponse.rejections
+
+
+class BatchTooLarge(ValueError):
+    """More events in one call (or one stream message) than the API allows."""
+
+
+@dataclass
+class BatchOutcome:
+    results: list[ingest_pb2.EventResult]
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+
+
+def records_for(event: events_pb2.InteractionEvent) -> list[Record]:
+    """The event keyed by its owner and, when the contact is tracked, the mirrored copy."""
+    records = [Record(event.owner_id, event.SerializeToString())]
+    copy = mirrored(event)
+    if copy is not None:
+        records.append(Record(copy.owner_id, copy.SerializeToString()))
+    return records
+
+
+class BatchProcessor:
+    """The logic of one call, free of gRPC so that unit tests can drive it."""
+
+    def __init__(
+        self,
+        publisher: Publisher,
+        recent: RecentEvents,
+        metrics: IngestMetrics,
+        max_batch: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._publisher = publisher
+        self._recent = recent
+        self._metrics = metrics
+        self._max_batch = max_batch
+        self._clock = clock
+
+    def process(self, events: Sequence[events_pb2.InteractionEvent]) -> BatchOutcome:
+        """Raises BatchTooLarge, or BrokerUnavailable with nothing reported accepted."""
+        if len(events) > self._max_batch:
+            raise BatchTooLarge(
+                f"events: {len(events)} events in one call, at most {self._max_batch} allowed"
+            )
+        self._metrics.received.inc(len(events))
+        outcome, accepted_keys, records = self._classify(events)
+        if records:
+            started = time.perf_counter()
+            try:
+                self._publisher.publish(records)
+            except BrokerUnavailable:
+                self._metrics.publish_failures.inc()
+                raise
+            self._metrics.publish_duration.observe(time.perf_counter() - started)
+        # Only acknowledged events count as seen: a retry after UNAVAILABLE must
+        # be accepted, not called a duplicate.
+        self._recent.add_all(accepted_keys)
+        self._metrics.accepted.inc(outcome.accepted)
+        self._metrics.duplicate.inc(outcome.duplicates)
+        self._metrics.published.inc(len(records))
+        return outcome
+
+    def _classify(
+        self, events: Sequence[events_pb2.InteractionEvent]
+    ) -> tuple[BatchOutcome, list[EventKey], list[Record]]:
+        now = self._clock()
+        outcome = BatchOutcome(results=[])
+        in_batch: set[EventKey] = set()
+        records: list[Record] = []
+        for event in events:
+            result = ingest_pb2.EventResult(event_id=event.event_id)
+            rejection = validate_event(event, now)
+            key = (event.owner_id, event.event_id)
+            if rejection is not None:
+                result.status = ingest_pb2.EVENT_STATUS_REJECTED
+                result.reason, result.reason_code = rejection.message, rejection.code
+                outcome.rejected += 1
+                self._metrics.rejected.labels(rejection.code).inc()
+            elif key in in_batch or key in self._recent:
+                result.status = ingest_pb2.EVENT_STATUS_DUPLICATE
+                outcome.duplicates += 1
+            else:
+                result.status = ingest_pb2.EVENT_STATUS_ACCEPTED
+                outcome.accepted += 1
+                in_batch.add(key)
+                records.extend(records_for(event))
+            outcome.results.append(result)
+        return outcome, list(in_batch), records
+
+
+class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
+    def __init__(self, processor: BatchProcessor) -> None:
+        self._processor = processor
+
+    def PublishEvents(
+        self, request: ingest_pb2.PublishEventsRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.PublishEventsResponse:
+        outcome = self._run(request.events, context, accepted_before=0)
+        return ingest_pb2.PublishEventsResponse(results=outcome.results)
+
+    def StreamEvents(
+        self,
+        request_iterator: Iterable[ingest_pb2.StreamEventsRequest],
+        context: grpc.ServicerContext,
+    ) -> ingest_pb2.StreamEventsResponse:
+        summary = ingest_pb2.StreamEventsResponse()
+        for request in request_iterator:
+            outcome = self._run(request.events, context, accepted_before=summary.accepted)
+            summary.accepted += outcome.accepted
+            summary.duplicates += outcome.duplicates
+            summary.rejected += outcome.rejected
+            room = MAX_REPORTED_REJECTIONS - len(summary.rejections)
+            summary.rejections.extend(_rejections(outcome.results, room))
+        return summary
+
+    def _run(
+        self,
+        events: Sequence[events_pb2.InteractionEvent],
+        context: grpc.ServicerContext,
+        accepted_before: int,
+    ) -> BatchOutcome:
+        try:
+            return self._processor.process(events)
+        except BatchTooLarge as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except BrokerUnavailable as exc:
+            message = f"{exc}; no event of this batch was accepted, retry later"
+            if accepted_before:
+                # A stream's earlier batches were acknowledged: a full retry
+                # will see them as duplicates.
+                message += f"; {accepted_before} events of earlier batches were accepted"
+            context.abort(grpc.StatusCode.UNAVAILABLE, message)
+        raise AssertionError("context.abort always raises")
+
+
+def _rejections(
+    results: Iterable[ingest_pb2.EventResult], room: int
+) -> Iterator[ingest_pb2.EventResult]:
+    if room <= 0:
+        return
+    for result in results:
+        if result.status == ingest_pb2.EVENT_STATUS_REJECTED:
+            yield result
+            room -= 1
+            if room == 0:
+                return

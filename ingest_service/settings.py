@@ -1,0 +1,58 @@
+"""Settings of the ingest service: defaults, `VINCULO_*` variables, flags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from vinculo.settings import SettingsError, setting
+
+# The documented limit of the API (ingest.proto): a call carries at most this many events.
+API_MAX_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    kafka_bootstrap: str = setting(
+        "127.0.0.1:9092", "VINCULO_KAFKA_BOOTSTRAP", "Kafka bootstrap servers, comma-separated"
+    )
+    grpc_host: str = setting("127.0.0.1", "VINCULO_GRPC_HOST", "address the gRPC server binds")
+    grpc_port: int = setting(50051, "VINCULO_INGEST_GRPC_PORT", "gRPC port of IngestService")
+    metrics_host: str = setting("127.0.0.1", "VINCULO_METRICS_HOST", "address /metrics binds")
+    metrics_port: int = setting(9101, "VINCULO_INGEST_METRICS_PORT", "Prometheus /metrics port")
+    # A Path is immutable, so a shared default is safe.
+    data_dir: Path = setting(Path(".data"), "VINCULO_DATA_DIR", "data directory")  # noqa: RUF009
+    partitions: int = setting(8, "VINCULO_PARTITIONS", "partitions of topics created here")
+    replication_factor: int = setting(
+        -1, "VINCULO_REPLICATION_FACTOR", "replication of topics created here; -1: broker default"
+    )
+    max_batch: int = setting(
+        API_MAX_BATCH, "VINCULO_INGEST_MAX_BATCH", "events per call, at most 1000"
+    )
+    linger_ms: int = setting(5, "VINCULO_INGEST_LINGER_MS", "producer linger before a send")
+    batch_size_bytes: int = setting(
+        262_144, "VINCULO_INGEST_BATCH_BYTES", "producer batch size per partition"
+    )
+    ack_timeout_s: float = setting(
+        10.0, "VINCULO_INGEST_ACK_TIMEOUT_S", "wait this long for the broker's acks"
+    )
+    connect_timeout_s: float = setting(
+        3.0, "VINCULO_INGEST_CONNECT_TIMEOUT_S", "wait this long to reach the broker"
+    )
+    dedupe_window: int = setting(
+        200_000, "VINCULO_INGEST_DEDUPE_WINDOW", "recent (owner, event_id) pairs remembered"
+    )
+    max_workers: int = setting(16, "VINCULO_INGEST_WORKERS", "gRPC worker threads")
+
+    def validate(self) -> None:
+        if not 1 <= self.max_batch <= API_MAX_BATCH:
+            raise SettingsError(f"max_batch: must be in 1..{API_MAX_BATCH}, not {self.max_batch}")
+        if self.partitions < 1:
+            raise SettingsError(f"partitions: must be at least 1, not {self.partitions}")
+        if self.ack_timeout_s <= 0 or self.connect_timeout_s <= 0:
+            raise SettingsError("ack_timeout_s, connect_timeout_s: must be positive")
+        if self.dedupe_window < 0:
+            raise SettingsError("dedupe_window: must not be negative")
+        for name in ("grpc_port", "metrics_port"):
+            if not 0 <= getattr(self, name) <= 65_535:
+                raise SettingsError(f"{name}: not a port number")

@@ -1,0 +1,57 @@
+"""Small typed helpers for clients of the Vinculo gRPC API."""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Iterator, Sequence
+
+import grpc
+from prometheus_client.parser import text_string_to_metric_families
+
+from vinculo.v1 import events_pb2, ingest_pb2, ingest_pb2_grpc
+
+MAX_BATCH = 1000  # ingest.proto: events per call
+
+
+def batches(
+    events: Sequence[events_pb2.InteractionEvent], size: int = MAX_BATCH
+) -> Iterator[Sequence[events_pb2.InteractionEvent]]:
+    for start in range(0, len(events), size):
+        yield events[start : start + size]
+
+
+def stream_events(
+    channel: grpc.Channel,
+    events: Sequence[events_pb2.InteractionEvent],
+    batch_size: int = MAX_BATCH,
+    timeout_s: float = 300.0,
+) -> ingest_pb2.StreamEventsResponse:
+    """Bulk load through StreamEvents, batch_size events per stream message."""
+    stub = ingest_pb2_grpc.IngestServiceStub(channel)  # type: ignore[no-untyped-call]
+    requests = (ingest_pb2.StreamEventsRequest(events=b) for b in batches(events, batch_size))
+    response: ingest_pb2.StreamEventsResponse = stub.StreamEvents(requests, timeout=timeout_s)
+    return response
+
+
+def publish_events(
+    channel: grpc.Channel, events: Sequence[events_pb2.InteractionEvent], timeout_s: float = 30.0
+) -> list[ingest_pb2.EventResult]:
+    """PublishEvents in calls of at most MAX_BATCH; the results of all, in order."""
+    stub = ingest_pb2_grpc.IngestServiceStub(channel)  # type: ignore[no-untyped-call]
+    results: list[ingest_pb2.EventResult] = []
+    for batch in batches(events):
+        reply = stub.PublishEvents(ingest_pb2.PublishEventsRequest(events=batch), timeout=timeout_s)
+        results.extend(reply.results)
+    return results
+
+
+def scrape_metric(url: str, name: str) -> float:
+    """The sum of a metric's samples (all label sets) at a Prometheus /metrics URL."""
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                total += sample.value
+    return total

@@ -1,0 +1,319 @@
+"""`vinculo up`: the embedded broker and both services on one machine, until Ctrl-C.
+
+`Stack` is the same thing as a context manager, for the demo and benchmarks:
+
+    with Stack(UpSettings(data_dir=path, ingest_grpc_port=0, ...)) as stack:
+        channel = grpc.insecure_channel(stack.ingest.address)
+
+Children run in their own sessions, so a Ctrl-C in the terminal reaches only
+this process, which then stops them in order: the ingest service first (no
+new events), then the scoring service (it commits what it consumed), then
+the broker. A port of 0 means "any free port".
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import IO, Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from vinculo import settings as settings_mod
+from vinculo.broker import EmbeddedBroker, free_port
+from vinculo.settings import setting
+
+log = logging.getLogger("vinculo.up")
+
+POLL_INTERVAL_S = 0.2
+
+
+@dataclass(frozen=True)
+class UpSettings:
+    # Empty: start the embedded broker. Set: use that cluster, start no broker.
+    kafka_bootstrap: str = setting(
+        "", "VINCULO_KAFKA_BOOTSTRAP", "use this Kafka cluster instead of the embedded broker"
+    )
+    broker_port: int = setting(9092, "VINCULO_BROKER_PORT", "port of the embedded broker")
+    # A Path is immutable, so a shared default is safe.
+    data_dir: Path = setting(Path(".data"), "VINCULO_DATA_DIR", "state and logs")  # noqa: RUF009
+    ingest_grpc_port: int = setting(50051, "VINCULO_INGEST_GRPC_PORT", "ingest gRPC port")
+    ingest_metrics_port: int = setting(9101, "VINCULO_INGEST_METRICS_PORT", "ingest /metrics")
+    scoring_grpc_port: int = setting(50052, "VINCULO_SCORING_GRPC_PORT", "scoring gRPC port")
+    scoring_metrics_port: int = setting(9102, "VINCULO_SCORING_METRICS_PORT", "scoring /metrics")
+    startup_timeout_s: float = setting(
+        90.0, "VINCULO_STARTUP_TIMEOUT_S", "wait this long for each service's health"
+    )
+
+    def with_free_ports(self) -> UpSettings:
+        """Every port left at 0 replaced by a free one (so they can be logged and passed on)."""
+        ports: dict[str, Any] = {
+            name: free_port()
+            for name in (
+                "broker_port",
+                "ingest_grpc_port",
+                "ingest_metrics_port",
+                "scoring_grpc_port",
+                "scoring_metrics_port",
+            )
+            if getattr(self, name) == 0
+        }
+        return replace(self, **ports)
+
+
+def wait_serving(
+    address: str, timeout_s: float, process: subprocess.Popen[bytes], name: str
+) -> None:
+    """Block until the standard gRPC health check answers SERVING; fail if the child dies."""
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with code {process.returncode} while starting")
+            with contextlib.suppress(grpc.RpcError):
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            time.sleep(0.05)
+    raise TimeoutError(f"{name} at {address} not SERVING within {timeout_s} s")
+
+
+@dataclass
+class ServiceChild:
+    """One service as `python -m <module>`, logging to <data_dir>/logs/<name>.log."""
+
+    name: str
+    module: str
+    grpc_port: int
+    metrics_port: int
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def start(self, bootstrap: str, data_dir: Path) -> None:
+        self.log_path = data_dir / "logs" / f"{self.name}.log"
+        self._log = self.log_path.open("ab")
+        args = [
+            *(sys.executable, "-m", self.module),
+            *("--grpc-port", str(self.grpc_port), "--metrics-port", str(self.metrics_port)),
+            *("--kafka-bootstrap", bootstrap, "--data-dir", str(data_dir)),
+        ]
+        self.process = subprocess.Popen(
+            args,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # our Ctrl-C is ours: we stop children in order
+        )
+
+    def exit_code(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop within %.0f s; killing it", self.name, timeout_s)
+                process.kill()
+                process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+class Stack:
+    """Broker (unless external), ingest and scoring services; stop() always reaps all."""
+
+    def __init__(self, settings: UpSettings) -> None:
+        self.settings = settings.with_free_ports()
+        s = self.settings
+        self.broker: EmbeddedBroker | None = None
+        self.ingest = ServiceChild(
+            "ingest", "ingest_service", s.ingest_grpc_port, s.ingest_metrics_port
+        )
+        self.scoring = ServiceChild(
+            "scoring", "scoring_service", s.scoring_grpc_port, s.scoring_metrics_port
+        )
+
+    @property
+    def services(self) -> tuple[ServiceChild, ServiceChild]:
+        return (self.ingest, self.scoring)
+
+    @property
+    def bootstrap(self) -> str:
+        if self.broker is not None:
+            return self.broker.bootstrap
+        return self.settings.kafka_bootstrap
+
+    def start(self) -> Stack:
+        data_dir = self.settings.data_dir
+        (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self._check_ports_free()
+        try:
+            if not self.settings.kafka_bootstrap:
+                broker_log = data_dir / "logs" / "broker.log"
+                self.broker = EmbeddedBroker(port=self.settings.broker_port, log_path=broker_log)
+                self.broker.start()
+            for service in self.services:
+                service.start(self.bootstrap, data_dir)
+            for service in self.services:
+                assert service.process is not None
+                wait_serving(
+                    service.address, self.settings.startup_timeout_s, service.process, service.name
+                )
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _check_ports_free(self) -> None:
+        """Fail clearly on a port in use (often another `vinculo up`) before starting anything.
+
+        Without this, the broker's readiness probe could connect to whoever
+        holds the port and take it for our broker.
+        """
+        s = self.settings
+        wanted = {
+            "--ingest-grpc-port": s.ingest_grpc_port,
+            "--ingest-metrics-port": s.ingest_metrics_port,
+            "--scoring-grpc-port": s.scoring_grpc_port,
+            "--scoring-metrics-port": s.scoring_metrics_port,
+        }
+        if not s.kafka_bootstrap:
+            wanted["--broker-port"] = s.broker_port
+        for flag, port in wanted.items():
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError as exc:
+                    raise OSError(f"port {port} ({flag}) is in use: {exc.strerror}") from exc
+
+    def describe(self) -> list[str]:
+        """Where everything listens, one line each."""
+        lines = [
+            f"broker   {self.bootstrap}"
+            + (" (embedded Tansu, in memory)" if self.broker else " (external Kafka)")
+        ]
+        for service in self.services:
+            lines.append(
+                f"{service.name:<8} gRPC {service.address}, "
+                f"metrics http://127.0.0.1:{service.metrics_port}/metrics, log {service.log_path}"
+            )
+        return lines
+
+    def dead_child(self) -> str | None:
+        """The name and exit code of a child that stopped on its own, if any."""
+        for service in self.services:
+            code = service.exit_code()
+            if code is not None:
+                return f"{service.name} exited with code {code}"
+        if self.broker is not None and self.broker.process is not None:
+            code = self.broker.process.poll()
+            if code is not None:
+                return f"broker exited with code {code}"
+        return None
+
+    def stop(self) -> None:
+        """Services first (ingest, then scoring), then the broker."""
+        try:
+            for service in self.services:
+                service.stop()
+        finally:
+            if self.broker is not None:
+                self.broker.stop()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class StopSignals:
+    """SIGINT/SIGTERM: raise KeyboardInterrupt while starting, set `event` once running."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.running = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        already = self.event.is_set()
+        self.event.set()
+        if not self.running and not already:
+            raise KeyboardInterrupt
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    settings_mod.add_flags(parser, UpSettings)
+
+
+def configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging()
+    settings = settings_mod.load(UpSettings, args)
+    signals = StopSignals()
+    signals.install()
+    stack = Stack(settings)
+    try:
+        stack.start()
+    except KeyboardInterrupt:
+        log.info("interrupted while starting; everything stopped")
+        return 0
+    except (RuntimeError, TimeoutError, OSError) as exc:
+        # Startup failures are the user's to fix (a port in use, a broken
+        # install): one clear line and where to look, not a traceback.
+        log.error("could not start: %s; logs in %s", exc, settings.data_dir / "logs")
+        return 1
+    try:
+        for line in stack.describe():
+            log.info("%s", line)
+        log.info("ready (pid %d); Ctrl-C stops everything", os.getpid())
+        signals.running = True
+        return _supervise(stack, signals.event)
+    finally:
+        stack.stop()
+        log.info("stopped")
+
+
+def _supervise(stack: Stack, stop: threading.Event) -> int:
+    """0 when asked to stop; 1 when a child died on its own (the rest is then stopped)."""
+    while not stop.wait(POLL_INTERVAL_S):
+        dead = stack.dead_child()
+        if dead is not None:
+            log.error("%s; stopping the rest", dead)
+            return 1
+    log.info("stopping: ingest, scoring, then the broker")
+    return 0
