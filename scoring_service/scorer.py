@@ -1,0 +1,74 @@
+"""What the service needs of a scoring model, and how it gets the real one.
+
+The service codes against `Scorer`, a structural type, so that unit tests can
+score with a tiny fake and the model package (`scoring_service.model`, owned
+by the model engineer) stays free to change its internals. Every method takes
+all of an owner's relationships at once: (n, STATE_SIZE) in, n results out.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from scoring_service.features.state import FloatArray
+
+log = logging.getLogger(__name__)
+
+IntArray = npt.NDArray[np.int64]
+
+
+class Scorer(Protocol):
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def feature_schema_version(self) -> int: ...
+
+    def score(self, states: FloatArray, as_of: float) -> FloatArray:
+        """Strength in [0, 1] per row."""
+        ...
+
+    def tiers(self, scores: FloatArray, states: FloatArray) -> npt.NDArray[np.integer]:
+        """A vinculo.v1 Tier value per row."""
+        ...
+
+    def explain(self, states: FloatArray, as_of: float) -> list[list[str]]:
+        """Short sentences per row on what raised or lowered the score the most."""
+        ...
+
+    def trend(self, states: FloatArray, as_of: float) -> npt.NDArray[np.integer]:
+        """-1 cooling, 0 steady, +1 strengthening, per row."""
+        ...
+
+
+class IncompatibleModel(RuntimeError):
+    """The artifact was built for another feature schema; the message says which."""
+
+
+def load_scorer(path: str) -> Scorer:
+    """The model artifact at `path`, or the default model shipped with the package."""
+    # Imported here: scikit-learn is heavy, and unit tests of the service never need it.
+    model = importlib.import_module("scoring_service.model")
+    try:
+        scorer: Scorer = model.ScoringModel.load(path) if path else model.load_default_model()
+    except model.ModelSchemaError as exc:
+        raise IncompatibleModel(str(exc)) from exc
+    log.info(
+        "scoring model %s loaded (feature schema version %d) from %s",
+        scorer.version,
+        scorer.feature_schema_version,
+        path or "the shipped default",
+    )
+    return scorer
+
+
+if TYPE_CHECKING:
+    from scoring_service.model import ScoringModel
+
+    def _model_is_a_scorer(model: ScoringModel) -> Scorer:
+        return model  # mypy checks here that the real model fits the protocol

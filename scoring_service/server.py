@@ -1,0 +1,127 @@
+"""`vinculo scoring` / `python -m scoring_service`: wire settings, store, model, consumer, gRPC.
+
+Start order: the store (fails fast on a state schema mismatch), the consumer
+thread (it retries until the broker answers, and joins the group while the
+model loads), the model, gRPC and /metrics. SIGTERM or SIGINT stops consuming,
+commits state and offsets, leaves the group, then stops gRPC and /metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import logging
+import signal
+import threading
+from types import FrameType
+
+from prometheus_client import CollectorRegistry
+
+from scoring_service.consumer import ScoringConsumer
+from scoring_service.metrics import ScoringMetrics
+from scoring_service.scorer import IncompatibleModel, load_scorer
+from scoring_service.servicer import ScoringServicer, Suggester
+from scoring_service.settings import INTERACTIONS_TOPIC, ScoringSettings
+from scoring_service.store import StateSchemaMismatch, StateStore
+from scoring_service.watch import WatchHub
+from vinculo import settings as settings_lib
+from vinculo.grpc_server import ServiceServer, start_metrics_http
+from vinculo.v1 import scoring_pb2, scoring_pb2_grpc
+
+log = logging.getLogger("scoring_service")
+
+SERVICE_NAME = scoring_pb2.DESCRIPTOR.services_by_name["ScoringService"].full_name
+CONSUMER_CHECK_S = 0.5
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    settings_lib.add_flags(parser, ScoringSettings)
+
+
+def load_suggester() -> Suggester | None:
+    """`scoring_service.suggestions.suggest_actions`, once that module exists."""
+    try:
+        module = importlib.import_module("scoring_service.suggestions")
+    except ModuleNotFoundError as exc:
+        if exc.name != "scoring_service.suggestions":
+            raise  # the module exists but one of its imports is missing: a real error
+        return None
+    suggester: Suggester = module.suggest_actions
+    return suggester
+
+
+def _install_signal_handlers(stop: threading.Event) -> None:
+    def handle(signum: int, frame: FrameType | None) -> None:
+        log.info("%s received: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+def serve(settings: ScoringSettings, stop: threading.Event) -> int:
+    registry = CollectorRegistry()
+    metrics = ScoringMetrics(registry)
+    hub = WatchHub()
+    with contextlib.ExitStack() as cleanup:  # whatever fails, what started is stopped
+        store = StateStore(
+            settings.database_path, INTERACTIONS_TOPIC, rebuild=settings.rebuild_state
+        )
+        cleanup.callback(store.close)
+        metrics.relationships.set(store.count_relationships())
+        consumer = ScoringConsumer(settings, store, metrics, hub)
+        consumer.start()  # joining the group (~3 s) overlaps loading the model (~2 s)
+        cleanup.callback(consumer.stop)
+        log.info("consuming %s from %s", INTERACTIONS_TOPIC, settings.kafka_bootstrap)
+        scorer = load_scorer(settings.model_path)
+        metrics.set_model(scorer.version, scorer.feature_schema_version)
+        server = _start_grpc(
+            settings, registry, ScoringServicer(store, scorer, hub, load_suggester())
+        )
+        cleanup.callback(server.stop)
+        cleanup.callback(hub.close)
+        http, _ = start_metrics_http(settings.metrics_port, registry, settings.metrics_host)
+        cleanup.callback(http.shutdown)
+        log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
+        while not stop.wait(CONSUMER_CHECK_S) and consumer.is_alive():
+            pass
+        # Stop consuming first: commit state and offsets, leave the group; then gRPC.
+        server.set_serving(False)
+        consumer.stop()
+    if consumer.error is not None:
+        log.error("exiting: the consumer failed (%s)", consumer.error)
+        return 1
+    log.info("stopped cleanly")
+    return 0
+
+
+def _start_grpc(
+    settings: ScoringSettings, registry: CollectorRegistry, servicer: ScoringServicer
+) -> ServiceServer:
+    server = ServiceServer(registry)
+    server.add(scoring_pb2_grpc.add_ScoringServiceServicer_to_server, servicer, SERVICE_NAME)
+    port = server.start(settings.grpc_host, settings.grpc_port)
+    log.info("gRPC listening on %s:%d", settings.grpc_host, port)
+    return server
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO is one line per request
+    settings = settings_lib.load(ScoringSettings, args)
+    stop = threading.Event()
+    _install_signal_handlers(stop)
+    try:
+        return serve(settings, stop)
+    except (StateSchemaMismatch, IncompatibleModel) as exc:
+        log.error("%s", exc)
+        return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scoring_service", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

@@ -1,0 +1,268 @@
+"""The ScoringService gRPC API over the state store and the model.
+
+Every read loads one owner's state rows into an (n, STATE_SIZE) array and
+scores them in one call to the model, at the requested instant (decay is
+applied at read time, DESIGN.md decision 3). Reads see the last committed
+batch, at most `commit_interval_s` behind the consumer.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import NoReturn, Protocol
+
+import grpc
+import numpy as np
+import numpy.typing as npt
+from google.protobuf.timestamp_pb2 import Timestamp  # type: ignore[import-untyped]
+
+from scoring_service.features.state import FloatArray
+from scoring_service.pagination import (
+    BadRequest,
+    PageToken,
+    after_token,
+    parse_list_request,
+    ranking_order,
+)
+from scoring_service.scorer import Scorer
+from scoring_service.signals import network_figures, signals_for, summary_response
+from scoring_service.store import StateStore
+from scoring_service.watch import OwnerChanges, WatchHub
+from vinculo.v1 import events_pb2 as events
+from vinculo.v1 import scoring_pb2 as pb
+from vinculo.v1 import scoring_pb2_grpc
+
+DEFAULT_MIN_SCORE_CHANGE = 0.01
+WATCH_POLL_S = 0.5  # how often an idle stream checks that its client is still there
+_TRENDS = {-1: pb.TREND_COOLING, 0: pb.TREND_STEADY, 1: pb.TREND_STRENGTHENING}
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredNetwork:
+    """One owner's relationships scored at `as_of`; rows in contact order."""
+
+    owner_id: str
+    contacts: list[str]
+    states: FloatArray
+    scores: FloatArray
+    tiers: npt.NDArray[np.integer]
+    as_of: float
+
+
+class Suggester(Protocol):
+    """The hook for SuggestActions (scoring_service.suggestions provides one)."""
+
+    def __call__(
+        self, request: pb.SuggestActionsRequest, network: ScoredNetwork, scorer: Scorer
+    ) -> pb.SuggestActionsResponse: ...
+
+
+def _fail(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:
+    context.abort(code, message)
+    raise AssertionError("context.abort returned")  # abort always raises
+
+
+def _require_id(context: grpc.ServicerContext, value: str, name: str) -> None:
+    if not value:
+        _fail(context, grpc.StatusCode.INVALID_ARGUMENT, f"{name}: required")
+
+
+class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
+    def __init__(
+        self,
+        store: StateStore,
+        scorer: Scorer,
+        hub: WatchHub,
+        suggester: Suggester | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._scorer = scorer
+        self._hub = hub
+        self._suggester = suggester
+        self._clock = clock
+
+    # --- helpers -------------------------------------------------------------------
+
+    def _as_of(self, request: object) -> float:
+        stamp = getattr(request, "as_of", None)
+        if stamp is not None and request.HasField("as_of"):  # type: ignore[attr-defined]
+            return float(stamp.ToNanoseconds() / 1e9)
+        return self._clock()
+
+    def _network(self, context: grpc.ServicerContext, owner_id: str, as_of: float) -> ScoredNetwork:
+        contacts, states = self._store.owner_states(owner_id)
+        if not contacts:
+            _fail(context, grpc.StatusCode.NOT_FOUND, f"owner_id: no relationships of {owner_id!r}")
+        scores = self._scorer.score(states, as_of)
+        tiers = self._scorer.tiers(scores, states)
+        return ScoredNetwork(owner_id, contacts, states, scores, tiers, as_of)
+
+    def _relationships(self, network: ScoredNetwork, rows: list[int]) -> list[pb.Relationship]:
+        if not rows:
+            return []
+        states = network.states[rows]
+        explanations = self._scorer.explain(states, network.as_of)
+        trends = self._scorer.trend(states, network.as_of)
+        return [
+            pb.Relationship(
+                owner_id=network.owner_id,
+                contact_id=network.contacts[row],
+                score=float(network.scores[row]),
+                tier=int(network.tiers[row]),  # type: ignore[arg-type]
+                signals=signals_for(network.states[row]),
+                explanation=explanations[i],
+                trend=_TRENDS[int(np.sign(trends[i]))],
+            )
+            for i, row in enumerate(rows)
+        ]
+
+    # --- RPCs ----------------------------------------------------------------------
+
+    def GetRelationship(
+        self, request: pb.GetRelationshipRequest, context: grpc.ServicerContext
+    ) -> pb.GetRelationshipResponse:
+        _require_id(context, request.owner_id, "owner_id")
+        _require_id(context, request.contact_id, "contact_id")
+        state = self._store.relationship_state(request.owner_id, request.contact_id)
+        if state is None:
+            if not self._store.owner_exists(request.owner_id):
+                _fail(context, grpc.StatusCode.NOT_FOUND, f"owner_id: unknown {request.owner_id!r}")
+            _fail(
+                context,
+                grpc.StatusCode.NOT_FOUND,
+                f"contact_id: {request.contact_id!r} is not in {request.owner_id!r}'s network",
+            )
+        states = state[None, :]
+        as_of = self._as_of(request)
+        scores = self._scorer.score(states, as_of)
+        network = ScoredNetwork(
+            request.owner_id,
+            [request.contact_id],
+            states,
+            scores,
+            self._scorer.tiers(scores, states),
+            as_of,
+        )
+        return pb.GetRelationshipResponse(
+            relationship=self._relationships(network, [0])[0],
+            model_version=self._scorer.version,
+        )
+
+    def ListRelationships(
+        self, request: pb.ListRelationshipsRequest, context: grpc.ServicerContext
+    ) -> pb.ListRelationshipsResponse:
+        try:
+            query = parse_list_request(request, self._as_of(request))
+        except BadRequest as exc:
+            _fail(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        network = self._network(context, request.owner_id, query.as_of)
+        order = ranking_order(network.scores, network.contacts, query.weakest_first)
+        if query.tiers:
+            order = [i for i in order if int(network.tiers[i]) in query.tiers]
+        total = len(order)
+        if query.after is not None:
+            order = after_token(order, network.scores, network.contacts, query.after)
+        page = order[: query.page_size]
+        next_token = ""
+        if len(order) > len(page):
+            last = page[-1]
+            next_token = PageToken(
+                owner_id=request.owner_id,
+                as_of=query.as_of,
+                weakest_first=query.weakest_first,
+                tiers=query.tiers,
+                last_score=float(network.scores[last]),
+                last_contact=network.contacts[last],
+            ).encode()
+        return pb.ListRelationshipsResponse(
+            relationships=self._relationships(network, page),
+            next_page_token=next_token,
+            total_size=total,
+            model_version=self._scorer.version,
+        )
+
+    def GetNetworkSummary(
+        self, request: pb.GetNetworkSummaryRequest, context: grpc.ServicerContext
+    ) -> pb.GetNetworkSummaryResponse:
+        _require_id(context, request.owner_id, "owner_id")
+        network = self._network(context, request.owner_id, self._as_of(request))
+        figures = network_figures(network.states, network.tiers)
+        return summary_response(request.owner_id, figures, self._scorer.version)
+
+    def SuggestActions(
+        self, request: pb.SuggestActionsRequest, context: grpc.ServicerContext
+    ) -> pb.SuggestActionsResponse:
+        if self._suggester is None:
+            _fail(context, grpc.StatusCode.UNIMPLEMENTED, "SuggestActions: not available yet")
+        _require_id(context, request.owner_id, "owner_id")
+        network = self._network(context, request.owner_id, self._as_of(request))
+        return self._suggester(request, network, self._scorer)
+
+    def WatchRelationships(
+        self, request: pb.WatchRelationshipsRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.WatchRelationshipsResponse]:
+        # An owner without relationships yet may be watched: the stream reports
+        # their first relationships as they arrive, hence no NOT_FOUND here.
+        _require_id(context, request.owner_id, "owner_id")
+        threshold = request.min_score_change
+        if math.isnan(threshold) or threshold < 0 or threshold > 1:
+            _fail(context, grpc.StatusCode.INVALID_ARGUMENT, "min_score_change: must be in [0, 1]")
+        threshold = threshold or DEFAULT_MIN_SCORE_CHANGE
+        watcher = self._hub.subscribe(request.owner_id)
+        try:
+            while context.is_active():
+                try:
+                    changes = watcher.changes.get(timeout=WATCH_POLL_S)
+                except queue.Empty:
+                    if watcher.overflowed:
+                        break
+                    continue
+                if changes is None:
+                    return  # server shutting down
+                yield from self._watch_responses(changes, threshold)
+            if watcher.overflowed:
+                _fail(
+                    context,
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    "WatchRelationships: the client fell behind; watch again",
+                )
+        finally:
+            self._hub.unsubscribe(watcher)
+
+    def _watch_responses(
+        self, changes: OwnerChanges, threshold: float
+    ) -> Iterator[pb.WatchRelationshipsResponse]:
+        now = self._clock()
+        after = np.stack(changes.after)
+        is_new = np.array([b is None for b in changes.before])
+        before = np.stack(
+            [a if b is None else b for a, b in zip(changes.after, changes.before, strict=True)]
+        )
+        new_scores = self._scorer.score(after, now)
+        new_tiers = self._scorer.tiers(new_scores, after)
+        old_scores = np.where(is_new, 0.0, self._scorer.score(before, now))
+        old_tiers = np.where(
+            is_new, events.TIER_UNSPECIFIED, self._scorer.tiers(old_scores, before)
+        )
+        moved = (np.abs(new_scores - old_scores) >= threshold) | (new_tiers != old_tiers)
+        changed_at = _timestamp(changes.committed_at)
+        for i in np.flatnonzero(moved):
+            yield pb.WatchRelationshipsResponse(
+                contact_id=changes.contacts[i],
+                previous_score=float(old_scores[i]),
+                score=float(new_scores[i]),
+                previous_tier=int(old_tiers[i]),  # type: ignore[arg-type]
+                tier=int(new_tiers[i]),  # type: ignore[arg-type]
+                changed_at=changed_at,
+            )
+
+
+def _timestamp(seconds: float) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromNanoseconds(round(seconds * 1e9))
+    return stamp

@@ -1,0 +1,59 @@
+"""Settings of the scoring service: defaults < `VINCULO_*` environment < flags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from vinculo.settings import SettingsError, setting
+
+INTERACTIONS_TOPIC = "vinculo.interactions.v1"
+DEAD_LETTER_TOPIC = "vinculo.interactions.v1.dlq"
+
+
+@dataclass(frozen=True)
+class ScoringSettings:
+    kafka_bootstrap: str = setting(
+        "127.0.0.1:9092", "VINCULO_KAFKA_BOOTSTRAP", "Kafka bootstrap servers, comma separated"
+    )
+    grpc_host: str = setting("127.0.0.1", "VINCULO_SCORING_GRPC_HOST", "gRPC listen address")
+    grpc_port: int = setting(50052, "VINCULO_SCORING_GRPC_PORT", "gRPC listen port")
+    metrics_host: str = setting(
+        "127.0.0.1", "VINCULO_SCORING_METRICS_HOST", "Prometheus /metrics listen address"
+    )
+    metrics_port: int = setting(9102, "VINCULO_SCORING_METRICS_PORT", "Prometheus /metrics port")
+    data_dir: Path = setting(Path(".data"), "VINCULO_DATA_DIR", "directory of the state store")  # noqa: RUF009
+    partitions: int = setting(8, "VINCULO_PARTITIONS", "partitions of topics created if missing")
+    consumer_group: str = setting(
+        "vinculo-scoring", "VINCULO_SCORING_GROUP", "Kafka consumer group of scoring instances"
+    )
+    commit_interval_s: float = setting(
+        0.5, "VINCULO_SCORING_COMMIT_INTERVAL", "seconds between state+offset commits"
+    )
+    max_poll_records: int = setting(
+        5000, "VINCULO_SCORING_MAX_POLL_RECORDS", "records fetched per poll at most"
+    )
+    model_path: str = setting(
+        "", "VINCULO_MODEL_PATH", "scoring model artifact (.skops); empty = the shipped default"
+    )
+    rebuild_state: bool = setting(
+        False,
+        "VINCULO_SCORING_REBUILD_STATE",
+        "drop stored state of another schema version and re-consume the topic from the start",
+    )
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "scoring.sqlite3"
+
+    def validate(self) -> None:
+        for name in ("grpc_port", "metrics_port"):
+            port = getattr(self, name)
+            if not 0 <= port <= 65535:
+                raise SettingsError(f"{name}: {port} is not a TCP port")
+        if self.partitions < 1:
+            raise SettingsError(f"partitions: {self.partitions}, at least 1 required")
+        if self.commit_interval_s <= 0:
+            raise SettingsError(f"commit_interval_s: {self.commit_interval_s}, must be > 0")
+        if self.max_poll_records < 1:
+            raise SettingsError(f"max_poll_records: {self.max_poll_records}, at least 1")

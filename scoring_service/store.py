@@ -1,0 +1,298 @@
+"""The durable state store: relationship state and consumed offsets in one SQLite file.
+
+Decision 2 of DESIGN.md: the state changes caused by a batch of records and
+the offsets after those records are written in ONE transaction, so a crash at
+any instant leaves either both or neither, and a restart resumes exactly where
+the last commit stopped. Kafka's committed offsets are informational only.
+
+Tables:
+- `relationships(owner, contact, partition, state, schema_version)`: the state
+  vector as raw float64 bytes (`features.state`), tagged with its layout version.
+- `offsets(topic, partition, next_offset)`: the next offset to consume.
+- `seen_events(owner, event_id, occurred_at)`: deduplication of redelivered
+  events, and the time of an event a later reply names in `in_reply_to`.
+- `meta(key, value)`: the state schema version the rows were written with, and
+  the broker's id of the topic log the offsets refer to (`log_id:<topic>`).
+
+State of another schema version is never misread: opening such a store fails
+with a message naming both versions, unless `rebuild=True`, which drops state,
+seen ids and offsets so the service re-consumes the topic from its beginning
+(events no longer in the log are then lost, which is why it is not automatic).
+
+One writer (the consumer thread) uses the connection made in `__init__`;
+readers (gRPC threads) get their own per-thread connection and, thanks to WAL,
+read the last committed state without blocking the writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from scoring_service.features.state import STATE_SCHEMA_VERSION, STATE_SIZE, FloatArray
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS relationships (
+    owner TEXT NOT NULL,
+    contact TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    state BLOB NOT NULL,
+    schema_version INTEGER NOT NULL,
+    PRIMARY KEY (owner, contact)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS relationships_by_partition ON relationships (partition);
+CREATE TABLE IF NOT EXISTS offsets (
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS seen_events (
+    owner TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    occurred_at REAL NOT NULL,
+    PRIMARY KEY (owner, event_id)
+) WITHOUT ROWID;
+"""
+
+RelationshipKey = tuple[str, str]  # (owner, contact)
+
+
+class StateSchemaMismatch(RuntimeError):
+    """Stored state was written with another state layout version."""
+
+
+@dataclass
+class Batch:
+    """State changes of processed records, not yet durable.
+
+    `states` holds the newest state of every relationship changed since the
+    last commit, `before` its state at the start of the batch (None when new),
+    `offsets` the next offset per partition after the last processed record.
+    """
+
+    states: dict[RelationshipKey, tuple[int, FloatArray]] = field(default_factory=dict)
+    before: dict[RelationshipKey, FloatArray | None] = field(default_factory=dict)
+    seen: dict[tuple[str, str], float] = field(default_factory=dict)
+    offsets: dict[int, int] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.offsets or self.states)
+
+    @property
+    def new_relationships(self) -> int:
+        return sum(1 for old in self.before.values() if old is None)
+
+
+def encode_state(state: FloatArray) -> bytes:
+    return np.ascontiguousarray(state, dtype="<f8").tobytes()
+
+
+def decode_state(blob: bytes) -> FloatArray:
+    # copy(): frombuffer views are read-only and apply_event updates in place.
+    return np.frombuffer(blob, dtype="<f8").astype(np.float64, copy=True)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # check_same_thread=False: a connection is made in one thread and used by
+    # exactly one other (the writer by the consumer thread, a reader by its gRPC
+    # thread); close() runs at shutdown from the main thread.
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode: a commit survives a process crash (the test's SIGKILL);
+    # only an OS crash or power loss may drop the last commits, never corrupt.
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+class StateStore:
+    def __init__(self, path: Path, topic: str, rebuild: bool = False) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.topic = topic
+        self._conn = _connect(path)
+        self._conn.executescript(_SCHEMA)
+        self._readers = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._check_schema_version(rebuild)
+
+    # --- schema versions ------------------------------------------------------
+
+    def _check_schema_version(self, rebuild: bool) -> None:
+        stored = self._stored_versions()
+        foreign = stored - {STATE_SCHEMA_VERSION}
+        if foreign and not rebuild:
+            raise StateSchemaMismatch(
+                f"state store {self.path} holds relationship state of schema version(s) "
+                f"{sorted(foreign)}, this build uses version {STATE_SCHEMA_VERSION}: run with "
+                "--rebuild-state (VINCULO_SCORING_REBUILD_STATE=true) to drop it and re-consume "
+                "the topic from its beginning, or use a build of the matching version"
+            )
+        if foreign:
+            log.warning(
+                "dropping state of schema version(s) %s (this build: %d); re-consuming from the "
+                "beginning of %s",
+                sorted(foreign),
+                STATE_SCHEMA_VERSION,
+                self.topic,
+            )
+            self._drop_everything()
+        with self._transaction():
+            self._conn.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('state_schema_version', ?)",
+                (str(STATE_SCHEMA_VERSION),),
+            )
+
+    def _stored_versions(self) -> set[int]:
+        rows = self._conn.execute("SELECT DISTINCT schema_version FROM relationships").fetchall()
+        versions = {int(row[0]) for row in rows}
+        meta = self._conn.execute(
+            "SELECT value FROM meta WHERE key = 'state_schema_version'"
+        ).fetchone()
+        if meta is not None:
+            versions.add(int(meta[0]))
+        return versions
+
+    def _drop_everything(self) -> None:
+        with self._transaction():
+            for table in ("relationships", "offsets", "seen_events"):
+                self._conn.execute(f"DELETE FROM {table}")  # fixed table names, no input
+
+    # --- writer side (the consumer thread) --------------------------------------
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def next_offset(self, partition: int) -> int | None:
+        """Where to resume a newly assigned partition; None when never consumed."""
+        row = self._conn.execute(
+            "SELECT next_offset FROM offsets WHERE topic = ? AND partition = ?",
+            (self.topic, partition),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def log_id(self) -> str | None:
+        """The broker's id of the topic log the stored offsets refer to."""
+        row = self._conn.execute(
+            "SELECT value FROM meta WHERE key = ?", (f"log_id:{self.topic}",)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def start_new_log(self, log_id: str) -> None:
+        """The topic was re-created: its old offsets mean nothing; state is kept."""
+        with self._transaction():
+            self._conn.execute("DELETE FROM offsets WHERE topic = ?", (self.topic,))
+            self._conn.execute(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"log_id:{self.topic}", log_id)
+            )
+
+    def load_state(self, owner: str, contact: str) -> FloatArray | None:
+        row = self._conn.execute(
+            "SELECT state FROM relationships WHERE owner = ? AND contact = ?", (owner, contact)
+        ).fetchone()
+        return None if row is None else decode_state(row[0])
+
+    def seen_time(self, owner: str, event_id: str) -> float | None:
+        """occurred_at of an already applied event of this owner, else None."""
+        row = self._conn.execute(
+            "SELECT occurred_at FROM seen_events WHERE owner = ? AND event_id = ?",
+            (owner, event_id),
+        ).fetchone()
+        return None if row is None else float(row[0])
+
+    def commit(self, batch: Batch) -> None:
+        """Write every changed state, every seen event id and the offsets atomically."""
+        with self._transaction():
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO relationships VALUES (?, ?, ?, ?, ?)",
+                (
+                    (owner, contact, partition, encode_state(state), STATE_SCHEMA_VERSION)
+                    for (owner, contact), (partition, state) in batch.states.items()
+                ),
+            )
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?)",
+                ((owner, event_id, t) for (owner, event_id), t in batch.seen.items()),
+            )
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
+                ((self.topic, p, offset) for p, offset in batch.offsets.items()),
+            )
+
+    # --- reader side (gRPC threads) ---------------------------------------------
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._readers, "conn", None)
+        if conn is None:
+            conn = _connect(self.path)
+            self._readers.conn = conn
+            with self._lock:
+                self._reader_conns.append(conn)
+        return conn
+
+    def owner_states(self, owner: str) -> tuple[list[str], FloatArray]:
+        """All of an owner's relationships: contacts (sorted) and an (n, STATE_SIZE) array."""
+        rows = (
+            self._reader()
+            .execute(
+                "SELECT contact, state FROM relationships WHERE owner = ? ORDER BY contact",
+                (owner,),
+            )
+            .fetchall()
+        )
+        return _stack(rows)
+
+    def relationship_state(self, owner: str, contact: str) -> FloatArray | None:
+        row = (
+            self._reader()
+            .execute(
+                "SELECT state FROM relationships WHERE owner = ? AND contact = ?", (owner, contact)
+            )
+            .fetchone()
+        )
+        return None if row is None else decode_state(row[0])
+
+    def owner_exists(self, owner: str) -> bool:
+        row = (
+            self._reader()
+            .execute("SELECT 1 FROM relationships WHERE owner = ? LIMIT 1", (owner,))
+            .fetchone()
+        )
+        return row is not None
+
+    def count_relationships(self) -> int:
+        return int(self._reader().execute("SELECT count(*) FROM relationships").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()
+        self._conn.close()
+
+
+def _stack(rows: list[tuple[str, bytes]]) -> tuple[list[str], FloatArray]:
+    contacts = [row[0] for row in rows]
+    if not rows:
+        return contacts, np.zeros((0, STATE_SIZE), dtype=np.float64)
+    joined = b"".join(row[1] for row in rows)
+    states = np.frombuffer(joined, dtype="<f8").astype(np.float64).reshape(len(rows), -1)
+    return contacts, states

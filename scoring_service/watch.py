@@ -1,0 +1,109 @@
+"""Fan-out of committed state changes to WatchRelationships streams.
+
+The consumer thread publishes, after each commit, the before/after states of
+the relationships it changed, for owners someone watches; scoring them is left
+to the watching stream's own thread so the consumer never waits on a client.
+A watcher that falls behind by more than `QUEUE_LIMIT` batches is cut off
+(its stream ends with RESOURCE_EXHAUSTED) instead of slowing consumption.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from scoring_service.features.state import FloatArray
+from scoring_service.store import Batch
+
+QUEUE_LIMIT = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerChanges:
+    """Changed relationships of one owner in one commit; `before` is None for a new one."""
+
+    owner_id: str
+    contacts: list[str]
+    before: list[FloatArray | None]
+    after: list[FloatArray]
+    committed_at: float
+
+
+@dataclass(eq=False)
+class Watcher:
+    owner_id: str
+    changes: queue.Queue[OwnerChanges | None] = field(
+        default_factory=lambda: queue.Queue(maxsize=QUEUE_LIMIT)
+    )
+    overflowed: bool = False
+
+
+class WatchHub:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._watchers: dict[str, set[Watcher]] = defaultdict(set)
+        self._closed = False
+
+    def subscribe(self, owner_id: str) -> Watcher:
+        watcher = Watcher(owner_id)
+        with self._lock:
+            if self._closed:
+                watcher.changes.put_nowait(None)
+            else:
+                self._watchers[owner_id].add(watcher)
+        return watcher
+
+    def unsubscribe(self, watcher: Watcher) -> None:
+        with self._lock:
+            watchers = self._watchers.get(watcher.owner_id)
+            if watchers is not None:
+                watchers.discard(watcher)
+                if not watchers:
+                    del self._watchers[watcher.owner_id]
+
+    def publish(self, batch: Batch, committed_at: float) -> None:
+        """Called by the consumer after `batch` is durable."""
+        with self._lock:
+            if not self._watchers:
+                return
+            watched = {owner: set(ws) for owner, ws in self._watchers.items()}
+        for owner, watchers in watched.items():
+            changes = _changes_of(batch, owner, committed_at)
+            if changes is None:
+                continue
+            for watcher in watchers:
+                self._offer(watcher, changes)
+
+    def _offer(self, watcher: Watcher, changes: OwnerChanges) -> None:
+        try:
+            watcher.changes.put_nowait(changes)
+        except queue.Full:
+            watcher.overflowed = True
+            self.unsubscribe(watcher)
+
+    def close(self) -> None:
+        """End every stream (shutdown)."""
+        with self._lock:
+            self._closed = True
+            watchers = [w for ws in self._watchers.values() for w in ws]
+            self._watchers.clear()
+        for watcher in watchers:
+            # A full queue cannot take the sentinel; flag it so the stream ends anyway.
+            watcher.overflowed = watcher.overflowed or watcher.changes.full()
+            if not watcher.overflowed:
+                watcher.changes.put_nowait(None)
+
+
+def _changes_of(batch: Batch, owner: str, committed_at: float) -> OwnerChanges | None:
+    keys = [key for key in batch.states if key[0] == owner]
+    if not keys:
+        return None
+    return OwnerChanges(
+        owner_id=owner,
+        contacts=[contact for _, contact in keys],
+        before=[batch.before.get(key) for key in keys],
+        after=[batch.states[key][1] for key in keys],
+        committed_at=committed_at,
+    )

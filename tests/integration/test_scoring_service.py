@@ -1,0 +1,367 @@
+"""The scoring service alone, against a real broker: records produced straight to Kafka.
+
+Each test starts the real service process (`python -m scoring_service`) and
+talks to it over real gRPC; the store is read directly only to compare final
+states byte for byte.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import grpc
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from scoring_service.consumer import ensure_topics
+from scoring_service.settings import DEAD_LETTER_TOPIC, INTERACTIONS_TOPIC
+from tests.harness import ServiceProcess
+from vinculo.broker import EmbeddedBroker
+from vinculo.v1 import events_pb2 as ev
+from vinculo.v1 import scoring_pb2 as pb
+from vinculo.v1 import scoring_pb2_grpc
+
+pytestmark = pytest.mark.integration
+
+T0 = 1_750_000_000
+T = TypeVar("T")
+
+
+def wait_for(check: Callable[[], T | None], timeout_s: float = 30.0, what: str = "") -> T:
+    """Poll `check` until it returns something truthy; fail after the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def interaction(
+    event_id: str, owner: str, contact: str, t: float, **fields: object
+) -> ev.InteractionEvent:
+    values: dict[str, object] = {
+        "type": ev.INTERACTION_TYPE_MESSAGE,
+        "direction": ev.DIRECTION_OUTBOUND,
+        "channel": "email",
+        **fields,
+    }
+    event = ev.InteractionEvent(event_id=event_id, owner_id=owner, contact_id=contact, **values)  # type: ignore[arg-type]
+    event.occurred_at.FromNanoseconds(int(t * 1e9))
+    return event
+
+
+@contextmanager
+def producer(bootstrap: str) -> Iterator[KafkaProducer]:
+    ensure_topics(bootstrap, 8)  # as the ingest service does: never the broker's default count
+    kafka = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024)
+    try:
+        yield kafka
+    finally:
+        kafka.close()
+
+
+def send_raw(kafka: KafkaProducer, key: bytes, value: bytes) -> None:
+    headers = [("content-type", b"application/x-protobuf")]
+    kafka.send(INTERACTIONS_TOPIC, key=key, value=value, headers=headers)
+
+
+def send(kafka: KafkaProducer, events: Sequence[ev.InteractionEvent]) -> None:
+    for event in events:
+        send_raw(kafka, event.owner_id.encode(), event.SerializeToString())
+    kafka.flush()
+
+
+@contextmanager
+def scoring_service(
+    broker: EmbeddedBroker, data_dir: Path, *extra: str
+) -> Iterator[ServiceProcess]:
+    service = ServiceProcess("scoring_service", data_dir, broker.bootstrap, list(extra))
+    try:
+        yield service.start()
+    finally:
+        service.stop()
+
+
+@contextmanager
+def stub_for(service: ServiceProcess) -> Iterator[scoring_pb2_grpc.ScoringServiceStub]:
+    with grpc.insecure_channel(service.address) as channel:
+        yield scoring_pb2_grpc.ScoringServiceStub(channel)
+
+
+def contacts_of(
+    stub: scoring_pb2_grpc.ScoringServiceStub, owner: str
+) -> dict[str, pb.Relationship]:
+    try:
+        reply = stub.ListRelationships(
+            pb.ListRelationshipsRequest(owner_id=owner, page_size=1000), timeout=5
+        )
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.NOT_FOUND:
+            return {}
+        raise
+    return {r.contact_id: r for r in reply.relationships}
+
+
+def metric(service: ServiceProcess, name: str) -> float:
+    """Sum of a metric's samples on the service's /metrics page."""
+    url = f"http://127.0.0.1:{service.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as page:
+        text = page.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + " ") or line.startswith(name + "{")
+    )
+
+
+def _read_store(data_dir: Path, query: str) -> list[tuple[object, ...]]:
+    path = data_dir / "scoring.sqlite3"
+    if not path.exists():
+        return []
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        try:
+            return db.execute(query).fetchall()
+        except sqlite3.OperationalError:  # the service has not created its tables yet
+            return []
+
+
+def stored_offsets(data_dir: Path) -> int:
+    """Sum of the next offsets in a service's store: records durably consumed."""
+    rows = _read_store(data_dir, "SELECT coalesce(sum(next_offset), 0) FROM offsets")
+    return int(rows[0][0]) if rows else 0  # type: ignore[call-overload]
+
+
+def stored_states(data_dir: Path) -> list[tuple[object, ...]]:
+    """Every relationship row (owner, contact, state bytes, schema version), ordered."""
+    return _read_store(
+        data_dir,
+        "SELECT owner, contact, state, schema_version FROM relationships ORDER BY owner, contact",
+    )
+
+
+# --- tests -------------------------------------------------------------------------
+
+
+def test_events_are_ranked_and_duplicates_change_nothing(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    events = [
+        interaction("a1", "ana", "bea", T0, personalized=True),
+        interaction(
+            "a2",
+            "ana",
+            "bea",
+            T0 + 600,
+            type=ev.INTERACTION_TYPE_REPLY,
+            direction=ev.DIRECTION_INBOUND,
+            in_reply_to="a1",
+        ),
+        interaction(
+            "a3",
+            "ana",
+            "bea",
+            T0 + 86_400,
+            type=ev.INTERACTION_TYPE_MEETING_IN_PERSON,
+            direction=ev.DIRECTION_MUTUAL,
+            duration_seconds=3600,
+        ),
+        interaction("a4", "ana", "cid", T0, type=ev.INTERACTION_TYPE_REACTION),
+    ]
+    with (
+        scoring_service(broker, tmp_path / "scoring") as service,
+        stub_for(service) as stub,
+        producer(broker.bootstrap) as kafka,
+    ):
+        send(kafka, events)
+        ranking = wait_for(
+            lambda: len(contacts_of(stub, "ana")) == 2 and contacts_of(stub, "ana"),
+            what="both relationships ranked",
+        )
+        bea = ranking["bea"]
+        assert bea.score > ranking["cid"].score
+        assert bea.signals.in_person_meetings == 1 and bea.signals.outreach_answered == 1
+        listed = stub.ListRelationships(pb.ListRelationshipsRequest(owner_id="ana"))
+        assert [r.contact_id for r in listed.relationships] == ["bea", "cid"]
+        got = stub.GetRelationship(pb.GetRelationshipRequest(owner_id="ana", contact_id="bea"))
+        assert got.relationship.signals == bea.signals and got.model_version
+
+        # The same record again, then a marker event: once the marker is in, the
+        # duplicate was consumed too (same partition, same owner, in order).
+        send(kafka, [events[2], interaction("a5", "ana", "dan", T0)])
+        wait_for(lambda: "dan" in contacts_of(stub, "ana"), what="the marker event")
+        again = contacts_of(stub, "ana")["bea"]
+        assert again.signals == bea.signals
+        assert metric(service, "vinculo_scoring_events_duplicate_total") == 1
+        with pytest.raises(grpc.RpcError) as info:
+            stub.GetNetworkSummary(pb.GetNetworkSummaryRequest(owner_id="nobody"))
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+        assert service.process is not None
+        service.process.send_signal(signal.SIGTERM)
+        assert service.process.wait(15) == 0
+    log = service.log_text()
+    assert f"gRPC listening on 127.0.0.1:{service.grpc_port}" in log
+    assert f"metrics on http://127.0.0.1:{service.metrics_port}/metrics" in log
+    assert "stopped cleanly" in log
+
+
+def dead_letters(bootstrap: str, expected: int) -> list[object]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = [
+            TopicPartition(DEAD_LETTER_TOPIC, p)
+            for p in consumer.partitions_for_topic(DEAD_LETTER_TOPIC) or []
+        ]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        found: list[object] = []
+        deadline = time.monotonic() + 15
+        while len(found) < expected and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=200).values():
+                found.extend(records)
+        return found
+    finally:
+        consumer.close()
+
+
+def test_poison_records_are_dead_lettered_and_later_events_scored(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    invalid = interaction("p2", "ana", "ana", T0)  # a self-relationship
+    with (
+        scoring_service(broker, tmp_path / "scoring") as service,
+        stub_for(service) as stub,
+        producer(broker.bootstrap) as kafka,
+    ):
+        send_raw(kafka, b"ana", b"\x08\xff\xff\xff not protobuf")
+        send_raw(kafka, b"ana", invalid.SerializeToString())
+        send(kafka, [interaction("p3", "ana", "bea", T0)])
+        wait_for(lambda: "bea" in contacts_of(stub, "ana"), what="the event after the poison")
+        letters = dead_letters(broker.bootstrap, 2)
+    assert len(letters) == 2
+    by_code = {dict(r.headers)["vinculo-reason-code"].decode(): r for r in letters}  # type: ignore[attr-defined]
+    assert set(by_code) == {"undecodable", "self_relationship"}
+    self_rel = by_code["self_relationship"]
+    headers = dict(self_rel.headers)  # type: ignore[attr-defined]
+    assert headers["vinculo-reason"].decode().startswith("contact_id:")
+    assert headers["vinculo-source-topic"] == INTERACTIONS_TOPIC.encode()
+    assert int(headers["vinculo-source-offset"]) >= 0
+    assert self_rel.key == b"ana" and self_rel.value == invalid.SerializeToString()  # type: ignore[attr-defined]
+
+
+def workload(n: int, owners: int = 40, contacts: int = 25) -> list[ev.InteractionEvent]:
+    """A deterministic mix of kinds and directions, with replies naming earlier messages."""
+    kinds = [
+        (ev.INTERACTION_TYPE_MESSAGE, ev.DIRECTION_OUTBOUND),
+        (ev.INTERACTION_TYPE_MESSAGE, ev.DIRECTION_INBOUND),
+        (ev.INTERACTION_TYPE_REPLY, ev.DIRECTION_INBOUND),
+        (ev.INTERACTION_TYPE_COMMENT, ev.DIRECTION_OUTBOUND),
+        (ev.INTERACTION_TYPE_REACTION, ev.DIRECTION_INBOUND),
+        (ev.INTERACTION_TYPE_CALL, ev.DIRECTION_OUTBOUND),
+        (ev.INTERACTION_TYPE_MEETING_IN_PERSON, ev.DIRECTION_MUTUAL),
+    ]
+    events: list[ev.InteractionEvent] = []
+    last_message: dict[tuple[str, str], str] = {}
+    for i in range(n):
+        owner, contact = f"owner-{i % owners}", f"contact-{(i // owners) % contacts}"
+        kind, direction = kinds[(i // owners) % len(kinds)]
+        extra: dict[str, object] = {"personalized": i % 3 == 0}
+        if kind == ev.INTERACTION_TYPE_REPLY and (owner, contact) in last_message:
+            extra["in_reply_to"] = last_message[(owner, contact)]
+        event_id = f"w{i}"
+        if kind == ev.INTERACTION_TYPE_MESSAGE and direction == ev.DIRECTION_OUTBOUND:
+            last_message[(owner, contact)] = event_id
+        events.append(
+            interaction(
+                event_id, owner, contact, T0 + 37 * i, type=kind, direction=direction, **extra
+            )
+        )
+    return events
+
+
+def test_sigkill_mid_stream_then_restart_ends_in_the_uninterrupted_state(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    events = workload(20_000)
+    first, second = events[:14_000], events[14_000:]
+    reference_dir, crashed_dir = tmp_path / "reference", tmp_path / "crashed"
+    # Two consumer groups: each instance consumes every record.
+    reference = ServiceProcess(
+        "scoring_service", reference_dir, broker.bootstrap, ["--consumer-group", "reference"]
+    )
+    crashing = ServiceProcess(
+        "scoring_service", crashed_dir, broker.bootstrap, ["--consumer-group", "crashing"]
+    )
+    try:
+        with producer(broker.bootstrap) as kafka:
+            send(kafka, first)
+            reference.start()
+            crashing.start()
+            progress = wait_for(lambda: stored_offsets(crashed_dir) >= 1000, what="some progress")
+            crashing.kill()
+            at_kill = stored_offsets(crashed_dir)
+            assert progress and at_kill < len(first), "the kill came after the whole first part"
+            send(kafka, second)
+        crashing.start()
+        for data_dir in (reference_dir, crashed_dir):
+            wait_for(
+                lambda d=data_dir: stored_offsets(d) == len(events),  # type: ignore[misc]
+                timeout_s=60,
+                what=f"all records consumed into {data_dir.name}",
+            )
+    finally:
+        crashing.stop()
+        reference.stop()
+    expected, actual = stored_states(reference_dir), stored_states(crashed_dir)
+    assert len(expected) == 40 * 25
+    assert actual == expected  # every state byte for byte: nothing lost, nothing twice
+
+
+def test_broker_losing_its_log_does_not_stop_consumption(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "scoring"
+    # Two records for each of 100 owners: every partition's stored offset ends
+    # beyond what the restarted, empty broker will hold.
+    before = [
+        interaction(f"b{i}-{j}", f"owner-{i}", "bea", T0 + j) for i in range(100) for j in range(2)
+    ]
+    with scoring_service(broker, data_dir) as service, stub_for(service) as stub:
+        with producer(broker.bootstrap) as kafka:
+            send(kafka, before)
+        wait_for(lambda: stored_offsets(data_dir) == len(before), what="the first records")
+        broker.stop()
+        broker.start()  # same port, nothing kept: topics, records and group offsets are gone
+        with producer(broker.bootstrap) as kafka:
+            send(kafka, [interaction("after-1", "owner-7", "zed", T0 + 10)])
+            wait_for(
+                lambda: "zed" in contacts_of(stub, "owner-7"),
+                timeout_s=45,
+                what="an event sent after the broker restart",
+            )
+        assert "bea" in contacts_of(stub, "owner-7")  # state from before is kept
+        assert metric(service, "vinculo_scoring_log_resets_total") >= 1
+
+    # Lost again while the service is down, then refilled past the stored
+    # offsets: only the topic's new id tells the new log from the old one.
+    broker.stop()
+    broker.start()
+    refill = [interaction(f"r{j}", "owner-7", f"new-{j}", T0 + j) for j in range(60)]
+    with producer(broker.bootstrap) as kafka:
+        send(kafka, refill)
+    with scoring_service(broker, data_dir) as service, stub_for(service) as stub:
+        wait_for(
+            lambda: len([c for c in contacts_of(stub, "owner-7") if c.startswith("new-")]) == 60,
+            timeout_s=45,
+            what="every record of the refilled log",
+        )

@@ -1,0 +1,180 @@
+"""The gRPC API over a real in-process server, with a tiny fake model."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+
+from scoring_service.features.state import FloatArray, S, apply_event, new_state
+from scoring_service.servicer import ScoringServicer
+from scoring_service.store import Batch, StateStore
+from scoring_service.watch import WatchHub
+from vinculo.domain import Interaction
+from vinculo.grpc_server import ServiceServer
+from vinculo.v1 import events_pb2 as events
+from vinculo.v1 import scoring_pb2 as pb
+from vinculo.v1 import scoring_pb2_grpc
+
+T0 = 1_750_000_000.0
+
+
+class FakeScorer:
+    """Score = event count / 10, capped; tiers by score quartile."""
+
+    version = "fake-1"
+    feature_schema_version = 1
+
+    def score(self, states: FloatArray, as_of: float) -> FloatArray:
+        return np.minimum(states[:, S["EVENT_COUNT"]] / 10.0, 1.0)
+
+    def tiers(self, scores: FloatArray, states: FloatArray) -> np.ndarray:
+        return np.minimum((scores * 4).astype(np.int64) + 1, events.TIER_CLOSE)
+
+    def explain(self, states: FloatArray, as_of: float) -> list[list[str]]:
+        return [[f"{int(n)} events"] for n in states[:, S["EVENT_COUNT"]]]
+
+    def trend(self, states: FloatArray, as_of: float) -> np.ndarray:
+        return np.ones(states.shape[0], dtype=np.int64)
+
+
+def _state(n_messages: int) -> FloatArray:
+    state = new_state()
+    for i in range(n_messages):
+        direction = events.DIRECTION_OUTBOUND if i % 2 else events.DIRECTION_INBOUND
+        apply_event(state, Interaction(events.INTERACTION_TYPE_MESSAGE, direction, T0 + i))
+    return state
+
+
+@pytest.fixture
+def env(
+    tmp_path: Path,
+) -> Iterator[tuple[scoring_pb2_grpc.ScoringServiceStub, StateStore, WatchHub]]:
+    store = StateStore(tmp_path / "s.db", "vinculo.interactions.v1")
+    batch = Batch()
+    for i, contact in enumerate(["c0", "c1", "c2", "c3", "c4", "c5", "c6"]):
+        batch.states[("ana", contact)] = (0, _state(i + 1))
+    batch.offsets[0] = 7
+    store.commit(batch)
+    hub = WatchHub()
+    server = ServiceServer(CollectorRegistry())
+    servicer = ScoringServicer(store, FakeScorer(), hub, clock=lambda: T0 + 100)
+    server.add(
+        scoring_pb2_grpc.add_ScoringServiceServicer_to_server, servicer, "vinculo.v1.ScoringService"
+    )
+    port = server.start("127.0.0.1", 0)
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield scoring_pb2_grpc.ScoringServiceStub(channel), store, hub
+    finally:
+        channel.close()
+        hub.close()
+        server.stop(0)
+        store.close()
+
+
+def _code(call: object) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.RpcError) as info:
+        call()  # type: ignore[operator]
+    return info.value.code(), info.value.details()
+
+
+def test_get_relationship(
+    env: tuple[scoring_pb2_grpc.ScoringServiceStub, StateStore, WatchHub],
+) -> None:
+    stub, _, _ = env
+    reply = stub.GetRelationship(pb.GetRelationshipRequest(owner_id="ana", contact_id="c4"))
+    rel = reply.relationship
+    assert (rel.contact_id, rel.score, rel.tier) == ("c4", 0.5, events.TIER_RELATIONSHIP)
+    assert rel.explanation == ["5 events"] and rel.trend == pb.TREND_STRENGTHENING
+    assert rel.signals.counts[0].kind == "message" and reply.model_version == "fake-1"
+    code, details = _code(lambda: stub.GetRelationship(pb.GetRelationshipRequest(owner_id="ana")))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("contact_id")
+    code, details = _code(
+        lambda: stub.GetRelationship(pb.GetRelationshipRequest(owner_id="ana", contact_id="zz"))
+    )
+    assert code == grpc.StatusCode.NOT_FOUND and details.startswith("contact_id")
+    code, details = _code(
+        lambda: stub.GetRelationship(pb.GetRelationshipRequest(owner_id="nobody", contact_id="c1"))
+    )
+    assert code == grpc.StatusCode.NOT_FOUND and details.startswith("owner_id")
+
+
+def test_list_pages_through_the_ranking(
+    env: tuple[scoring_pb2_grpc.ScoringServiceStub, StateStore, WatchHub],
+) -> None:
+    stub, _, _ = env
+    seen: list[str] = []
+    token = ""
+    while True:
+        page = stub.ListRelationships(
+            pb.ListRelationshipsRequest(owner_id="ana", page_size=3, page_token=token)
+        )
+        assert page.total_size == 7
+        seen += [r.contact_id for r in page.relationships]
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == ["c6", "c5", "c4", "c3", "c2", "c1", "c0"]
+    weakest = stub.ListRelationships(
+        pb.ListRelationshipsRequest(
+            owner_id="ana", order=pb.SORT_ORDER_WEAKEST_FIRST, tiers=[events.TIER_ACQUAINTANCE]
+        )
+    )
+    assert [r.contact_id for r in weakest.relationships] == ["c2", "c3"]
+    assert weakest.total_size == 2
+    for bad, field in (
+        (pb.ListRelationshipsRequest(owner_id="ana", page_size=5000), "page_size"),
+        (pb.ListRelationshipsRequest(owner_id="ana", tiers=[42]), "tiers"),
+        (pb.ListRelationshipsRequest(owner_id="ana", page_token="x"), "page_token"),
+        (pb.ListRelationshipsRequest(), "owner_id"),
+    ):
+        code, details = _code(lambda bad=bad: stub.ListRelationships(bad))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith(field)
+    code, _ = _code(lambda: stub.ListRelationships(pb.ListRelationshipsRequest(owner_id="x")))
+    assert code == grpc.StatusCode.NOT_FOUND
+
+
+def test_summary_and_unimplemented_suggestions(
+    env: tuple[scoring_pb2_grpc.ScoringServiceStub, StateStore, WatchHub],
+) -> None:
+    stub, _, _ = env
+    summary = stub.GetNetworkSummary(pb.GetNetworkSummaryRequest(owner_id="ana"))
+    assert summary.total_contacts == 7
+    assert sum(t.count for t in summary.tier_counts) == 7
+    assert summary.funnel.engaged == 6  # c0 only received one message
+    code, _ = _code(lambda: stub.SuggestActions(pb.SuggestActionsRequest(owner_id="ana")))
+    assert code == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_watch_reports_committed_changes(
+    env: tuple[scoring_pb2_grpc.ScoringServiceStub, StateStore, WatchHub],
+) -> None:
+    stub, store, hub = env
+    stream = stub.WatchRelationships(pb.WatchRelationshipsRequest(owner_id="ana"), timeout=10)
+    received: list[pb.WatchRelationshipsResponse] = []
+    reader = threading.Thread(target=lambda: received.extend([next(stream), next(stream)]))
+    reader.start()
+    deadline = time.monotonic() + 5
+    while not hub._watchers and time.monotonic() < deadline:  # wait for the subscription
+        time.sleep(0.01)
+    batch = Batch()
+    before = store.load_state("ana", "c0")
+    batch.before[("ana", "c0")] = before
+    batch.states[("ana", "c0")] = (0, _state(9))
+    batch.before[("ana", "new")] = None
+    batch.states[("ana", "new")] = (0, _state(1))
+    batch.states[("bob", "x")] = (0, _state(1))  # someone else's: not reported
+    hub.publish(batch, T0 + 50)
+    reader.join(10)
+    stream.cancel()
+    by_contact = {r.contact_id: r for r in received}
+    assert by_contact["c0"].previous_score == 0.1 and by_contact["c0"].score == 0.9
+    assert by_contact["new"].previous_tier == events.TIER_UNSPECIFIED
+    assert by_contact["c0"].changed_at.seconds == int(T0 + 50)

@@ -1,0 +1,122 @@
+"""The state store: state and offsets commit together, and survive reopening."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scoring_service.features.state import STATE_SCHEMA_VERSION, STATE_SIZE, new_state
+from scoring_service.store import Batch, StateSchemaMismatch, StateStore
+
+TOPIC = "vinculo.interactions.v1"
+
+
+def _state(value: float) -> np.ndarray:
+    state = new_state()
+    state[:] = value
+    return state
+
+
+def _batch() -> Batch:
+    batch = Batch()
+    batch.states[("ana", "bo")] = (3, _state(1.5))
+    batch.states[("ana", "cy")] = (3, _state(2.5))
+    batch.before[("ana", "bo")] = None
+    batch.seen[("ana", "e1")] = 1_700_000_000.0
+    batch.offsets[3] = 42
+    return batch
+
+
+def test_state_and_offsets_survive_reopening(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.db", TOPIC)
+    store.commit(_batch())
+    store.close()
+
+    reopened = StateStore(tmp_path / "s.db", TOPIC)
+    try:
+        assert reopened.next_offset(3) == 42
+        assert reopened.next_offset(4) is None
+        contacts, states = reopened.owner_states("ana")
+        assert contacts == ["bo", "cy"]
+        assert states.shape == (2, STATE_SIZE)
+        np.testing.assert_array_equal(states[1], _state(2.5))
+        assert reopened.seen_time("ana", "e1") == 1_700_000_000.0
+        assert reopened.seen_time("ana", "e2") is None
+        assert reopened.count_relationships() == 2
+    finally:
+        reopened.close()
+
+
+def test_failed_commit_writes_neither_state_nor_offsets(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.db", TOPIC)
+    batch = _batch()
+    batch.offsets[5] = "not an offset"  # type: ignore[assignment]
+    # Make the offsets insert fail after the state rows went in.
+    store._conn.execute(
+        "CREATE TRIGGER no_text BEFORE INSERT ON offsets WHEN typeof(NEW.next_offset) = 'text' "
+        "BEGIN SELECT RAISE(ABORT, 'bad offset'); END"
+    )
+    with pytest.raises(sqlite3.IntegrityError):
+        store.commit(batch)
+    assert store.next_offset(3) is None
+    assert store.owner_states("ana")[0] == []
+    assert store.seen_time("ana", "e1") is None
+    store.close()
+
+
+def test_later_commit_replaces_state_and_offset(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.db", TOPIC)
+    store.commit(_batch())
+    second = Batch()
+    second.states[("ana", "bo")] = (3, _state(9.0))
+    second.offsets[3] = 50
+    store.commit(second)
+    assert store.next_offset(3) == 50
+    np.testing.assert_array_equal(store.relationship_state("ana", "bo"), _state(9.0))
+    loaded = store.load_state("ana", "bo")
+    assert loaded is not None
+    loaded[0] = -1.0  # loaded states are writable copies
+    store.close()
+
+
+def _write_foreign_version(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE relationships SET schema_version = ?", (STATE_SCHEMA_VERSION + 1,))
+    conn.commit()
+    conn.close()
+
+
+def test_state_of_another_schema_version_is_refused_or_rebuilt(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = StateStore(path, TOPIC)
+    store.commit(_batch())
+    store.close()
+    _write_foreign_version(path)
+
+    with pytest.raises(StateSchemaMismatch, match=f"version {STATE_SCHEMA_VERSION}"):
+        StateStore(path, TOPIC)
+
+    rebuilt = StateStore(path, TOPIC, rebuild=True)
+    try:
+        assert rebuilt.count_relationships() == 0
+        assert rebuilt.next_offset(3) is None  # re-consume from the log's beginning
+        assert rebuilt.seen_time("ana", "e1") is None
+    finally:
+        rebuilt.close()
+
+
+def test_a_new_log_drops_its_offsets_but_keeps_state(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.db", TOPIC)
+    try:
+        assert store.log_id() is None
+        store.start_new_log("id-1")
+        store.commit(_batch())
+        store.start_new_log("id-2")
+        assert store.log_id() == "id-2"
+        assert store.next_offset(3) is None
+        assert store.count_relationships() == 2
+    finally:
+        store.close()
