@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import logging
 import signal
 import threading
@@ -21,9 +20,10 @@ from prometheus_client import CollectorRegistry
 from scoring_service.consumer import ScoringConsumer
 from scoring_service.metrics import ScoringMetrics
 from scoring_service.scorer import IncompatibleModel, load_scorer
-from scoring_service.servicer import ScoringServicer, Suggester
+from scoring_service.servicer import ScoringServicer
 from scoring_service.settings import INTERACTIONS_TOPIC, ScoringSettings
 from scoring_service.store import StateSchemaMismatch, StateStore
+from scoring_service.suggestions import Cadences, make_suggester
 from scoring_service.watch import WatchHub
 from vinculo import settings as settings_lib
 from vinculo.grpc_server import ServiceServer, start_metrics_http
@@ -39,16 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     settings_lib.add_flags(parser, ScoringSettings)
 
 
-def load_suggester() -> Suggester | None:
-    """`scoring_service.suggestions.suggest_actions`, once that module exists."""
-    try:
-        module = importlib.import_module("scoring_service.suggestions")
-    except ModuleNotFoundError as exc:
-        if exc.name != "scoring_service.suggestions":
-            raise  # the module exists but one of its imports is missing: a real error
-        return None
-    suggester: Suggester = module.suggest_actions
-    return suggester
+def cadences_of(settings: ScoringSettings) -> Cadences:
+    return Cadences(
+        close_days=settings.cadence_close_days,
+        relationship_days=settings.cadence_relationship_days,
+        acquaintance_days=settings.cadence_acquaintance_days,
+    )
 
 
 def _install_signal_handlers(stop: threading.Event) -> None:
@@ -63,7 +59,7 @@ def _install_signal_handlers(stop: threading.Event) -> None:
 def serve(settings: ScoringSettings, stop: threading.Event) -> int:
     registry = CollectorRegistry()
     metrics = ScoringMetrics(registry)
-    hub = WatchHub()
+    hub = WatchHub(max_watchers=settings.max_watch_streams)
     with contextlib.ExitStack() as cleanup:  # whatever fails, what started is stopped
         store = StateStore(
             settings.database_path, INTERACTIONS_TOPIC, rebuild=settings.rebuild_state
@@ -77,7 +73,9 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         scorer = load_scorer(settings.model_path)
         metrics.set_model(scorer.version, scorer.feature_schema_version)
         server = _start_grpc(
-            settings, registry, ScoringServicer(store, scorer, hub, load_suggester())
+            settings,
+            registry,
+            ScoringServicer(store, scorer, hub, make_suggester(cadences_of(settings))),
         )
         cleanup.callback(server.stop)
         cleanup.callback(hub.close)
@@ -99,7 +97,7 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
 def _start_grpc(
     settings: ScoringSettings, registry: CollectorRegistry, servicer: ScoringServicer
 ) -> ServiceServer:
-    server = ServiceServer(registry)
+    server = ServiceServer(registry, max_workers=settings.max_workers)
     server.add(scoring_pb2_grpc.add_ScoringServiceServicer_to_server, servicer, SERVICE_NAME)
     port = server.start(settings.grpc_host, settings.grpc_port)
     log.info("gRPC listening on %s:%d", settings.grpc_host, port)

@@ -31,7 +31,7 @@ from scoring_service.pagination import (
 from scoring_service.scorer import Scorer
 from scoring_service.signals import network_figures, signals_for, summary_response
 from scoring_service.store import StateStore
-from scoring_service.watch import OwnerChanges, WatchHub
+from scoring_service.watch import OwnerChanges, TooManyWatchers, WatchHub
 from vinculo.v1 import events_pb2 as events
 from vinculo.v1 import scoring_pb2 as pb
 from vinculo.v1 import scoring_pb2_grpc
@@ -198,7 +198,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         self, request: pb.SuggestActionsRequest, context: grpc.ServicerContext
     ) -> pb.SuggestActionsResponse:
         if self._suggester is None:
-            _fail(context, grpc.StatusCode.UNIMPLEMENTED, "SuggestActions: not available yet")
+            _fail(context, grpc.StatusCode.UNIMPLEMENTED, "SuggestActions: this server was started without a suggester")
         _require_id(context, request.owner_id, "owner_id")
         network = self._network(context, request.owner_id, self._as_of(request))
         return self._suggester(request, network, self._scorer)
@@ -213,7 +213,10 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         if math.isnan(threshold) or threshold < 0 or threshold > 1:
             _fail(context, grpc.StatusCode.INVALID_ARGUMENT, "min_score_change: must be in [0, 1]")
         threshold = threshold or DEFAULT_MIN_SCORE_CHANGE
-        watcher = self._hub.subscribe(request.owner_id)
+        try:
+            watcher = self._hub.subscribe(request.owner_id)
+        except TooManyWatchers as exc:
+            _fail(context, grpc.StatusCode.RESOURCE_EXHAUSTED, f"WatchRelationships: {exc}")
         try:
             while context.is_active():
                 try:

@@ -16,10 +16,10 @@ class ScoringSettings:
     kafka_bootstrap: str = setting(
         "127.0.0.1:9092", "VINCULO_KAFKA_BOOTSTRAP", "Kafka bootstrap servers, comma separated"
     )
-    grpc_host: str = setting("127.0.0.1", "VINCULO_SCORING_GRPC_HOST", "gRPC listen address")
+    grpc_host: str = setting("127.0.0.1", "VINCULO_GRPC_HOST", "gRPC listen address")
     grpc_port: int = setting(50052, "VINCULO_SCORING_GRPC_PORT", "gRPC listen port")
     metrics_host: str = setting(
-        "127.0.0.1", "VINCULO_SCORING_METRICS_HOST", "Prometheus /metrics listen address"
+        "127.0.0.1", "VINCULO_METRICS_HOST", "Prometheus /metrics listen address"
     )
     metrics_port: int = setting(9102, "VINCULO_SCORING_METRICS_PORT", "Prometheus /metrics port")
     data_dir: Path = setting(Path(".data"), "VINCULO_DATA_DIR", "directory of the state store")  # noqa: RUF009
@@ -35,6 +35,20 @@ class ScoringSettings:
     )
     model_path: str = setting(
         "", "VINCULO_MODEL_PATH", "scoring model artifact (.skops); empty = the shipped default"
+    )
+    max_workers: int = setting(32, "VINCULO_SCORING_WORKERS", "gRPC worker threads")
+    # Each watch stream holds a worker thread; the cap keeps unary calls served.
+    max_watch_streams: int = setting(
+        8, "VINCULO_SCORING_MAX_WATCH_STREAMS", "concurrent WatchRelationships streams at most"
+    )
+    cadence_close_days: float = setting(
+        14.0, "VINCULO_CADENCE_CLOSE_DAYS", "days between contacts a close tie expects"
+    )
+    cadence_relationship_days: float = setting(
+        60.0, "VINCULO_CADENCE_RELATIONSHIP_DAYS", "days between contacts a relationship expects"
+    )
+    cadence_acquaintance_days: float = setting(
+        180.0, "VINCULO_CADENCE_ACQUAINTANCE_DAYS", "days between contacts an acquaintance expects"
     )
     rebuild_state: bool = setting(
         False,
@@ -55,5 +69,17 @@ class ScoringSettings:
             raise SettingsError(f"partitions: {self.partitions}, at least 1 required")
         if self.commit_interval_s <= 0:
             raise SettingsError(f"commit_interval_s: {self.commit_interval_s}, must be > 0")
+        if self.max_watch_streams >= self.max_workers:
+            raise SettingsError(
+                f"max_watch_streams: {self.max_watch_streams}, must be below max_workers"
+                f" ({self.max_workers}) or watchers could take every worker thread"
+            )
+        for name in (
+            "cadence_close_days",
+            "cadence_relationship_days",
+            "cadence_acquaintance_days",
+        ):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name}: must be > 0 days")
         if self.max_poll_records < 1:
             raise SettingsError(f"max_poll_records: {self.max_poll_records}, at least 1")

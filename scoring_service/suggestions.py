@@ -31,9 +31,9 @@ from vinculo.domain import Kind
 from vinculo.v1 import events_pb2 as pb
 from vinculo.v1 import scoring_pb2
 
-if TYPE_CHECKING:  # the servicer imports this module through its hook
+if TYPE_CHECKING:  # types only: the server wires this module into the servicer
     from scoring_service.scorer import Scorer
-    from scoring_service.servicer import ScoredNetwork
+    from scoring_service.servicer import ScoredNetwork, Suggester
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -318,13 +318,7 @@ def suggest(
     return result
 
 
-SuggestActions = Callable[
-    [scoring_pb2.SuggestActionsRequest, "ScoredNetwork", "Scorer"],
-    scoring_pb2.SuggestActionsResponse,
-]
-
-
-def make_suggester(cadences: Cadences) -> SuggestActions:
+def make_suggester(cadences: Cadences) -> Suggester:
     """The servicer's SuggestActions hook with these cadences (from the service's settings)."""
 
     def suggest_actions(
@@ -347,7 +341,3 @@ def make_suggester(cadences: Cadences) -> SuggestActions:
         )
 
     return suggest_actions
-
-
-# What `scoring_service.server.load_suggester` picks up: the default cadences.
-suggest_actions = make_suggester(Cadences())

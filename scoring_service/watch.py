@@ -40,8 +40,13 @@ class Watcher:
     overflowed: bool = False
 
 
+class TooManyWatchers(RuntimeError):
+    """The hub already serves its maximum number of streams."""
+
+
 class WatchHub:
-    def __init__(self) -> None:
+    def __init__(self, max_watchers: int = 8) -> None:
+        self._max_watchers = max_watchers
         self._lock = threading.Lock()
         self._watchers: dict[str, set[Watcher]] = defaultdict(set)
         self._closed = False
@@ -51,8 +56,10 @@ class WatchHub:
         with self._lock:
             if self._closed:
                 watcher.changes.put_nowait(None)
-            else:
-                self._watchers[owner_id].add(watcher)
+                return watcher
+            if sum(len(ws) for ws in self._watchers.values()) >= self._max_watchers:
+                raise TooManyWatchers(f"{self._max_watchers} watch streams already open")
+            self._watchers[owner_id].add(watcher)
         return watcher
 
     def unsubscribe(self, watcher: Watcher) -> None:

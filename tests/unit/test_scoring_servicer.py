@@ -178,3 +178,30 @@ def test_watch_reports_committed_changes(
     assert by_contact["c0"].previous_score == 0.1 and by_contact["c0"].score == 0.9
     assert by_contact["new"].previous_tier == events.TIER_UNSPECIFIED
     assert by_contact["c0"].changed_at.seconds == int(T0 + 50)
+
+
+def test_watch_streams_beyond_the_cap_are_refused(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.db", "vinculo.interactions.v1")
+    hub = WatchHub(max_watchers=1)
+    server = ServiceServer(CollectorRegistry(), max_workers=4)
+    servicer = ScoringServicer(store, FakeScorer(), hub, clock=lambda: T0)
+    server.add(
+        scoring_pb2_grpc.add_ScoringServiceServicer_to_server, servicer, "vinculo.v1.ScoringService"
+    )
+    port = server.start("127.0.0.1", 0)
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        stub = scoring_pb2_grpc.ScoringServiceStub(channel)
+        first = stub.WatchRelationships(pb.WatchRelationshipsRequest(owner_id="ana"), timeout=10)
+        deadline = time.monotonic() + 5
+        while not hub._watchers and time.monotonic() < deadline:  # wait for the subscription
+            time.sleep(0.01)
+        second = stub.WatchRelationships(pb.WatchRelationshipsRequest(owner_id="bob"), timeout=10)
+        code, details = _code(lambda: next(second))
+        assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "1 watch streams" in details
+        first.cancel()
+    finally:
+        channel.close()
+        hub.close()
+        server.stop(0)
+        store.close()
