@@ -52,3 +52,36 @@ class IngestMetrics:
             "1 when the last contact with the broker succeeded, else 0.",
             registry=registry,
         )
+
+
+class RawBridgeMetrics:
+    """The raw-topic bridge (ingest_service.raw_bridge), counted once the broker acknowledged."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.forwarded = Counter(
+            "vinculo_ingest_raw_forwarded_total",
+            "Raw-topic records forwarded to the interaction topic (with their mirrored copy).",
+            registry=registry,
+        )
+        self.dead_lettered = Counter(
+            "vinculo_ingest_raw_dead_lettered_total",
+            "Raw-topic records sent to the dead-letter topic, by reason code.",
+            ["reason"],
+            registry=registry,
+        )
+        self.failed_batches = Counter(
+            "vinculo_ingest_raw_failed_batches_total",
+            "Raw-topic batches not acknowledged by the broker, to be read again.",
+            registry=registry,
+        )
+        self.errors = Counter(
+            "vinculo_ingest_raw_bridge_errors_total",
+            "Times the bridge's loop failed and restarted, by kind (kafka, unexpected).",
+            ["kind"],
+            registry=registry,
+        )
+        self.up = Gauge(
+            "vinculo_ingest_raw_bridge_up",
+            "1 while the bridge is connected and consuming the raw topic, else 0.",
+            registry=registry,
+        )

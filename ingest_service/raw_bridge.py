@@ -14,6 +14,12 @@ The raw offsets are committed only after the broker acknowledged every record
 produced for them (acks=all): a crash in between re-reads the batch, and the
 repeats are ignored downstream by event id (at least once, never lost). A
 failed batch is not committed; the consumer seeks back and retries it.
+
+The loop never ends on an error while the bridge runs: a Kafka error (broker
+down or restarted) reconnects after a pause; anything else is a bug, logged
+with its traceback at ERROR and counted (`vinculo_ingest_raw_bridge_errors_total`),
+and the loop restarts after a longer pause. The gRPC ingest beside it is not
+affected either way.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.errors import KafkaError
 
+from ingest_service.metrics import RawBridgeMetrics
 from ingest_service.publisher import DEAD_LETTER_TOPIC, HEADERS, INTERACTIONS_TOPIC, RAW_TOPIC
 from ingest_service.servicer import records_for
 from vinculo.cloudevents import decode_record
@@ -38,6 +45,7 @@ log = logging.getLogger(__name__)
 GROUP_ID = "vinculo-raw-bridge"
 SESSION_TIMEOUT_MS = 6000  # the default made the group join take 23 s (NOTES.md)
 RETRY_BACKOFF_S = 1.0
+UNEXPECTED_BACKOFF_S = 10.0  # after a bug: slow enough not to flood the log
 
 
 @dataclass
@@ -60,7 +68,10 @@ class RawBridge:
         ack_timeout_s: float = 10.0,
         poll_timeout_ms: int = 500,
         max_poll_records: int = 1000,
+        metrics: RawBridgeMetrics | None = None,
+        prepare: Callable[[], None] | None = None,
     ) -> None:
+        """`prepare` runs before each (re)connection, e.g. to create the topics."""
         self.bootstrap = bootstrap
         self.group_id = group_id
         self.clock = clock
@@ -68,6 +79,8 @@ class RawBridge:
         self.poll_timeout_ms = poll_timeout_ms
         self.max_poll_records = max_poll_records
         self.counts = BridgeCounts()
+        self.metrics = metrics
+        self.prepare = prepare
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -79,6 +92,8 @@ class RawBridge:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                log.warning("raw bridge: still running %.0f s after stop; leaving it", timeout_s)
             self._thread = None
 
     # --- the loop -------------------------------------------------------------------
@@ -86,11 +101,25 @@ class RawBridge:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
+                if self.prepare is not None:
+                    self.prepare()
                 self._consume()
             except KafkaError as exc:  # broker gone or restarted: reconnect after a pause
-                self.counts.last_error = str(exc)
+                self._failed("kafka", exc)
                 log.warning("raw bridge: %s; reconnecting in %.0f s", exc, RETRY_BACKOFF_S)
                 self._stop.wait(RETRY_BACKOFF_S)
+            except Exception as exc:  # a bug: say so loudly, keep the service up, try again
+                self._failed("unexpected", exc)
+                log.exception(
+                    "raw bridge FAILED (raw-topic events are not forwarded); restarting in %.0f s",
+                    UNEXPECTED_BACKOFF_S,
+                )
+                self._stop.wait(UNEXPECTED_BACKOFF_S)
+
+    def _failed(self, kind: str, exc: Exception) -> None:
+        self.counts.last_error = f"{type(exc).__name__}: {exc}"
+        if self.metrics is not None:
+            self.metrics.errors.labels(kind).inc()
 
     def _consume(self) -> None:
         consumer = KafkaConsumer(
@@ -112,12 +141,16 @@ class RawBridge:
             linger_ms=5,
         )
         log.info("raw bridge: %s -> %s (group %s)", RAW_TOPIC, INTERACTIONS_TOPIC, self.group_id)
+        if self.metrics is not None:
+            self.metrics.up.set(1)
         try:
             while not self._stop.is_set():
                 polled = consumer.poll(timeout_ms=self.poll_timeout_ms)
                 for partition, records in polled.items():
                     self._bridge_batch(consumer, producer, partition, records)
         finally:
+            if self.metrics is not None:
+                self.metrics.up.set(0)
             producer.close(timeout=self.ack_timeout_s)
             consumer.close(autocommit=False)
 
@@ -131,14 +164,14 @@ class RawBridge:
         """Forward or dead-letter one partition's batch; commit it once acknowledged."""
         now = self.clock()
         futures = []
-        forwarded = dead = 0
+        forwarded = 0
+        reasons: dict[str, int] = {}
         for record in records:
             outcome = self._route(record, now)
             if isinstance(outcome, Rejection):
                 headers = _dead_letter_headers(record, outcome)
                 futures.append(producer.send(DEAD_LETTER_TOPIC, record.value, record.key, headers))
-                self.counts.reasons[outcome.code] = self.counts.reasons.get(outcome.code, 0) + 1
-                dead += 1
+                reasons[outcome.code] = reasons.get(outcome.code, 0) + 1
                 continue
             for out in outcome:
                 futures.append(
@@ -151,10 +184,22 @@ class RawBridge:
             # Nothing committed: seek back so the whole batch is tried again.
             self.counts.failed_batches += 1
             consumer.seek(partition, records[0].offset)
+            if self.metrics is not None:
+                self.metrics.failed_batches.inc()
             raise KafkaError(f"{len(failed)} records not acknowledged: {failed[0]}")
         consumer.commit({partition: OffsetAndMetadata(records[-1].offset + 1, "", -1)})
+        self._count(forwarded, reasons)
+
+    def _count(self, forwarded: int, reasons: dict[str, int]) -> None:
+        """Count a batch once acknowledged and committed (a retried batch counts once)."""
         self.counts.forwarded += forwarded
-        self.counts.dead_lettered += dead
+        self.counts.dead_lettered += sum(reasons.values())
+        for code, n in reasons.items():
+            self.counts.reasons[code] = self.counts.reasons.get(code, 0) + n
+        if self.metrics is not None:
+            self.metrics.forwarded.inc(forwarded)
+            for code, n in reasons.items():
+                self.metrics.dead_lettered.labels(code).inc(n)
 
     def _route(self, record: Any, now: float) -> Rejection | list[Any]:
         headers = [(k, v) for k, v in (record.headers or [])]

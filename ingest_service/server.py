@@ -5,6 +5,12 @@ the service is up and answers every publish, with UNAVAILABLE per call until
 the broker is back. Marking it NOT_SERVING would make orchestrators restart a
 healthy process for a fault it cannot fix, and callers need the per-call
 status anyway.
+
+The raw-topic bridge (ingest_service.raw_bridge, `VINCULO_RAW_BRIDGE`, on by
+default) runs in a thread beside gRPC: it forwards CloudEvents written to
+`vinculo.raw.v1` by other tools. Its failures are logged and counted
+(`vinculo_ingest_raw_*`) and never stop the gRPC ingest; it is stopped after
+gRPC and before the publisher closes.
 """
 
 from __future__ import annotations
@@ -18,8 +24,9 @@ from types import FrameType
 from prometheus_client import CollectorRegistry
 
 from ingest_service.dedupe import RecentEvents
-from ingest_service.metrics import IngestMetrics
-from ingest_service.publisher import BrokerUnavailable, KafkaPublisher
+from ingest_service.metrics import IngestMetrics, RawBridgeMetrics
+from ingest_service.publisher import BrokerUnavailable, KafkaPublisher, ensure_topics
+from ingest_service.raw_bridge import RawBridge
 from ingest_service.servicer import BatchProcessor, IngestServicer
 from ingest_service.settings import IngestSettings
 from vinculo import settings as settings_mod
@@ -52,6 +59,19 @@ def _connect_in_background(publisher: KafkaPublisher) -> None:
         log.warning("%s; publishing answers UNAVAILABLE until it is reachable", exc)
 
 
+def _raw_bridge(settings: IngestSettings, registry: CollectorRegistry) -> RawBridge | None:
+    if not settings.raw_bridge:
+        log.info("raw bridge off (VINCULO_RAW_BRIDGE=false)")
+        return None
+    return RawBridge(
+        settings.kafka_bootstrap,
+        ack_timeout_s=settings.ack_timeout_s,
+        metrics=RawBridgeMetrics(registry),
+        # Topics vanish with an in-memory broker's restart; re-create them on each connection.
+        prepare=lambda: ensure_topics(settings),
+    )
+
+
 def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
     """Run until SIGTERM/SIGINT (or `stop` is set); flush, stop, return 0."""
     stop = stop or threading.Event()
@@ -68,6 +88,7 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
         IngestServicer(processor),
         SERVICE_NAME,
     )
+    bridge = _raw_bridge(settings, registry)
     http_server, _ = start_metrics_http(settings.metrics_port, registry, settings.metrics_host)
     try:
         port = server.start(settings.grpc_host, settings.grpc_port)
@@ -77,13 +98,19 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
             settings.kafka_bootstrap,
         )  # fmt: skip
         threading.Thread(target=_connect_in_background, args=(publisher,), daemon=True).start()
+        if bridge is not None:
+            bridge.start()
         _stop_on_signals(stop)
         stop.wait()
         log.info("stopping: draining calls, flushing the producer")
         server.stop(grace_s=settings.ack_timeout_s)
     finally:
-        publisher.close()
-        http_server.shutdown()
+        try:
+            if bridge is not None:
+                bridge.stop()
+        finally:
+            publisher.close()
+            http_server.shutdown()
     log.info("ingest stopped")
     return 0
 

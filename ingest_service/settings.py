@@ -43,6 +43,9 @@ class IngestSettings:
         200_000, "VINCULO_INGEST_DEDUPE_WINDOW", "recent (owner, event_id) pairs remembered"
     )
     max_workers: int = setting(16, "VINCULO_INGEST_WORKERS", "gRPC worker threads")
+    raw_bridge: bool = setting(
+        True, "VINCULO_RAW_BRIDGE", "forward CloudEvents from the raw topic (true/false)"
+    )
 
     def validate(self) -> None:
         if not 1 <= self.max_batch <= API_MAX_BATCH:

@@ -198,7 +198,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         self, request: pb.SuggestActionsRequest, context: grpc.ServicerContext
     ) -> pb.SuggestActionsResponse:
         if self._suggester is None:
-            _fail(context, grpc.StatusCode.UNIMPLEMENTED, "SuggestActions: this server was started without a suggester")
+            _fail(context, grpc.StatusCode.UNIMPLEMENTED, "SuggestActions: no suggester configured")
         _require_id(context, request.owner_id, "owner_id")
         network = self._network(context, request.owner_id, self._as_of(request))
         return self._suggester(request, network, self._scorer)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("vinculo.commands.up", "start the embedded broker and both services"),
-    "demo": ("vinculo.commands.demo", "run the pipeline on a generated network, print rankings"),
+    "demo": ("vinculo.commands.demo", "run the pipeline on a generated network, print the report"),
     "ingest": ("ingest_service.server", "run the ingest service alone"),
     "scoring": ("scoring_service.server", "run the scoring service alone"),
     "train": ("scoring_service.model.cli_train", "train a scoring model from event files"),

@@ -1,10 +1,13 @@
-"""`vinculo demo`: the whole pipeline on a generated network, then rankings.
+"""`vinculo demo`: the whole pipeline on a generated network, then the report.
 
 Starts the stack on free ports under a fresh data directory (so a running
 `vinculo up` is not disturbed and old state does not leak in), feeds the
 network from vinculo.demo_network through the gRPC ingest API, waits until
 the scoring service has consumed every record and its answers are stable,
-prints the focal owner's top and bottom 10 and network summary, and stops.
+then shows the focal owner's report exactly as `vinculo report` does
+(vinculo.report: strongest and weakest ties, tiers, funnel, reply rate,
+suggestions), writes its HTML page (`--html`, default ./vinculo-report.html),
+and stops everything.
 """
 
 from __future__ import annotations
@@ -20,17 +23,19 @@ from pathlib import Path
 
 import grpc
 from rich.console import Console
-from rich.table import Table
 
 from vinculo import demo_network
 from vinculo import settings as settings_mod
 from vinculo.client import scrape_metric, stream_events
 from vinculo.commands.up import Stack, UpSettings, configure_logging
-from vinculo.v1 import events_pb2, scoring_pb2, scoring_pb2_grpc
+from vinculo.report import html, terminal
+from vinculo.report.data import fetch
+from vinculo.v1 import scoring_pb2, scoring_pb2_grpc
 
 log = logging.getLogger("vinculo.demo")
 
 CONSUMED_METRIC = "vinculo_scoring_events_consumed_total"
+DEFAULT_HTML = Path("vinculo-report.html")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--contacts", type=int, default=300, help="contacts of the focal owner")
     parser.add_argument("--data-dir", type=Path, default=None, help="default: a temporary dir")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for scoring")
+    parser.add_argument(
+        "--html", type=Path, default=DEFAULT_HTML, help=f"HTML report path [{DEFAULT_HTML}]"
+    )
+    parser.add_argument("--top", type=int, default=10, help="rows in the top and bottom tables")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,12 +71,12 @@ def run(args: argparse.Namespace) -> int:
             for line in stack.describe():
                 log.info("%s", line)
             pipeline_s = _feed_and_wait(stack, network, args.timeout, console)
-            _print_results(stack, network.focal, console)
+            report_s = _show_report(stack, network.focal, args.html, args.top, console)
     wall_s = time.perf_counter() - started
     console.print(
         f"\nWall time {wall_s:.1f} s (stack start to stop); pipeline {pipeline_s:.1f} s for "
         f"{len(network.events):,} events = [bold]{len(network.events) / pipeline_s:,.0f} events/s"
-        f"[/bold] ingested, published and scored."
+        f"[/bold] ingested, published and scored; report {report_s:.2f} s."
     )
     return 0
 
@@ -133,73 +142,12 @@ def _summary_bytes(stub: scoring_pb2_grpc.ScoringServiceStub, owner: str) -> byt
     return bytes(reply.SerializeToString(deterministic=True))
 
 
-def _tier(tier: int) -> str:
-    name: str = events_pb2.Tier.Name(tier)
-    return name.removeprefix("TIER_").lower()
-
-
-def _days_ago(rel: scoring_pb2.Relationship) -> str:
-    last = rel.signals.last_interaction.seconds
-    return f"{(time.time() - last) / 86_400:.0f} d" if last else "-"
-
-
-def _key_signals(rel: scoring_pb2.Relationship) -> str:
-    s = rel.signals
-    counts = ", ".join(
-        f"{c.kind} {c.outbound}/{c.inbound}" + (f"/{c.mutual}" if c.mutual else "")
-        for c in s.counts
-        if c.outbound or c.inbound or c.mutual
-    )
-    met = f", met {s.in_person_meetings}x" if s.in_person_meetings else ""
-    return f"recip {s.reciprocity:.2f}{met}; {counts}"
-
-
-def _ranking_table(title: str, rels: list[scoring_pb2.Relationship]) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in ("contact", "score", "tier", "last", "signals (out/in/mutual)"):
-        table.add_column(column, overflow="fold")
-    for rel in rels:
-        table.add_row(
-            rel.contact_id, f"{rel.score:.3f}", _tier(rel.tier), _days_ago(rel), _key_signals(rel)
-        )
-    return table
-
-
-def _print_results(stack: Stack, owner: str, console: Console) -> None:
-    with grpc.insecure_channel(stack.scoring.address) as channel:
-        stub = scoring_pb2_grpc.ScoringServiceStub(channel)  # type: ignore[no-untyped-call]
-        for order, title in (
-            (scoring_pb2.SORT_ORDER_STRONGEST_FIRST, f"Top 10 of {owner}'s network"),
-            (scoring_pb2.SORT_ORDER_WEAKEST_FIRST, f"Bottom 10 of {owner}'s network"),
-        ):
-            request = scoring_pb2.ListRelationshipsRequest(
-                owner_id=owner, page_size=10, order=order
-            )
-            reply = stub.ListRelationships(request, timeout=30)
-            console.print(_ranking_table(title, list(reply.relationships)))
-        summary = stub.GetNetworkSummary(
-            scoring_pb2.GetNetworkSummaryRequest(owner_id=owner), timeout=30
-        )
-    console.print(_summary_table(summary))
-
-
-def _summary_table(s: scoring_pb2.GetNetworkSummaryResponse) -> Table:
-    table = Table(title=f"Network summary of {s.owner_id} (model {s.model_version})")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_row("contacts", f"{s.total_contacts}")
-    for tc in s.tier_counts:
-        table.add_row(f"  tier {_tier(tc.tier)}", f"{tc.count}")
-    table.add_row("relationship share", f"{s.relationship_share:.1%}")
-    table.add_row("met in person", f"{s.met_in_person_share:.1%}")
-    table.add_row(
-        "reply rate to personalised outreach",
-        f"{s.outreach_reply_rate:.1%} ({s.outreach_answered}/{s.outreach_sent})",
-    )
-    table.add_row("one-sided contacts", f"{s.one_sided_contacts}")
-    f = s.funnel
-    table.add_row(
-        "funnel", f"{f.connections} connected → {f.engaged} engaged → "
-        f"{f.relationships} relationships; {f.met} met",
-    )  # fmt: skip
-    return table
+def _show_report(stack: Stack, owner: str, html_path: Path, top: int, console: Console) -> float:
+    """The owner's report in the terminal and as an HTML page; returns the seconds it took."""
+    started = time.perf_counter()
+    data = fetch(stack.scoring.address, owner)
+    console.print()
+    terminal.render(data, console, top=top)
+    html_path.write_text(html.render(data, top=top), encoding="utf-8")
+    console.print(f"\nHTML report of {owner}: [bold]{html_path.resolve()}[/bold]")
+    return time.perf_counter() - started

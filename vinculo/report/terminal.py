@@ -68,6 +68,10 @@ def headline(data: ReportData) -> Text:
     text.append(f"{s.total_contacts} contacts", style="bold")
     text.append(f" · {100 * s.relationship_share:.1f}% real relationships")
     text.append(f" · {100 * s.met_in_person_share:.1f}% met in person\n")
+    tiers = sorted(s.tier_counts, key=lambda tc: -tc.tier)  # close first
+    if tiers:
+        counts = " · ".join(f"{TIER_NAMES.get(tc.tier, '?')} {tc.count}" for tc in tiers)
+        text.append(f"By tier: {counts}\n")
     text.append(f"Reply rate to your personalised messages: {rate_text}\n")
     text.append(f"One-sided contacts (only one side ever wrote): {s.one_sided_contacts}")
     return text
