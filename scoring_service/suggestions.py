@@ -225,10 +225,15 @@ def _last_seen(f: _Facts, i: int) -> str:
     return f"last interaction {_ago(f, last)}" if last > 0 else "no interaction recorded"
 
 
+def _count(n: float, noun: str, plural: str = "") -> str:
+    """'1 call', '3 calls'."""
+    return f"{int(n)} {noun if int(n) == 1 else plural or noun + 's'}"
+
+
 def _exchanges(f: _Facts, i: int) -> str:
     return (
-        f"{int(f.messages_out[i])} messages sent, {int(f.messages_in[i])} received; "
-        f"{int(f.calls[i])} calls, {int(f.meetings[i])} meetings in person"
+        f"{_count(f.messages_out[i], 'message')} sent, {int(f.messages_in[i])} received; "
+        f"{_count(f.calls[i], 'call')}, {_count(f.meetings[i], 'meeting')} in person"
     )
 
 
@@ -247,7 +252,7 @@ def _words(kind: int, f: _Facts, c: Cadences, i: int) -> tuple[str, list[str]]:
         sent = int(f.col("OUTREACH_SENT")[i])
         return "Connected for a long time, never a real exchange from their side.", [
             f"connected since {_ago(f, since)}",
-            f"0 messages, calls or meetings from them; {sent} outreach attempts of yours",
+            f"0 messages, calls or meetings from them; {_count(sent, 'outreach attempt')} of yours",
         ]
     if kind == scoring_pb2.ACTION_KIND_MEET_IN_PERSON:
         return "A real online relationship you have never met: time to meet in person.", [

@@ -218,7 +218,10 @@ def _history(w: _PairWriter, rng: random.Random, archetype: str, start: float) -
         if archetype == "met_at_event":
             _meet(w, rng, t0, now, 1)
     elif archetype in ("core", "cooling"):
-        end = now if archetype == "core" else max(t0 + 10 * DAY, now - 100 * DAY)
+        # Cooling ties went quiet 4 to 10 months ago: the recent ones call for
+        # nurture, the older ones for reconnecting.
+        quiet_for = rng.uniform(120, 300) * DAY
+        end = now if archetype == "core" else max(t0 + 10 * DAY, now - quiet_for)
         _conversation(w, rng, t0, end, rng.randint(10, 30))
         _group_activity(w, rng, t0, end, rng.randint(2, 8))
         _calls_and_services(w, rng, t0, end)
@@ -260,7 +263,7 @@ def generate(
     people: int = 40,
     focal_contacts: int = 300,
     other_contacts: tuple[int, int] = (30, 80),
-    months: float = 6.0,
+    months: float = 18.0,
 ) -> DemoNetwork:
     """The whole network; the same arguments give the same events."""
     rng = random.Random(seed)
