@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install proto test lint check demo up model bench bench-quick clean
+.PHONY: install proto test lint lint-proto check demo up model bench bench-quick clean
 
 # Reinstalls when the packaging or the API changes; the install generates vinculo/v1/.
 $(STAMP): pyproject.toml setup.py $(wildcard protos/vinculo/v1/*.proto) protos/generate.py
@@ -25,10 +25,15 @@ proto: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP)
+lint: $(STAMP) lint-proto
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+## buf's STANDARD lint rules on the API (buf comes from the npm registry, pinned).
+BUF_VERSION := 1.75.0
+lint-proto:
+	cd protos && npx --yes @bufbuild/buf@$(BUF_VERSION) lint
 
 check: lint test
 
