@@ -8,7 +8,6 @@ pass or fail.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from vinculo.broker import free_port
+from vinculo.processes import terminate
 
 
 def wait_serving(address: str, timeout_s: float = 30.0, service: str = "") -> None:
@@ -88,14 +88,7 @@ class ServiceProcess:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        terminate(process, timeout_s, self.module)
 
     def kill(self) -> None:
         """SIGKILL: the crash the scoring service must survive."""

@@ -33,6 +33,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from vinculo import settings as settings_mod
 from vinculo.broker import EmbeddedBroker, free_port
+from vinculo.processes import terminate
 from vinculo.settings import setting
 
 log = logging.getLogger("vinculo.up")
@@ -128,14 +129,7 @@ class ServiceChild:
 
     def stop(self, timeout_s: float = 15.0) -> None:
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop within %.0f s; killing it", self.name, timeout_s)
-                process.kill()
-                process.wait()
+        terminate(process, timeout_s, self.name)
         if self._log is not None:
             self._log.close()
             self._log = None
