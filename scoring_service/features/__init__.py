@@ -1,1 +1,1 @@
-"""Relationship state and the features computed from it (one implementation for serving and training)."""
+"""Relationship state and its features: one implementation for serving and training."""

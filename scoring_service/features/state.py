@@ -99,10 +99,20 @@ def decay_factors(elapsed_seconds: FloatArray | float) -> FloatArray:
 
 def decayed_counts(states: FloatArray, as_of: float) -> FloatArray:
     """Decayed counters of many states read at `as_of`: shape (n, kinds, dirs, horizons)."""
-    n = states.shape[0]
-    block = states[:, DECAYED_START:TOTALS_START].reshape(n, N_KINDS, N_DIRS, N_HORIZONS)
-    factors = decay_factors(as_of - states[:, REF_TIME])
-    return block * factors[:, None, None, :]
+    return decayed_columns(np.ascontiguousarray(states.T), as_of).transpose(3, 0, 1, 2)
+
+
+def decayed_columns(states_t: FloatArray, as_of: float) -> FloatArray:
+    """The same from `states.T` (STATE_SIZE, n): shape (kinds, dirs, horizons, n).
+
+    Rows last: numpy loops fast over a long last axis and slowly over short
+    ones (measured 15x on (n, 6, 2, 4) blocks), so vectorised code works here.
+    """
+    n = states_t.shape[1]
+    block = states_t[DECAYED_START:TOTALS_START].reshape(N_KINDS, N_DIRS, N_HORIZONS, n)
+    factors = np.exp(-_LN2 * np.maximum(as_of - states_t[REF_TIME], 0.0) / _HALF_LIVES_S[:, None])
+    counts: FloatArray = block * factors  # factors (horizons, n) broadcast over kinds, dirs
+    return counts
 
 
 # --- applying events ----------------------------------------------------------
@@ -187,13 +197,15 @@ def _add_decayed(state: FloatArray, kind: int, direction: int, t: float) -> None
 
 
 def _count_active_periods(state: FloatArray, t: float) -> None:
-    # Distinct days and weeks, assuming events of one pair arrive roughly in order.
+    # Distinct days and weeks with one scalar each: a late event on an earlier
+    # day is not counted (under-counting is bounded; counting on every change
+    # of day, as before, let an out-of-order stream count one day many times).
     day = math.floor(t / DAY) + 1.0
     week = math.floor(t / (7 * DAY)) + 1.0
-    if day != state[S["LAST_ACTIVE_DAY"]]:
+    if day > state[S["LAST_ACTIVE_DAY"]]:
         state[S["ACTIVE_DAYS"]] += 1.0
         state[S["LAST_ACTIVE_DAY"]] = day
-    if week != state[S["LAST_ACTIVE_WEEK"]]:
+    if week > state[S["LAST_ACTIVE_WEEK"]]:
         state[S["ACTIVE_WEEKS"]] += 1.0
         state[S["LAST_ACTIVE_WEEK"]] = week
 
@@ -220,10 +232,10 @@ def _track_outreach(state: FloatArray, event: Interaction, kind: Kind | None) ->
     """
     t = event.time
     direction = event.direction
-    if direction == pb.DIRECTION_OUTBOUND and event.personalized and event.type in _OUTREACH_TYPES:
-        if state[S["PENDING_OUTREACH_TIME"]] == 0.0:
-            state[S["OUTREACH_SENT"]] += 1.0
-            state[S["PENDING_OUTREACH_TIME"]] = t
+    opens = direction == pb.DIRECTION_OUTBOUND and event.personalized
+    if opens and event.type in _OUTREACH_TYPES and state[S["PENDING_OUTREACH_TIME"]] == 0.0:
+        state[S["OUTREACH_SENT"]] += 1.0
+        state[S["PENDING_OUTREACH_TIME"]] = t
     answering = kind in _ANSWERING_KINDS
     if direction in (pb.DIRECTION_INBOUND, pb.DIRECTION_MUTUAL) and answering:
         pending = state[S["PENDING_OUTREACH_TIME"]]
@@ -233,9 +245,9 @@ def _track_outreach(state: FloatArray, event: Interaction, kind: Kind | None) ->
             if event.reply_to_time is None:  # replies measured their delay already
                 state[S["RESPONSE_COUNT"]] += 1.0
                 state[S["RESPONSE_LOG_SUM"]] += math.log1p(t - pending)
-        if direction == pb.DIRECTION_INBOUND and kind in (Kind.MESSAGE, Kind.CALL):
-            if state[S["PENDING_INBOUND_TIME"]] == 0.0:
-                state[S["PENDING_INBOUND_TIME"]] = t
-    if direction in (pb.DIRECTION_OUTBOUND, pb.DIRECTION_MUTUAL) and answering:
-        if t >= state[S["PENDING_INBOUND_TIME"]]:
-            state[S["PENDING_INBOUND_TIME"]] = 0.0
+        unanswered = state[S["PENDING_INBOUND_TIME"]] == 0.0
+        if direction == pb.DIRECTION_INBOUND and kind in (Kind.MESSAGE, Kind.CALL) and unanswered:
+            state[S["PENDING_INBOUND_TIME"]] = t
+    outgoing = direction in (pb.DIRECTION_OUTBOUND, pb.DIRECTION_MUTUAL)
+    if outgoing and answering and t >= state[S["PENDING_INBOUND_TIME"]]:
+        state[S["PENDING_INBOUND_TIME"]] = 0.0

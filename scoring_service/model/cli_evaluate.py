@@ -1,0 +1,87 @@
+"""`vinculo evaluate`: the model against single-signal baselines, same rows, same run.
+
+Without --labels: the future-interaction task (train on the earlier cuts unless
+--model is given; test on features before 80% of the events, labels after).
+With --labels: the labels task, person-grouped cross-validation (or --model scored as is).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from scoring_service.model import pipeline
+from scoring_service.model.artifact import ScoringModel
+from scoring_service.model.cli_common import add_event_arguments, as_of, load_log
+
+METRICS = ("auc", "ndcg_at_10", "ece", "accuracy")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_event_arguments(parser)
+    parser.add_argument(
+        "--model", type=Path, metavar="MODEL", help="score with this model instead of training"
+    )
+    parser.add_argument("--folds", type=int, default=5, help="labels task: person-grouped folds")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write the metrics as JSON")
+    parser.add_argument("--reliability-png", type=Path, metavar="FILE", help="reliability diagram")
+    parser.add_argument(
+        "--comparison-png", type=Path, metavar="FILE", help="model vs baselines chart"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    log = load_log(args)
+    model = ScoringModel.load(args.model) if args.model else None
+    if args.labels:
+        result = pipeline.evaluate_labels(log, args.labels, as_of(args, log), model, args.folds)
+    else:
+        result = pipeline.evaluate_future(log, model)
+    print(render(result))
+    if args.json:
+        args.json.write_text(json.dumps(public(result), indent=2) + "\n", encoding="utf-8")
+    if args.reliability_png or args.comparison_png:
+        from scoring_service.model import plots
+
+        if args.reliability_png:
+            plots.reliability_png(result, args.reliability_png)
+        if args.comparison_png:
+            plots.comparison_png(result, args.comparison_png)
+    return 0
+
+
+def public(result: dict[str, Any]) -> dict[str, Any]:
+    """The JSON schema of the issue: task, split, model and baselines metrics only."""
+    return {
+        "task": result["task"],
+        "split": result["split"],
+        "model": {k: result["model"][k] for k in METRICS if k in result["model"]},
+        "baselines": {
+            name: {k: m[k] for k in METRICS if k in m} for name, m in result["baselines"].items()
+        },
+    }
+
+
+def _cell(value: float | None) -> str:
+    return f"{value:8.4f}" if value is not None else "       -"
+
+
+def render(result: dict[str, Any]) -> str:
+    lines = [f"task: {result['task']}   split: {json.dumps(result['split'])}", ""]
+    lines.append(f"{'':12}" + "".join(f"{m:>12}" for m in METRICS))
+    rows = {"model": result["model"], **result["baselines"]}
+    for name, values in rows.items():
+        lines.append(f"{name:12}" + "".join(f"    {_cell(values.get(m))}" for m in METRICS))
+    lines += [
+        "",
+        "reliability (model):",
+        f"{'bin':>12} {'count':>8} {'predicted':>10} {'observed':>10}",
+    ]
+    for r in result["model"].get("reliability", []):
+        lines.append(
+            f"{r['low']:5.1f}-{r['high']:<6.1f} {r['count']:8d} "
+            f"{r['predicted']:10.4f} {r['observed']:10.4f}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,177 @@
+"""Training and evaluation rows: relationship states as of a cut, and their labels.
+
+A row is one directed relationship (owner, contact), as the scoring service
+keeps it. `snapshots` replays a time-sorted log once through `apply_event` (the
+same code the service runs) and copies the states at each cut: a state at cut T
+holds events strictly before T, never one at or after it.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from scoring_service.features.state import STATE_SIZE, FloatArray, S, apply_event, new_state
+from scoring_service.model.loaders import PairEvent, read_events
+from vinculo.domain import Interaction, mirror_direction
+from vinculo.v1 import events_pb2 as pb
+
+Pair = tuple[str, str]
+
+
+@dataclass
+class EventLog:
+    """Events sorted by time (stable, so a file's order breaks ties)."""
+
+    events: list[PairEvent]
+    times: FloatArray
+
+    @classmethod
+    def from_events(cls, events: Iterable[PairEvent]) -> EventLog:
+        items = list(events)
+        times = np.array([e.event.time for e in items], dtype=np.float64)
+        order = np.argsort(times, kind="stable")
+        return cls([items[i] for i in order], times[order])
+
+    @classmethod
+    def read(cls, paths: Sequence[Path], fmt: str = "auto") -> EventLog:
+        return cls.from_events(e for path in paths for e in read_events(path, fmt))
+
+    def quantile_time(self, fraction: float) -> float:
+        """Time of the event at `fraction` of the log: the cut 'at 80% of the events'."""
+        index = min(int(fraction * len(self.times)), len(self.times) - 1)
+        return float(self.times[index])
+
+    @property
+    def span(self) -> tuple[float, float]:
+        return float(self.times[0]), float(self.times[-1])
+
+
+@dataclass
+class Snapshot:
+    """States of every relationship with an event before `as_of`, read at `as_of`."""
+
+    keys: list[Pair]
+    states: FloatArray
+    as_of: float
+
+    @property
+    def owners(self) -> np.ndarray:
+        return np.array([k[0] for k in self.keys])
+
+
+def snapshots(
+    log: EventLog, cuts: Sequence[float], owners: set[str] | None = None
+) -> list[Snapshot]:
+    """States at each cut (ascending) from events strictly before it; `owners` limits the sides."""
+    index: dict[Pair, int] = {}
+    rows: list[FloatArray] = []
+    result: list[Snapshot] = []
+    pending = sorted(cuts)
+    for pair_event, when in zip(log.events, log.times, strict=True):
+        while pending and when >= pending[0]:
+            result.append(_copy(index, rows, pending.pop(0)))
+        for key, event in _sides(pair_event):
+            if owners is not None and key[0] not in owners:
+                continue
+            row = index.get(key)
+            if row is None:
+                row = index[key] = len(rows)
+                rows.append(new_state())
+            apply_event(rows[row], event)
+    result.extend(_copy(index, rows, cut) for cut in pending)
+    return result
+
+
+def _sides(pair_event: PairEvent) -> list[tuple[Pair, Interaction]]:
+    owner, contact, event, owner_only = pair_event
+    sides: list[tuple[Pair, Interaction]] = [((owner, contact), event)]
+    if not owner_only:
+        mirrored = dataclasses.replace(event, direction=mirror_direction(event.direction))
+        sides.append(((contact, owner), mirrored))
+    return sides
+
+
+def _copy(index: dict[Pair, int], rows: list[FloatArray], cut: float) -> Snapshot:
+    states = np.array(rows) if rows else np.zeros((0, STATE_SIZE))
+    return Snapshot(list(index), states.reshape(-1, STATE_SIZE), cut)
+
+
+def unordered(a: str, b: str) -> Pair:
+    return (a, b) if a <= b else (b, a)
+
+
+def future_counts(log: EventLog, start: float, end: float) -> Counter[Pair]:
+    """Interactions per unordered pair in [start, end); feedback and connection events excluded."""
+    lo, hi = np.searchsorted(log.times, [start, end], side="left")
+    counts: Counter[Pair] = Counter()
+    for owner, contact, event, _ in log.events[lo:hi]:
+        if event.kind is not None:
+            counts[unordered(owner, contact)] += 1
+    return counts
+
+
+def future_labels(snapshot: Snapshot, counts: Counter[Pair]) -> tuple[np.ndarray, FloatArray]:
+    """Label 1 when the pair interacts at all in the window; gain = number of those interactions."""
+    gains = np.array([counts.get(unordered(*k), 0) for k in snapshot.keys], dtype=np.float64)
+    return (gains > 0).astype(np.int64), gains
+
+
+POSITIVE_FEEDBACK = (pb.FEEDBACK_LABEL_CLOSE, pb.FEEDBACK_LABEL_RELATIONSHIP)
+
+
+def read_labels(path: Path, known_pairs: Iterable[Pair]) -> dict[Pair, int]:
+    """Unordered pair -> 0/1 from a labels file.
+
+    Two layouts: the project's CSV `owner_id,contact_id,label`, and a friend list
+    such as Copenhagen's fb_friends.csv (`# user_a,user_b`): listed pairs are 1
+    and every other pair in `known_pairs` is 0; only `known_pairs` (the pairs that
+    interacted) are labelled, as the Copenhagen task asks.
+    """
+    with path.open(encoding="utf-8") as handle:
+        header = handle.readline().strip().lstrip("#").replace(" ", "").split(",")
+        body = list(csv.reader(handle))
+    if header[:3] == ["owner_id", "contact_id", "label"]:
+        return {unordered(r[0], r[1]): int(float(r[2])) for r in body if len(r) >= 3}
+    if len(header) == 2:
+        friends = {unordered(r[0], r[1]) for r in body if len(r) >= 2}
+        return {p: int(p in friends) for p in {unordered(a, b) for a, b in known_pairs}}
+    raise ValueError(
+        f"{path}: expected header 'owner_id,contact_id,label' or a two-column friend list"
+    )
+
+
+def supervised_rows(
+    snapshot: Snapshot, file_labels: dict[Pair, int]
+) -> tuple[Snapshot, np.ndarray]:
+    """Rows with a label: the file's label (both directions of the pair), else the owner's feedback.
+
+    The file wins where both exist (it is the trainer's explicit ground truth);
+    feedback labels only the owner's own row: close/relationship -> 1,
+    acquaintance/not known -> 0. A labelled pair with no event gets an empty state.
+    """
+    keys, states, labels = [], [], []
+    present = set(snapshot.keys)
+    for i, key in enumerate(snapshot.keys):
+        label = file_labels.get(unordered(*key))
+        feedback = int(snapshot.states[i, S["FEEDBACK_LABEL"]])
+        if label is None and feedback:
+            label = int(feedback in POSITIVE_FEEDBACK)
+        if label is not None:
+            keys.append(key)
+            states.append(snapshot.states[i])
+            labels.append(label)
+    for (a, b), label in file_labels.items():
+        for key in ((a, b), (b, a)):
+            if key not in present:
+                keys.append(key)
+                states.append(new_state())
+                labels.append(label)
+    matrix = np.array(states).reshape(-1, STATE_SIZE)
+    return Snapshot(keys, matrix, snapshot.as_of), np.array(labels, dtype=np.int64)

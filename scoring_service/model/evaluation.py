@@ -1,0 +1,138 @@
+"""Metrics and single-signal baselines, computed in one harness on one split.
+
+Baselines (datasets/README.md): interaction count, recency of the last
+interaction, decayed counts with half-lives 7 and 30 days, and min(outbound,
+inbound) reciprocity. They read the same states the model reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from scoring_service.features.state import (
+    HALF_LIVES_DAYS,
+    IN,
+    N_KINDS,
+    OUT,
+    TOTALS_SIZE,
+    TOTALS_START,
+    FloatArray,
+    S,
+    decayed_counts,
+)
+
+BASELINES = ("count", "recency", "decay_7d", "decay_30d", "reciprocity")
+ECE_BINS = 10
+
+
+def baseline_scores(states: FloatArray, as_of: float) -> dict[str, FloatArray]:
+    totals = states[:, TOTALS_START : TOTALS_START + TOTALS_SIZE].reshape(-1, N_KINDS, 3)
+    decayed = decayed_counts(states, as_of).sum(axis=1)  # (n, dirs, horizons)
+    out = (totals[:, :, 0] + totals[:, :, 2]).sum(axis=1)
+    inbound = (totals[:, :, 1] + totals[:, :, 2]).sum(axis=1)
+    return {
+        "count": states[:, S["EVENT_COUNT"]],
+        "recency": states[:, S["LAST_TIME"]],  # later last interaction ranks higher
+        "decay_7d": decayed[:, OUT, HALF_LIVES_DAYS.index(7.0)]
+        + decayed[:, IN, HALF_LIVES_DAYS.index(7.0)],
+        "decay_30d": decayed[:, OUT, HALF_LIVES_DAYS.index(30.0)]
+        + decayed[:, IN, HALF_LIVES_DAYS.index(30.0)],
+        "reciprocity": np.minimum(out, inbound),
+    }
+
+
+def auc(y: np.ndarray, scores: FloatArray) -> float | None:
+    return float(roc_auc_score(y, scores)) if len(np.unique(y)) == 2 else None
+
+
+def ndcg_at_k(
+    groups: np.ndarray, scores: FloatArray, gains: FloatArray, k: int = 10
+) -> float | None:
+    """Mean NDCG@k over groups (owners) with a positive gain.
+
+    Ties are scored by their expected gain over every order of the tied rows
+    (as scikit-learn's ndcg_score does), so a constant baseline gets no credit
+    from the input order.
+    """
+    _, owner = np.unique(groups, return_inverse=True)
+    _, tie = np.unique(np.column_stack([owner, scores]), axis=0, return_inverse=True)
+    tie = tie.ravel()
+    mean_gain = np.bincount(tie, weights=gains) / np.bincount(tie)
+    dcg = _dcg(owner, -scores, mean_gain[tie], k)
+    ideal = _dcg(owner, -gains, gains, k)
+    has_positive = ideal > 0
+    if not has_positive.any():
+        return None
+    return float(np.mean(dcg[has_positive] / ideal[has_positive]))
+
+
+def _dcg(owner: np.ndarray, sort_key: FloatArray, gains: FloatArray, k: int) -> FloatArray:
+    order = np.lexsort((sort_key, owner))
+    sorted_owner = owner[order]
+    starts = np.searchsorted(sorted_owner, sorted_owner, side="left")
+    rank = np.arange(len(order)) - starts
+    discount = np.where(rank < k, 1.0 / np.log2(rank + 2.0), 0.0)
+    sums = np.bincount(sorted_owner, weights=gains[order] * discount, minlength=owner.max() + 1)
+    return sums.astype(np.float64)
+
+
+def reliability(
+    y: np.ndarray, proba: FloatArray, bins: int = ECE_BINS
+) -> tuple[float, list[dict[str, float]]]:
+    """Expected calibration error over equal-width bins, and the table behind it."""
+    which = np.minimum((proba * bins).astype(np.int64), bins - 1)
+    table, ece = [], 0.0
+    for b in range(bins):
+        mask = which == b
+        if not mask.any():
+            continue
+        predicted, observed = float(proba[mask].mean()), float(y[mask].mean())
+        ece += mask.mean() * abs(predicted - observed)
+        table.append(
+            {
+                "low": b / bins,
+                "high": (b + 1) / bins,
+                "count": int(mask.sum()),
+                "predicted": predicted,
+                "observed": observed,
+            }
+        )
+    return float(ece), table
+
+
+def metrics(
+    y: np.ndarray,
+    scores: FloatArray,
+    owners: np.ndarray | None = None,
+    gains: FloatArray | None = None,
+    probabilities: bool = False,
+) -> dict[str, Any]:
+    """AUC always; NDCG@10 with owners and gains; ECE and accuracy for probabilities."""
+    result: dict[str, Any] = {"auc": auc(y, scores)}
+    if owners is not None and gains is not None:
+        result["ndcg_at_10"] = ndcg_at_k(owners, scores, gains)
+    if probabilities:
+        ece, table = reliability(y, scores)
+        result["ece"] = ece
+        result["accuracy"] = float(np.mean((scores >= 0.5) == (y == 1)))
+        result["reliability"] = table
+    return {key: value for key, value in result.items() if value is not None}
+
+
+def compare(
+    y: np.ndarray,
+    model_scores: FloatArray,
+    states: FloatArray,
+    as_of: float,
+    owners: np.ndarray | None = None,
+    gains: FloatArray | None = None,
+) -> dict[str, Any]:
+    """Model and every baseline on the same rows."""
+    base = baseline_scores(states, as_of)
+    return {
+        "model": metrics(y, model_scores, owners, gains, probabilities=True),
+        "baselines": {name: metrics(y, base[name], owners, gains) for name in BASELINES},
+    }

@@ -1,0 +1,102 @@
+"""Artifact: skops round trip, schema refusal, untrusted types, tiers, trend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skops.io as sio
+from sklearn.svm import SVC
+
+from scoring_service.features import features
+from scoring_service.model import pipeline
+from scoring_service.model.artifact import ModelSchemaError, ScoringModel
+from scoring_service.model.dataset import EventLog
+
+
+def test_round_trip_scores_identically(
+    tmp_path: Path, slice_model: ScoringModel, college_slice: EventLog
+) -> None:
+    path = tmp_path / "model.skops"
+    slice_model.save(path)
+    loaded = ScoringModel.load(path)
+    test = pipeline.test_rows(college_slice)
+    states, as_of = test.snapshot.states, test.snapshot.as_of
+    np.testing.assert_array_equal(slice_model.score(states, as_of), loaded.score(states, as_of))
+    assert loaded.version == "test-slice"
+    assert loaded.metadata["family"] in ("hist_gradient_boosting", "logistic_regression")
+    assert loaded.metadata["tier_thresholds"]["relationship"] == 0.5
+
+
+def test_load_refuses_another_feature_schema(tmp_path: Path, slice_model: ScoringModel) -> None:
+    path = tmp_path / "future.skops"
+    ScoringModel(slice_model.estimator, "v", {}, feature_schema_version=999).save(path)
+    with pytest.raises(ModelSchemaError) as error:
+        ScoringModel.load(path)
+    message = str(error.value)
+    assert "999" in message and f"version {features.FEATURE_SCHEMA_VERSION}" in message
+
+
+def test_load_refuses_untrusted_types(tmp_path: Path) -> None:
+    path = tmp_path / "evil.skops"
+    sio.dump({"format": "x", "thing": SVC()}, str(path))
+    with pytest.raises(ValueError, match="untrusted"):
+        ScoringModel.load(path)
+
+
+def test_tiers_rules_and_feedback_override(slice_model: ScoringModel) -> None:
+    from scoring_service.features import state as st
+    from vinculo.domain import Interaction
+    from vinculo.v1 import events_pb2 as pb
+
+    empty = st.new_state()
+    one_sided = st.new_state()
+    st.apply_event(one_sided, Interaction(pb.INTERACTION_TYPE_MESSAGE, pb.DIRECTION_OUTBOUND, 1e9))
+    marked = one_sided.copy()
+    st.apply_event(
+        marked,
+        Interaction(pb.INTERACTION_TYPE_FEEDBACK, 0, 1e9, feedback_label=pb.FEEDBACK_LABEL_CLOSE),
+    )
+    states = np.stack([empty, one_sided, marked])
+    tiers = slice_model.tiers(np.array([0.99, 0.99, 0.0]), states)
+    assert list(tiers) == [pb.TIER_CONTACT, pb.TIER_ACQUAINTANCE, pb.TIER_CLOSE]
+
+
+def test_trend_compares_last_month_with_last_year(slice_model: ScoringModel) -> None:
+    from scoring_service.features import state as st
+    from vinculo.domain import Interaction
+    from vinculo.v1 import events_pb2 as pb
+
+    day, now = 86_400.0, 1e9
+
+    def state_with(times: list[float]) -> np.ndarray:
+        s = st.new_state()
+        st.apply_events(
+            s, [Interaction(pb.INTERACTION_TYPE_MESSAGE, pb.DIRECTION_INBOUND, t) for t in times]
+        )
+        return s
+
+    weekly = [now - i * 7 * day for i in range(1, 52)]
+    steady = state_with(weekly)
+    rising = state_with(weekly + [now - i * day for i in range(1, 21)])
+    cooled = state_with([t - 90 * day for t in weekly])  # the same, but silent for 3 months
+    new = state_with([now - i * day for i in range(1, 6)])
+    trend = slice_model.trend(np.stack([steady, rising, cooled, new]), now)
+    assert list(trend) == [0, 1, -1, 0]
+
+
+def test_fast_path_gives_scikit_learns_numbers(
+    slice_model: ScoringModel, college_slice: EventLog
+) -> None:
+    from scoring_service.model.fastpath import compile_model
+    from scoring_service.model.training import logistic_regression
+
+    test = pipeline.test_rows(college_slice)
+    x = features.feature_matrix(test.snapshot.states, test.snapshot.as_of)
+    x = x[:, features.model_columns()]
+    compiled = compile_model(slice_model.estimator)
+    assert compiled is not None
+    expected = slice_model.estimator.predict_proba(x)[:, 1]
+    np.testing.assert_allclose(compiled.proba(np.ascontiguousarray(x.T)), expected, atol=1e-12)
+    assert compile_model(logistic_regression()) is None  # anything else: scikit-learn predicts

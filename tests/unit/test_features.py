@@ -1,0 +1,94 @@
+"""Feature computation: names, hand values, vectorisation, one-sided outreach, intimacy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scoring_service.features import features as ft
+from scoring_service.features import state as st
+from vinculo.domain import Interaction
+from vinculo.v1 import events_pb2 as pb
+
+DAY = 86_400.0
+T0 = 1_700_000_000.0
+
+
+def build(*events: Interaction) -> np.ndarray:
+    s = st.new_state()
+    st.apply_events(s, events)
+    return s
+
+
+def ev(kind: int, direction: int, t: float, **kw: float) -> Interaction:
+    return Interaction(kind, direction, t, personalized=True, **kw)  # type: ignore[arg-type]
+
+
+def row(s: np.ndarray, as_of: float) -> dict[str, float]:
+    return dict(zip(ft.FEATURE_NAMES, ft.feature_matrix(s[None, :], as_of)[0], strict=True))
+
+
+def test_names_match_columns_and_model_features_are_known() -> None:
+    x = ft.feature_matrix(np.stack([st.new_state()] * 3), T0)
+    assert x.shape == (3, len(ft.FEATURE_NAMES))
+    assert len(set(ft.FEATURE_NAMES)) == len(ft.FEATURE_NAMES)
+    assert set(ft.MODEL_FEATURES) <= set(ft.FEATURE_NAMES)
+    assert not any(n.startswith("feedback_") for n in ft.MODEL_FEATURES)
+
+
+def test_hand_computed_values() -> None:
+    s = build(
+        ev(pb.INTERACTION_TYPE_MESSAGE, pb.DIRECTION_OUTBOUND, T0),
+        ev(pb.INTERACTION_TYPE_MESSAGE, pb.DIRECTION_INBOUND, T0 + DAY),
+        ev(pb.INTERACTION_TYPE_CALL, pb.DIRECTION_OUTBOUND, T0 + 2 * DAY, duration_seconds=600),
+    )
+    f = row(s, T0 + 9 * DAY)
+    assert f["decayed_message_in_7d"] == pytest.approx(2 ** (-8 / 7))
+    assert f["mutual_message_7d"] == pytest.approx(2 ** (-9 / 7))  # min(out, in)
+    assert f["mutual_call_7d"] == pytest.approx(0.5)  # a call is two-way whoever dialled
+    # weighted exchange: message 1.0 one side, call 2.0 on both sides
+    assert f["exchange_in_7d"] == pytest.approx(2 ** (-8 / 7) + 2 * 0.5)
+    assert f["exchange_out_7d"] == pytest.approx(2 ** (-9 / 7) + 2 * 0.5)
+    assert f["call_seconds"] == 600
+    assert f["days_since_last_in"] == pytest.approx(8)
+    assert f["tie_age_days"] == pytest.approx(9)
+    assert f["reply_rate"] == pytest.approx(2 / 3)  # (1 answered + 1) / (1 sent + 2)
+    assert f["intimacy_max"] == 4  # calls are class 3, +1
+
+
+def test_vectorised_rows_equal_single_rows() -> None:
+    states = np.stack(
+        [
+            build(ev(pb.INTERACTION_TYPE_MESSAGE, pb.DIRECTION_INBOUND, T0 + i * DAY))
+            for i in range(5)
+        ]
+    )
+    batch = ft.feature_matrix(states, T0 + 30 * DAY)
+    for i in range(5):
+        np.testing.assert_array_equal(
+            batch[i], ft.feature_matrix(states[i : i + 1], T0 + 30 * DAY)[0]
+        )
+
+
+def test_one_sided_outreach_moves_only_columns_that_lower_strength() -> None:
+    as_of = T0 + 40 * DAY
+    few = build(ev(pb.INTERACTION_TYPE_MESSAGE, pb.DIRECTION_OUTBOUND, T0))
+    many = build(
+        *[ev(pb.INTERACTION_TYPE_MESSAGE, pb.DIRECTION_OUTBOUND, T0 + i * DAY) for i in range(30)]
+    )
+    a, b = row(few, as_of), row(many, as_of)
+    for name, sign in ft.MONOTONIC.items():
+        change = b[name] - a[name]
+        assert change * sign <= 0, f"{name} would raise the score of one-sided outreach"
+    assert b["one_sided_30d"] > a["one_sided_30d"]
+
+
+def test_unset_times_read_as_never_and_feedback_is_one_hot() -> None:
+    s = st.new_state()
+    st.apply_event(
+        s,
+        Interaction(pb.INTERACTION_TYPE_FEEDBACK, 0, T0, feedback_label=pb.FEEDBACK_LABEL_CLOSE),
+    )
+    f = row(s, T0)
+    assert f["days_since_last_in"] == ft.NEVER_DAYS
+    assert f["feedback_close"] == 1 and f["feedback_not_known"] == 0

@@ -1,0 +1,79 @@
+"""Relationship state: decay arithmetic, directions, one-sided outreach, event order."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scoring_service.features import state as st
+from scoring_service.model.dataset import EventLog, snapshots
+from scoring_service.model.loaders import PairEvent
+from vinculo.domain import Interaction, Kind
+from vinculo.v1 import events_pb2 as pb
+
+DAY = 86_400.0
+T0 = 1_700_000_000.0
+
+
+def message(t: float, direction: int = pb.DIRECTION_INBOUND) -> Interaction:
+    return Interaction(pb.INTERACTION_TYPE_MESSAGE, direction, t, personalized=True)
+
+
+def test_one_event_halves_after_one_half_life() -> None:
+    s = st.new_state()
+    st.apply_event(s, message(T0))
+    counts = st.decayed_counts(s[None, :], T0 + 7 * DAY)[0, Kind.MESSAGE, st.IN]
+    expected = [0.5, 2 ** (-7 / 30), 2 ** (-7 / 90), 2 ** (-7 / 365)]
+    np.testing.assert_allclose(counts, expected, rtol=1e-12)
+
+
+def test_two_events_sum_with_their_own_decay() -> None:
+    s = st.new_state()
+    st.apply_events(s, [message(T0), message(T0 + 7 * DAY)])
+    counts = st.decayed_counts(s[None, :], T0 + 14 * DAY)[0, Kind.MESSAGE, st.IN]
+    # 14 days after the first, 7 days after the second, per half-life.
+    expected = [2 ** (-14 / h) + 2 ** (-7 / h) for h in (7, 30, 90, 365)]
+    np.testing.assert_allclose(counts, expected, rtol=1e-12)
+    assert s[st.S["EVENT_COUNT"]] == 2
+    assert s[st.totals_index(Kind.MESSAGE, 1)] == 2
+
+
+def test_out_of_order_events_give_the_same_counters() -> None:
+    times = [T0, T0 + 3 * DAY, T0 + 10 * DAY, T0 + 1 * DAY]
+    in_order, shuffled = st.new_state(), st.new_state()
+    st.apply_events(in_order, [message(t) for t in sorted(times)])
+    st.apply_events(shuffled, [message(t) for t in times])
+    as_of = T0 + 20 * DAY
+    np.testing.assert_allclose(
+        st.decayed_counts(in_order[None, :], as_of), st.decayed_counts(shuffled[None, :], as_of)
+    )
+    assert shuffled[st.S["FIRST_TIME"]] == T0
+    assert shuffled[st.S["LAST_TIME"]] == T0 + 10 * DAY
+
+
+def test_late_event_on_an_earlier_day_is_not_counted_twice() -> None:
+    s = st.new_state()
+    st.apply_events(s, [message(T0 + 5 * DAY), message(T0), message(T0 + 5 * DAY + 60)])
+    assert s[st.S["ACTIVE_DAYS"]] == 1  # never more than the distinct days seen
+
+
+def test_mirrored_directions() -> None:
+    event = message(T0, pb.DIRECTION_OUTBOUND)
+    log = EventLog.from_events([PairEvent("a", "b", event)])
+    (snap,) = snapshots(log, [T0 + 1])
+    rows = dict(zip(snap.keys, snap.states, strict=True))
+    a_side = st.decayed_counts(rows[("a", "b")][None, :], T0)[0, Kind.MESSAGE]
+    b_side = st.decayed_counts(rows[("b", "a")][None, :], T0)[0, Kind.MESSAGE]
+    np.testing.assert_array_equal(a_side[st.OUT], b_side[st.IN])
+    assert a_side[st.IN].sum() == 0 and b_side[st.OUT].sum() == 0
+
+
+def test_one_sided_outreach_is_one_attempt_and_never_answered() -> None:
+    s = st.new_state()
+    st.apply_events(s, [message(T0 + i * DAY, pb.DIRECTION_OUTBOUND) for i in range(10)])
+    assert s[st.S["OUTREACH_SENT"]] == 1  # follow-ups while pending are not new attempts
+    assert s[st.S["OUTREACH_ANSWERED"]] == 0
+    assert st.decayed_counts(s[None, :], T0)[0, :, st.IN].sum() == 0
+    st.apply_event(s, message(T0 + 11 * DAY))
+    assert s[st.S["OUTREACH_ANSWERED"]] == 1
+    assert s[st.S["RESPONSE_COUNT"]] == 1
+    np.testing.assert_allclose(s[st.S["RESPONSE_LOG_SUM"]], np.log1p(11 * DAY))
