@@ -1,4 +1,4 @@
-"""Event files into `PairEvent` streams: SNAP temporal, Copenhagen CSVs, project JSON lines.
+"""Event files into `PairEvent` streams: SNAP temporal, Copenhagen CSVs, the project's own.
 
 Every loader yields events seen from the first person (`owner`, SRC or sender)
 and whether the event is recorded for that person only. `dataset.build_states`
@@ -11,16 +11,19 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import json
+import sys
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from vinculo.domain import Interaction
+from vinculo.importers import files
+from vinculo.importers.common import SkipLog
+from vinculo.importers.files import parse_timestamp
 from vinculo.v1 import events_pb2 as pb
+from vinculo.validation import event_time, to_interaction
 
-FORMATS = ("auto", "snap", "copenhagen", "jsonl")
+FORMATS = ("auto", "snap", "copenhagen", "jsonl", "csv")
 
 
 class PairEvent(NamedTuple):
@@ -44,6 +47,8 @@ def detect_format(path: Path) -> str:
         return "jsonl"
     if first.startswith("timestamp,"):
         return "copenhagen"
+    if "owner_id" in first and "," in first:
+        return "csv"
     return "snap"
 
 
@@ -53,8 +58,8 @@ def read_events(path: Path, fmt: str = "auto") -> Iterator[PairEvent]:
         return read_snap(path)
     if fmt == "copenhagen":
         return read_copenhagen(path)
-    if fmt == "jsonl":
-        return read_jsonl(path)
+    if fmt in ("jsonl", "csv"):
+        return read_project_events(path, fmt)
     raise ValueError(f"unknown event format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
@@ -118,70 +123,30 @@ def read_copenhagen(path: Path) -> Iterator[PairEvent]:
 
 
 def parse_time(value: Any) -> float:
-    """Unix seconds from a number or an ISO-8601 string ('Z' accepted)."""
-    if isinstance(value, int | float):
-        return float(value)
-    text = str(value).strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        raise ValueError(f"time {text!r} has no time zone; add 'Z' or an offset")
-    return parsed.timestamp()
+    """Unix seconds from a number or RFC 3339 with a zone (the importers' rule)."""
+    return parse_timestamp(value)
 
 
-def _enum(value: Any, enum: Any, prefix: str) -> int:
-    """An enum from its number, short name ('message') or full name ('INTERACTION_TYPE_MESSAGE')."""
-    if isinstance(value, int):
-        return value
-    name = str(value).strip().upper()
-    if not name.startswith(prefix):
-        name = prefix + name
-    return int(enum.Value(name))
+def read_project_events(path: Path, fmt: str) -> Iterator[PairEvent]:
+    """The project's own event files (JSON lines or CSV), through the importers' reader.
 
-
-def read_jsonl(path: Path) -> Iterator[PairEvent]:
-    """One `InteractionEvent` per line, proto field names (docs/model.md, 'Event files').
-
-    A repeated `event_id` of the same owner is ignored, as the scoring service does;
-    `in_reply_to` is resolved to the answered event's time when that event came earlier.
+    One parser serves `vinculo import events` and training, so both accept and
+    reject the same records. A repeated `event_id` of the same owner is ignored,
+    as the scoring service does; `in_reply_to` is resolved to the answered
+    event's time when that event came earlier. Unreadable records are skipped
+    and counted on stderr, as the importer reports them.
     """
+    skips = SkipLog()
     seen: dict[tuple[str, str], float] = {}
-    with _open_text(path) as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                pair_event = _jsonl_event(record, seen)
-            except (ValueError, KeyError) as exc:
-                raise ValueError(f"{path}:{number}: {exc}") from exc
-            if pair_event is not None:
-                yield pair_event
-
-
-def _jsonl_event(record: dict[str, Any], seen: dict[tuple[str, str], float]) -> PairEvent | None:
-    owner, contact = str(record["owner_id"]), str(record["contact_id"])
-    when = parse_time(record["occurred_at"])
-    event_id = str(record.get("event_id", ""))
-    if event_id:
-        if (owner, event_id) in seen:
-            return None
-        seen[(owner, event_id)] = when
-    kind = _enum(record["type"], pb.InteractionType, "INTERACTION_TYPE_")
-    direction = _enum(record.get("direction", 0), pb.Direction, "DIRECTION_")
-    reply_to = record.get("in_reply_to")
-    event = Interaction(
-        type=kind,
-        direction=direction,
-        time=when,
-        personalized=bool(record.get("personalized", False)),
-        duration_seconds=float(record.get("duration_seconds", 0)),
-        audience_size=int(record.get("audience_size", 0)),
-        feedback_label=_enum(record.get("feedback_label", 0), pb.FeedbackLabel, "FEEDBACK_LABEL_"),
-        reply_to_time=seen.get((owner, str(reply_to))) if reply_to else None,
-    )
-    only = bool(record.get("owner_only", False)) or kind == pb.INTERACTION_TYPE_FEEDBACK
-    return PairEvent(owner, contact, event, only)
+    for record in files.read_events(path, fmt, skips):
+        key = (record.owner_id, record.event_id)
+        if key in seen:
+            continue
+        when = event_time(record)
+        seen[key] = when
+        reply_to = seen.get((record.owner_id, record.in_reply_to)) if record.in_reply_to else None
+        only = record.owner_only or record.type == pb.INTERACTION_TYPE_FEEDBACK
+        yield PairEvent(record.owner_id, record.contact_id, to_interaction(record, reply_to), only)
+    if skips.total:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in skips.counts.most_common(5))
+        print(f"{path}: skipped {skips.total} records ({reasons})", file=sys.stderr)

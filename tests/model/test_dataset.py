@@ -19,6 +19,7 @@ from scoring_service.model.dataset import (
 )
 from scoring_service.model.loaders import PairEvent, read_copenhagen, read_events
 from vinculo.domain import Interaction
+from vinculo.importers.common import SkipLog
 from vinculo.v1 import events_pb2 as pb
 
 DAY = 86_400.0
@@ -141,3 +142,32 @@ def test_copenhagen_missed_call_is_a_one_way_attempt(tmp_path: Path) -> None:
     assert answered.event.type == pb.INTERACTION_TYPE_CALL
     assert answered.event.duration_seconds == 120
     assert missed.event.type == pb.INTERACTION_TYPE_MESSAGE
+
+
+def test_csv_event_files_load_like_their_json_lines(tmp_path: Path) -> None:
+    from vinculo.importers.files import read_events as read_records
+    from vinculo.importers.files import write_csv, write_jsonl
+
+    source = tmp_path / "source.jsonl"
+    source.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "event_id": str(i),
+                    "owner_id": "o",
+                    "contact_id": "c",
+                    "type": "message",
+                    "direction": "outbound" if i % 2 else "inbound",
+                    "occurred_at": 1704110400 + i * 60,
+                }
+            )
+            for i in range(5)
+        )
+        + "\n"
+    )
+    records = list(read_records(source, "jsonl", SkipLog()))
+    write_jsonl(records, tmp_path / "events.jsonl")
+    write_csv(records, tmp_path / "events.csv")
+    from_jsonl = list(read_events(tmp_path / "events.jsonl"))
+    from_csv = list(read_events(tmp_path / "events.csv"))
+    assert len(from_csv) == 5 and from_csv == from_jsonl
