@@ -113,6 +113,7 @@ class ScoringConsumer:
         self._dlq_futures: list[Any] = []
         self._lag_partitions: set[int] = set()
         self._last_commit = time.monotonic()
+        self._uncommitted = 0  # records processed since the last durable commit
         self.error: BaseException | None = None
 
     # --- lifecycle -------------------------------------------------------------
@@ -219,6 +220,7 @@ class ScoringConsumer:
 
     def _process(self, records: list[Any]) -> None:
         outcomes, dead = self._processor.process(records)
+        self._uncommitted += len(outcomes)
         self._metrics.consumed.inc(len(outcomes))
         self._metrics.applied.inc(outcomes.count(Outcome.APPLIED))
         self._metrics.duplicates.inc(outcomes.count(Outcome.DUPLICATE))
@@ -278,6 +280,8 @@ class ScoringConsumer:
         with self._metrics.commit_duration.time():
             self._flush_dead_letters()
             self._store.commit(batch)
+        self._metrics.committed.inc(self._uncommitted)
+        self._uncommitted = 0
         self._metrics.relationships.inc(batch.new_relationships)
         self._commit_to_kafka(batch)
         self._hub.publish(batch, time.time())

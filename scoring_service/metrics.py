@@ -19,6 +19,11 @@ class ScoringMetrics:
             "Records consumed from the interaction topic, whatever their outcome.",
             registry=registry,
         )
+        self.committed = Counter(
+            "vinculo_scoring_events_committed_total",
+            "Records whose effects (or dead letter) are durable in the state store.",
+            registry=registry,
+        )
         self.applied = Counter(
             "vinculo_scoring_events_applied_total",
             "Events folded into relationship state.",
