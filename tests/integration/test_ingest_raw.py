@@ -19,7 +19,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from ingest_service.publisher import DEAD_LETTER_TOPIC, INTERACTIONS_TOPIC, RAW_TOPIC
-from tests.harness import ServiceProcess
+from tests.harness import ServiceProcess, wait_until
 from vinculo.broker import EmbeddedBroker
 from vinculo.v1 import events_pb2 as pb
 
@@ -59,12 +59,8 @@ def samples(service: ServiceProcess) -> dict[tuple[str, tuple[tuple[str, str], .
     }
 
 
-def wait_for(service: ServiceProcess, name: str, value: float, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while samples(service).get((name, ())) != value:
-        if time.monotonic() > deadline:
-            pytest.fail(f"{name} never reached {value}:\n{service.log_text()}")
-        time.sleep(0.2)
+def wait_for(service: ServiceProcess, name: str, value: float) -> None:
+    wait_until(lambda: service.metric(name) == value, what=f"{name} == {value}")
 
 
 def read(bootstrap: str, topic: str, expected: int, timeout_s: float = 30.0) -> list[Any]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from tests.harness import ServiceProcess
-from tests.integration.test_scoring_service import T0, contacts_of, interaction, wait_for
+from tests.harness import ServiceProcess, wait_until
+from tests.integration.test_scoring_service import T0, contacts_of, interaction
 from vinculo.v1 import events_pb2 as ev
 from vinculo.v1 import ingest_pb2, ingest_pb2_grpc, scoring_pb2_grpc
 from vinculo.v1 import scoring_pb2 as pb
@@ -46,11 +46,11 @@ def test_published_events_are_ranked_in_both_networks(
         reply = publish(ingest_pb2.PublishEventsRequest(events=events), timeout=10)
         assert [r.status for r in reply.results] == [ingest_pb2.EVENT_STATUS_ACCEPTED] * 4
         stub = scoring_pb2_grpc.ScoringServiceStub(scoring_channel)
-        ana = wait_for(
+        ana = wait_until(
             lambda: (found := contacts_of(stub, "ana")) and len(found) == 2 and found,
             what="ana's two relationships",
         )
-        bea = wait_for(lambda: contacts_of(stub, "bea"), what="bea's mirrored relationship")
+        bea = wait_until(lambda: contacts_of(stub, "bea"), what="bea's mirrored relationship")
     assert set(bea) == {"ana"}  # the owner-only event was not mirrored to cid
     assert ana["bea"].score > ana["cid"].score
     # Mirrored: ana's outreach is bea's inbound message, bea's reply ana's inbound one.

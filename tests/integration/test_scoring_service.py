@@ -10,8 +10,7 @@ from __future__ import annotations
 import signal
 import sqlite3
 import time
-import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -22,7 +21,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from scoring_service.consumer import ensure_topics
 from scoring_service.settings import DEAD_LETTER_TOPIC, INTERACTIONS_TOPIC
-from tests.harness import ServiceProcess
+from tests.harness import ServiceProcess, wait_until
 from vinculo.broker import EmbeddedBroker
 from vinculo.v1 import events_pb2 as ev
 from vinculo.v1 import scoring_pb2 as pb
@@ -32,18 +31,6 @@ pytestmark = pytest.mark.integration
 
 T0 = 1_750_000_000
 T = TypeVar("T")
-
-
-def wait_for(check: Callable[[], T | None], timeout_s: float = 30.0, what: str = "") -> T:
-    """Poll `check` until it returns something truthy; fail after the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.1)
 
 
 def interaction(
@@ -112,18 +99,6 @@ def contacts_of(
     return {r.contact_id: r for r in reply.relationships}
 
 
-def metric(service: ServiceProcess, name: str) -> float:
-    """Sum of a metric's samples on the service's /metrics page."""
-    url = f"http://127.0.0.1:{service.metrics_port}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as page:
-        text = page.read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(name + " ") or line.startswith(name + "{")
-    )
-
-
 def _read_store(data_dir: Path, query: str) -> list[tuple[object, ...]]:
     path = data_dir / "scoring.sqlite3"
     if not path.exists():
@@ -183,7 +158,7 @@ def test_events_are_ranked_and_duplicates_change_nothing(
         producer(broker.bootstrap) as kafka,
     ):
         send(kafka, events)
-        ranking = wait_for(
+        ranking = wait_until(
             lambda: len(contacts_of(stub, "ana")) == 2 and contacts_of(stub, "ana"),
             what="both relationships ranked",
         )
@@ -198,10 +173,10 @@ def test_events_are_ranked_and_duplicates_change_nothing(
         # The same record again, then a marker event: once the marker is in, the
         # duplicate was consumed too (same partition, same owner, in order).
         send(kafka, [events[2], interaction("a5", "ana", "dan", T0)])
-        wait_for(lambda: "dan" in contacts_of(stub, "ana"), what="the marker event")
+        wait_until(lambda: "dan" in contacts_of(stub, "ana"), what="the marker event")
         again = contacts_of(stub, "ana")["bea"]
         assert again.signals == bea.signals
-        assert metric(service, "vinculo_scoring_events_duplicate_total") == 1
+        assert service.metric("vinculo_scoring_events_duplicate_total") == 1
         with pytest.raises(grpc.RpcError) as info:
             stub.GetNetworkSummary(pb.GetNetworkSummaryRequest(owner_id="nobody"))
         assert info.value.code() == grpc.StatusCode.NOT_FOUND
@@ -246,7 +221,7 @@ def test_poison_records_are_dead_lettered_and_later_events_scored(
         send_raw(kafka, b"ana", b"\x08\xff\xff\xff not protobuf")
         send_raw(kafka, b"ana", invalid.SerializeToString())
         send(kafka, [interaction("p3", "ana", "bea", T0)])
-        wait_for(lambda: "bea" in contacts_of(stub, "ana"), what="the event after the poison")
+        wait_until(lambda: "bea" in contacts_of(stub, "ana"), what="the event after the poison")
         letters = dead_letters(broker.bootstrap, 2)
     assert len(letters) == 2
     by_code = {dict(r.headers)["vinculo-reason-code"].decode(): r for r in letters}  # type: ignore[attr-defined]
@@ -307,14 +282,14 @@ def test_sigkill_mid_stream_then_restart_ends_in_the_uninterrupted_state(
             send(kafka, first)
             reference.start()
             crashing.start()
-            progress = wait_for(lambda: stored_offsets(crashed_dir) >= 1000, what="some progress")
+            progress = wait_until(lambda: stored_offsets(crashed_dir) >= 1000, what="some progress")
             crashing.kill()
             at_kill = stored_offsets(crashed_dir)
             assert progress and at_kill < len(first), "the kill came after the whole first part"
             send(kafka, second)
         crashing.start()
         for data_dir in (reference_dir, crashed_dir):
-            wait_for(
+            wait_until(
                 lambda d=data_dir: stored_offsets(d) == len(events),  # type: ignore[misc]
                 timeout_s=60,
                 what=f"all records consumed into {data_dir.name}",
@@ -339,18 +314,18 @@ def test_broker_losing_its_log_does_not_stop_consumption(
     with scoring_service(broker, data_dir) as service, stub_for(service) as stub:
         with producer(broker.bootstrap) as kafka:
             send(kafka, before)
-        wait_for(lambda: stored_offsets(data_dir) == len(before), what="the first records")
+        wait_until(lambda: stored_offsets(data_dir) == len(before), what="the first records")
         broker.stop()
         broker.start()  # same port, nothing kept: topics, records and group offsets are gone
         with producer(broker.bootstrap) as kafka:
             send(kafka, [interaction("after-1", "owner-7", "zed", T0 + 10)])
-            wait_for(
+            wait_until(
                 lambda: "zed" in contacts_of(stub, "owner-7"),
                 timeout_s=45,
                 what="an event sent after the broker restart",
             )
         assert "bea" in contacts_of(stub, "owner-7")  # state from before is kept
-        assert metric(service, "vinculo_scoring_log_resets_total") >= 1
+        assert service.metric("vinculo_scoring_log_resets_total") >= 1
 
     # Lost again while the service is down, then refilled past the stored
     # offsets: only the topic's new id tells the new log from the old one.
@@ -360,7 +335,7 @@ def test_broker_losing_its_log_does_not_stop_consumption(
     with producer(broker.bootstrap) as kafka:
         send(kafka, refill)
     with scoring_service(broker, data_dir) as service, stub_for(service) as stub:
-        wait_for(
+        wait_until(
             lambda: len([c for c in contacts_of(stub, "owner-7") if c.startswith("new-")]) == 60,
             timeout_s=45,
             what="every record of the refilled log",
