@@ -4,6 +4,14 @@ The service codes against `Scorer`, a structural type, so that unit tests can
 score with a tiny fake and the model package (`scoring_service.model`, owned
 by the model engineer) stays free to change its internals. Every method takes
 all of an owner's relationships at once: (n, STATE_SIZE) in, n results out.
+
+A score may read the rest of the owner's network (the owner-relative features:
+this tie's share of the owner's exchange, its rank among the owner's ties).
+`owner_context` computes those aggregates once from the owner's whole network,
+one row per relationship; passing the matching rows of it to `score` and
+`explain` gives a subset of rows the numbers they have in the whole network
+(GetRelationship, WatchRelationships). Without it the rows given are taken as
+the owner's whole network.
 """
 
 from __future__ import annotations
@@ -29,15 +37,23 @@ class Scorer(Protocol):
     @property
     def feature_schema_version(self) -> int: ...
 
-    def score(self, states: FloatArray, as_of: float) -> FloatArray:
-        """Strength in [0, 1] per row."""
+    def owner_context(self, states: FloatArray, as_of: float) -> FloatArray:
+        """Per-row aggregates of one owner's whole network (n rows, any columns)."""
+        ...
+
+    def score(
+        self, states: FloatArray, as_of: float, context: FloatArray | None = None
+    ) -> FloatArray:
+        """Strength in [0, 1] per row; `context`: those rows of `owner_context`."""
         ...
 
     def tiers(self, scores: FloatArray, states: FloatArray) -> npt.NDArray[np.integer]:
         """A vinculo.v1 Tier value per row."""
         ...
 
-    def explain(self, states: FloatArray, as_of: float) -> list[list[str]]:
+    def explain(
+        self, states: FloatArray, as_of: float, context: FloatArray | None = None
+    ) -> list[list[str]]:
         """Short sentences per row on what raised or lowered the score the most."""
         ...
 

@@ -8,6 +8,7 @@ batch, at most `commit_interval_s` behind the consumer.
 
 from __future__ import annotations
 
+import bisect
 import math
 import queue
 import time
@@ -51,6 +52,7 @@ class ScoredNetwork:
     scores: FloatArray
     tiers: npt.NDArray[np.integer]
     as_of: float
+    context: FloatArray | None = None  # the scorer's owner_context, one row per contact
 
 
 class Suggester(Protocol):
@@ -98,15 +100,17 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         contacts, states = self._store.owner_states(owner_id)
         if not contacts:
             _fail(context, grpc.StatusCode.NOT_FOUND, f"owner_id: no relationships of {owner_id!r}")
-        scores = self._scorer.score(states, as_of)
+        context = self._scorer.owner_context(states, as_of)
+        scores = self._scorer.score(states, as_of, context)
         tiers = self._scorer.tiers(scores, states)
-        return ScoredNetwork(owner_id, contacts, states, scores, tiers, as_of)
+        return ScoredNetwork(owner_id, contacts, states, scores, tiers, as_of, context)
 
     def _relationships(self, network: ScoredNetwork, rows: list[int]) -> list[pb.Relationship]:
         if not rows:
             return []
         states = network.states[rows]
-        explanations = self._scorer.explain(states, network.as_of)
+        context = None if network.context is None else network.context[rows]
+        explanations = self._scorer.explain(states, network.as_of, context)
         trends = self._scorer.trend(states, network.as_of)
         return [
             pb.Relationship(
@@ -128,18 +132,22 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
     ) -> pb.GetRelationshipResponse:
         _require_id(context, request.owner_id, "owner_id")
         _require_id(context, request.contact_id, "contact_id")
-        state = self._store.relationship_state(request.owner_id, request.contact_id)
-        if state is None:
-            if not self._store.owner_exists(request.owner_id):
-                _fail(context, grpc.StatusCode.NOT_FOUND, f"owner_id: unknown {request.owner_id!r}")
+        # A score reads the owner's whole network (owner-relative features), so the
+        # relationship is scored with its network's context, as ListRelationships does.
+        contacts, all_states = self._store.owner_states(request.owner_id)
+        if not contacts:
+            _fail(context, grpc.StatusCode.NOT_FOUND, f"owner_id: unknown {request.owner_id!r}")
+        row = bisect.bisect_left(contacts, request.contact_id)  # contacts come sorted
+        if row == len(contacts) or contacts[row] != request.contact_id:
             _fail(
                 context,
                 grpc.StatusCode.NOT_FOUND,
                 f"contact_id: {request.contact_id!r} is not in {request.owner_id!r}'s network",
             )
-        states = state[None, :]
         as_of = self._as_of(request)
-        scores = self._scorer.score(states, as_of)
+        owner_context = self._scorer.owner_context(all_states, as_of)
+        states, row_context = all_states[row : row + 1], owner_context[row : row + 1]
+        scores = self._scorer.score(states, as_of, row_context)
         network = ScoredNetwork(
             request.owner_id,
             [request.contact_id],
@@ -147,6 +155,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             scores,
             self._scorer.tiers(scores, states),
             as_of,
+            row_context,
         )
         return pb.GetRelationshipResponse(
             relationship=self._relationships(network, [0])[0],
@@ -246,9 +255,10 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         before = np.stack(
             [a if b is None else b for a, b in zip(changes.after, changes.before, strict=True)]
         )
-        new_scores = self._scorer.score(after, now)
+        new_context, old_context = self._watch_contexts(changes, after, before, is_new, now)
+        new_scores = self._scorer.score(after, now, new_context)
         new_tiers = self._scorer.tiers(new_scores, after)
-        old_scores = np.where(is_new, 0.0, self._scorer.score(before, now))
+        old_scores = np.where(is_new, 0.0, self._scorer.score(before, now, old_context))
         old_tiers = np.where(
             is_new, events.TIER_UNSPECIFIED, self._scorer.tiers(old_scores, before)
         )
@@ -263,6 +273,33 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
                 tier=int(new_tiers[i]),  # type: ignore[arg-type]
                 changed_at=changed_at,
             )
+
+    def _watch_contexts(
+        self,
+        changes: OwnerChanges,
+        after: FloatArray,
+        before: FloatArray,
+        is_new: npt.NDArray[np.bool_],
+        now: float,
+    ) -> tuple[FloatArray, FloatArray]:
+        """Owner contexts of the changed rows after and before the commit: the owner's
+        stored network with the changed rows set to their new (old) states, a new
+        relationship left out before (its old score is not used)."""
+        contacts, stored = self._store.owner_states(changes.owner_id)
+        index = {c: i for i, c in enumerate(contacts)}
+        missing = [c for c in changes.contacts if c not in index]  # not in the store (yet)
+        index.update({c: len(contacts) + i for i, c in enumerate(missing)})
+        network = np.vstack([stored, np.zeros((len(missing), after.shape[1]))])
+        rows = np.array([index[c] for c in changes.contacts], dtype=np.intp)
+        network[rows] = after
+        new_context = self._scorer.owner_context(network, now)[rows]
+        network[rows] = before
+        old_context = self._scorer.owner_context(network, now)
+        keep = np.ones(len(network), dtype=bool)
+        keep[rows[is_new]] = False
+        if keep.any() and is_new.any():
+            old_context[keep] = self._scorer.owner_context(network[keep], now)
+        return new_context, old_context[rows]
 
 
 def _timestamp(seconds: float) -> Timestamp:

@@ -11,7 +11,15 @@ Gilbert & Karahalios measured them, and RealGraph's decayed counts:
   call seconds, meetings in person;
 - reciprocal services: endorsements, recommendations, introductions, collaborations;
 - duration: age of the tie, distinct active days and weeks; recency;
-- the owner's explicit feedback label (one-hot, never a model input: it is a label).
+- the owner's explicit feedback label (one-hot, never a model input: it is a label);
+- owner context (schema 2): this tie against the rest of the owner's network, as
+  RealGraph and link prediction use it -- the tie's share of the owner's
+  reciprocated and inbound exchange, its rank among the owner's ties by
+  reciprocated volume and by last inbound contact, its silence measured in the
+  owner's typical gap between hearing from people, and the owner's activity
+  elsewhere. `owner_context` sums the owner's network once; `feature_matrix`
+  takes each row's context and leaves the row itself out, so a row scores the
+  same alone or in its network as long as it gets its network's context.
 
 Real data rarely holds every event type, so the pooled `exchange_*` columns weigh
 each intimacy class (`KIND_WEIGHTS`): a model that only ever saw messages learns
@@ -41,7 +49,7 @@ from scoring_service.features.state import (
 from vinculo.domain import KIND_NAMES, Kind
 from vinculo.v1 import events_pb2 as pb
 
-FEATURE_SCHEMA_VERSION = 1
+FEATURE_SCHEMA_VERSION = 2
 
 # Intimacy of each class relative to a private message (DOMAIN.md: reaction <
 # comment < private message < call/video < meeting in person; services apart).
@@ -55,6 +63,34 @@ NEVER_DAYS = 3650.0
 _H = tuple(int(h) for h in HALF_LIVES_DAYS)
 _KINDS = [KIND_NAMES[Kind(k)] for k in range(N_KINDS)]
 _FEEDBACK = ("close", "relationship", "acquaintance", "not_known")
+
+
+# Owner-relative columns (schema 2), each computed leave-one-out from `owner_context`.
+# Only the contacts' engagement (inbound and reciprocated exchange, last inbound
+# time) enters the owner's aggregates: the owner's outreach, to this contact or
+# to anyone else, moves none of them.
+OWNER_FEATURES: tuple[str, ...] = (
+    "share_mutual_30d",  # this tie's share of the owner's reciprocated exchange
+    "share_mutual_365d",
+    "share_in_30d",  # its share of what the owner receives
+    "rank_mutual_90d",  # fraction of the owner's other ties with less reciprocated exchange
+    "rank_last_in",  # fraction of the owner's other ties heard from less recently
+    "relative_silence",  # days since last heard from, times the owner's inbound rate elsewhere
+    "owner_engaged_contacts",  # the owner's other ties where the contact took part
+    "owner_mutual_30d",  # the owner's reciprocated exchange with everyone else
+    "owner_in_30d",  # what the owner received from everyone else
+)
+# Per-row context: owner totals (including the row) and rank counts within the owner.
+CONTEXT_NAMES: tuple[str, ...] = (
+    "rows",
+    "engaged",
+    "mutual_30d",
+    "mutual_365d",
+    "in_30d",
+    "below_mutual_90d",  # the owner's rows with strictly less reciprocated 90-day exchange
+    "below_last_in",  # the owner's rows with an earlier last inbound time
+)
+N_CONTEXT = len(CONTEXT_NAMES)
 
 
 def _names() -> tuple[str, ...]:
@@ -88,6 +124,7 @@ def _names() -> tuple[str, ...]:
         "connected",
     ]
     names += [f"feedback_{label}" for label in _FEEDBACK]
+    names += list(OWNER_FEATURES)
     return tuple(names)
 
 
@@ -122,6 +159,16 @@ def _monotonic() -> dict[str, int]:
         days_since_last_in=-1,
         days_since_round_trip=-1,
         days_since_last_engaged=-1,
+        share_mutual_30d=1,
+        share_mutual_365d=1,
+        share_in_30d=1,
+        rank_mutual_90d=1,
+        rank_last_in=1,
+        relative_silence=-1,
+        # Context a contact's own engagement cannot move (leave-one-out): unconstrained.
+        owner_engaged_contacts=0,
+        owner_mutual_30d=0,
+        owner_in_30d=0,
     )
     return signs
 
@@ -143,20 +190,118 @@ _W_OTHER = KIND_WEIGHTS * _TWO_WAY  # two-way classes count on the other side to
 _ENGAGED_RANK = np.arange(1, N_KINDS + 1, dtype=np.float64)
 
 
-def feature_matrix(states: FloatArray, as_of: float) -> FloatArray:
+def _exchange(st: FloatArray, as_of: float) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Decayed block (kinds, dirs, horizons, n); weighted exchange out, in (horizons, n)."""
+    n = st.shape[1]
+    decayed = decayed_columns(st, as_of)  # (kinds, dirs, horizons, n)
+    flat_out, flat_in = decayed[:, OUT].reshape(N_KINDS, -1), decayed[:, IN].reshape(N_KINDS, -1)
+    ex_out = (KIND_WEIGHTS @ flat_out + _W_OTHER @ flat_in).reshape(-1, n)  # (horizons, n)
+    ex_in = (KIND_WEIGHTS @ flat_in + _W_OTHER @ flat_out).reshape(-1, n)
+    return decayed, ex_out, ex_in
+
+
+_H30, _H90, _H365 = (HALF_LIVES_DAYS.index(d) for d in (30.0, 90.0, 365.0))
+
+
+def _own_volumes(
+    st: FloatArray, ex_out: FloatArray, ex_in: FloatArray, engaged: FloatArray
+) -> FloatArray:
+    """The row's own part of each summed `CONTEXT_NAMES` entry, and the two rank keys: (7, n)."""
+    mutual = np.minimum(ex_out, ex_in)
+    return np.stack(
+        [
+            np.ones(st.shape[1]),
+            engaged,
+            mutual[_H30],
+            mutual[_H365],
+            ex_in[_H30],
+            mutual[_H90],
+            st[S["LAST_IN_TIME"]],
+        ]
+    )
+
+
+def owner_context(states: FloatArray, as_of: float, owners: np.ndarray | None = None) -> FloatArray:
+    """Per-row aggregates of the row's owner network, (n, N_CONTEXT).
+
+    `owners` labels each row's owner (any array type); without it every row
+    belongs to one owner, as in the scoring service, which scores an owner's
+    network together. Pass a subset of rows with the matching rows of this
+    array to `feature_matrix` and they get the same features as in the whole.
+    """
+    n = states.shape[0]
+    st: FloatArray = np.ascontiguousarray(states.T)
+    _, ex_out, ex_in = _exchange(st, as_of)
+    totals = st[TOTALS_START : TOTALS_START + TOTALS_SIZE].reshape(N_KINDS, 3, n)
+    engaged = np.asarray(_engaged_kinds_t(totals).any(axis=0), dtype=np.float64)
+    own = _own_volumes(st, ex_out, ex_in, engaged)
+    context = np.empty((N_CONTEXT, n))
+    if owners is None:  # one owner's network, as the service scores it: no grouping
+        context[:5] = own[:5].sum(axis=1)[:, None]
+        for i in (5, 6):
+            context[i] = np.searchsorted(np.sort(own[i]), own[i], side="left")
+    else:
+        group = np.unique(np.asarray(owners), return_inverse=True)[1].ravel()
+        groups = int(group.max()) + 1 if n else 0
+        for i in range(5):
+            context[i] = np.bincount(group, weights=own[i], minlength=groups)[group]
+        context[5] = _count_below(group, own[5])
+        context[6] = _count_below(group, own[6])
+    result: FloatArray = context.T
+    return result
+
+
+def context_after_change(
+    context: FloatArray, before: FloatArray, after: FloatArray, as_of: float
+) -> FloatArray:
+    """The context of rows changed from `before` to `after` while the rest of the network
+    stays: the owner totals move by the rows' own change (each row taken alone); the rank
+    counts are kept (an approximation, used only to explain a score)."""
+    own = []
+    for states in (before, after):
+        st: FloatArray = np.ascontiguousarray(states.T)
+        _, ex_out, ex_in = _exchange(st, as_of)
+        totals = st[TOTALS_START : TOTALS_START + TOTALS_SIZE].reshape(N_KINDS, 3, len(states))
+        engaged = np.asarray(_engaged_kinds_t(totals).any(axis=0), dtype=np.float64)
+        own.append(_own_volumes(st, ex_out, ex_in, engaged)[:5].T)
+    changed = context.copy()
+    changed[:, :5] += own[1] - own[0]
+    return changed
+
+
+def _count_below(group: np.ndarray, value: FloatArray) -> FloatArray:
+    """For each row, how many rows of its group have a strictly smaller value."""
+    n = len(value)
+    if n == 0:
+        return np.zeros(0)
+    order = np.lexsort((value, group))
+    g, v = group[order], value[order]
+    index = np.arange(n)
+    new_group = np.r_[True, g[1:] != g[:-1]]
+    new_run = new_group | np.r_[True, v[1:] != v[:-1]]
+    group_start = np.maximum.accumulate(np.where(new_group, index, 0))
+    run_start = np.maximum.accumulate(np.where(new_run, index, 0))
+    below = np.empty(n)
+    below[order] = run_start - group_start
+    return below
+
+
+def feature_matrix(
+    states: FloatArray, as_of: float, context: FloatArray | None = None
+) -> FloatArray:
     """One row of `FEATURE_NAMES` per state, every counter read as of `as_of` (unix seconds).
 
-    Computed feature-major (rows on the last axis, where numpy loops fast) and
-    returned as the transposed, Fortran-ordered (n, F) view.
+    `context` is each row's `owner_context`; without it the rows are taken as
+    one owner's whole network. Computed feature-major (rows on the last axis,
+    where numpy loops fast) and returned as the transposed (n, F) view.
     """
+    if context is None:
+        context = owner_context(states, as_of)
     n = states.shape[0]
     st: FloatArray = np.ascontiguousarray(states.T)  # (STATE_SIZE, n)
     x = np.empty((len(FEATURE_NAMES), n))
-    decayed = decayed_columns(st, as_of)  # (kinds, dirs, horizons, n)
+    decayed, ex_out, ex_in = _exchange(st, as_of)
     out_k, in_k = decayed[:, OUT], decayed[:, IN]  # (kinds, horizons, n)
-    flat_out, flat_in = out_k.reshape(N_KINDS, -1), in_k.reshape(N_KINDS, -1)
-    ex_out = (KIND_WEIGHTS @ flat_out + _W_OTHER @ flat_in).reshape(-1, n)  # (horizons, n)
-    ex_in = (KIND_WEIGHTS @ flat_in + _W_OTHER @ flat_out).reshape(-1, n)
     two_way = _TWO_WAY[:, None, None]
     mutual_k = np.where(two_way, out_k + in_k, np.minimum(out_k, in_k))
 
@@ -214,9 +359,50 @@ def feature_matrix(states: FloatArray, as_of: float) -> FloatArray:
         col("CONNECTED"),
         *[(label == v).astype(np.float64) for v in _feedback_values()],
     ]
-    x[at:] = scalars
+    x[at : at + len(scalars)] = scalars
+    at += len(scalars)
+    x[at:] = _owner_columns(
+        st, ex_out, ex_in, np.asarray(any_in), np.ascontiguousarray(context.T), as_of
+    )
     result: FloatArray = x.T
     return result
+
+
+def _owner_columns(
+    st: FloatArray,
+    ex_out: FloatArray,
+    ex_in: FloatArray,
+    any_in: np.ndarray,
+    context: FloatArray,
+    as_of: float,
+) -> FloatArray:
+    """`OWNER_FEATURES` from the row and its owner's totals, the row itself left out.
+
+    The rest of the network is fixed when this tie changes, so each share and
+    rank only grows with the contact's engagement (the signs in `MONOTONIC`).
+    """
+    own = _own_volumes(st, ex_out, ex_in, any_in.astype(np.float64))
+    rest = np.maximum(context[:5] - own[:5], 0.0)  # rows, engaged, mutual 30/365, in 30
+    others = np.maximum(rest[0], 1.0)
+
+    def share(i: int) -> FloatArray:
+        whole = own[i] + rest[i]
+        return np.where(whole > 0, own[i] / np.maximum(whole, 1e-12), 0.0)
+
+    silence = _days_since(st[S["LAST_IN_TIME"]], as_of)
+    return np.stack(
+        [
+            share(2),
+            share(3),
+            share(4),
+            context[5] / others,
+            np.where(own[6] > 0, context[6] / others, 0.0),
+            silence * rest[4] / 30.0,
+            rest[1],
+            rest[2],
+            rest[4],
+        ]
+    )
 
 
 def _engaged_kinds_t(totals: FloatArray) -> np.ndarray:

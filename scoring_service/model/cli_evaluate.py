@@ -2,6 +2,8 @@
 
 Without --labels: the future-interaction task (train on the earlier cuts unless
 --model is given; test on features before 80% of the events, labels after).
+With --validation: the model-selection window (train on 20/30/40%, features
+before 60%, labels 60-80%), so choices never read the test window.
 With --labels: the labels task, person-grouped cross-validation (or --model scored as is).
 """
 
@@ -25,6 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model", type=Path, metavar="MODEL", help="score with this model instead of training"
     )
     parser.add_argument("--folds", type=int, default=5, help="labels task: person-grouped folds")
+    parser.add_argument(
+        "--validation",
+        action="store_true",
+        help="future task: the model-selection window instead of the test window "
+        "(train on cuts 20/30/40%%, features before 60%%, labels 60-80%%)",
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the metrics as JSON")
     parser.add_argument("--reliability-png", type=Path, metavar="FILE", help="reliability diagram")
     parser.add_argument(
@@ -38,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if args.labels:
         result = pipeline.evaluate_labels(log, args.labels, as_of(args, log), model, args.folds)
     else:
-        result = pipeline.evaluate_future(log, model)
+        result = pipeline.evaluate_future(log, model, validation=args.validation)
     print(render(result))
     if args.json:
         args.json.write_text(json.dumps(public(result), indent=2) + "\n", encoding="utf-8")

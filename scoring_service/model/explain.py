@@ -19,8 +19,10 @@ from scoring_service.features.features import (
     MODEL_FEATURES,
     NEVER_DAYS,
     contact_engaged,
+    context_after_change,
     feature_matrix,
     model_columns,
+    owner_context,
 )
 from scoring_service.features.state import (
     DAY,
@@ -39,14 +41,18 @@ if TYPE_CHECKING:
     from scoring_service.model.artifact import ScoringModel
 
 MIN_EFFECT = 0.005
-_ABSENT = {"reply_rate": 0.5}  # what a tie without the signal shows; days_since_* read never
+# What a tie without the signal shows; days_since_* read never, and so does the
+# owner-relative silence (never heard from, at any owner's rate: a large number).
+_ABSENT = {"reply_rate": 0.5, "relative_silence": NEVER_DAYS * 100.0}
+# The owner's activity elsewhere (`owner_*`) belongs to no signal of this tie.
+_OWN = ("one_sided", "owner_")
 _FEATURE_GROUPS: dict[str, Callable[[str], bool]] = {
-    "recent": lambda n: n.endswith(("_7d", "_30d")) and not n.startswith("one_sided"),
+    "recent": lambda n: n.endswith(("_7d", "_30d")) and not n.startswith(_OWN),
     "lasting": lambda n: (
-        (n.endswith(("_90d", "_365d", "_age_days", "_weeks")) and not n.startswith("one_sided"))
+        (n.endswith(("_90d", "_365d", "_age_days", "_weeks")) and not n.startswith(_OWN))
         or n in ("total_in", "total_mutual")
     ),
-    "recency": lambda n: n.startswith("days_since"),
+    "recency": lambda n: n.startswith("days_since") or n in ("rank_last_in", "relative_silence"),
     "one_sided": lambda n: n.startswith("one_sided") or n == "outreach_unanswered",
     "replies": lambda n: n in ("reply_rate", "replies_in"),
 }
@@ -69,10 +75,18 @@ def _without_kind(states: FloatArray, kind: Kind) -> FloatArray:
     return stripped
 
 
-def effects(model: ScoringModel, states: FloatArray, as_of: float) -> dict[str, FloatArray]:
-    """Score minus score without the group, per group: shape (k,) each."""
+def effects(
+    model: ScoringModel, states: FloatArray, as_of: float, context: FloatArray | None = None
+) -> dict[str, FloatArray]:
+    """Score minus score without the group, per group: shape (k,) each.
+
+    `context`: the rows' `owner_context` in their owner's network (default: the
+    rows are the whole network); a kind removed from a row moves the owner's
+    totals by that row's part only."""
     cols = model_columns()
-    base = feature_matrix(states, as_of)[:, cols]
+    if context is None:
+        context = owner_context(states, as_of)
+    base = feature_matrix(states, as_of, context)[:, cols]
     variants = []
     for select in _FEATURE_GROUPS.values():
         x = base.copy()
@@ -82,16 +96,24 @@ def effects(model: ScoringModel, states: FloatArray, as_of: float) -> dict[str, 
                 x[:, j] = _ABSENT.get(name, never)
         variants.append(x)
     for kind in _KIND_GROUPS.values():
-        variants.append(feature_matrix(_without_kind(states, kind), as_of)[:, cols])
+        stripped = _without_kind(states, kind)
+        changed = context_after_change(context, states, stripped, as_of)
+        variants.append(feature_matrix(stripped, as_of, changed)[:, cols])
     scores = model.score_features(np.vstack([base, *variants])).reshape(len(variants) + 1, -1)
     names = [*_FEATURE_GROUPS, *_KIND_GROUPS]
     return {name: scores[0] - scores[i + 1] for i, name in enumerate(names)}
 
 
-def explain(model: ScoringModel, states: FloatArray, as_of: float, top: int) -> list[list[str]]:
+def explain(
+    model: ScoringModel,
+    states: FloatArray,
+    as_of: float,
+    top: int,
+    context: FloatArray | None = None,
+) -> list[list[str]]:
     if len(states) == 0:
         return []
-    by_group = effects(model, states, as_of)
+    by_group = effects(model, states, as_of, context)
     names = list(by_group)
     matrix = np.column_stack([by_group[n] for n in names])
     decayed = decayed_counts(states, as_of).sum(axis=1)  # (k, dirs, horizons)

@@ -20,7 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from scoring_service.features.features import FEATURE_SCHEMA_VERSION, feature_matrix, model_columns
+from scoring_service.features.features import (
+    FEATURE_SCHEMA_VERSION,
+    feature_matrix,
+    model_columns,
+    owner_context,
+)
 from scoring_service.features.state import FloatArray
 from scoring_service.model import training
 from scoring_service.model.artifact import ScoringModel
@@ -43,6 +48,11 @@ from scoring_service.model.evaluation import compare, metrics
 TRAIN_CUTS = (0.4, 0.5, 0.6)
 WINDOW = 0.2
 TEST_CUT = 0.8
+# Model selection (features, calibration) is decided on a validation window that
+# ends where the test features start: train on cuts 20/30/40% (labels from the
+# next 20%, all before 60%), validate on features before 60%, labels 60-80%.
+VALIDATION_TRAIN_CUTS = (0.2, 0.3, 0.4)
+VALIDATION_CUT, VALIDATION_END = 0.6, 0.8
 FUTURE_LABEL = (
     "1 when the pair interacts at all (either direction, any type) in the window after the "
     "cut, else 0; features use only events strictly before the cut"
@@ -96,9 +106,12 @@ def training_rows(
     return parts
 
 
-def test_rows(log: EventLog, owners: set[str] | None = None) -> Rows:
-    """The later cut: features before 80% of the events, labels from 80% to the end."""
-    return future_rows(log, [log.quantile_time(TEST_CUT)], [np.inf], owners)[0]
+def test_rows(
+    log: EventLog, owners: set[str] | None = None, cut: float = TEST_CUT, end: float = 1.0
+) -> Rows:
+    """The later cut: features before 80% of the events, labels from 80% to the end
+    (or the validation window: `cut`, `end`)."""
+    return future_rows(log, [log.quantile_time(cut)], [_end(log, end)], owners)[0]
 
 
 def _end(log: EventLog, fraction: float) -> float:
@@ -109,8 +122,15 @@ def _pair_groups(snapshot: Snapshot, tag: str) -> np.ndarray:
     return np.array([tag + "\x00".join(unordered(*k)) for k in snapshot.keys])
 
 
+def snapshot_context(snapshot: Snapshot) -> np.ndarray:
+    """`owner_context` of every row within its owner's network in the snapshot."""
+    owners = snapshot.owners if snapshot.keys else None
+    return owner_context(snapshot.states, snapshot.as_of, owners)
+
+
 def model_inputs(rows: Rows) -> np.ndarray:
-    return feature_matrix(rows.snapshot.states, rows.snapshot.as_of)[:, model_columns()]
+    snap = rows.snapshot
+    return feature_matrix(snap.states, snap.as_of, snapshot_context(snap))[:, model_columns()]
 
 
 def fit_model(parts: list[Rows], metadata: dict[str, Any], version: str) -> ScoringModel:
@@ -169,23 +189,36 @@ def tie_scores(keys: list[Pair], scores: FloatArray) -> FloatArray:
     return np.where(mirror >= 0, (scores + other) / 2.0, scores)
 
 
-def evaluate_future(log: EventLog, model: ScoringModel | None = None) -> dict[str, Any]:
-    """Train on the earlier cuts unless a model is given; always test on the later one."""
+def evaluate_future(
+    log: EventLog,
+    model: ScoringModel | None = None,
+    validation: bool = False,
+    owner_sample: set[str] | None = None,
+) -> dict[str, Any]:
+    """Train on the earlier cuts unless a model is given; always test on the later one.
+
+    `validation`: the model-selection window instead (train on 20/30/40%, features
+    before 60%, labels 60-80%); the test window is not read. `owner_sample`
+    limits the owners (rows) to a subset of people, for time."""
     trained = model is None
+    train_cuts = VALIDATION_TRAIN_CUTS if validation else TRAIN_CUTS
+    cut, end = (VALIDATION_CUT, VALIDATION_END) if validation else (TEST_CUT, 1.0)
     if model is None:
-        model = train_future(log)
-    test = test_rows(log)
+        parts = training_rows(log, owner_sample, cuts=train_cuts)
+        model = fit_model(parts, future_metadata({"events": log}, train_cuts), "evaluate")
+    test = test_rows(log, owner_sample, cut, end)
     t_cut, states = test.snapshot.as_of, test.snapshot.states
     owners, keys = test.snapshot.owners, test.snapshot.keys
-    owner_view = model.score(states, t_cut)
+    owner_view = model.score(states, t_cut, snapshot_context(test.snapshot))
     result = compare(test.y, tie_scores(keys, owner_view), states, t_cut, owners, test.gains)
     result["model"].pop("accuracy", None)  # no ground-truth label in this task
     view = metrics(test.y, owner_view, owners, test.gains, probabilities=True)
     split = {
-        "train": {"features_before": list(TRAIN_CUTS), "label_window": WINDOW}
+        "train": {"features_before": list(train_cuts), "label_window": WINDOW}
         if trained
         else {"model": model.version},
-        "test": {"features_before": TEST_CUT, "labels": [TEST_CUT, 1.0]},
+        "test": {"features_before": cut, "labels": [cut, end]},
+        "window": "validation" if validation else "test",
         "test_cut_time": _iso(t_cut),
         "test_rows": len(test.y),
         "test_positive_rate": float(test.y.mean()),
@@ -224,8 +257,9 @@ def evaluate_labels(
     rows = labelled_rows(log, labels, as_of)
     states, keys = rows.snapshot.states, rows.snapshot.keys
     scores = np.zeros(len(rows.y))
+    context = snapshot_context(rows.snapshot)  # each owner's labelled rows
     if model is not None:
-        scores = model.score(states, as_of)
+        scores = model.score(states, as_of, context)
     else:
         people = sorted({p for k in keys for p in k})
         fold_of = dict(
@@ -236,14 +270,15 @@ def evaluate_labels(
         for f in range(folds):
             train = (owner_fold != f) & (contact_fold != f)
             test = owner_fold == f
+            train_keys = [k for k, t in zip(keys, train, strict=True) if t]
             part = Rows(
-                Snapshot([], states[train], as_of),
+                Snapshot(train_keys, states[train], as_of),
                 rows.y[train],
                 rows.gains[train],
                 rows.groups[train],
             )
             fold_model = fit_model([part], {}, f"cv-{f}")
-            scores[test] = fold_model.score(states[test], as_of)
+            scores[test] = fold_model.score(states[test], as_of, context[test])
     result = compare(rows.y, scores, states, as_of)
     split = {
         "as_of": _iso(as_of),

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from bench.bench_scoring import owner_states
+from scoring_service.features import features
 from scoring_service.features import state as st
 from scoring_service.model.artifact import DEFAULT_MODEL_PATH, ScoringModel, load_default_model
 from vinculo.domain import Interaction
@@ -55,9 +56,22 @@ def msg(direction: int, days_ago: float, kind: int = pb.INTERACTION_TYPE_MESSAGE
 def test_a_reply_call_or_meeting_never_lowers_a_score(
     model: ScoringModel, event: Interaction
 ) -> None:
+    # Each row as its own owner's network (nothing else in it), all rows at once ...
     before = np.vstack([owner_states(300, seed=3), st.new_state()[None, :]])
     after = with_event(before, event)
-    assert np.all(model.score(after, NOW) >= model.score(before, NOW) - 1e-12)
+    alone = np.arange(len(before))
+    old = model.score(before, NOW, features.owner_context(before, NOW, alone))
+    new = model.score(after, NOW, features.owner_context(after, NOW, alone))
+    assert np.all(new >= old - 1e-12)
+    # ... and in a network of 300 others, the event added to one relationship at a time
+    # (the rest of the owner's network fixed: owner-relative columns leave the row out).
+    network = owner_states(len(before), seed=4)
+    for i in range(0, len(before), 10):
+        changed = network.copy()
+        changed[i] = after[i]
+        was = network.copy()
+        was[i] = before[i]
+        assert model.score(changed, NOW)[i] >= model.score(was, NOW)[i] - 1e-12
 
 
 def test_many_unanswered_messages_never_make_a_relationship(model: ScoringModel) -> None:

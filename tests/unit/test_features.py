@@ -64,10 +64,54 @@ def test_vectorised_rows_equal_single_rows() -> None:
         ]
     )
     batch = ft.feature_matrix(states, T0 + 30 * DAY)
+    context = ft.owner_context(states, T0 + 30 * DAY)
     for i in range(5):
+        # a row scored alone with its network's context reads as in the whole network
         np.testing.assert_array_equal(
-            batch[i], ft.feature_matrix(states[i : i + 1], T0 + 30 * DAY)[0]
+            batch[i], ft.feature_matrix(states[i : i + 1], T0 + 30 * DAY, context[i : i + 1])[0]
         )
+
+
+def test_owner_relative_columns_by_hand() -> None:
+    as_of = T0 + 10 * DAY
+    msg, out, inb = pb.INTERACTION_TYPE_MESSAGE, pb.DIRECTION_OUTBOUND, pb.DIRECTION_INBOUND
+    states = np.stack(
+        [
+            build(ev(msg, out, T0), ev(msg, inb, T0 + DAY)),  # one round trip
+            build(*[ev(msg, d, T0 + i * DAY) for i in range(4) for d in (out, inb)]),
+            build(*[ev(msg, out, T0 + i * DAY) for i in range(9)]),  # only the owner writes
+        ]
+    )
+    x = ft.feature_matrix(states, as_of)
+    f = [dict(zip(ft.FEATURE_NAMES, r, strict=True)) for r in x]
+    own_in = [
+        ft.feature_matrix(states[i : i + 1], as_of)[0, ft.COLUMN["exchange_in_30d"]]
+        for i in range(3)
+    ]
+    assert f[0]["share_in_30d"] == pytest.approx(own_in[0] / (own_in[0] + own_in[1]))
+    assert f[0]["owner_in_30d"] == pytest.approx(own_in[1])  # the others, not the row itself
+    assert f[2]["owner_in_30d"] == pytest.approx(own_in[0] + own_in[1])
+    assert [r["rank_mutual_90d"] for r in f] == [0.5, 1.0, 0.0]  # of the 2 other ties
+    assert [r["rank_last_in"] for r in f] == [0.5, 1.0, 0.0]
+    assert [r["owner_engaged_contacts"] for r in f] == [1, 1, 2]
+    assert f[2]["share_mutual_30d"] == 0.0 and f[2]["share_in_30d"] == 0.0
+    # groups: the same rows as two owners' networks give each owner's own aggregates
+    ctx = ft.owner_context(states, as_of, np.array(["a", "a", "b"]))
+    alone = ft.feature_matrix(states, as_of, ctx)
+    assert alone[2, ft.COLUMN["owner_in_30d"]] == 0.0
+    assert alone[0, ft.COLUMN["owner_in_30d"]] == pytest.approx(own_in[1])
+
+
+def test_the_owners_outreach_elsewhere_moves_no_owner_column() -> None:
+    as_of = T0 + 10 * DAY
+    msg, out, inb = pb.INTERACTION_TYPE_MESSAGE, pb.DIRECTION_OUTBOUND, pb.DIRECTION_INBOUND
+    tie = build(ev(msg, out, T0), ev(msg, inb, T0 + DAY))
+    quiet = build(ev(msg, out, T0 + 2 * DAY))
+    spammed = build(*[ev(msg, out, T0 + i * DAY) for i in range(9)])
+    before = ft.feature_matrix(np.stack([tie, quiet]), as_of)[0]
+    after = ft.feature_matrix(np.stack([tie, spammed]), as_of)[0]
+    owner = [ft.COLUMN[n] for n in ft.OWNER_FEATURES]
+    np.testing.assert_array_equal(before[owner], after[owner])
 
 
 def test_one_sided_outreach_moves_only_columns_that_lower_strength() -> None:

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from scoring_service.features.state import FloatArray, S, apply_event, new_state
 from scoring_service.servicer import ScoringServicer
 from scoring_service.store import Batch, StateStore
-from scoring_service.watch import WatchHub
+from scoring_service.watch import OwnerChanges, WatchHub
 from vinculo.domain import Interaction
 from vinculo.grpc_server import ServiceServer
 from vinculo.v1 import events_pb2 as events
@@ -31,17 +31,38 @@ class FakeScorer:
     version = "fake-1"
     feature_schema_version = 1
 
-    def score(self, states: FloatArray, as_of: float) -> FloatArray:
+    def owner_context(self, states: FloatArray, as_of: float) -> FloatArray:
+        return np.zeros((len(states), 1))
+
+    def score(
+        self, states: FloatArray, as_of: float, context: FloatArray | None = None
+    ) -> FloatArray:
         return np.minimum(states[:, S["EVENT_COUNT"]] / 10.0, 1.0)
 
     def tiers(self, scores: FloatArray, states: FloatArray) -> np.ndarray:
         return np.minimum((scores * 4).astype(np.int64) + 1, events.TIER_CLOSE)
 
-    def explain(self, states: FloatArray, as_of: float) -> list[list[str]]:
+    def explain(
+        self, states: FloatArray, as_of: float, context: FloatArray | None = None
+    ) -> list[list[str]]:
         return [[f"{int(n)} events"] for n in states[:, S["EVENT_COUNT"]]]
 
     def trend(self, states: FloatArray, as_of: float) -> np.ndarray:
         return np.ones(states.shape[0], dtype=np.int64)
+
+
+class OwnerRelativeScorer(FakeScorer):
+    """Score = this relationship's share of the owner's events: it reads the whole network."""
+
+    def owner_context(self, states: FloatArray, as_of: float) -> FloatArray:
+        return np.full((len(states), 1), states[:, S["EVENT_COUNT"]].sum())
+
+    def score(
+        self, states: FloatArray, as_of: float, context: FloatArray | None = None
+    ) -> FloatArray:
+        if context is None:
+            context = self.owner_context(states, as_of)
+        return np.asarray(states[:, S["EVENT_COUNT"]] / context[:, 0])
 
 
 def _state(n_messages: int) -> FloatArray:
@@ -104,6 +125,54 @@ def test_get_relationship(
         lambda: stub.GetRelationship(pb.GetRelationshipRequest(owner_id="nobody", contact_id="c1"))
     )
     assert code == grpc.StatusCode.NOT_FOUND and details.startswith("owner_id")
+
+
+def test_get_relationship_scores_as_list_relationships_does(tmp_path: Path) -> None:
+    """A score may read the owner's whole network: GetRelationship must give the score
+    that ListRelationships gives the same relationship, and so must WatchRelationships."""
+    store = StateStore(tmp_path / "s.db", "vinculo.interactions.v1")
+    batch = Batch()
+    for i, contact in enumerate(["c0", "c1", "c2", "c3"]):
+        batch.states[("ana", contact)] = (0, _state(i + 1))
+    batch.offsets[0] = 4
+    store.commit(batch)
+    hub = WatchHub()
+    scorer = OwnerRelativeScorer()
+    server = ServiceServer(CollectorRegistry())
+    servicer = ScoringServicer(store, scorer, hub, clock=lambda: T0 + 100)
+    server.add(
+        scoring_pb2_grpc.add_ScoringServiceServicer_to_server, servicer, "vinculo.v1.ScoringService"
+    )
+    port = server.start("127.0.0.1", 0)
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        stub = scoring_pb2_grpc.ScoringServiceStub(channel)
+        listed = stub.ListRelationships(pb.ListRelationshipsRequest(owner_id="ana"))
+        by_contact = {r.contact_id: r.score for r in listed.relationships}
+        assert by_contact["c3"] == pytest.approx(0.4)  # 4 of the owner's 10 events
+        for contact, score in by_contact.items():
+            got = stub.GetRelationship(
+                pb.GetRelationshipRequest(owner_id="ana", contact_id=contact)
+            )
+            assert got.relationship.score == score
+        # a watched change is scored in the network after (and before) the commit
+        change = Batch()
+        change.before[("ana", "c0")] = store.load_state("ana", "c0")
+        change.states[("ana", "c0")] = (0, _state(6))
+        change.offsets[0] = 5
+        store.commit(change)
+        (watched,) = servicer._watch_responses(
+            OwnerChanges("ana", ["c0"], [change.before[("ana", "c0")]], [_state(6)], T0 + 50), 0.01
+        )
+        assert watched.previous_score == pytest.approx(1 / 10)
+        assert watched.score == pytest.approx(6 / 15)
+        listed = stub.ListRelationships(pb.ListRelationshipsRequest(owner_id="ana"))
+        assert {r.contact_id: r.score for r in listed.relationships}["c0"] == watched.score
+    finally:
+        channel.close()
+        hub.close()
+        server.stop(0)
+        store.close()
 
 
 def test_list_pages_through_the_ranking(
