@@ -109,7 +109,10 @@ def network_figures(states: FloatArray, tiers: npt.NDArray[np.integer]) -> Netwo
     tot = totals(states)
     out, inb = _sides(tot[:, _EXCHANGE_KINDS, :])
     owner_wrote, contact_wrote = out.sum(axis=1) > 0, inb.sum(axis=1) > 0
-    met = int((tot[:, Kind.MEETING, :].sum(axis=1) > 0).sum())
+    met_in_person = tot[:, Kind.MEETING, :].sum(axis=1) > 0
+    # The funnel's last step is meeting in person or, where geography prevents
+    # it, by video call (the posts' hangout or Skype); the share is in person only.
+    met = met_in_person | (states[:, S["VIDEO_CALLS"]] > 0)
     strong = int(np.isin(tiers, _STRONG_TIERS).sum())
     sent = int(states[:, S["OUTREACH_SENT"]].sum())
     answered = int(states[:, S["OUTREACH_ANSWERED"]].sum())
@@ -117,14 +120,14 @@ def network_figures(states: FloatArray, tiers: npt.NDArray[np.integer]) -> Netwo
         total_contacts=n,
         tier_counts={tier: int((tiers == tier).sum()) for tier in ALL_TIERS},
         relationship_share=_share(strong, n),
-        met_in_person_share=_share(met, n),
+        met_in_person_share=_share(int(met_in_person.sum()), n),
         outreach_sent=sent,
         outreach_answered=answered,
         outreach_reply_rate=_share(answered, sent),
         connections=_connections(states),
         engaged=int((owner_wrote & contact_wrote).sum()),
         relationships=strong,
-        met=met,
+        met=int(met.sum()),
         one_sided_contacts=int((owner_wrote ^ contact_wrote).sum()),
     )
 

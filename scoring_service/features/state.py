@@ -24,7 +24,7 @@ import numpy.typing as npt
 from vinculo.domain import Interaction, Kind
 from vinculo.v1 import events_pb2 as pb
 
-STATE_SCHEMA_VERSION = 1
+STATE_SCHEMA_VERSION = 2  # 2: VIDEO_CALLS, for the funnel's "met in person or by video"
 
 DAY = 86_400.0
 # Days, weeks, months, a year: a long tie survives a quiet year at the last horizon.
@@ -68,6 +68,7 @@ _SCALARS = (
     "REMOVED_TIME",
     "FEEDBACK_LABEL",  # a FeedbackLabel value, 0 when none
     "FEEDBACK_TIME",
+    "VIDEO_CALLS",  # video calls among the calls: the posts count them as meeting remotely
 )
 SCALARS_START = TOTALS_START + TOTALS_SIZE
 S: dict[str, int] = {name: SCALARS_START + i for i, name in enumerate(_SCALARS)}
@@ -151,6 +152,8 @@ def apply_event(state: FloatArray, event: Interaction) -> None:
     state[S["EVENT_COUNT"]] += 1.0
     if kind is Kind.CALL:
         state[S["CALL_SECONDS"]] += max(event.duration_seconds, 0.0)
+        if event.type == pb.INTERACTION_TYPE_VIDEO_CALL:
+            state[S["VIDEO_CALLS"]] += 1.0
     _count_active_periods(state, t)
     _track_replies(state, event, outbound, inbound)
     _track_outreach(state, event, kind)

@@ -82,3 +82,17 @@ def test_without_connection_events_every_contact_counts_as_a_connection() -> Non
     figures = network_figures(states, np.array([pb.TIER_CONTACT, pb.TIER_CONTACT]))
     assert figures.connections == 2
     assert figures.outreach_reply_rate == 0.0  # nothing sent: no division by zero
+
+
+def test_a_video_call_counts_as_met_in_the_funnel_but_not_as_in_person() -> None:
+    video, phone = pb.INTERACTION_TYPE_VIDEO_CALL, pb.INTERACTION_TYPE_CALL
+    states = np.stack(
+        [
+            state_of((MSG, OUT, False), (video, MUTUAL, False)),
+            state_of((MSG, OUT, False), (phone, MUTUAL, False)),
+            state_of((MEET, MUTUAL, False)),
+        ]
+    )
+    figures = network_figures(states, np.array([pb.TIER_RELATIONSHIP] * 3))
+    assert figures.met == 2  # the video call and the meeting; a phone call is not meeting
+    assert figures.met_in_person_share == pytest.approx(1 / 3)
