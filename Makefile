@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml setup.py $(wildcard protos/vinculo/v1/*.proto) protos/generate.py
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,plots]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,plots,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)

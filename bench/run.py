@@ -1,0 +1,195 @@
+"""`python -m bench.run [--quick]`: the whole benchmark in one run.
+
+Starts the embedded broker and both services (free ports, data under a
+temporary directory), measures every peer and Vinculo in the same run, stops
+everything (also on Ctrl-C), prints a table and writes
+bench/results/latest.json and bench/results/latest.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from bench import chart, idle, pipeline, raw_kafka, report, scale, serving
+from bench.datasets import snap_events
+from bench.stack import Stack
+from bench.stats import ratio, wait_until
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    snap_limit: int | None  # newest rows per SNAP file; None = all
+    clients: int
+    freshness_samples: int
+    serving_sizes: tuple[int, ...]
+    serving_duration_s: float
+    serving_min_requests: int
+    serving_c32_max_size: int | None  # quick mode: concurrency 32 only up to this size
+    scale_checkpoints: tuple[int, ...]
+    scale_probe: int
+    idle_window_s: float
+
+
+FULL = Profile("full", None, 4, 200, (100, 1000, 10_000, 30_000), 3.0, 50, None,
+               (10_000, 100_000, 300_000, 1_000_000), 20_000, 5.0)  # fmt: skip
+QUICK = Profile("quick", 8_000, 4, 40, (100, 1000, 30_000), 1.0, 20, 1000,
+                (10_000, 30_000), 4_000, 3.0)  # fmt: skip
+CONCURRENCIES = (1, 32)
+SCORING_WORKERS = 16  # vinculo.grpc_server.ServiceServer's default pool, as the service uses
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def measure_main(profile: Profile, root: Path) -> dict[str, Any]:
+    log("loading SNAP events")
+    events = snap_events(profile.snap_limit, run_tag=str(int(time.time())))
+    records = raw_kafka.records_for(events)
+    per_event = len(records) / len(events)
+    results: dict[str, Any] = {"events": len(events), "records_per_event": per_event}
+    with Stack(root) as stack:
+        assert stack.ingest is not None and stack.scoring is not None
+        log(f"raw kafka-python: {len(records)} records")
+        raw = raw_kafka.run(stack.broker.bootstrap, records, partitions=8)
+        results["raw_kafka_eps"] = raw.eps / per_event
+        results["raw_kafka"] = {**asdict(raw), "records_per_s": raw.eps,
+                                "produce_records_per_s": raw.produce_eps,
+                                "consume_records_per_s": raw.consume_eps}  # fmt: skip
+        log(f"ingest -> scored: {len(events)} events, {profile.clients} clients")
+        flow = pipeline.throughput(stack.ingest, stack.scoring, events, profile.clients)
+        results["ingest_to_scored_eps"] = flow.events_per_s
+        results["ingest_ratio"] = ratio(flow.events_per_s, results["raw_kafka_eps"])
+        results["ingest"] = {**asdict(flow), "ingest_eps": flow.ingest_eps,
+                             "records_per_s": flow.records_per_s}  # fmt: skip
+        log(f"freshness: {profile.freshness_samples} samples")
+        fresh = pipeline.freshness(stack.ingest, stack.scoring, profile.freshness_samples)
+        results["freshness_p50_s"] = fresh.p50_s
+        results["freshness_p99_s"] = fresh.p99_s
+        results["freshness"] = asdict(fresh)
+        log(f"serving: loading owners {profile.serving_sizes}")
+        results["serving_load_s"] = serving.load_owners(stack, profile.serving_sizes)
+        rows = serving.measure(stack, root, profile.serving_sizes, CONCURRENCIES,
+                               profile.serving_duration_s, SCORING_WORKERS,
+                               profile.serving_min_requests,
+                               profile.serving_c32_max_size)  # fmt: skip
+        results["serving"] = [row.as_dict() for row in rows]
+        log("idle")
+        scoring = stack.scoring
+        lag_zero = lambda: scoring.metric("vinculo_scoring_consumer_lag") == 0  # noqa: E731
+        wait_until(lag_zero, 60, 0.2, "consumer lag 0")
+        time.sleep(1.0)
+        processes = {name: p.ps for name, p in stack.services().items()}
+        broker = stack.broker_ps()
+        if broker is not None:
+            processes["broker"] = broker
+        results["idle_cpu_percent"] = idle.idle_cpu_percent(processes, profile.idle_window_s)
+        results["rss_mb"] = idle.rss_mb(processes)
+        results["relationships_after_main"] = scoring.metric("vinculo_scoring_relationships")
+    return results
+
+
+def targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    def row(size: int, method: str, concurrency: int) -> dict[str, Any] | None:
+        for r in results["serving"]:
+            if (r["relationships"], r["method"], r["concurrency"]) == (size, method, concurrency):
+                return dict(r)
+        return None
+
+    out: dict[str, dict[str, Any]] = {}
+
+    def add(name: str, value: float | None, limit: str, met: bool | None) -> None:
+        out[name] = {"value": value, "limit": limit, "met": met}
+
+    add("ingest->scored / raw kafka", results["ingest_ratio"], ">= 0.5",
+        results["ingest_ratio"] >= 0.5)  # fmt: skip
+    eps = results["ingest_to_scored_eps"]
+    add("ingest->scored events/s", eps, ">= 10000", eps >= 10_000)
+    add("freshness p99 s", results["freshness_p99_s"], "<= 1", results["freshness_p99_s"] <= 1)
+    r = row(1000, "list_top10", 32)
+    if r:
+        add("top10@1k c32 p50 / echo", r["p50_vs_echo"], "<= 2", r["p50_vs_echo"] <= 2)
+        add("top10@1k c32 p99 / echo", r["p99_vs_echo"], "<= 3", r["p99_vs_echo"] <= 3)
+    r = row(30_000, "list_top10", 1)
+    if r:
+        add("top10@30k c1 p99 ms", r["p99_ms"], "<= 50", r["p99_ms"] <= 50)
+    rows = [s for s in results.get("scale", []) if s["relationships"] >= 10_000]
+    if len(rows) >= 2:
+        costs = [s["cpu_us_per_event"] for s in rows]
+        growth = max(costs) / costs[0]
+        span = f"{rows[0]['relationships']:,}..{rows[-1]['relationships']:,} rels"
+        add(f"per-event CPU max/first ({span})", growth, "<= 1.2", growth <= 1.2)
+        walls = [1 / s["probe_eps"] for s in rows]
+        growth = max(walls) / walls[0]
+        add(f"per-event wall max/first ({span})", growth, "<= 1.2", growth <= 1.2)
+    bpr = results.get("bytes_per_relationship", math.nan)
+    add("bytes on disk per relationship", bpr, "<= 1024", bpr <= 1024)
+    for name in ("ingest_service", "scoring_service"):
+        value = results["idle_cpu_percent"].get(name, math.nan)
+        add(f"idle CPU % {name}", value, "<= 2", value <= 2)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small run, under 2 minutes")
+    parser.add_argument("--skip-scale", action="store_true", help="leave out the scale run")
+    parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    parser.add_argument("--out", type=Path, default=report.RESULTS_DIR / "latest.json")
+    args = parser.parse_args(argv)
+    profile = QUICK if args.quick else FULL
+    signal.signal(signal.SIGTERM, _interrupt)
+    root = Path(tempfile.mkdtemp(prefix="vinculo-bench-"))
+    started = time.perf_counter()
+    try:
+        results: dict[str, Any] = {"mode": profile.name, "started_at": time.time()}
+        results.update(measure_main(profile, root / "main"))
+        if not args.skip_scale:
+            log(f"scale: checkpoints {profile.scale_checkpoints}")
+            rows = scale.run(root / "scale", profile.scale_checkpoints, profile.scale_probe)
+            results["scale"] = [r.as_dict() for r in rows]
+            results["bytes_per_relationship"] = rows[-1].bytes_per_relationship
+        else:
+            results["scale"] = []
+            results["bytes_per_relationship"] = math.nan
+        results["targets"] = targets(results)
+        results["wall_s"] = time.perf_counter() - started
+        results["machine"] = report.machine_info()
+        results["profile"] = asdict(profile)
+    except KeyboardInterrupt:
+        print("\ninterrupted: every process was stopped", file=sys.stderr)
+        return 130
+    finally:
+        if args.keep:
+            print(f"data kept in {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    problems = report.validate(results)
+    report.write_json(results, args.out)
+    chart.draw(results, args.out.with_suffix(".png"))
+    print()
+    print(report.table(results))
+    print(f"\nwrote {args.out} and {args.out.with_suffix('.png')} in {results['wall_s']:.0f} s")
+    if problems:
+        print("incomplete results: " + "; ".join(problems), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,206 @@
+"""The processes a benchmark run starts, and reading their metrics.
+
+Everything runs on free loopback ports with its data under one temporary
+directory; `Stack` is a context manager that stops every process it started,
+in reverse order, pass or fail (and on Ctrl-C: KeyboardInterrupt unwinds it).
+Children get a session of their own so that a terminal's Ctrl-C reaches only
+us, and we stop them in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import grpc
+import psutil
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from vinculo.broker import EmbeddedBroker, free_port
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
+
+
+def parse_metric(text: str, name: str) -> float:
+    """Sum of every sample of `name` (all label sets) in Prometheus text format; NaN if none."""
+    total, seen = 0.0, False
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        match = _SAMPLE.match(line)
+        if match and match.group(1) == name:
+            total += float(match.group(3))
+            seen = True
+    return total if seen else float("nan")
+
+
+def wait_serving(address: str, timeout_s: float, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{address}: process exited with code {process.returncode}")
+            with contextlib.suppress(grpc.RpcError):
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            time.sleep(0.05)
+    raise TimeoutError(f"{address} not SERVING within {timeout_s:.0f} s")
+
+
+@dataclass
+class Process:
+    """`python -m module args...` with its own log file and a psutil handle."""
+
+    name: str
+    args: list[str]
+    log_path: Path
+    grpc_port: int = 0
+    metrics_port: int = 0
+    popen: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def ps(self) -> psutil.Process:
+        if self.popen is None:
+            raise RuntimeError(f"{self.name} is not running")
+        return psutil.Process(self.popen.pid)
+
+    def start(self, timeout_s: float = 60.0, health: bool = True) -> Process:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VINCULO_")}
+        with self.log_path.open("ab") as log:
+            self.popen = subprocess.Popen(
+                [sys.executable, *self.args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
+        try:
+            if health:
+                wait_serving(self.address, timeout_s, self.popen)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def metrics_text(self) -> str:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            return str(reply.read().decode())
+
+    def metric(self, name: str) -> float:
+        return parse_metric(self.metrics_text(), name)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        popen, self.popen = self.popen, None
+        if popen is None or popen.poll() is not None:
+            return
+        popen.send_signal(signal.SIGTERM)
+        try:
+            popen.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            popen.wait()
+
+
+def service(module: str, root: Path, bootstrap: str, extra: list[str] | None = None) -> Process:
+    data_dir = root / module
+    data_dir.mkdir(parents=True, exist_ok=True)
+    grpc_port, metrics_port = free_port(), free_port()
+    args = ["-m", module, "--grpc-port", str(grpc_port), "--metrics-port", str(metrics_port)]
+    args += ["--kafka-bootstrap", bootstrap, "--data-dir", str(data_dir), *(extra or [])]
+    return Process(module, args, root / f"{module}.log", grpc_port, metrics_port)
+
+
+def echo_server(root: Path, name: str, payload: bytes, workers: int) -> Process:
+    """An echo server answering every call with `payload` (see bench.echo)."""
+    port = free_port()
+    payload_path = root / f"echo-{name}.bin"
+    payload_path.write_bytes(payload)
+    args = ["-m", "bench.echo", "--port", str(port), "--response-file", str(payload_path)]
+    args += ["--workers", str(workers)]
+    return Process(f"echo-{name}", args, root / f"echo-{name}.log", port)
+
+
+def wait_port(port: int, timeout_s: float = 10.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+class Stack:
+    """Broker, ingest and scoring under `root`; stops all of them on exit."""
+
+    def __init__(self, root: Path, with_services: bool = True) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root
+        self.with_services = with_services
+        self.broker = EmbeddedBroker(log_path=root / "broker.log")
+        self.ingest: Process | None = None
+        self.scoring: Process | None = None
+        self._extra: list[Process] = []
+
+    def __enter__(self) -> Stack:
+        try:
+            self.broker.start()
+            if self.with_services:
+                self.scoring = service("scoring_service", self.root, self.broker.bootstrap)
+                self.ingest = service("ingest_service", self.root, self.broker.bootstrap)
+                self.scoring.start()
+                self.ingest.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def start_extra(self, process: Process, health: bool = False) -> Process:
+        """Start another process (an echo server) that this stack stops too."""
+        self._extra.append(process)
+        process.start(health=health)
+        if not health:
+            wait_port(process.grpc_port)
+        return process
+
+    def stop_extra(self, process: Process) -> None:
+        process.stop()
+        if process in self._extra:
+            self._extra.remove(process)
+
+    def close(self) -> None:
+        for process in [*reversed(self._extra), self.ingest, self.scoring]:
+            if process is not None:
+                process.stop()
+        self._extra.clear()
+        self.broker.stop()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def services(self) -> dict[str, Process]:
+        return {p.name: p for p in (self.ingest, self.scoring) if p is not None}
+
+    def broker_ps(self) -> psutil.Process | None:
+        popen = self.broker.process
+        return psutil.Process(popen.pid) if popen is not None else None

@@ -1,0 +1,87 @@
+"""Pieces of the benchmark harness: results schema, events, and an echo round trip."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bench import report
+from bench.datasets import make_event, synthetic_events
+from bench.echo import make_server
+from bench.loadgen import run_load, unary_call
+from bench.pipeline import batches, records_of
+from bench.raw_kafka import records_for
+from vinculo.v1 import events_pb2 as pb
+from vinculo.v1 import ingest_pb2
+from vinculo.validation import validate_event
+
+
+def _results() -> dict[str, Any]:
+    row = {"relationships": 1000, "method": "list_top10", "concurrency": 32, "p50_ms": 1.0,
+           "p99_ms": 2.0, "qps": 900.0, "echo_p50_ms": 0.5, "echo_p99_ms": 1.0}  # fmt: skip
+    return {
+        "raw_kafka_eps": 8000.0,
+        "ingest_to_scored_eps": 5000.0,
+        "freshness_p99_s": 0.6,
+        "serving": [row],
+        "bytes_per_relationship": 700.0,
+        "idle_cpu_percent": {"ingest_service": 0.3, "scoring_service": 0.5},
+    }
+
+
+def test_complete_results_validate() -> None:
+    assert report.validate(_results()) == []
+
+
+def test_missing_keys_and_bad_rows_are_reported() -> None:
+    results = _results()
+    del results["freshness_p99_s"]
+    results["serving"][0]["echo_p99_ms"] = None
+    problems = report.validate(results)
+    assert "missing key freshness_p99_s" in problems
+    assert any("echo_p99_ms" in p for p in problems)
+
+
+def test_json_has_no_nan(tmp_path: Any) -> None:
+    results = _results()
+    results["bytes_per_relationship"] = float("nan")
+    path = tmp_path / "r.json"
+    report.write_json(results, path)
+    assert '"bytes_per_relationship": null' in path.read_text()
+    assert "Serving" in report.table({**results, "mode": "test"})
+
+
+def test_events_are_valid_and_mirrored_into_two_records() -> None:
+    now = time.time()
+    event = make_event("e1", "a", "b", now - 10, type=pb.INTERACTION_TYPE_COMMENT)
+    assert validate_event(event, now) is None
+    records = records_for([event])
+    assert [key for key, _ in records] == [b"a", b"b"]
+    assert records_of([event]) == 2
+    owner_only = list(synthetic_events("o", range(3), seed=1, now=now))
+    assert all(validate_event(e, now) is None for e in owner_only)
+    assert len(records_for(owner_only)) == records_of(owner_only) == 3
+
+
+def test_batches_respect_the_api_limit() -> None:
+    events = list(synthetic_events("o", range(2500), seed=2))
+    requests = [ingest_pb2.PublishEventsRequest.FromString(b) for b in batches(events)]
+    assert [len(r.events) for r in requests] == [1000, 1000, 500]
+
+
+def test_echo_round_trip_through_the_load_generator() -> None:
+    answer = ingest_pb2.PublishEventsResponse(
+        results=[ingest_pb2.EventResult(event_id="x", status=ingest_pb2.EVENT_STATUS_ACCEPTED)]
+    )
+    server, port = make_server(0, answer.SerializeToString(), workers=4)
+    try:
+        call = unary_call(
+            "/bench.v1.Echo/Echo", b"request", ingest_pb2.PublishEventsResponse.FromString
+        )
+        summary = run_load(f"127.0.0.1:{port}", call, concurrency=4, duration_s=0.05,
+                           min_requests=20, warmup=1)  # fmt: skip
+        assert summary.count >= 20
+        assert summary.p50_ms > 0
+        assert summary.p99_ms >= summary.p50_ms
+    finally:
+        server.stop(0).wait()
