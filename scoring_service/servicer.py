@@ -3,7 +3,9 @@
 Every read loads one owner's state rows into an (n, STATE_SIZE) array and
 scores them in one call to the model, at the requested instant (decay is
 applied at read time, DESIGN.md decision 3). Reads see the last committed
-batch, at most `commit_interval_s` behind the consumer.
+batch, at most `commit_interval_s` behind the consumer. Reads "as of now"
+(`as_of` unset) share a scored network per owner for a few seconds
+(`network_cache`), dropped as soon as a commit changes the owner's state.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import math
 import queue
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import NoReturn, Protocol
+from dataclasses import dataclass, field
+from typing import Any, NoReturn, Protocol
 
 import grpc
 import numpy as np
@@ -22,6 +24,7 @@ import numpy.typing as npt
 from google.protobuf.timestamp_pb2 import Timestamp  # type: ignore[import-untyped]
 
 from scoring_service.features.state import FloatArray
+from scoring_service.network_cache import NetworkCache
 from scoring_service.pagination import (
     BadRequest,
     PageToken,
@@ -40,6 +43,9 @@ from vinculo.v1 import scoring_pb2_grpc
 DEFAULT_MIN_SCORE_CHANGE = 0.01
 WATCH_POLL_S = 0.5  # how often an idle stream checks that its client is still there
 _TRENDS = {-1: pb.TREND_COOLING, 0: pb.TREND_STEADY, 1: pb.TREND_STRENGTHENING}
+# Rendered rows (explanation, trend, signals) kept per scored network, at most:
+# a cached network serves its top rows again and again.
+MAX_RENDERED_ROWS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +59,26 @@ class ScoredNetwork:
     tiers: npt.NDArray[np.integer]
     as_of: float
     context: FloatArray | None = None  # the scorer's owner_context, one row per contact
+    # Derived once per network and reused while it is cached: ranking orders and
+    # rendered rows. Never mutate what is stored here.
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def order(self, weakest_first: bool, tiers: tuple[int, ...]) -> list[int]:
+        """Row indices in ranking order, only the given tiers (all when empty)."""
+        key = ("order", weakest_first, tiers)
+        order: list[int] | None = self.memo.get(key)
+        if order is None:
+            order = ranking_order(self.scores, self.contacts, weakest_first)
+            if tiers:
+                order = [i for i in order if int(self.tiers[i]) in tiers]
+            self.memo[key] = order
+        return order
+
+
+def network_cache(
+    max_owners: int = 256, max_rows: int = 500_000, ttl_s: float = 30.0
+) -> NetworkCache[ScoredNetwork]:
+    return NetworkCache(max_owners, max_rows, ttl_s, size=lambda n: len(n.contacts))
 
 
 class Suggester(Protocol):
@@ -81,49 +107,84 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         hub: WatchHub,
         suggester: Suggester | None = None,
         clock: Callable[[], float] = time.time,
+        cache: NetworkCache[ScoredNetwork] | None = None,
     ) -> None:
         self._store = store
         self._scorer = scorer
         self._hub = hub
         self._suggester = suggester
         self._clock = clock
+        self._cache = network_cache() if cache is None else cache
+        store.add_commit_listener(self._cache.invalidate)
 
     # --- helpers -------------------------------------------------------------------
 
     def _as_of(self, request: object) -> float:
+        as_of = self._requested_as_of(request)
+        return self._clock() if as_of is None else as_of
+
+    @staticmethod
+    def _requested_as_of(request: object) -> float | None:
         stamp = getattr(request, "as_of", None)
         if stamp is not None and request.HasField("as_of"):  # type: ignore[attr-defined]
             return float(stamp.ToNanoseconds() / 1e9)
-        return self._clock()
+        return None
 
-    def _network(self, context: grpc.ServicerContext, owner_id: str, as_of: float) -> ScoredNetwork:
+    def _scored(
+        self,
+        context: grpc.ServicerContext,
+        owner_id: str,
+        as_of: float | None,
+        missing: str = "owner_id: no relationships of {!r}",
+    ) -> ScoredNetwork:
+        """The owner's network scored at `as_of`; None means now, from the cache when fresh."""
+        if as_of is not None:
+            return self._network(context, owner_id, as_of, missing)
+        return self._cache.get_or_compute(
+            owner_id, lambda: self._network(context, owner_id, self._clock(), missing)
+        )
+
+    def _network(
+        self,
+        context: grpc.ServicerContext,
+        owner_id: str,
+        as_of: float,
+        missing: str = "owner_id: no relationships of {!r}",
+    ) -> ScoredNetwork:
         contacts, states = self._store.owner_states(owner_id)
         if not contacts:
-            _fail(context, grpc.StatusCode.NOT_FOUND, f"owner_id: no relationships of {owner_id!r}")
+            _fail(context, grpc.StatusCode.NOT_FOUND, missing.format(owner_id))
         context = self._scorer.owner_context(states, as_of)
         scores = self._scorer.score(states, as_of, context)
         tiers = self._scorer.tiers(scores, states)
         return ScoredNetwork(owner_id, contacts, states, scores, tiers, as_of, context)
 
     def _relationships(self, network: ScoredNetwork, rows: list[int]) -> list[pb.Relationship]:
-        if not rows:
-            return []
-        states = network.states[rows]
-        context = None if network.context is None else network.context[rows]
-        explanations = self._scorer.explain(states, network.as_of, context)
-        trends = self._scorer.trend(states, network.as_of)
-        return [
-            pb.Relationship(
-                owner_id=network.owner_id,
-                contact_id=network.contacts[row],
-                score=float(network.scores[row]),
-                tier=int(network.tiers[row]),  # type: ignore[arg-type]
-                signals=signals_for(network.states[row]),
-                explanation=explanations[i],
-                trend=_TRENDS[int(np.sign(trends[i]))],
-            )
-            for i, row in enumerate(rows)
-        ]
+        """The rows rendered; a row rendered before for this network is reused (the
+        response copies it, so the stored message is never changed)."""
+        memo = network.memo
+        todo = [row for row in rows if ("row", row) not in memo]
+        if todo:
+            states = network.states[todo]
+            context = None if network.context is None else network.context[todo]
+            explanations = self._scorer.explain(states, network.as_of, context)
+            trends = self._scorer.trend(states, network.as_of)
+            rendered = {
+                row: pb.Relationship(
+                    owner_id=network.owner_id,
+                    contact_id=network.contacts[row],
+                    score=float(network.scores[row]),
+                    tier=int(network.tiers[row]),  # type: ignore[arg-type]
+                    signals=signals_for(network.states[row]),
+                    explanation=explanations[i],
+                    trend=_TRENDS[int(np.sign(trends[i]))],
+                )
+                for i, row in enumerate(todo)
+            }
+            if len(memo) < MAX_RENDERED_ROWS:
+                memo.update({("row", row): rel for row, rel in rendered.items()})
+            return [rendered[row] if row in rendered else memo[("row", row)] for row in rows]
+        return [memo[("row", row)] for row in rows]
 
     # --- RPCs ----------------------------------------------------------------------
 
@@ -132,19 +193,23 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
     ) -> pb.GetRelationshipResponse:
         _require_id(context, request.owner_id, "owner_id")
         _require_id(context, request.contact_id, "contact_id")
+        as_of = self._requested_as_of(request)
+        if as_of is None and self._cache.enabled:
+            # Now: the row of the cached scored network, exactly as List gives it. A
+            # miss scores the whole network (~2x one row's cost) for the reads after it.
+            network = self._scored(context, request.owner_id, None, "owner_id: unknown {!r}")
+            row = self._row_of(context, network.contacts, request)
+            return pb.GetRelationshipResponse(
+                relationship=self._relationships(network, [row])[0],
+                model_version=self._scorer.version,
+            )
         # A score reads the owner's whole network (owner-relative features), so the
         # relationship is scored with its network's context, as ListRelationships does.
         contacts, all_states = self._store.owner_states(request.owner_id)
         if not contacts:
             _fail(context, grpc.StatusCode.NOT_FOUND, f"owner_id: unknown {request.owner_id!r}")
-        row = bisect.bisect_left(contacts, request.contact_id)  # contacts come sorted
-        if row == len(contacts) or contacts[row] != request.contact_id:
-            _fail(
-                context,
-                grpc.StatusCode.NOT_FOUND,
-                f"contact_id: {request.contact_id!r} is not in {request.owner_id!r}'s network",
-            )
-        as_of = self._as_of(request)
+        row = self._row_of(context, contacts, request)
+        as_of = self._clock() if as_of is None else as_of
         owner_context = self._scorer.owner_context(all_states, as_of)
         states, row_context = all_states[row : row + 1], owner_context[row : row + 1]
         scores = self._scorer.score(states, as_of, row_context)
@@ -162,6 +227,19 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             model_version=self._scorer.version,
         )
 
+    @staticmethod
+    def _row_of(
+        context: grpc.ServicerContext, contacts: list[str], request: pb.GetRelationshipRequest
+    ) -> int:
+        row = bisect.bisect_left(contacts, request.contact_id)  # contacts come sorted
+        if row == len(contacts) or contacts[row] != request.contact_id:
+            _fail(
+                context,
+                grpc.StatusCode.NOT_FOUND,
+                f"contact_id: {request.contact_id!r} is not in {request.owner_id!r}'s network",
+            )
+        return row
+
     def ListRelationships(
         self, request: pb.ListRelationshipsRequest, context: grpc.ServicerContext
     ) -> pb.ListRelationshipsResponse:
@@ -169,10 +247,8 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             query = parse_list_request(request, self._as_of(request))
         except BadRequest as exc:
             _fail(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        network = self._network(context, request.owner_id, query.as_of)
-        order = ranking_order(network.scores, network.contacts, query.weakest_first)
-        if query.tiers:
-            order = [i for i in order if int(network.tiers[i]) in query.tiers]
+        network = self._list_network(context, request, query.as_of)
+        order = network.order(query.weakest_first, query.tiers)
         total = len(order)
         if query.after is not None:
             order = after_token(order, network.scores, network.contacts, query.after)
@@ -182,7 +258,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             last = page[-1]
             next_token = PageToken(
                 owner_id=request.owner_id,
-                as_of=query.as_of,
+                as_of=network.as_of,
                 weakest_first=query.weakest_first,
                 tiers=query.tiers,
                 last_score=float(network.scores[last]),
@@ -195,11 +271,23 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             model_version=self._scorer.version,
         )
 
+    def _list_network(
+        self, context: grpc.ServicerContext, request: pb.ListRelationshipsRequest, as_of: float
+    ) -> ScoredNetwork:
+        """A first page as of now comes from the cache; a later page too while the
+        cached network is the one its token was issued from (same `as_of`)."""
+        if not request.page_token and not request.HasField("as_of"):
+            return self._scored(context, request.owner_id, None)
+        cached = self._cache.peek(request.owner_id)
+        if cached is not None and cached.as_of == as_of:
+            return cached
+        return self._network(context, request.owner_id, as_of)
+
     def GetNetworkSummary(
         self, request: pb.GetNetworkSummaryRequest, context: grpc.ServicerContext
     ) -> pb.GetNetworkSummaryResponse:
         _require_id(context, request.owner_id, "owner_id")
-        network = self._network(context, request.owner_id, self._as_of(request))
+        network = self._scored(context, request.owner_id, self._requested_as_of(request))
         figures = network_figures(network.states, network.tiers)
         return summary_response(request.owner_id, figures, self._scorer.version)
 
@@ -209,7 +297,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         if self._suggester is None:
             _fail(context, grpc.StatusCode.UNIMPLEMENTED, "SuggestActions: no suggester configured")
         _require_id(context, request.owner_id, "owner_id")
-        network = self._network(context, request.owner_id, self._as_of(request))
+        network = self._scored(context, request.owner_id, self._requested_as_of(request))
         return self._suggester(request, network, self._scorer)
 
     def WatchRelationships(

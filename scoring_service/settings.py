@@ -50,6 +50,21 @@ class ScoringSettings:
     cadence_acquaintance_days: float = setting(
         180.0, "VINCULO_CADENCE_ACQUAINTANCE_DAYS", "days between contacts an acquaintance expects"
     )
+    cache_owners: int = setting(
+        256,
+        "VINCULO_SCORING_CACHE_OWNERS",
+        "owners whose scored network is cached for reads as of now (0 = no cache)",
+    )
+    cache_rows: int = setting(
+        500_000,
+        "VINCULO_SCORING_CACHE_ROWS",
+        "relationships held in that cache at most, all owners together (~1 KB each)",
+    )
+    cache_ttl_s: float = setting(
+        30.0,
+        "VINCULO_SCORING_CACHE_TTL",
+        "seconds a cached scored network is reused when no commit changed it",
+    )
     rebuild_state: bool = setting(
         False,
         "VINCULO_SCORING_REBUILD_STATE",
@@ -81,5 +96,9 @@ class ScoringSettings:
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name}: must be > 0 days")
+        if self.cache_owners < 0 or self.cache_rows < 0:
+            raise SettingsError("cache_owners, cache_rows: must be >= 0 (0 disables the cache)")
+        if self.cache_ttl_s <= 0:
+            raise SettingsError(f"cache_ttl_s: {self.cache_ttl_s}, must be > 0")
         if self.max_poll_records < 1:
             raise SettingsError(f"max_poll_records: {self.max_poll_records}, at least 1")

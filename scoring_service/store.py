@@ -30,7 +30,7 @@ import contextlib
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,7 +50,9 @@ CREATE TABLE IF NOT EXISTS relationships (
     schema_version INTEGER NOT NULL,
     PRIMARY KEY (owner, contact)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS relationships_by_partition ON relationships (partition);
+-- No query reads relationships by partition: an index on it cost ~34 B and one extra
+-- B-tree write per state row. Stores made before it was dropped lose it on open.
+DROP INDEX IF EXISTS relationships_by_partition;
 CREATE TABLE IF NOT EXISTS offsets (
     topic TEXT NOT NULL,
     partition INTEGER NOT NULL,
@@ -125,6 +127,7 @@ class StateStore:
         self._readers = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._commit_listeners: list[Callable[[set[str]], None]] = []
         self._check_schema_version(rebuild)
 
     # --- schema versions ------------------------------------------------------
@@ -236,6 +239,15 @@ class StateStore:
                 "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
                 ((self.topic, p, offset) for p, offset in batch.offsets.items()),
             )
+        if batch.states and self._commit_listeners:
+            owners = {owner for owner, _ in batch.states}
+            for listener in self._commit_listeners:
+                listener(owners)
+
+    def add_commit_listener(self, listener: Callable[[set[str]], None]) -> None:
+        """Called after every commit that changed state, with the owners it changed
+        (the servicer's cache of scored networks drops them)."""
+        self._commit_listeners.append(listener)
 
     # --- reader side (gRPC threads) ---------------------------------------------
 

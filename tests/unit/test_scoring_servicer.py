@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from scoring_service.features.state import FloatArray, S, apply_event, new_state
-from scoring_service.servicer import ScoringServicer
+from scoring_service.servicer import ScoringServicer, network_cache
 from scoring_service.store import Batch, StateStore
 from scoring_service.watch import OwnerChanges, WatchHub
 from vinculo.domain import Interaction
@@ -127,9 +127,13 @@ def test_get_relationship(
     assert code == grpc.StatusCode.NOT_FOUND and details.startswith("owner_id")
 
 
-def test_get_relationship_scores_as_list_relationships_does(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cache_owners", [256, 0], ids=["cached", "uncached"])
+def test_get_relationship_scores_as_list_relationships_does(
+    tmp_path: Path, cache_owners: int
+) -> None:
     """A score may read the owner's whole network: GetRelationship must give the score
-    that ListRelationships gives the same relationship, and so must WatchRelationships."""
+    that ListRelationships gives the same relationship, and so must WatchRelationships;
+    with the cache of scored networks and without it."""
     store = StateStore(tmp_path / "s.db", "vinculo.interactions.v1")
     batch = Batch()
     for i, contact in enumerate(["c0", "c1", "c2", "c3"]):
@@ -139,7 +143,9 @@ def test_get_relationship_scores_as_list_relationships_does(tmp_path: Path) -> N
     hub = WatchHub()
     scorer = OwnerRelativeScorer()
     server = ServiceServer(CollectorRegistry())
-    servicer = ScoringServicer(store, scorer, hub, clock=lambda: T0 + 100)
+    servicer = ScoringServicer(
+        store, scorer, hub, clock=lambda: T0 + 100, cache=network_cache(cache_owners)
+    )
     server.add(
         scoring_pb2_grpc.add_ScoringServiceServicer_to_server, servicer, "vinculo.v1.ScoringService"
     )
@@ -269,6 +275,76 @@ def test_watch_streams_beyond_the_cap_are_refused(tmp_path: Path) -> None:
         code, details = _code(lambda: next(second))
         assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "1 watch streams" in details
         first.cancel()
+    finally:
+        channel.close()
+        hub.close()
+        server.stop(0)
+        store.close()
+
+
+class CountingScorer(FakeScorer):
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def score(
+        self, states: FloatArray, as_of: float, context: FloatArray | None = None
+    ) -> FloatArray:
+        self.calls += 1
+        return super().score(states, as_of, context)
+
+
+def test_reads_as_of_now_are_cached_and_fresh_after_a_commit(tmp_path: Path) -> None:
+    """Reads as of now share one scored network per owner; the next read after a
+    commit that changed the owner reflects it, another owner's commit keeps it."""
+    store = StateStore(tmp_path / "s.db", "vinculo.interactions.v1")
+    batch = Batch()
+    for i, contact in enumerate(["c0", "c1", "c2"]):
+        batch.states[("ana", contact)] = (0, _state(i + 1))
+    batch.states[("bo", "c0")] = (0, _state(1))
+    batch.offsets[0] = 4
+    store.commit(batch)
+    scorer = CountingScorer()
+    hub = WatchHub()
+    server = ServiceServer(CollectorRegistry())
+    servicer = ScoringServicer(store, scorer, hub, clock=lambda: T0 + 100)
+    server.add(
+        scoring_pb2_grpc.add_ScoringServiceServicer_to_server, servicer, "vinculo.v1.ScoringService"
+    )
+    port = server.start("127.0.0.1", 0)
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        stub = scoring_pb2_grpc.ScoringServiceStub(channel)
+
+        def top() -> list[tuple[str, float]]:
+            reply = stub.ListRelationships(pb.ListRelationshipsRequest(owner_id="ana"))
+            return [(r.contact_id, r.score) for r in reply.relationships]
+
+        def get(contact: str) -> float:
+            request = pb.GetRelationshipRequest(owner_id="ana", contact_id=contact)
+            return float(stub.GetRelationship(request).relationship.score)
+
+        assert top()[0] == ("c2", pytest.approx(0.3))
+        assert get("c0") == pytest.approx(0.1)
+        stub.GetNetworkSummary(pb.GetNetworkSummaryRequest(owner_id="ana"))
+        assert scorer.calls == 1  # one scoring of ana's network served all three
+        other = Batch()
+        other.states[("bo", "c0")] = (0, _state(2))
+        other.offsets[0] = 5
+        store.commit(other)
+        top()
+        assert scorer.calls == 1  # bo's commit leaves ana's entry
+        change = Batch()
+        change.states[("ana", "c0")] = (0, _state(9))
+        change.offsets[0] = 6
+        store.commit(change)
+        assert get("c0") == pytest.approx(0.9)  # the very next read sees the commit
+        assert top()[0] == ("c0", pytest.approx(0.9))
+        assert scorer.calls == 2
+        # an explicit as_of is computed, not cached
+        request = pb.ListRelationshipsRequest(owner_id="ana")
+        request.as_of.FromSeconds(int(T0))
+        stub.ListRelationships(request)
+        assert scorer.calls == 3
     finally:
         channel.close()
         hub.close()

@@ -120,3 +120,30 @@ def test_a_new_log_drops_its_offsets_but_keeps_state(tmp_path: Path) -> None:
         assert store.count_relationships() == 2
     finally:
         store.close()
+
+
+def test_no_unused_partition_index_and_schema_creation_is_idempotent(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.db", TOPIC)
+    store._conn.execute("CREATE INDEX relationships_by_partition ON relationships (partition)")
+    store.commit(_batch())
+    store.close()
+    for _ in range(2):  # an older store loses the index; opening again changes nothing
+        reopened = StateStore(tmp_path / "s.db", TOPIC)
+        indexes = reopened._conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'"
+        ).fetchall()
+        assert indexes == []
+        assert reopened.owner_states("ana")[0] == ["bo", "cy"]
+        reopened.close()
+
+
+def test_commit_listeners_hear_the_owners_whose_state_changed(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.db", TOPIC)
+    heard: list[set[str]] = []
+    store.add_commit_listener(heard.append)
+    store.commit(_batch())
+    offsets_only = Batch()
+    offsets_only.offsets[3] = 43
+    store.commit(offsets_only)
+    assert heard == [{"ana"}]
+    store.close()
