@@ -8,6 +8,7 @@ written it).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from vinculo.domain import Interaction, mirror_direction
@@ -21,6 +22,12 @@ MAX_FUTURE_SECONDS = 86_400.0
 MIN_TIME_SECONDS = 631_152_000.0
 MAX_DURATION_SECONDS = 7 * 86_400
 MAX_AUDIENCE = 100_000_000
+
+# Built once: `.values()` makes a new list per call, and these run per consumed record.
+_TYPES = frozenset(pb.InteractionType.values())
+_DIRECTIONS = frozenset(pb.Direction.values())
+_FEEDBACK_LABELS = frozenset(pb.FeedbackLabel.values())
+_CONTROL = re.compile(r"[\x00-\x1f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +45,7 @@ def _check_id(value: str, name: str, required: bool = True) -> Rejection | None:
         return Rejection(
             "id_too_long", f"{name}: {len(value)} characters, at most {MAX_ID_LENGTH} allowed"
         )
-    if value != value.strip() or any(ord(ch) < 32 for ch in value):
+    if value != value.strip() or _CONTROL.search(value) is not None:
         return Rejection("bad_id", f"{name}: must not contain control or surrounding whitespace")
     return None
 
@@ -46,14 +53,14 @@ def _check_id(value: str, name: str, required: bool = True) -> Rejection | None:
 def _check_enums(event: pb.InteractionEvent) -> Rejection | None:
     if event.type == pb.INTERACTION_TYPE_UNSPECIFIED:
         return Rejection("missing_type", "type: required")
-    if event.type not in pb.InteractionType.values():
+    if event.type not in _TYPES:
         return Rejection("unknown_type", f"type: unknown value {event.type}")
     if event.direction == pb.DIRECTION_UNSPECIFIED:
         return Rejection("missing_direction", "direction: required")
-    if event.direction not in pb.Direction.values():
+    if event.direction not in _DIRECTIONS:
         return Rejection("unknown_direction", f"direction: unknown value {event.direction}")
     is_feedback = event.type == pb.INTERACTION_TYPE_FEEDBACK
-    if event.feedback_label not in pb.FeedbackLabel.values():
+    if event.feedback_label not in _FEEDBACK_LABELS:
         return Rejection(
             "unknown_feedback_label", f"feedback_label: unknown value {event.feedback_label}"
         )

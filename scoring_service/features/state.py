@@ -188,15 +188,17 @@ def _apply_connection(state: FloatArray, event: Interaction) -> bool:
 def _add_decayed(state: FloatArray, kind: int, direction: int, t: float) -> None:
     ref = state[REF_TIME]
     lo = decayed_index(kind, direction, 0)
+    # Per consumed record: the factors are computed as `decay_factors` does (same
+    # operations, same bits) without its array wrapping, on a (kinds*dirs, horizons)
+    # view of the block instead of a repeated copy of the factors.
     if t > ref:
         # Bring the whole block forward to t, then add the event at full weight.
-        state[DECAYED_START:TOTALS_START] *= np.repeat(
-            decay_factors(t - ref)[None, :], N_KINDS * N_DIRS, axis=0
-        ).ravel()
+        block = state[DECAYED_START:TOTALS_START].reshape(N_KINDS * N_DIRS, N_HORIZONS)
+        block *= np.exp(-_LN2 * float(t - ref) / _HALF_LIVES_S)
         state[REF_TIME] = t
         state[lo : lo + N_HORIZONS] += 1.0
     else:
-        state[lo : lo + N_HORIZONS] += decay_factors(ref - t)
+        state[lo : lo + N_HORIZONS] += np.exp(-_LN2 * float(ref - t) / _HALF_LIVES_S)
 
 
 def _count_active_periods(state: FloatArray, t: float) -> None:
