@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-import grpc
 import psutil
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from vinculo.broker import EmbeddedBroker, free_port
+from vinculo.processes import wait_serving
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
 
@@ -41,21 +40,6 @@ def parse_metric(text: str, name: str) -> float:
             total += float(match.group(3))
             seen = True
     return total if seen else float("nan")
-
-
-def wait_serving(address: str, timeout_s: float, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + timeout_s
-    with grpc.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"{address}: process exited with code {process.returncode}")
-            with contextlib.suppress(grpc.RpcError):
-                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            time.sleep(0.05)
-    raise TimeoutError(f"{address} not SERVING within {timeout_s:.0f} s")
 
 
 @dataclass

@@ -15,14 +15,13 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from vinculo.broker import free_port
-from vinculo.processes import terminate
+from vinculo.processes import terminate, wait_serving
 
 T = TypeVar("T")
 
@@ -39,21 +38,21 @@ def wait_until(check: Callable[[], T | None], timeout_s: float = 30.0, what: str
         time.sleep(0.1)
 
 
-def wait_serving(address: str, timeout_s: float = 30.0, service: str = "") -> None:
-    """Block until the gRPC health check at `address` answers SERVING."""
-    deadline = time.monotonic() + timeout_s
-    last_error: Exception | None = None
-    with grpc.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            try:
-                reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=1.0)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError as exc:
-                last_error = exc
-            time.sleep(0.05)
-    raise TimeoutError(f"{address} not SERVING within {timeout_s} s: {last_error}")
+def read_topic(bootstrap: str, topic: str, expected: int, timeout_s: float = 30.0) -> list[Any]:
+    """At least `expected` records of `topic` from the beginning (manual assignment, no group)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning()
+        records: list[Any] = []
+        deadline = time.monotonic() + timeout_s
+        while len(records) < expected and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(batch)
+        return records
+    finally:
+        consumer.close()
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import subprocess
+import time
 
 log = logging.getLogger("vinculo.processes")
 
@@ -20,3 +21,34 @@ def terminate(process: subprocess.Popen[bytes] | None, timeout_s: float, name: s
         log.warning("%s did not stop within %.0f s; killing it", name or process.args, timeout_s)
         process.kill()
         process.wait()
+
+
+def wait_serving(
+    address: str,
+    timeout_s: float,
+    process: subprocess.Popen[bytes] | None = None,
+    name: str = "",
+) -> None:
+    """Block until the standard gRPC health check at `address` answers SERVING.
+
+    Fails at once if `process` (the server being waited for) exits meanwhile.
+    """
+    import grpc  # late: `vinculo up --help` and the broker need no gRPC
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    label = name or address
+    deadline = time.monotonic() + timeout_s
+    last_error: grpc.RpcError | None = None
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"{label} exited with code {process.returncode} while starting")
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError as exc:
+                last_error = exc
+            time.sleep(0.05)
+    raise TimeoutError(f"{label} at {address} not SERVING within {timeout_s} s: {last_error}")

@@ -10,16 +10,15 @@ bad one with its reason, and its /metrics count both.
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
 from ingest_service.publisher import DEAD_LETTER_TOPIC, INTERACTIONS_TOPIC, RAW_TOPIC
-from tests.harness import ServiceProcess, wait_until
+from tests.harness import ServiceProcess, read_topic, wait_until
 from vinculo.broker import EmbeddedBroker
 from vinculo.v1 import events_pb2 as pb
 
@@ -63,23 +62,6 @@ def wait_for(service: ServiceProcess, name: str, value: float) -> None:
     wait_until(lambda: service.metric(name) == value, what=f"{name} == {value}")
 
 
-def read(bootstrap: str, topic: str, expected: int, timeout_s: float = 30.0) -> list[Any]:
-    """At least `expected` records of `topic` from the beginning (manual assignment, no group)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning()
-        records: list[Any] = []
-        deadline = time.monotonic() + timeout_s
-        while len(records) < expected and time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=500).values():
-                records.extend(batch)
-        return records
-    finally:
-        consumer.close()
-
-
 def test_ingest_service_bridges_raw_cloudevents(
     broker: EmbeddedBroker, ingest: ServiceProcess
 ) -> None:
@@ -96,14 +78,14 @@ def test_ingest_service_bridges_raw_cloudevents(
     finally:
         producer.close()
 
-    forwarded = read(broker.bootstrap, INTERACTIONS_TOPIC, 2)
+    forwarded = read_topic(broker.bootstrap, INTERACTIONS_TOPIC, 2)
     events = sorted((r.key.decode(), pb.InteractionEvent.FromString(r.value)) for r in forwarded)
     assert [(k, e.event_id, e.owner_id, e.contact_id, e.direction) for k, e in events] == [
         ("ana", "ce-ok", "ana", "bob", pb.DIRECTION_OUTBOUND),
         ("bob", "ce-ok", "bob", "ana", pb.DIRECTION_INBOUND),  # the mirrored copy
     ]
 
-    (dead,) = read(broker.bootstrap, DEAD_LETTER_TOPIC, 1)
+    (dead,) = read_topic(broker.bootstrap, DEAD_LETTER_TOPIC, 1)
     headers = dict(dead.headers)
     assert headers["vinculo-reason-code"] == b"unknown_type"
     assert b"type" in headers["vinculo-reason"] and b"telepathy" in headers["vinculo-reason"]

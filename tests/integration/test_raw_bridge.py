@@ -34,6 +34,7 @@ from kafka import KafkaConsumer, TopicPartition
 from ingest_service.publisher import DEAD_LETTER_TOPIC, INTERACTIONS_TOPIC, RAW_TOPIC, ensure_topics
 from ingest_service.raw_bridge import GROUP_ID, RawBridge
 from ingest_service.settings import IngestSettings
+from tests.harness import read_topic
 from vinculo.broker import broker_binary, free_port, wait_for_port
 from vinculo.v1 import events_pb2 as pb
 
@@ -71,22 +72,6 @@ BINARY = {
     "ce_time": "2024-05-02T10:00:00Z",
     "content-type": "application/json",
 }
-
-
-def read_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 30.0) -> list[Any]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning()
-        records: list[Any] = []
-        deadline = time.monotonic() + timeout_s
-        while len(records) < expected and time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=500).values():
-                records.extend(batch)
-        return records
-    finally:
-        consumer.close()
 
 
 API_VERSIONS, UNSUPPORTED_VERSION = 18, 35
@@ -194,8 +179,8 @@ def test_kcat_cloudevents_are_forwarded_or_dead_lettered(bootstrap: str, bridge:
     kcat(bootstrap, structured(contact_id="ana", **{"id": "x"}), CE_JSON)  # self relationship
     kcat(bootstrap, "just text", {})  # not a CloudEvent at all
 
-    forwarded = read_all(bootstrap, INTERACTIONS_TOPIC, 3)
-    dead = read_all(bootstrap, DEAD_LETTER_TOPIC, 2)
+    forwarded = read_topic(bootstrap, INTERACTIONS_TOPIC, 3)
+    dead = read_topic(bootstrap, DEAD_LETTER_TOPIC, 2)
 
     events = sorted((r.key.decode(), pb.InteractionEvent.FromString(r.value)) for r in forwarded)
     assert [(key, e.owner_id, e.contact_id, e.direction) for key, e in events] == [

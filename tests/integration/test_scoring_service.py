@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -17,11 +16,11 @@ from typing import TypeVar
 
 import grpc
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
 from scoring_service.consumer import ensure_topics
 from scoring_service.settings import DEAD_LETTER_TOPIC, INTERACTIONS_TOPIC
-from tests.harness import ServiceProcess, wait_until
+from tests.harness import ServiceProcess, read_topic, wait_until
 from vinculo.broker import EmbeddedBroker
 from vinculo.v1 import events_pb2 as ev
 from vinculo.v1 import scoring_pb2 as pb
@@ -190,25 +189,6 @@ def test_events_are_ranked_and_duplicates_change_nothing(
     assert "stopped cleanly" in log
 
 
-def dead_letters(bootstrap: str, expected: int) -> list[object]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        partitions = [
-            TopicPartition(DEAD_LETTER_TOPIC, p)
-            for p in consumer.partitions_for_topic(DEAD_LETTER_TOPIC) or []
-        ]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        found: list[object] = []
-        deadline = time.monotonic() + 15
-        while len(found) < expected and time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=200).values():
-                found.extend(records)
-        return found
-    finally:
-        consumer.close()
-
-
 def test_poison_records_are_dead_lettered_and_later_events_scored(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
@@ -222,7 +202,7 @@ def test_poison_records_are_dead_lettered_and_later_events_scored(
         send_raw(kafka, b"ana", invalid.SerializeToString())
         send(kafka, [interaction("p3", "ana", "bea", T0)])
         wait_until(lambda: "bea" in contacts_of(stub, "ana"), what="the event after the poison")
-        letters = dead_letters(broker.bootstrap, 2)
+        letters = read_topic(broker.bootstrap, DEAD_LETTER_TOPIC, 2, timeout_s=15)
     assert len(letters) == 2
     by_code = {dict(r.headers)["vinculo-reason-code"].decode(): r for r in letters}  # type: ignore[attr-defined]
     assert set(by_code) == {"undecodable", "self_relationship"}

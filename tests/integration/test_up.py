@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import wait_serving
 from vinculo.broker import free_port
+from vinculo.processes import wait_serving
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,6 @@ the broker. A port of 0 means "any free port".
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import signal
@@ -22,18 +21,14 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, Any
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from vinculo import settings as settings_mod
 from vinculo.broker import EmbeddedBroker, free_port
-from vinculo.processes import terminate
+from vinculo.processes import terminate, wait_serving
 from vinculo.settings import setting
 
 log = logging.getLogger("vinculo.up")
@@ -72,24 +67,6 @@ class UpSettings:
             if getattr(self, name) == 0
         }
         return replace(self, **ports)
-
-
-def wait_serving(
-    address: str, timeout_s: float, process: subprocess.Popen[bytes], name: str
-) -> None:
-    """Block until the standard gRPC health check answers SERVING; fail if the child dies."""
-    deadline = time.monotonic() + timeout_s
-    with grpc.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited with code {process.returncode} while starting")
-            with contextlib.suppress(grpc.RpcError):
-                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            time.sleep(0.05)
-    raise TimeoutError(f"{name} at {address} not SERVING within {timeout_s} s")
 
 
 @dataclass
