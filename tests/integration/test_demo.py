@@ -18,35 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness import alive, children_of
 from vinculo import demo_network
 
 pytestmark = pytest.mark.integration
 
 SEED, PEOPLE, CONTACTS = 3, 10, 60
 ROW = re.compile(r"^│\s*(\d+) │ (\S+)\s*│\s*([\d.]+) │ (\w+)\s*│")
-
-
-def children_of(pid: int) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # exited while we looked
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.add(int(entry.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie has finished: its parent only has not reaped it yet)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def mentioning(text: str) -> list[str]:

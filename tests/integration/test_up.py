@@ -11,34 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness import alive, children_of
 from vinculo.broker import free_port
 from vinculo.processes import wait_serving
 
 pytestmark = pytest.mark.integration
-
-
-def children_of(pid: int) -> set[int]:
-    """Direct children of `pid`, from /proc."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # exited while we looked
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == pid:
-            found.add(int(entry.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def wait_ready(up: subprocess.Popen[bytes], log_path: Path, timeout_s: float) -> None:
