@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from vinculo.topics import INTERACTIONS_TOPIC
 from vinculo.v1 import events_pb2 as pb
 from vinculo.validation import mirrored
 
@@ -122,9 +123,6 @@ def run(
     consume_s = consume(bootstrap, topic, partitions, len(records), timeout_s=600)
     mean = sum(len(v) for _, v in records) / max(len(records), 1)
     return RawKafkaResult(len(records), mean, produce_s, consume_s)
-
-
-INTERACTIONS_TOPIC = "vinculo.interactions.v1"
 
 
 def publish_direct(bootstrap: str, events: Iterable[pb.InteractionEvent]) -> tuple[int, float]:

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.datasets import make_event
-from bench.raw_kafka import INTERACTIONS_TOPIC, create_topic, publish_direct
+from bench.raw_kafka import create_topic, publish_direct
 from bench.stack import Process, Stack, service
 from bench.stats import wait_until
+from vinculo.topics import INTERACTIONS_TOPIC
 from vinculo.v1 import events_pb2 as pb
 
 CONSUMED = "vinculo_scoring_events_consumed_total"

@@ -22,19 +22,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from ingest_service.settings import IngestSettings
+from vinculo.topics import INTERACTIONS_TOPIC, PROTOBUF_HEADERS, ensure_topics
 
 log = logging.getLogger(__name__)
 
-INTERACTIONS_TOPIC = "vinculo.interactions.v1"
-DEAD_LETTER_TOPIC = "vinculo.interactions.v1.dlq"
-RAW_TOPIC = "vinculo.raw.v1"
-TOPICS = (INTERACTIONS_TOPIC, DEAD_LETTER_TOPIC, RAW_TOPIC)
-HEADERS = [("content-type", b"application/x-protobuf")]
-TOPIC_ALREADY_EXISTS = 36  # Kafka error code: creating topics is idempotent
 # After a failed attempt to reach the broker, calls fail fast for this long
 # instead of each one waiting out the connect timeout.
 RECONNECT_BACKOFF_S = 0.5
@@ -55,30 +50,15 @@ class Publisher(Protocol):
         """Return once every record is acknowledged; else raise BrokerUnavailable."""
 
 
-def ensure_topics(settings: IngestSettings) -> None:
-    """Create the topics Vinculo uses if missing; an existing topic is left as is."""
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap,
+def ensure_ingest_topics(settings: IngestSettings) -> None:
+    ensure_topics(
+        settings.kafka_bootstrap,
+        settings.partitions,
+        settings.replication_factor,
         client_id="vinculo-ingest-admin",
-        bootstrap_timeout_ms=int(settings.connect_timeout_s * 1000),
-        request_timeout_ms=int(settings.ack_timeout_s * 1000),
+        connect_timeout_s=settings.connect_timeout_s,
+        request_timeout_s=settings.ack_timeout_s,
     )
-    try:
-        spec = {
-            "num_partitions": settings.partitions,
-            "replication_factor": settings.replication_factor,
-        }
-        response = admin.create_topics({name: dict(spec) for name in TOPICS}, raise_errors=False)
-    finally:
-        admin.close()
-    for topic in response["topics"]:
-        if topic["error_code"] not in (0, TOPIC_ALREADY_EXISTS):
-            raise KafkaError(
-                f"cannot create topic {topic['name']}: error {topic['error_code']} "
-                f"{topic['error_message']}"
-            )
-        if topic["error_code"] == 0:
-            log.info("created topic %s with %d partitions", topic["name"], settings.partitions)
 
 
 class KafkaPublisher:
@@ -108,7 +88,7 @@ class KafkaPublisher:
                     INTERACTIONS_TOPIC,
                     key=record.key.encode(),
                     value=record.value,
-                    headers=HEADERS,
+                    headers=PROTOBUF_HEADERS,
                 )
                 for record in records
             ]
@@ -139,7 +119,7 @@ class KafkaPublisher:
             if time.monotonic() - self._last_failure < RECONNECT_BACKOFF_S:
                 raise BrokerUnavailable(self._last_error)
             try:
-                ensure_topics(self._settings)
+                ensure_ingest_topics(self._settings)
                 self._producer = self._new_producer()
             except KafkaError as exc:
                 self._last_failure = time.monotonic()

@@ -35,9 +35,15 @@ from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartitio
 from kafka.errors import KafkaError
 
 from ingest_service.metrics import RawBridgeMetrics
-from ingest_service.publisher import DEAD_LETTER_TOPIC, HEADERS, INTERACTIONS_TOPIC, RAW_TOPIC
 from ingest_service.servicer import records_for
 from vinculo.cloudevents import decode_record
+from vinculo.topics import (
+    DEAD_LETTER_TOPIC,
+    INTERACTIONS_TOPIC,
+    PROTOBUF_HEADERS,
+    RAW_TOPIC,
+    dead_letter_headers,
+)
 from vinculo.validation import Rejection, validate_event
 
 log = logging.getLogger(__name__)
@@ -169,13 +175,15 @@ class RawBridge:
         for record in records:
             outcome = self._route(record, now)
             if isinstance(outcome, Rejection):
-                headers = _dead_letter_headers(record, outcome)
+                headers = dead_letter_headers(
+                    outcome, record.topic, record.partition, record.offset, record.headers or []
+                )
                 futures.append(producer.send(DEAD_LETTER_TOPIC, record.value, record.key, headers))
                 reasons[outcome.code] = reasons.get(outcome.code, 0) + 1
                 continue
             for out in outcome:
                 futures.append(
-                    producer.send(INTERACTIONS_TOPIC, out.value, out.key.encode(), HEADERS)
+                    producer.send(INTERACTIONS_TOPIC, out.value, out.key.encode(), PROTOBUF_HEADERS)
                 )
             forwarded += 1
         producer.flush(timeout=self.ack_timeout_s)
@@ -210,14 +218,3 @@ class RawBridge:
         if problem is not None:
             return problem
         return records_for(decoded)
-
-
-def _dead_letter_headers(record: Any, why: Rejection) -> list[tuple[str, bytes]]:
-    return [
-        *[(k, v) for k, v in (record.headers or []) if not k.startswith("vinculo-")],
-        ("vinculo-reason", why.message.encode()),
-        ("vinculo-reason-code", why.code.encode()),
-        ("vinculo-source-topic", record.topic.encode()),
-        ("vinculo-source-partition", str(record.partition).encode()),
-        ("vinculo-source-offset", str(record.offset).encode()),
-    ]

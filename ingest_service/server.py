@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry
 
 from ingest_service.dedupe import RecentEvents
 from ingest_service.metrics import IngestMetrics, RawBridgeMetrics
-from ingest_service.publisher import BrokerUnavailable, KafkaPublisher, ensure_topics
+from ingest_service.publisher import BrokerUnavailable, KafkaPublisher, ensure_ingest_topics
 from ingest_service.raw_bridge import RawBridge
 from ingest_service.servicer import BatchProcessor, IngestServicer
 from ingest_service.settings import IngestSettings
@@ -68,7 +68,7 @@ def _raw_bridge(settings: IngestSettings, registry: CollectorRegistry) -> RawBri
         ack_timeout_s=settings.ack_timeout_s,
         metrics=RawBridgeMetrics(registry),
         # Topics vanish with an in-memory broker's restart; re-create them on each connection.
-        prepare=lambda: ensure_topics(settings),
+        prepare=lambda: ensure_ingest_topics(settings),
     )
 
 

@@ -35,15 +35,20 @@ from collections.abc import Iterable
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import KafkaAdminClient
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from scoring_service.metrics import ScoringMetrics
 from scoring_service.processor import BatchProcessor, DeadLetter, Outcome
-from scoring_service.settings import DEAD_LETTER_TOPIC, INTERACTIONS_TOPIC, ScoringSettings
+from scoring_service.settings import ScoringSettings
 from scoring_service.store import Batch, StateStore
 from scoring_service.watch import WatchHub
+from vinculo.topics import (
+    DEAD_LETTER_TOPIC,
+    INTERACTIONS_TOPIC,
+    dead_letter_headers,
+    ensure_topics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,35 +63,6 @@ FETCH_MAX_WAIT_MS = 200
 # try to create the topics this often.
 TOPIC_CHECK_INTERVAL_S = 3.0
 CONNECT_RETRY_S = 1.0
-
-
-def ensure_topics(bootstrap: str, partitions: int) -> None:
-    """Create the interaction and dead-letter topics if missing (idempotent)."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vinculo-scoring-admin")
-    try:
-        existing = set(admin.list_topics())
-        for topic in (INTERACTIONS_TOPIC, DEAD_LETTER_TOPIC):
-            if topic in existing:
-                continue
-            try:
-                admin.create_topics(
-                    {topic: {"num_partitions": partitions, "replication_factor": 1}}
-                )
-                log.info("created topic %s with %d partitions", topic, partitions)
-            except TopicAlreadyExistsError:
-                pass  # another service created it between list and create
-    finally:
-        admin.close()
-
-
-def dead_letter_headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
-    return [
-        ("vinculo-reason", letter.reason.message.encode()),
-        ("vinculo-reason-code", letter.reason.code.encode()),
-        ("vinculo-source-topic", INTERACTIONS_TOPIC.encode()),
-        ("vinculo-source-partition", str(letter.partition).encode()),
-        ("vinculo-source-offset", str(letter.offset).encode()),
-    ]
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -261,7 +237,9 @@ class ScoringConsumer:
             DEAD_LETTER_TOPIC,
             key=letter.key,
             value=letter.value,
-            headers=dead_letter_headers(letter),
+            headers=dead_letter_headers(
+                letter.reason, INTERACTIONS_TOPIC, letter.partition, letter.offset
+            ),
         )
         self._dlq_futures.append(future)
         self._metrics.dead_lettered.labels(letter.reason.code).inc()

@@ -23,12 +23,13 @@ from scoring_service.consumer import ScoringConsumer
 from scoring_service.metrics import ScoringMetrics
 from scoring_service.scorer import IncompatibleModel, load_scorer
 from scoring_service.servicer import ScoringServicer, network_cache
-from scoring_service.settings import INTERACTIONS_TOPIC, ScoringSettings
+from scoring_service.settings import ScoringSettings
 from scoring_service.store import StateSchemaMismatch, StateStore
 from scoring_service.suggestions import Cadences, make_suggester
 from scoring_service.watch import WatchHub
 from vinculo import settings as settings_lib
 from vinculo.grpc_server import ServiceServer, start_metrics_http
+from vinculo.topics import INTERACTIONS_TOPIC
 from vinculo.v1 import scoring_pb2, scoring_pb2_grpc
 
 log = logging.getLogger("scoring_service")

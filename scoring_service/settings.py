@@ -7,9 +7,6 @@ from pathlib import Path
 
 from vinculo.settings import SettingsError, setting
 
-INTERACTIONS_TOPIC = "vinculo.interactions.v1"
-DEAD_LETTER_TOPIC = "vinculo.interactions.v1.dlq"
-
 
 @dataclass(frozen=True)
 class ScoringSettings:

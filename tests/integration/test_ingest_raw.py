@@ -17,9 +17,9 @@ import pytest
 from kafka import KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
-from ingest_service.publisher import DEAD_LETTER_TOPIC, INTERACTIONS_TOPIC, RAW_TOPIC
 from tests.harness import ServiceProcess, read_topic, wait_until
 from vinculo.broker import EmbeddedBroker
+from vinculo.topics import DEAD_LETTER_TOPIC, INTERACTIONS_TOPIC, RAW_TOPIC
 from vinculo.v1 import events_pb2 as pb
 
 pytestmark = pytest.mark.integration

@@ -31,11 +31,10 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from ingest_service.publisher import DEAD_LETTER_TOPIC, INTERACTIONS_TOPIC, RAW_TOPIC, ensure_topics
 from ingest_service.raw_bridge import GROUP_ID, RawBridge
-from ingest_service.settings import IngestSettings
 from tests.harness import read_topic
 from vinculo.broker import broker_binary, free_port, wait_for_port
+from vinculo.topics import DEAD_LETTER_TOPIC, INTERACTIONS_TOPIC, RAW_TOPIC, ensure_topics
 from vinculo.v1 import events_pb2 as pb
 
 pytestmark = [
@@ -163,7 +162,7 @@ def bootstrap(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def bridge(bootstrap: str) -> Iterator[RawBridge]:
-    ensure_topics(IngestSettings(kafka_bootstrap=bootstrap, partitions=2))
+    ensure_topics(bootstrap, partitions=2)
     running = RawBridge(bootstrap)
     running.start()
     try:

@@ -18,10 +18,9 @@ import grpc
 import pytest
 from kafka import KafkaProducer
 
-from scoring_service.consumer import ensure_topics
-from scoring_service.settings import DEAD_LETTER_TOPIC, INTERACTIONS_TOPIC
 from tests.harness import ServiceProcess, read_topic, wait_until
 from vinculo.broker import EmbeddedBroker
+from vinculo.topics import DEAD_LETTER_TOPIC, INTERACTIONS_TOPIC, ensure_topics
 from vinculo.v1 import events_pb2 as ev
 from vinculo.v1 import scoring_pb2 as pb
 from vinculo.v1 import scoring_pb2_grpc

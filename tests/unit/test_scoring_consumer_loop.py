@@ -13,9 +13,10 @@ from prometheus_client import CollectorRegistry
 from scoring_service import consumer as consumer_module
 from scoring_service.consumer import IDLE_POLL_TIMEOUT_MS, ScoringConsumer
 from scoring_service.metrics import ScoringMetrics
-from scoring_service.settings import INTERACTIONS_TOPIC, ScoringSettings
+from scoring_service.settings import ScoringSettings
 from scoring_service.store import StateStore
 from scoring_service.watch import WatchHub
+from vinculo.topics import INTERACTIONS_TOPIC
 from vinculo.v1 import events_pb2 as pb
 
 T0 = 1_750_000_000.0
