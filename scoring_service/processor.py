@@ -17,10 +17,13 @@ from typing import Protocol
 
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
-from scoring_service.features.state import FloatArray, apply_event, new_state
-from scoring_service.store import Batch, StateStore
+from scoring_service.features.state import FloatArray, S, apply_event, new_state
+from scoring_service.store import Batch, RelationshipKey, StateStore
 from vinculo.v1 import events_pb2 as pb
 from vinculo.validation import Rejection, event_time, to_interaction, validate_event
+
+LAST_TIME = S["LAST_TIME"]
+FEEDBACK_TIME = S["FEEDBACK_TIME"]
 
 
 class RecordLike(Protocol):
@@ -73,6 +76,13 @@ def _check_key(record: RecordLike, event: pb.InteractionEvent) -> Rejection | No
     return None
 
 
+def _checked(record: RecordLike, now: float) -> pb.InteractionEvent | Rejection:
+    event = _decode(record)
+    if isinstance(event, Rejection):
+        return event
+    return validate_event(event, now) or _check_key(record, event) or event
+
+
 class BatchProcessor:
     def __init__(self, store: StateStore, clock: Callable[[], float] = time.time) -> None:
         self._store = store
@@ -85,12 +95,18 @@ class BatchProcessor:
         return batch
 
     def process(self, records: Sequence[RecordLike]) -> tuple[list[Outcome], list[DeadLetter]]:
-        """Process records of one partition, in offset order."""
+        """Process records of one partition, in offset order.
+
+        All records are decoded and validated first, so that the stored states of
+        the relationships they touch are read in one query instead of one each.
+        """
         outcomes: list[Outcome] = []
         dead: list[DeadLetter] = []
         now = self._clock()
-        for record in records:
-            outcome = self._process_one(record, now)
+        checked = [_checked(record, now) for record in records]
+        stored = self._stored_states(checked)
+        for record, event in zip(records, checked, strict=True):
+            outcome = event if isinstance(event, Rejection) else self._apply(record, event, stored)
             if isinstance(outcome, Rejection):
                 dead.append(
                     DeadLetter(record.partition, record.offset, record.key, record.value, outcome)
@@ -101,18 +117,33 @@ class BatchProcessor:
             self.batch.offsets[record.partition] = record.offset + 1
         return outcomes, dead
 
-    def _process_one(self, record: RecordLike, now: float) -> Outcome | Rejection:
-        event = _decode(record)
-        if isinstance(event, Rejection):
-            return event
-        problem = validate_event(event, now) or _check_key(record, event)
-        if problem is not None:
-            return problem
-        owner = event.owner_id
-        if self._seen_time(owner, event.event_id) is not None:
+    def _stored_states(
+        self, checked: list[pb.InteractionEvent | Rejection]
+    ) -> dict[RelationshipKey, FloatArray]:
+        """Stored states of the relationships these events touch that the batch lacks."""
+        wanted = {
+            (event.owner_id, event.contact_id)
+            for event in checked
+            if not isinstance(event, Rejection)
+        }
+        return self._store.load_states(wanted - self.batch.states.keys())
+
+    def _apply(
+        self,
+        record: RecordLike,
+        event: pb.InteractionEvent,
+        stored: dict[RelationshipKey, FloatArray],
+    ) -> Outcome:
+        owner, contact = event.owner_id, event.contact_id
+        pending = self.batch.states.get((owner, contact))
+        current = pending[1] if pending is not None else stored.get((owner, contact))
+        if (
+            _may_have_been_applied(event, current)
+            and self._seen_time(owner, event.event_id) is not None
+        ):
             return Outcome.DUPLICATE
         reply_to_time = self._seen_time(owner, event.in_reply_to) if event.in_reply_to else None
-        state = self._state_for_update(owner, event.contact_id, record.partition)
+        state = self._state_for_update(owner, contact, record.partition, current)
         apply_event(state, to_interaction(event, reply_to_time=reply_to_time))
         self.batch.seen[(owner, event.event_id)] = event_time(event)
         return Outcome.APPLIED
@@ -121,13 +152,30 @@ class BatchProcessor:
         pending = self.batch.seen.get((owner, event_id))
         return pending if pending is not None else self._store.seen_time(owner, event_id)
 
-    def _state_for_update(self, owner: str, contact: str, partition: int) -> FloatArray:
+    def _state_for_update(
+        self, owner: str, contact: str, partition: int, current: FloatArray | None
+    ) -> FloatArray:
+        """`current` (the batch's or the stored state), registered in the batch as changed."""
         key = (owner, contact)
-        pending = self.batch.states.get(key)
-        if pending is not None:
-            return pending[1]
-        stored = self._store.load_state(owner, contact)
-        self.batch.before[key] = None if stored is None else stored.copy()
-        state = new_state() if stored is None else stored
+        if key in self.batch.states:
+            return self.batch.states[key][1]
+        self.batch.before[key] = None if current is None else current.copy()
+        state = new_state() if current is None else current
         self.batch.states[key] = (partition, state)
         return state
+
+
+def _may_have_been_applied(event: pb.InteractionEvent, state: FloatArray | None) -> bool:
+    """False when the event is certainly new to this relationship, so the seen-id lookup
+    (one SQLite query per record, most of them misses) is skipped.
+
+    Applying an event at time t leaves LAST_TIME >= t (FEEDBACK_TIME >= t for feedback),
+    and a redelivered event carries the same time; an event newer than both cannot have
+    been applied. A time-ordered stream, the usual case, never needs the lookup.
+    """
+    if state is None:
+        return False
+    newest = (
+        state[FEEDBACK_TIME] if event.type == pb.INTERACTION_TYPE_FEEDBACK else state[LAST_TIME]
+    )
+    return bool(event_time(event) <= newest)

@@ -65,7 +65,11 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
     hub = WatchHub(max_watchers=settings.max_watch_streams)
     with contextlib.ExitStack() as cleanup:  # whatever fails, what started is stopped
         store = StateStore(
-            settings.database_path, INTERACTIONS_TOPIC, rebuild=settings.rebuild_state
+            settings.database_path,
+            INTERACTIONS_TOPIC,
+            rebuild=settings.rebuild_state,
+            cache_mb=settings.store_cache_mb,
+            wal_limit_mb=settings.wal_limit_mb,
         )
         cleanup.callback(store.close)
         metrics.relationships.set(store.count_relationships())

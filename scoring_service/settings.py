@@ -62,6 +62,16 @@ class ScoringSettings:
         "VINCULO_SCORING_CACHE_TTL",
         "seconds a cached scored network is reused when no commit changed it",
     )
+    store_cache_mb: int = setting(
+        64,
+        "VINCULO_SCORING_STORE_CACHE_MB",
+        "SQLite page cache of the state store's writer, in MiB",
+    )
+    wal_limit_mb: int = setting(
+        32,
+        "VINCULO_SCORING_WAL_LIMIT_MB",
+        "size of the state store's write-ahead log past which it is checkpointed and truncated",
+    )
     rebuild_state: bool = setting(
         False,
         "VINCULO_SCORING_REBUILD_STATE",
@@ -97,5 +107,7 @@ class ScoringSettings:
             raise SettingsError("cache_owners, cache_rows: must be >= 0 (0 disables the cache)")
         if self.cache_ttl_s <= 0:
             raise SettingsError(f"cache_ttl_s: {self.cache_ttl_s}, must be > 0")
+        if self.store_cache_mb < 1 or self.wal_limit_mb < 1:
+            raise SettingsError("store_cache_mb, wal_limit_mb: must be >= 1 MiB")
         if self.max_poll_records < 1:
             raise SettingsError(f"max_poll_records: {self.max_poll_records}, at least 1")

@@ -27,15 +27,17 @@ read the last committed state without blocking the writer.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from scoring_service.checkpointer import WalCheckpointer
 from scoring_service.features.state import STATE_SCHEMA_VERSION, STATE_SIZE, FloatArray
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,13 @@ CREATE TABLE IF NOT EXISTS seen_events (
 """
 
 RelationshipKey = tuple[str, str]  # (owner, contact)
+
+# CROSS JOIN keeps json_each outside, so each wanted key is one primary-key probe.
+_LOAD_STATES = """
+SELECT r.owner, r.contact, r.state
+FROM json_each(?) AS wanted CROSS JOIN relationships AS r
+ON r.owner = json_extract(wanted.value, '$[0]') AND r.contact = json_extract(wanted.value, '$[1]')
+"""
 
 
 class StateSchemaMismatch(RuntimeError):
@@ -118,17 +127,30 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 class StateStore:
-    def __init__(self, path: Path, topic: str, rebuild: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        topic: str,
+        rebuild: bool = False,
+        cache_mb: int = 64,
+        wal_limit_mb: int = 32,
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.topic = topic
         self._conn = _connect(path)
+        # The writer probes random relationships: SQLite's default 2 MB page cache
+        # missed on most of them (a larger one measured 57 -> 50 µs per record).
+        self._conn.execute(f"PRAGMA cache_size = -{int(cache_mb) * 1024}")
+        self._conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's job
         self._conn.executescript(_SCHEMA)
+        self._checkpointer = WalCheckpointer(path, wal_limit_mb * 2**20)
         self._readers = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._commit_listeners: list[Callable[[set[str]], None]] = []
         self._check_schema_version(rebuild)
+        self._checkpointer.start()
 
     # --- schema versions ------------------------------------------------------
 
@@ -176,7 +198,9 @@ class StateStore:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
-        self._conn.execute("BEGIN IMMEDIATE")
+        """Write atomically, in the read transaction `_read` opened if there is one."""
+        if not self._conn.in_transaction:
+            self._conn.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
@@ -207,18 +231,44 @@ class StateStore:
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"log_id:{self.topic}", log_id)
             )
 
+    def _read(self) -> sqlite3.Connection:
+        """The writer connection inside one read transaction that lasts until the next commit.
+
+        In WAL mode each statement outside a transaction opens and closes its own read
+        transaction (shared-memory locks, measured 10-15 µs of the ~16-23 µs of a state
+        lookup). The writer is the only one, so upgrading this transaction to the
+        commit's write never fails, and what it read is still current.
+        """
+        if not self._conn.in_transaction:
+            self._conn.execute("BEGIN")
+        return self._conn
+
     def load_state(self, owner: str, contact: str) -> FloatArray | None:
-        row = self._conn.execute(
-            "SELECT state FROM relationships WHERE owner = ? AND contact = ?", (owner, contact)
-        ).fetchone()
+        row = (
+            self._read()
+            .execute(
+                "SELECT state FROM relationships WHERE owner = ? AND contact = ?", (owner, contact)
+            )
+            .fetchone()
+        )
         return None if row is None else decode_state(row[0])
+
+    def load_states(self, keys: Iterable[RelationshipKey]) -> dict[RelationshipKey, FloatArray]:
+        """Stored states of these relationships (absent ones left out), in one query."""
+        wanted = json.dumps(list(keys))
+        rows = self._read().execute(_LOAD_STATES, (wanted,)).fetchall()
+        return {(owner, contact): decode_state(blob) for owner, contact, blob in rows}
 
     def seen_time(self, owner: str, event_id: str) -> float | None:
         """occurred_at of an already applied event of this owner, else None."""
-        row = self._conn.execute(
-            "SELECT occurred_at FROM seen_events WHERE owner = ? AND event_id = ?",
-            (owner, event_id),
-        ).fetchone()
+        row = (
+            self._read()
+            .execute(
+                "SELECT occurred_at FROM seen_events WHERE owner = ? AND event_id = ?",
+                (owner, event_id),
+            )
+            .fetchone()
+        )
         return None if row is None else float(row[0])
 
     def commit(self, batch: Batch) -> None:
@@ -239,6 +289,8 @@ class StateStore:
                 "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
                 ((self.topic, p, offset) for p, offset in batch.offsets.items()),
             )
+        self._checkpointer.committed()
+        self._checkpointer.truncate_if_large(self._conn)
         if batch.states and self._commit_listeners:
             owners = {owner for owner, _ in batch.states}
             for listener in self._commit_listeners:
@@ -294,6 +346,7 @@ class StateStore:
         return int(self._reader().execute("SELECT count(*) FROM relationships").fetchone()[0])
 
     def close(self) -> None:
+        self._checkpointer.stop()
         with self._lock:
             for conn in self._reader_conns:
                 conn.close()

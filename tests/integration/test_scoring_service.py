@@ -246,8 +246,8 @@ def workload(n: int, owners: int = 40, contacts: int = 25) -> list[ev.Interactio
 def test_sigkill_mid_stream_then_restart_ends_in_the_uninterrupted_state(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    events = workload(20_000)
-    first, second = events[:14_000], events[14_000:]
+    events = workload(24_000)
+    warmup, streamed, after = events[:4_000], events[4_000:16_000], events[16_000:]
     reference_dir, crashed_dir = tmp_path / "reference", tmp_path / "crashed"
     # Two consumer groups: each instance consumes every record.
     reference = ServiceProcess(
@@ -258,14 +258,18 @@ def test_sigkill_mid_stream_then_restart_ends_in_the_uninterrupted_state(
     )
     try:
         with producer(broker.bootstrap) as kafka:
-            send(kafka, first)
+            send(kafka, warmup)
             reference.start()
             crashing.start()
-            progress = wait_until(lambda: stored_offsets(crashed_dir) >= 1000, what="some progress")
+            wait_until(lambda: stored_offsets(crashed_dir) == len(warmup), what="the warm-up")
+            # The kill lands while records stream in, however fast consumption is:
+            # right after a send returns, before the consumer can have stored it all.
+            for chunk in range(0, len(streamed), 500):
+                send(kafka, streamed[chunk : chunk + 500])
             crashing.kill()
             at_kill = stored_offsets(crashed_dir)
-            assert progress and at_kill < len(first), "the kill came after the whole first part"
-            send(kafka, second)
+            assert at_kill < len(warmup) + len(streamed), "the kill came after every record"
+            send(kafka, after)
         crashing.start()
         for data_dir in (reference_dir, crashed_dir):
             wait_until(

@@ -131,3 +131,38 @@ def test_changed_states_remember_their_state_before_the_batch(store: StateStore)
     assert before is not None
     np.testing.assert_array_equal(before, first.states[("ana", "bo")][1])
     assert second.states[("ana", "bo")][1][S["EVENT_COUNT"]] == 3.0
+
+
+def test_a_late_copy_of_an_older_event_is_still_a_duplicate(store: StateStore) -> None:
+    # Events newer than a relationship's newest skip the seen-id lookup; an older
+    # one (here a redelivered e1 after e2) must still be found by its id.
+    processor = BatchProcessor(store, clock=lambda: T0 + 100)
+    e1, e2 = event("e1", T0), event("e2", T0 + 50)
+    processor.process(records(e1, e2))
+    store.commit(processor.take_batch())
+    late_new = event("e0", T0 - 50)
+    outcomes, _ = processor.process(records(e1, e2, late_new, start=2))
+    assert outcomes == [Outcome.DUPLICATE, Outcome.DUPLICATE, Outcome.APPLIED]
+    store.commit(processor.take_batch())
+
+    expected = new_state()
+    for applied in (e1, e2, late_new):
+        apply_event(expected, to_interaction(applied))
+    np.testing.assert_array_equal(store.relationship_state("ana", "bo"), expected)
+
+
+def test_repeated_feedback_is_a_duplicate_even_after_newer_interactions(
+    store: StateStore,
+) -> None:
+    processor = BatchProcessor(store, clock=lambda: T0 + 100)
+    feedback = event(
+        "f1",
+        T0 + 10,
+        type=pb.INTERACTION_TYPE_FEEDBACK,
+        feedback_label=pb.FEEDBACK_LABEL_CLOSE,
+    )
+    outcomes, _ = processor.process(records(feedback, event("e1", T0 + 20)))
+    assert outcomes == [Outcome.APPLIED, Outcome.APPLIED]
+    store.commit(processor.take_batch())
+    outcomes, _ = processor.process(records(feedback, start=2))
+    assert outcomes == [Outcome.DUPLICATE]

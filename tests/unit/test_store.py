@@ -147,3 +147,41 @@ def test_commit_listeners_hear_the_owners_whose_state_changed(tmp_path: Path) ->
     store.commit(offsets_only)
     assert heard == [{"ana"}]
     store.close()
+
+
+def test_load_states_reads_many_relationships_at_once(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.db", TOPIC)
+    try:
+        store.commit(_batch())
+        loaded = store.load_states([("ana", "bo"), ("ana", "cy"), ("ana", "nobody")])
+        assert sorted(loaded) == [("ana", "bo"), ("ana", "cy")]
+        np.testing.assert_array_equal(loaded[("ana", "cy")], _state(2.5))
+        assert store.load_states([]) == {}
+    finally:
+        store.close()
+
+
+def test_the_write_ahead_log_is_checkpointed_and_stays_bounded(tmp_path: Path) -> None:
+    # Each batch appends ~1.8 MB of pages to the WAL, which the background's passive
+    # checkpoints alone let grow to ~9 MB over five batches (measured); the limit is 2 MiB.
+    store = StateStore(tmp_path / "s.db", TOPIC, wal_limit_mb=2)
+    wal = tmp_path / "s.db-wal"
+    try:
+        sizes = []
+        for round_ in range(5):
+            batch = Batch()
+            for i in range(2_000):
+                batch.states[("ana", f"c{round_}-{i}")] = (0, _state(float(i)))
+            batch.offsets[0] = round_
+            store.commit(batch)
+            sizes.append(wal.stat().st_size)
+        assert max(sizes) <= 2 * 2**20, sizes
+        assert store.count_relationships() == 10_000
+    finally:
+        store.close()
+    reopened = StateStore(tmp_path / "s.db", TOPIC)
+    try:
+        assert reopened.count_relationships() == 10_000
+        np.testing.assert_array_equal(reopened.relationship_state("ana", "c4-7"), _state(7.0))
+    finally:
+        reopened.close()
