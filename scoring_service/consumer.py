@@ -41,7 +41,7 @@ from kafka.structs import OffsetAndMetadata
 from scoring_service.metrics import ScoringMetrics
 from scoring_service.processor import BatchProcessor, DeadLetter, Outcome
 from scoring_service.settings import ScoringSettings
-from scoring_service.store import Batch, StateStore
+from scoring_service.store import Batch, SeenBefore, StateStore
 from scoring_service.watch import WatchHub
 from vinculo.topics import (
     DEAD_LETTER_TOPIC,
@@ -287,12 +287,37 @@ class ScoringConsumer:
             return
         with self._metrics.commit_duration.time():
             self._flush_dead_letters()
-            self._store.commit(batch)
+            try:
+                self._store.commit(batch)
+            except SeenBefore:
+                self._replay_strictly(batch)
+                return
+        self._processor.strict = False
         self._metrics.committed.inc(self._uncommitted)
         self._uncommitted = 0
         self._metrics.relationships.inc(batch.new_relationships)
         self._commit_to_kafka(batch)
         self._hub.publish(batch, time.time())
+
+    def _replay_strictly(self, batch: Batch) -> None:
+        """Consume the refused batch's records again, every event id looked up.
+
+        Its dead letters were already sent; replaying sends them again (the
+        dead-letter topic is at least once, like every topic here).
+        """
+        log.warning("an event id was reused with a newer time: replaying the batch strictly")
+        self._metrics.replays.inc()
+        self._uncommitted = 0
+        self._processor.strict = True
+        consumer = self._consumer
+        assert consumer is not None
+        for partition in batch.offsets:
+            tp = TopicPartition(INTERACTIONS_TOPIC, partition)
+            offset = self._store.next_offset(partition)
+            if offset is None:
+                consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, offset)
 
     def _flush_dead_letters(self) -> None:
         if not self._dlq_futures:

@@ -63,6 +63,12 @@ class ScoringMetrics:
             "consumption restarted at the log's beginning.",
             registry=registry,
         )
+        self.replays = Counter(
+            "vinculo_scoring_batch_replays_total",
+            "Batches refused at commit because an event id was reused with a newer time, "
+            "then consumed again with every id looked up.",
+            registry=registry,
+        )
         self.model_info = Info(
             "vinculo_model",
             "The scoring model in use.",

@@ -88,6 +88,8 @@ class BatchProcessor:
         self._store = store
         self._clock = clock
         self.batch = Batch()
+        # Look every event id up, newer or not: set to replay a batch the store refused.
+        self.strict = False
 
     def take_batch(self) -> Batch:
         """The changes so far; processing continues in a fresh batch."""
@@ -137,10 +139,9 @@ class BatchProcessor:
         owner, contact = event.owner_id, event.contact_id
         pending = self.batch.states.get((owner, contact))
         current = pending[1] if pending is not None else stored.get((owner, contact))
-        if (
-            _may_have_been_applied(event, current)
-            and self._seen_time(owner, event.event_id) is not None
-        ):
+        if (self.strict or _may_have_been_applied(event, current)) and self._seen_time(
+            owner, event.event_id
+        ) is not None:
             return Outcome.DUPLICATE
         reply_to_time = self._seen_time(owner, event.in_reply_to) if event.in_reply_to else None
         state = self._state_for_update(owner, contact, record.partition, current)

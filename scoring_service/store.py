@@ -83,6 +83,15 @@ class StateSchemaMismatch(RuntimeError):
     """Stored state was written with another state layout version."""
 
 
+class SeenBefore(RuntimeError):
+    """The batch holds an event whose (owner, event_id) the store already has.
+
+    The processor skips the seen-id lookup for events newer than their
+    relationship; only an id reused with a newer time gets past that, and this
+    check at commit catches it. Nothing of the batch was written.
+    """
+
+
 @dataclass
 class Batch:
     """State changes of processed records, not yet durable.
@@ -272,7 +281,10 @@ class StateStore:
         return None if row is None else float(row[0])
 
     def commit(self, batch: Batch) -> None:
-        """Write every changed state, every seen event id and the offsets atomically."""
+        """Write every changed state, every seen event id and the offsets atomically.
+
+        Raises SeenBefore, having written nothing, when an applied event's id was stored.
+        """
         with self._transaction():
             self._conn.executemany(
                 "INSERT OR REPLACE INTO relationships VALUES (?, ?, ?, ?, ?)",
@@ -281,10 +293,13 @@ class StateStore:
                     for (owner, contact), (partition, state) in batch.states.items()
                 ),
             )
+            before = self._conn.total_changes
             self._conn.executemany(
                 "INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?)",
                 ((owner, event_id, t) for (owner, event_id), t in batch.seen.items()),
             )
+            if self._conn.total_changes - before != len(batch.seen):
+                raise SeenBefore(f"a batch of {len(batch.seen)} events repeats a stored event id")
             self._conn.executemany(
                 "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
                 ((self.topic, p, offset) for p, offset in batch.offsets.items()),

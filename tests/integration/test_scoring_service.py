@@ -175,6 +175,15 @@ def test_events_are_ranked_and_duplicates_change_nothing(
         again = contacts_of(stub, "ana")["bea"]
         assert again.signals == bea.signals
         assert service.metric("vinculo_scoring_events_duplicate_total") == 1
+
+        # The same id with a newer time (a client that re-stamps retries) passes the
+        # cheap check; the commit refuses it and the batch is consumed again strictly.
+        restamped = interaction("a3", "ana", "bea", T0 + 90_000, type=ev.INTERACTION_TYPE_CALL)
+        send(kafka, [restamped, interaction("a6", "ana", "eve", T0)])
+        wait_until(lambda: "eve" in contacts_of(stub, "ana"), what="the marker after a3 again")
+        assert contacts_of(stub, "ana")["bea"].signals == bea.signals
+        assert service.metric("vinculo_scoring_events_duplicate_total") == 2
+        assert service.metric("vinculo_scoring_batch_replays_total") == 1
         with pytest.raises(grpc.RpcError) as info:
             stub.GetNetworkSummary(pb.GetNetworkSummaryRequest(owner_id="nobody"))
         assert info.value.code() == grpc.StatusCode.NOT_FOUND

@@ -12,7 +12,7 @@ import pytest
 
 from scoring_service.features.state import S, apply_event, new_state
 from scoring_service.processor import BatchProcessor, Outcome
-from scoring_service.store import StateStore
+from scoring_service.store import SeenBefore, StateStore
 from vinculo.v1 import events_pb2 as pb
 from vinculo.validation import to_interaction
 
@@ -166,3 +166,26 @@ def test_repeated_feedback_is_a_duplicate_even_after_newer_interactions(
     store.commit(processor.take_batch())
     outcomes, _ = processor.process(records(feedback, start=2))
     assert outcomes == [Outcome.DUPLICATE]
+
+
+def test_an_id_reused_with_a_newer_time_is_refused_then_a_strict_replay_skips_it(
+    store: StateStore,
+) -> None:
+    processor = BatchProcessor(store, clock=lambda: T0 + 1_000)
+    processor.process(records(event("e1", T0)))
+    store.commit(processor.take_batch())
+    replayed = records(event("e1", T0 + 500), event("e2", T0 + 600), start=1)
+
+    outcomes, _ = processor.process(replayed)
+    assert outcomes == [Outcome.APPLIED, Outcome.APPLIED]  # the cheap check let it pass
+    with pytest.raises(SeenBefore):
+        store.commit(processor.take_batch())
+
+    processor.strict = True
+    outcomes, _ = processor.process(replayed)
+    assert outcomes == [Outcome.DUPLICATE, Outcome.APPLIED]
+    store.commit(processor.take_batch())
+    expected = new_state()
+    apply_event(expected, to_interaction(event("e1", T0)))
+    apply_event(expected, to_interaction(event("e2", T0 + 600)))
+    np.testing.assert_array_equal(store.relationship_state("ana", "bo"), expected)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from scoring_service.features.state import STATE_SCHEMA_VERSION, STATE_SIZE, new_state
-from scoring_service.store import Batch, StateSchemaMismatch, StateStore
+from scoring_service.store import Batch, SeenBefore, StateSchemaMismatch, StateStore
 
 TOPIC = "vinculo.interactions.v1"
 
@@ -185,3 +185,21 @@ def test_the_write_ahead_log_is_checkpointed_and_stays_bounded(tmp_path: Path) -
         np.testing.assert_array_equal(reopened.relationship_state("ana", "c4-7"), _state(7.0))
     finally:
         reopened.close()
+
+
+def test_a_batch_repeating_a_stored_event_id_is_refused_whole(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.db", TOPIC)
+    try:
+        store.commit(_batch())
+        repeat = Batch()
+        repeat.states[("ana", "bo")] = (3, _state(9.0))
+        repeat.seen[("ana", "e2")] = 1_700_000_100.0
+        repeat.seen[("ana", "e1")] = 1_700_000_200.0  # stored by the first batch
+        repeat.offsets[3] = 50
+        with pytest.raises(SeenBefore):
+            store.commit(repeat)
+        np.testing.assert_array_equal(store.relationship_state("ana", "bo"), _state(1.5))
+        assert store.next_offset(3) == 42
+        assert store.seen_time("ana", "e2") is None
+    finally:
+        store.close()
