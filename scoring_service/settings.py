@@ -68,7 +68,7 @@ class ScoringSettings:
         "SQLite page cache of the state store's writer, in MiB",
     )
     wal_limit_mb: int = setting(
-        32,
+        64,
         "VINCULO_SCORING_WAL_LIMIT_MB",
         "size of the state store's write-ahead log past which it is checkpointed and truncated",
     )

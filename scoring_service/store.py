@@ -142,7 +142,7 @@ class StateStore:
         topic: str,
         rebuild: bool = False,
         cache_mb: int = 64,
-        wal_limit_mb: int = 32,
+        wal_limit_mb: int = 64,
     ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
