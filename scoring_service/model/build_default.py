@@ -4,7 +4,7 @@ Data (../shared/datasets, cited in docs/model.md): SNAP CollegeMsg (private
 messages), email-Eu-core-temporal (e-mail), sx-mathoverflow (public comments;
 a fixed 25% sample of owners, for time) and the Copenhagen Networks Study calls
 and text messages, all in the future-interaction task on the earlier cuts only
-(features before 40/50/60% of each log, labels from the next 20%), so the last
+(features before 30, 35, ... 60% of each log, labels from the next 20%), so the last
 20% of every log stays unseen and the metrics stored with the model are honest.
 """
 

@@ -2,7 +2,7 @@
 
 Without --labels: the future-interaction task (train on the earlier cuts unless
 --model is given; test on features before 80% of the events, labels after).
-With --validation: the model-selection window (train on 20/30/40%, features
+With --validation: the model-selection window (train on cuts 10-40%, features
 before 60%, labels 60-80%), so choices never read the test window.
 With --labels: the labels task, person-grouped cross-validation (or --model scored as is).
 """
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--validation",
         action="store_true",
         help="future task: the model-selection window instead of the test window "
-        "(train on cuts 20/30/40%%, features before 60%%, labels 60-80%%)",
+        "(train on cuts 10-40%%, features before 60%%, labels 60-80%%)",
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the metrics as JSON")
     parser.add_argument("--reliability-png", type=Path, metavar="FILE", help="reliability diagram")

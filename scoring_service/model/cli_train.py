@@ -1,9 +1,9 @@
 """`vinculo train`: fit a scoring model on event files and save it as skops.
 
 Without --labels: the future-interaction task on the latest windows of the log
-(features before 60/70/80% of the events, labels from the next 20%), so the
+(features before 50, 55, ... 80% of the events, labels from the next 20%), so the
 model learns from the freshest behaviour. `--holdout` trains on the earlier
-windows instead (40/50/60%), leaving the last 20% unseen for `vinculo evaluate`.
+windows instead (30-60%), leaving the last 20% unseen for `vinculo evaluate`.
 With --labels: the labels task (features before --as-of), feedback events merged in.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from scoring_service.model import pipeline
 from scoring_service.model.cli_common import add_event_arguments, as_of, load_log
 
-LATEST_CUTS = (0.6, 0.7, 0.8)
+LATEST_CUTS = tuple(round(c + 0.2, 2) for c in pipeline.TRAIN_CUTS)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
