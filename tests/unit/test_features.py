@@ -94,11 +94,26 @@ def test_owner_relative_columns_by_hand() -> None:
     assert [r["rank_mutual_90d"] for r in f] == [0.5, 1.0, 0.0]  # of the 2 other ties
     assert [r["rank_last_in"] for r in f] == [0.5, 1.0, 0.0]
     assert [r["owner_engaged_contacts"] for r in f] == [1, 1, 2]
+    # schema 3: the owner's activity relative to itself, the row still left out
+    assert f[0]["owner_in_30d_per_contact"] == pytest.approx(own_in[1] / 1)
+    assert f[2]["owner_in_30d_per_contact"] == pytest.approx((own_in[0] + own_in[1]) / 2)
+    mutual = [
+        ft.feature_matrix(states[i : i + 1], as_of)[
+            0, [ft.COLUMN["exchange_mutual_30d"], ft.COLUMN["exchange_mutual_365d"]]
+        ]
+        for i in range(3)
+    ]
+    assert f[2]["owner_mutual_30d_of_365d"] == pytest.approx(
+        (mutual[0][0] + mutual[1][0]) / (mutual[0][1] + mutual[1][1])
+    )
+    assert f[0]["owner_mutual_30d_of_365d"] == pytest.approx(mutual[1][0] / mutual[1][1])
     assert f[2]["share_mutual_30d"] == 0.0 and f[2]["share_in_30d"] == 0.0
     # groups: the same rows as two owners' networks give each owner's own aggregates
     ctx = ft.owner_context(states, as_of, np.array(["a", "a", "b"]))
     alone = ft.feature_matrix(states, as_of, ctx)
     assert alone[2, ft.COLUMN["owner_in_30d"]] == 0.0
+    assert alone[2, ft.COLUMN["owner_mutual_30d_of_365d"]] == 0.0  # no one else: 0, not NaN
+    assert alone[2, ft.COLUMN["owner_in_30d_per_contact"]] == 0.0
     assert alone[0, ft.COLUMN["owner_in_30d"]] == pytest.approx(own_in[1])
 
 
