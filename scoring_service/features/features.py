@@ -17,9 +17,11 @@ Gilbert & Karahalios measured them, and RealGraph's decayed counts:
   reciprocated and inbound exchange, its rank among the owner's ties by
   reciprocated volume and by last inbound contact, its silence measured in the
   owner's typical gap between hearing from people, and the owner's activity
-  elsewhere. `owner_context` sums the owner's network once; `feature_matrix`
-  takes each row's context and leaves the row itself out, so a row scores the
-  same alone or in its network as long as it gets its network's context.
+  elsewhere (schema 3: as ratios of the owner's own activity; only pooled
+  exchange columns, not per-kind ones, are model inputs). `owner_context` sums
+  the owner's network once; `feature_matrix` takes each row's context and
+  leaves the row itself out, so a row scores the same alone or in its network
+  as long as it gets its network's context.
 
 Real data rarely holds every event type, so the pooled `exchange_*` columns weigh
 each intimacy class (`KIND_WEIGHTS`): a model that only ever saw messages learns
