@@ -19,8 +19,9 @@ from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
 from scoring_service.features.state import FloatArray, S, apply_event, new_state
 from scoring_service.store import Batch, RelationshipKey, StateStore
+from vinculo.domain import Interaction
 from vinculo.v1 import events_pb2 as pb
-from vinculo.validation import Rejection, event_time, to_interaction, validate_event
+from vinculo.validation import Rejection, to_interaction, validate_event
 
 LAST_TIME = S["LAST_TIME"]
 FEEDBACK_TIME = S["FEEDBACK_TIME"]
@@ -139,14 +140,17 @@ class BatchProcessor:
         owner, contact = event.owner_id, event.contact_id
         pending = self.batch.states.get((owner, contact))
         current = pending[1] if pending is not None else stored.get((owner, contact))
-        if (self.strict or _may_have_been_applied(event, current)) and self._seen_time(
+        interaction = to_interaction(event)
+        if (self.strict or _may_have_been_applied(interaction, current)) and self._seen_time(
             owner, event.event_id
         ) is not None:
             return Outcome.DUPLICATE
-        reply_to_time = self._seen_time(owner, event.in_reply_to) if event.in_reply_to else None
+        if event.in_reply_to:  # a reply carries the time of what it answers
+            reply_to_time = self._seen_time(owner, event.in_reply_to)
+            interaction = to_interaction(event, reply_to_time=reply_to_time)
         state = self._state_for_update(owner, contact, record.partition, current)
-        apply_event(state, to_interaction(event, reply_to_time=reply_to_time))
-        self.batch.seen[(owner, event.event_id)] = event_time(event)
+        apply_event(state, interaction)
+        self.batch.seen[(owner, event.event_id)] = interaction.time
         return Outcome.APPLIED
 
     def _seen_time(self, owner: str, event_id: str) -> float | None:
@@ -166,7 +170,7 @@ class BatchProcessor:
         return state
 
 
-def _may_have_been_applied(event: pb.InteractionEvent, state: FloatArray | None) -> bool:
+def _may_have_been_applied(event: Interaction, state: FloatArray | None) -> bool:
     """False when the event is certainly new to this relationship, so the seen-id lookup
     (one SQLite query per record, most of them misses) is skipped.
 
@@ -179,4 +183,4 @@ def _may_have_been_applied(event: pb.InteractionEvent, state: FloatArray | None)
     newest = (
         state[FEEDBACK_TIME] if event.type == pb.INTERACTION_TYPE_FEEDBACK else state[LAST_TIME]
     )
-    return bool(event_time(event) <= newest)
+    return bool(event.time <= newest)
