@@ -197,6 +197,11 @@ def test_list_pages_through_the_ranking(
         if not token:
             break
     assert seen == ["c6", "c5", "c4", "c3", "c2", "c1", "c0"]
+    # First pages are kept with the network: each distinct query keeps its own.
+    for size, expected in ((3, ["c6", "c5", "c4"]), (2, ["c6", "c5"]), (3, ["c6", "c5", "c4"])):
+        again = stub.ListRelationships(pb.ListRelationshipsRequest(owner_id="ana", page_size=size))
+        assert [r.contact_id for r in again.relationships] == expected
+        assert again.next_page_token and again.total_size == 7
     weakest = stub.ListRelationships(
         pb.ListRelationshipsRequest(
             owner_id="ana", order=pb.SORT_ORDER_WEAKEST_FIRST, tiers=[events.TIER_ACQUAINTANCE]
@@ -204,6 +209,10 @@ def test_list_pages_through_the_ranking(
     )
     assert [r.contact_id for r in weakest.relationships] == ["c2", "c3"]
     assert weakest.total_size == 2
+    strongest = stub.ListRelationships(
+        pb.ListRelationshipsRequest(owner_id="ana", tiers=[events.TIER_ACQUAINTANCE])
+    )
+    assert [r.contact_id for r in strongest.relationships] == ["c3", "c2"]
     for bad, field in (
         (pb.ListRelationshipsRequest(owner_id="ana", page_size=5000), "page_size"),
         (pb.ListRelationshipsRequest(owner_id="ana", tiers=[42]), "tiers"),
