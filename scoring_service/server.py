@@ -21,8 +21,9 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from scoring_service.consumer import ScoringConsumer
 from scoring_service.metrics import ScoringMetrics
+from scoring_service.scored_network import network_cache
 from scoring_service.scorer import IncompatibleModel, load_scorer
-from scoring_service.servicer import ScoringServicer, network_cache
+from scoring_service.servicer import ScoringServicer
 from scoring_service.settings import ScoringSettings
 from scoring_service.store import StateSchemaMismatch, StateStore
 from scoring_service.suggestions import Cadences, make_suggester

@@ -15,8 +15,7 @@ import math
 import queue
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, NoReturn, Protocol
+from typing import NoReturn, Protocol
 
 import grpc
 import numpy as np
@@ -31,8 +30,8 @@ from scoring_service.pagination import (
     PageToken,
     after_token,
     parse_list_request,
-    ranking_order,
 )
+from scoring_service.scored_network import ScoredNetwork, network_cache
 from scoring_service.scorer import Scorer
 from scoring_service.signals import network_figures, signals_for, summary_response
 from scoring_service.store import StateStore
@@ -47,39 +46,6 @@ _TRENDS = {-1: pb.TREND_COOLING, 0: pb.TREND_STEADY, 1: pb.TREND_STRENGTHENING}
 # Rendered rows (explanation, trend, signals) kept per scored network, at most:
 # a cached network serves its top rows again and again.
 MAX_RENDERED_ROWS = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class ScoredNetwork:
-    """One owner's relationships scored at `as_of`; rows in contact order."""
-
-    owner_id: str
-    contacts: list[str]
-    states: FloatArray
-    scores: FloatArray
-    tiers: npt.NDArray[np.integer]
-    as_of: float
-    context: FloatArray | None = None  # the scorer's owner_context, one row per contact
-    # Derived once per network and reused while it is cached: ranking orders and
-    # rendered rows. Never mutate what is stored here.
-    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    def order(self, weakest_first: bool, tiers: tuple[int, ...]) -> list[int]:
-        """Row indices in ranking order, only the given tiers (all when empty)."""
-        key = ("order", weakest_first, tiers)
-        order: list[int] | None = self.memo.get(key)
-        if order is None:
-            order = ranking_order(self.scores, self.contacts, weakest_first)
-            if tiers:
-                order = [i for i in order if int(self.tiers[i]) in tiers]
-            self.memo[key] = order
-        return order
-
-
-def network_cache(
-    max_owners: int = 256, max_rows: int = 500_000, ttl_s: float = 30.0
-) -> NetworkCache[ScoredNetwork]:
-    return NetworkCache(max_owners, max_rows, ttl_s, size=lambda n: len(n.contacts))
 
 
 class Suggester(Protocol):

@@ -32,8 +32,9 @@ from vinculo.v1 import events_pb2 as pb
 from vinculo.v1 import scoring_pb2
 
 if TYPE_CHECKING:  # types only: the server wires this module into the servicer
+    from scoring_service.scored_network import ScoredNetwork
     from scoring_service.scorer import Scorer
-    from scoring_service.servicer import ScoredNetwork, Suggester
+    from scoring_service.servicer import Suggester
 
 BoolArray = npt.NDArray[np.bool_]
 

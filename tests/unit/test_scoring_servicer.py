@@ -13,7 +13,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from scoring_service.features.state import FloatArray, S, apply_event, new_state
-from scoring_service.servicer import ScoringServicer, network_cache
+from scoring_service.scored_network import network_cache
+from scoring_service.servicer import ScoringServicer
 from scoring_service.store import Batch, StateStore
 from scoring_service.watch import OwnerChanges, WatchHub
 from vinculo.domain import Interaction

@@ -1,0 +1,46 @@
+"""One owner's network scored at one instant: what every read of it is answered from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from scoring_service.features.state import FloatArray
+from scoring_service.network_cache import NetworkCache
+from scoring_service.pagination import ranking_order
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredNetwork:
+    """One owner's relationships scored at `as_of`; rows in contact order."""
+
+    owner_id: str
+    contacts: list[str]
+    states: FloatArray
+    scores: FloatArray
+    tiers: npt.NDArray[np.integer]
+    as_of: float
+    context: FloatArray | None = None  # the scorer's owner_context, one row per contact
+    # Derived once per network and reused while it is cached: ranking orders and
+    # rendered rows. Never mutate what is stored here.
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def order(self, weakest_first: bool, tiers: tuple[int, ...]) -> list[int]:
+        """Row indices in ranking order, only the given tiers (all when empty)."""
+        key = ("order", weakest_first, tiers)
+        order: list[int] | None = self.memo.get(key)
+        if order is None:
+            order = ranking_order(self.scores, self.contacts, weakest_first)
+            if tiers:
+                order = [i for i in order if int(self.tiers[i]) in tiers]
+            self.memo[key] = order
+        return order
+
+
+def network_cache(
+    max_owners: int = 256, max_rows: int = 500_000, ttl_s: float = 30.0
+) -> NetworkCache[ScoredNetwork]:
+    return NetworkCache(max_owners, max_rows, ttl_s, size=lambda n: len(n.contacts))
