@@ -18,11 +18,10 @@ from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 from scoring_service.features.features import (
     FEATURE_SCHEMA_VERSION,
     MODEL_FEATURES,
-    contact_engaged,
     feature_matrix,
     model_columns,
-    owner_context,
 )
+from scoring_service.features.owner_context import contact_engaged, owner_context
 from scoring_service.features.state import DAY, HALF_LIVES_DAYS, FloatArray, S, decayed_counts
 from scoring_service.model.fastpath import compile_model
 from vinculo.v1 import events_pb2 as pb

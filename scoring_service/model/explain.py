@@ -18,10 +18,12 @@ import numpy as np
 from scoring_service.features.features import (
     MODEL_FEATURES,
     NEVER_DAYS,
-    contact_engaged,
-    context_after_change,
     feature_matrix,
     model_columns,
+)
+from scoring_service.features.owner_context import (
+    contact_engaged,
+    context_after_change,
     owner_context,
 )
 from scoring_service.features.state import (

@@ -24,8 +24,8 @@ from scoring_service.features.features import (
     FEATURE_SCHEMA_VERSION,
     feature_matrix,
     model_columns,
-    owner_context,
 )
+from scoring_service.features.owner_context import owner_context
 from scoring_service.features.state import FloatArray
 from scoring_service.model import training
 from scoring_service.model.artifact import ScoringModel
