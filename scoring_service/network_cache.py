@@ -5,8 +5,8 @@ owner-relative features need it), which costs O(owner size): ~200 ms for
 30,000 relationships. Reads of the same owner within `ttl_s` share one scored
 network instead.
 
-Freshness: `StateStore.commit` calls `invalidate` with the owners a batch
-changed, after the transaction, so the next read of such an owner scores the
+Freshness: `StateStore.commit` calls `invalidate` with the rows a batch
+changed, by owner, after the transaction, so the next read of such an owner scores the
 committed state. A read that started before that commit must not store what it
 computed from the older state: each owner has a generation, taken before the
 store is read and compared when storing; `invalidate` moves it on. Concurrent
@@ -21,9 +21,17 @@ contact") move by at most 30 s. Pages of one ranking share one `as_of` anyway
 (the page token pins it), and a token's `as_of` is served from the cache while
 the entry it came from is still there.
 
+Carried forward, not re-read (`Rebase`): when a commit changes an owner whose
+network is cached (or expired from the cache), the cache keeps that network's
+states with the commit's changed rows written over them -- the owner's
+committed state, exactly, since a cached network is always the latest one.
+The next read scores that instead of fetching the owner's rows from SQLite
+(49 of ~105 ms at 30,000 relationships). The rows come with the commit, from
+the consumer thread, and the patched copy is made outside the lock.
+
 Memory: at most `max_owners` owners (least recently used evicted first) and
-`max_rows` relationships in all; a network larger than `max_rows` is not
-cached. `max_owners` = 0 disables the cache.
+`max_rows` relationships in all, networks and carried states each; a network
+larger than `max_rows` is not cached. `max_owners` = 0 disables the cache.
 """
 
 from __future__ import annotations
@@ -31,9 +39,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 V = TypeVar("V")
 
@@ -41,6 +49,15 @@ V = TypeVar("V")
 # reset to one floor value above every generation handed out (conservative:
 # a read in flight then does not store its result, it is still answered).
 MAX_TRACKED_OWNERS = 65_536
+
+
+@dataclass(frozen=True)
+class Rebase(Generic[V]):
+    """How a commit's changed rows carry a cached value's state forward."""
+
+    base_of: Callable[[V], Any]  # the committed state a value was computed from
+    patch: Callable[[Any, Sequence[Any]], Any]  # that state with a commit's rows over it (a copy)
+    size: Callable[[Any], int]
 
 
 @dataclass
@@ -65,6 +82,7 @@ class NetworkCache(Generic[V]):
         ttl_s: float,
         size: Callable[[V], int],
         clock: Callable[[], float] = time.monotonic,
+        rebase: Rebase[V] | None = None,
     ) -> None:
         self.max_owners = max_owners
         self.max_rows = max_rows
@@ -74,6 +92,9 @@ class NetworkCache(Generic[V]):
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, _Entry[V]] = OrderedDict()
         self._rows = 0
+        self._rebase = rebase
+        self._bases: OrderedDict[str, tuple[Any, int]] = OrderedDict()  # state, rows
+        self._base_rows = 0
         self._flights: dict[str, _Flight[V]] = {}
         self._generations: dict[str, int] = {}
         self._counter = 0
@@ -99,8 +120,12 @@ class NetworkCache(Generic[V]):
 
     def get_or_compute(self, owner: str, compute: Callable[[], V]) -> V:
         """The owner's cached value, or `compute()`'s, stored when no commit intervened."""
+        return self.get_or_compute_from(owner, lambda _base: compute())
+
+    def get_or_compute_from(self, owner: str, compute: Callable[[Any | None], V]) -> V:
+        """The same; `compute` gets the owner's carried-forward state, or None to read it."""
         if not self.enabled:
-            return compute()
+            return compute(None)
         with self._lock:
             value = self._fresh(owner)
             if value is not None:
@@ -108,6 +133,8 @@ class NetworkCache(Generic[V]):
                 return value
             self.misses += 1
             generation = self._generation(owner)
+            carried = self._bases.get(owner)
+            base = None if carried is None else carried[0]
             flight = self._flights.get(owner)
             leader = flight is None
             if flight is None:
@@ -116,9 +143,9 @@ class NetworkCache(Generic[V]):
             flight.done.wait()
             if flight.value is not None and flight.generation == generation:
                 return flight.value  # computed from the state this reader arrived to
-            return compute()
+            return compute(base)
         try:
-            value = compute()
+            value = compute(base)
             flight.value = value
             self._store(owner, value, flight.generation)
             return value
@@ -133,6 +160,8 @@ class NetworkCache(Generic[V]):
             return None
         if self._clock() - entry.stored_at > self.ttl_s:
             self._drop(owner)
+            if self._rebase is not None:  # still the committed state: kept to score again
+                self._keep_base(owner, self._rebase.base_of(entry.value))
             return None
         self._entries.move_to_end(owner)
         return entry.value
@@ -145,6 +174,7 @@ class NetworkCache(Generic[V]):
             if self._generation(owner) != generation:
                 return  # a commit touched the owner while this was computed
             self._drop(owner)
+            self._drop_base(owner)  # the entry holds the same state
             self._entries[owner] = _Entry(value, rows, self._clock())
             self._rows += rows
             while len(self._entries) > self.max_owners or self._rows > self.max_rows:
@@ -152,18 +182,63 @@ class NetworkCache(Generic[V]):
 
     # --- the writer (the consumer thread, through StateStore.commit) ---------------
 
-    def invalidate(self, owners: Iterable[str]) -> None:
-        """These owners' stored state changed: drop their entries, move their generations."""
+    def invalidate(self, owners: Iterable[str] | Mapping[str, Sequence[Any]]) -> None:
+        """These owners' stored state changed: drop their entries, move their generations.
+
+        Given each owner's changed rows (a mapping, as `StateStore.commit` passes
+        them) and a `Rebase`, the dropped state is carried forward with them.
+        """
         if not self.enabled:
             return
+        priors: dict[str, Any] = {}
         with self._lock:
             for owner in owners:
                 self._counter += 1
                 self._generations[owner] = self._counter
+                prior = self._prior_state(owner)
+                if prior is not None and isinstance(owners, Mapping):
+                    priors[owner] = prior
                 self._drop(owner)
+                self._drop_base(owner)
             if len(self._generations) > MAX_TRACKED_OWNERS:
                 self._floor = self._counter
                 self._generations.clear()
+            generations = {owner: self._generation(owner) for owner in priors}
+        if not priors or self._rebase is None or not isinstance(owners, Mapping):
+            return
+        patched = {
+            owner: self._rebase.patch(prior, owners[owner]) for owner, prior in priors.items()
+        }
+        with self._lock:
+            for owner, state in patched.items():
+                # A reader that stored meanwhile read this commit's state itself.
+                if self._generation(owner) == generations[owner] and owner not in self._entries:
+                    self._keep_base(owner, state)
+
+    def _prior_state(self, owner: str) -> Any | None:
+        if self._rebase is None:
+            return None
+        entry = self._entries.get(owner)
+        if entry is not None:
+            return self._rebase.base_of(entry.value)
+        carried = self._bases.get(owner)
+        return None if carried is None else carried[0]
+
+    def _keep_base(self, owner: str, state: Any) -> None:
+        assert self._rebase is not None
+        rows = self._rebase.size(state)
+        if rows > self.max_rows:
+            return
+        self._drop_base(owner)
+        self._bases[owner] = (state, rows)
+        self._base_rows += rows
+        while len(self._bases) > self.max_owners or self._base_rows > self.max_rows:
+            self._drop_base(next(iter(self._bases)))  # least recently carried first
+
+    def _drop_base(self, owner: str) -> None:
+        carried = self._bases.pop(owner, None)
+        if carried is not None:
+            self._base_rows -= carried[1]
 
     def _generation(self, owner: str) -> int:
         return self._generations.get(owner, self._floor)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scoring_service.features.state import FloatArray
-from scoring_service.network_cache import NetworkCache
+from scoring_service.network_cache import NetworkCache, Rebase
 from scoring_service.pagination import ranking_order
 
 
@@ -40,7 +42,34 @@ class ScoredNetwork:
         return order
 
 
+OwnerStates = tuple[list[str], FloatArray]  # contacts (sorted) and their states, as stored
+
+
+def states_of(network: ScoredNetwork) -> OwnerStates:
+    return network.contacts, network.states
+
+
+def with_changed_rows(base: OwnerStates, rows: Sequence[tuple[str, FloatArray]]) -> OwnerStates:
+    """`base` with a commit's rows written over it: a new copy, contacts kept sorted."""
+    contacts, states = base
+    states = states.copy()  # readers may be scoring the old array right now
+    added: dict[str, FloatArray] = {}
+    for contact, state in rows:
+        row = bisect.bisect_left(contacts, contact)
+        if row < len(contacts) and contacts[row] == contact:
+            states[row] = state
+        else:
+            added[contact] = state
+    if not added:
+        return contacts, states
+    new_contacts = sorted(added)
+    at = [bisect.bisect_left(contacts, contact) for contact in new_contacts]
+    states = np.insert(states, at, np.stack([added[c] for c in new_contacts]), axis=0)
+    return sorted(contacts + new_contacts), states
+
+
 def network_cache(
     max_owners: int = 256, max_rows: int = 500_000, ttl_s: float = 30.0
 ) -> NetworkCache[ScoredNetwork]:
-    return NetworkCache(max_owners, max_rows, ttl_s, size=lambda n: len(n.contacts))
+    rebase = Rebase(states_of, with_changed_rows, size=lambda base: len(base[0]))
+    return NetworkCache(max_owners, max_rows, ttl_s, size=lambda n: len(n.contacts), rebase=rebase)

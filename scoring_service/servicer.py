@@ -31,7 +31,7 @@ from scoring_service.pagination import (
     after_token,
     parse_list_request,
 )
-from scoring_service.scored_network import ScoredNetwork, network_cache
+from scoring_service.scored_network import OwnerStates, ScoredNetwork, network_cache
 from scoring_service.scorer import Scorer
 from scoring_service.signals import network_figures, signals_for, summary_response
 from scoring_service.store import StateStore
@@ -107,8 +107,8 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         """The owner's network scored at `as_of`; None means now, from the cache when fresh."""
         if as_of is not None:
             return self._network(context, owner_id, as_of, missing)
-        return self._cache.get_or_compute(
-            owner_id, lambda: self._network(context, owner_id, self._clock(), missing)
+        return self._cache.get_or_compute_from(
+            owner_id, lambda base: self._network(context, owner_id, self._clock(), missing, base)
         )
 
     def _network(
@@ -117,8 +117,10 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         owner_id: str,
         as_of: float,
         missing: str = "owner_id: no relationships of {!r}",
+        base: OwnerStates | None = None,
     ) -> ScoredNetwork:
-        contacts, states = self._store.owner_states(owner_id)
+        """`base`: the owner's committed states carried forward by the cache, if any."""
+        contacts, states = self._store.owner_states(owner_id) if base is None else base
         if not contacts:
             _fail(context, grpc.StatusCode.NOT_FOUND, missing.format(owner_id))
         context = self._scorer.owner_context(states, as_of)

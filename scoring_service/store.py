@@ -70,6 +70,8 @@ CREATE TABLE IF NOT EXISTS seen_events (
 """
 
 RelationshipKey = tuple[str, str]  # (owner, contact)
+# Hears each commit that changed state: owner -> [(contact, new state)].
+CommitListener = Callable[[dict[str, list[tuple[str, FloatArray]]]], None]
 
 # CROSS JOIN keeps json_each outside, so each wanted key is one primary-key probe.
 _LOAD_STATES = """
@@ -157,7 +159,7 @@ class StateStore:
         self._readers = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._commit_listeners: list[Callable[[set[str]], None]] = []
+        self._commit_listeners: list[CommitListener] = []
         self._check_schema_version(rebuild)
         self._checkpointer.start()
 
@@ -307,13 +309,16 @@ class StateStore:
         self._checkpointer.committed()
         self._checkpointer.truncate_if_large(self._conn)
         if batch.states and self._commit_listeners:
-            owners = {owner for owner, _ in batch.states}
+            changed: dict[str, list[tuple[str, FloatArray]]] = {}
+            for (owner, contact), (_, state) in batch.states.items():
+                changed.setdefault(owner, []).append((contact, state))
             for listener in self._commit_listeners:
-                listener(owners)
+                listener(changed)
 
-    def add_commit_listener(self, listener: Callable[[set[str]], None]) -> None:
-        """Called after every commit that changed state, with the owners it changed
-        (the servicer's cache of scored networks drops them)."""
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        """Called after every commit that changed state, with each changed owner's new
+        rows (the servicer's cache of scored networks drops those owners' networks and
+        carries their states forward)."""
         self._commit_listeners.append(listener)
 
     # --- reader side (gRPC threads) ---------------------------------------------

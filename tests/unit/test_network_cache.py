@@ -141,3 +141,44 @@ def test_a_waiter_that_arrived_after_a_commit_does_not_take_the_older_result() -
     follower.join(5)
     assert results == {"a": "before-commit", "b": "after-commit"}
     assert cache.peek("ana") != "before-commit"
+
+
+def test_commits_and_expiry_carry_the_state_forward() -> None:
+    from typing import Any
+
+    from scoring_service.network_cache import Rebase
+
+    clock = Clock()
+    rebase: Rebase[dict[str, int]] = Rebase(
+        base_of=lambda value: value,
+        patch=lambda base, rows: {**base, **dict(rows)},
+        size=len,
+    )
+    cache: NetworkCache[dict[str, int]] = NetworkCache(
+        4, 100, 30.0, size=len, clock=clock, rebase=rebase
+    )
+    given: list[Any] = []
+
+    def compute(base: dict[str, int] | None) -> dict[str, int]:
+        given.append(base)
+        return {"x": 1} if base is None else dict(base)
+
+    cache.get_or_compute_from("ana", compute)
+    cache.invalidate({"ana": [("y", 2)], "bo": [("q", 1)]})  # bo was never cached
+    assert cache.get_or_compute_from("ana", compute) == {"x": 1, "y": 2}
+    assert cache.get_or_compute_from("bo", compute) == {"x": 1}
+    assert given == [None, {"x": 1, "y": 2}, None]
+    clock.now = 31.0  # expired: the state is still the committed one
+    assert cache.get_or_compute_from("ana", compute) == {"x": 1, "y": 2}
+    assert given[-1] == {"x": 1, "y": 2}
+
+    def compute_across_a_commit(base: dict[str, int] | None) -> dict[str, int]:
+        cache.invalidate({"ana": [("z", 3)]})
+        return {"stale": 0}
+
+    clock.now = 62.0
+    assert cache.get_or_compute_from("ana", compute_across_a_commit) == {"stale": 0}
+    assert cache.peek("ana") is None  # not stored: a commit came in between
+    assert cache.get_or_compute_from("ana", compute) == {"x": 1, "y": 2, "z": 3}
+    cache.invalidate({"ana"})  # owners without rows: dropped, nothing carried
+    assert cache.get_or_compute_from("ana", compute) == {"x": 1}

@@ -360,3 +360,52 @@ def test_reads_as_of_now_are_cached_and_fresh_after_a_commit(tmp_path: Path) -> 
         hub.close()
         server.stop(0)
         store.close()
+
+
+class _Context:
+    def abort(self, code: grpc.StatusCode, details: str) -> None:
+        raise AssertionError(f"{code}: {details}")
+
+
+def _ranking(servicer: ScoringServicer, owner: str) -> list[tuple[str, float]]:
+    request = pb.ListRelationshipsRequest(owner_id=owner, page_size=100)
+    reply = servicer.ListRelationships(request, _Context())  # type: ignore[arg-type]
+    return [(r.contact_id, r.score) for r in reply.relationships]
+
+
+def test_a_commit_carries_the_cached_network_forward_without_reading_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = StateStore(tmp_path / "s.db", "vinculo.interactions.v1")
+    first = Batch()
+    for i, contact in enumerate(["b", "d", "f"]):
+        first.states[("ana", contact)] = (0, _state(i + 1))
+    first.offsets[0] = 3
+    store.commit(first)
+    cached = ScoringServicer(store, OwnerRelativeScorer(), WatchHub(), clock=lambda: T0 + 100)
+    uncached = ScoringServicer(
+        store, OwnerRelativeScorer(), WatchHub(), clock=lambda: T0 + 100, cache=network_cache(0)
+    )
+    reads: list[str] = []
+    original = store.owner_states
+
+    def counted(owner: str) -> tuple[list[str], FloatArray]:
+        reads.append(owner)
+        return original(owner)
+
+    monkeypatch.setattr(store, "owner_states", counted)
+    try:
+        assert _ranking(cached, "ana") == _ranking(uncached, "ana")
+        reads.clear()
+        change = Batch()  # one changed row and two new contacts, before and after the others
+        change.states[("ana", "d")] = (0, _state(9))
+        change.states[("ana", "a")] = (0, _state(4))
+        change.states[("ana", "e")] = (0, _state(2))
+        change.offsets[0] = 6
+        store.commit(change)
+        after = _ranking(cached, "ana")
+        assert reads == []  # scored from the carried-forward states
+        assert after == _ranking(uncached, "ana")  # exactly what the store now holds
+        assert [contact for contact, _ in after] == ["d", "a", "f", "e", "b"]
+    finally:
+        store.close()

@@ -137,15 +137,18 @@ def test_no_unused_partition_index_and_schema_creation_is_idempotent(tmp_path: P
         reopened.close()
 
 
-def test_commit_listeners_hear_the_owners_whose_state_changed(tmp_path: Path) -> None:
+def test_commit_listeners_hear_the_changed_rows_of_each_owner(tmp_path: Path) -> None:
     store = StateStore(tmp_path / "s.db", TOPIC)
-    heard: list[set[str]] = []
+    heard: list[dict[str, list[tuple[str, np.ndarray]]]] = []
     store.add_commit_listener(heard.append)
     store.commit(_batch())
     offsets_only = Batch()
     offsets_only.offsets[3] = 43
     store.commit(offsets_only)
-    assert heard == [{"ana"}]
+    assert len(heard) == 1 and list(heard[0]) == ["ana"]
+    rows = dict(heard[0]["ana"])
+    assert sorted(rows) == ["bo", "cy"]
+    np.testing.assert_array_equal(rows["cy"], _state(2.5))
     store.close()
 
 
