@@ -36,7 +36,6 @@ class WalCheckpointer:
         self._checkpointing = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
-        self.checkpoints = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -74,7 +73,6 @@ class WalCheckpointer:
                 with self._checkpointing:
                     # PASSIVE: copies what no reader still needs, never waits for anyone.
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                self.checkpoints += 1
         except sqlite3.Error:
             # Not fatal: the writer's truncate_if_large still bounds the WAL.
             log.exception("background WAL checkpoints stopped; the writer checkpoints instead")

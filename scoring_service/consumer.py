@@ -309,11 +309,14 @@ class ScoringConsumer:
         self._metrics.replays.inc()
         self._uncommitted = 0
         self._processor.strict = True
+        self._seek_to_stored([TopicPartition(INTERACTIONS_TOPIC, p) for p in batch.offsets])
+
+    def _seek_to_stored(self, partitions: list[TopicPartition]) -> None:
+        """Resume each partition at the store's offset (its beginning if never consumed)."""
         consumer = self._consumer
         assert consumer is not None
-        for partition in batch.offsets:
-            tp = TopicPartition(INTERACTIONS_TOPIC, partition)
-            offset = self._store.next_offset(partition)
+        for tp in partitions:
+            offset = self._store.next_offset(tp.partition)
             if offset is None:
                 consumer.seek_to_beginning(tp)
             else:
@@ -375,12 +378,7 @@ class ScoringConsumer:
         consumer = self._consumer
         assert consumer is not None
         self._check_log_identity(consumer)
-        for tp in assigned:
-            offset = self._store.next_offset(tp.partition)
-            if offset is None:
-                consumer.seek_to_beginning(tp)
-            else:
-                consumer.seek(tp, offset)
+        self._seek_to_stored(assigned)
         log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
 
 

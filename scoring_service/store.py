@@ -255,14 +255,7 @@ class StateStore:
         return self._conn
 
     def load_state(self, owner: str, contact: str) -> FloatArray | None:
-        row = (
-            self._read()
-            .execute(
-                "SELECT state FROM relationships WHERE owner = ? AND contact = ?", (owner, contact)
-            )
-            .fetchone()
-        )
-        return None if row is None else decode_state(row[0])
+        return self.load_states([(owner, contact)]).get((owner, contact))
 
     def load_states(self, keys: Iterable[RelationshipKey]) -> dict[RelationshipKey, FloatArray]:
         """Stored states of these relationships (absent ones left out), in one query."""
