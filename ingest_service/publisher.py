@@ -26,6 +26,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from ingest_service.settings import IngestSettings
+from vinculo.partitioning import RememberingPartitioner
 from vinculo.topics import INTERACTIONS_TOPIC, PROTOBUF_HEADERS, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,7 @@ class KafkaPublisher:
             acks="all",
             enable_idempotence=True,
             linger_ms=s.linger_ms,
+            partitioner=RememberingPartitioner(),
             batch_size=s.batch_size_bytes,
             max_block_ms=ack_ms,
             request_timeout_ms=max(1000, ack_ms // 2),
