@@ -100,6 +100,21 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
+def _cpu_lines(results: Mapping[str, Any]) -> list[str]:
+    """CPU µs per event of each process: where the cores went, and the rate they bound."""
+    lines = []
+    for label, key in (("raw peer", "raw_kafka_cpu_us_per_event"),
+                       ("ingest -> scored", "ingest_cpu_us_per_event")):  # fmt: skip
+        split = results.get(key)
+        if split:
+            parts = ", ".join(f"{name} {_fmt(us, 0)}" for name, us in split.items())
+            lines.append(f"  CPU us/event, {label}: {parts}; sum {_fmt(sum(split.values()), 0)}")
+    if results.get("ingest_cpu_bound_eps"):
+        bound = _fmt(results["ingest_cpu_bound_eps"])
+        lines.append(f"  events/s the cores could carry at that CPU cost  {bound}")
+    return lines
+
+
 def table(results: Mapping[str, Any]) -> str:
     lines = [f"Vinculo benchmark ({results.get('mode', '?')} mode)", ""]
     lines.append("Throughput (events/s; one event = the record and its mirror)")
@@ -107,6 +122,7 @@ def table(results: Mapping[str, Any]) -> str:
     eps = _fmt(results["ingest_to_scored_eps"])
     lines.append(f"  ingest -> scored                       {eps}")
     lines.append(f"  ratio to raw kafka                     {_fmt(results.get('ingest_ratio'))}")
+    lines += _cpu_lines(results)
     lines.append("")
     lines.append(
         f"Freshness publish -> visible  p50 {_fmt(results.get('freshness_p50_s'), 3)} s"

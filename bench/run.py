@@ -20,7 +20,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import chart, idle, pipeline, raw_kafka, report, scale, serving
+import psutil
+
+from bench import chart, cpu, pipeline, raw_kafka, report, scale, serving
 from bench.datasets import snap_events
 from bench.stack import Stack
 from bench.stats import ratio, wait_until
@@ -46,6 +48,7 @@ FULL = Profile("full", None, 4, 200, (100, 1000, 10_000, 30_000), 3.0, 50, None,
 QUICK = Profile("quick", 8_000, 4, 40, (100, 1000, 30_000), 1.0, 20, 1000,
                 (10_000, 30_000), 4_000, 3.0)  # fmt: skip
 CONCURRENCIES = (1, 32)
+BENCH_CLIENT = "bench client"
 SCORING_WORKERS = 16  # vinculo.grpc_server.ServiceServer's default pool, as the service uses
 
 
@@ -57,6 +60,19 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+def _processes(stack: Stack) -> dict[str, psutil.Process]:
+    processes = {name: p.ps for name, p in stack.services().items()}
+    broker = stack.broker_ps()
+    if broker is not None:
+        processes["broker"] = broker
+    processes[BENCH_CLIENT] = psutil.Process()  # the load generator and the raw peer
+    return processes
+
+
+def _per_event_us(cpu_s: dict[str, float], events: int) -> dict[str, float]:
+    return {name: seconds / events * 1e6 for name, seconds in cpu_s.items()}
+
+
 def measure_main(profile: Profile, root: Path) -> dict[str, Any]:
     log("loading SNAP events")
     events = snap_events(profile.snap_limit, run_tag=str(int(time.time())))
@@ -64,21 +80,32 @@ def measure_main(profile: Profile, root: Path) -> dict[str, Any]:
     per_event = len(records) / len(events)
     results: dict[str, Any] = {"events": len(events), "records_per_event": per_event}
     with Stack(root) as stack:
-        assert stack.ingest is not None and stack.scoring is not None
+        ingest, scoring = stack.ingest, stack.scoring
+        assert ingest is not None and scoring is not None
+        processes = _processes(stack)
         log(f"raw kafka-python: {len(records)} records")
-        raw = raw_kafka.run(stack.broker.bootstrap, records, partitions=8)
+        raw, raw_cpu = cpu.cpu_spent(
+            processes, lambda: raw_kafka.run(stack.broker.bootstrap, records, partitions=8)
+        )
+        results["raw_kafka_cpu_us_per_event"] = _per_event_us(raw_cpu, len(events))
         results["raw_kafka_eps"] = raw.eps / per_event
         results["raw_kafka"] = {**asdict(raw), "records_per_s": raw.eps,
                                 "produce_records_per_s": raw.produce_eps,
                                 "consume_records_per_s": raw.consume_eps}  # fmt: skip
         log(f"ingest -> scored: {len(events)} events, {profile.clients} clients")
-        flow = pipeline.throughput(stack.ingest, stack.scoring, events, profile.clients)
+        flow, flow_cpu = cpu.cpu_spent(
+            processes,
+            lambda: pipeline.throughput(ingest, scoring, events, profile.clients),
+        )
+        # Everything shares the cores: the summed CPU per event bounds the rate.
+        results["ingest_cpu_us_per_event"] = _per_event_us(flow_cpu, len(events))
+        results["ingest_cpu_bound_eps"] = cpu.cpu_bound_eps(flow_cpu, len(events))
         results["ingest_to_scored_eps"] = flow.events_per_s
         results["ingest_ratio"] = ratio(flow.events_per_s, results["raw_kafka_eps"])
         results["ingest"] = {**asdict(flow), "ingest_eps": flow.ingest_eps,
                              "records_per_s": flow.records_per_s}  # fmt: skip
         log(f"freshness: {profile.freshness_samples} samples")
-        fresh = pipeline.freshness(stack.ingest, stack.scoring, profile.freshness_samples)
+        fresh = pipeline.freshness(ingest, scoring, profile.freshness_samples)
         results["freshness_p50_s"] = fresh.p50_s
         results["freshness_p99_s"] = fresh.p99_s
         results["freshness"] = asdict(fresh)
@@ -90,16 +117,12 @@ def measure_main(profile: Profile, root: Path) -> dict[str, Any]:
                                profile.serving_c32_max_size)  # fmt: skip
         results["serving"] = [row.as_dict() for row in rows]
         log("idle")
-        scoring = stack.scoring
         lag_zero = lambda: scoring.metric("vinculo_scoring_consumer_lag") == 0  # noqa: E731
         wait_until(lag_zero, 60, 0.2, "consumer lag 0")
         time.sleep(1.0)
-        processes = {name: p.ps for name, p in stack.services().items()}
-        broker = stack.broker_ps()
-        if broker is not None:
-            processes["broker"] = broker
-        results["idle_cpu_percent"] = idle.idle_cpu_percent(processes, profile.idle_window_s)
-        results["rss_mb"] = idle.rss_mb(processes)
+        services = {name: p for name, p in processes.items() if name != BENCH_CLIENT}
+        results["idle_cpu_percent"] = cpu.idle_cpu_percent(services, profile.idle_window_s)
+        results["rss_mb"] = cpu.rss_mb(services)
         results["relationships_after_main"] = scoring.metric("vinculo_scoring_relationships")
     return results
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench import report
+import psutil
+
+from bench import cpu, report
 from bench.datasets import make_event, synthetic_events
 from bench.echo import make_server
 from bench.loadgen import run_load, unary_call
@@ -85,3 +87,28 @@ def test_echo_round_trip_through_the_load_generator() -> None:
         assert summary.p99_ms >= summary.p50_ms
     finally:
         server.stop(0).wait()
+
+
+def test_cpu_spent_counts_the_work_of_each_process() -> None:
+    def busy() -> int:
+        deadline = time.process_time() + 0.05
+        spins = 0
+        while time.process_time() < deadline:
+            spins += 1
+        return spins
+
+    spins, spent = cpu.cpu_spent({"me": psutil.Process()}, busy)
+    assert spins > 0
+    assert spent["me"] >= 0.04
+
+
+def test_cpu_bound_rate_and_its_lines_in_the_table() -> None:
+    spent = {"ingest_service": 0.5, "scoring_service": 1.5}  # seconds for 1,000 events
+    assert cpu.cpu_bound_eps(spent, 1000, cores=2) == 1000.0
+    results = _results() | {
+        "ingest_cpu_us_per_event": {name: s / 1000 * 1e6 for name, s in spent.items()},
+        "ingest_cpu_bound_eps": 1000.0,
+    }
+    text = report.table(results)
+    assert "ingest_service 500, scoring_service 1,500; sum 2,000" in text
+    assert "could carry at that CPU cost  1,000" in text
