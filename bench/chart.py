@@ -50,8 +50,11 @@ def draw(results: Mapping[str, Any], path: Path) -> None:
     ax = axes[1][0]
     if scale:
         sizes = [r["relationships"] for r in scale]
-        ax.plot(sizes, [r["cpu_us_per_event"] for r in scale], "o-", label="CPU us/event")
-        ax.plot(sizes, [1e6 / r["probe_eps"] for r in scale], "s-", label="wall us/event")
+        ax.plot(sizes, [r["cpu_us_per_event"] for r in scale], "o-", label="uniform CPU us/event")
+        ax.plot(sizes, [1e6 / r["probe_eps"] for r in scale], "s-", label="uniform wall us/event")
+        replay_cpu = [r["replay_cpu_us_per_record"] for r in scale]
+        ax.plot(sizes, replay_cpu, "o--", label="replay CPU us/record")
+        ax.plot(sizes, [1e6 / r["replay_rps"] for r in scale], "s--", label="replay wall us/record")
         ax.set_xscale("log")
         ax.set_ylim(bottom=0)
         ax.legend(fontsize=8)

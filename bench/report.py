@@ -139,15 +139,20 @@ def table(results: Mapping[str, Any]) -> str:
             f" {_fmt(row['echo_p50_ms']):>9} {_fmt(row['echo_p99_ms']):>9}"
             f" {_fmt(row.get('p50_vs_echo')):>6} {_fmt(row.get('p99_vs_echo')):>6}"
         )
-    lines += ["", "Scale (probe: updates of random existing relationships)"]
+    lines += [
+        "",
+        "Scale (uniform: updates of relationships drawn evenly from the whole store;"
+        " replay: real e-mail traffic on its own ties, with mirrors)",
+    ]
     lines.append(
-        f"  {'rels':>9} {'fill rec/s':>10} {'probe ev/s':>10} {'cpu us/ev':>9}"
-        f" {'disk MB':>8} {'B/rel':>6} {'RSS MB':>7}"
+        f"  {'rels':>9} {'fill rec/s':>10} {'uniform ev/s':>12} {'cpu us/ev':>9}"
+        f" {'replay rec/s':>12} {'cpu us/rec':>10} {'disk MB':>8} {'B/rel':>6} {'RSS MB':>7}"
     )
     for row in results.get("scale", []):
         lines.append(
-            f"  {row['relationships']:>9} {_fmt(row['fill_eps']):>10} {_fmt(row['probe_eps']):>10}"
-            f" {_fmt(row['cpu_us_per_event'], 0):>9} {row['disk_bytes'] / 1e6:>8.1f}"
+            f"  {row['relationships']:>9} {_fmt(row['fill_eps']):>10} {_fmt(row['probe_eps']):>12}"
+            f" {_fmt(row['cpu_us_per_event'], 0):>9} {_fmt(row.get('replay_rps')):>12}"
+            f" {_fmt(row.get('replay_cpu_us_per_record'), 0):>10} {row['disk_bytes'] / 1e6:>8.1f}"
             f" {_fmt(row['bytes_per_relationship'], 0):>6} {_fmt(row['scoring_rss_mb'], 0):>7}"
         )
     lines.append("")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
 import psutil
+import pytest
 
-from bench import cpu, report
+from bench import cpu, report, scale
 from bench.datasets import make_event, synthetic_events
 from bench.echo import make_server
 from bench.loadgen import run_load, unary_call
@@ -15,7 +17,7 @@ from bench.pipeline import batches, records_of
 from bench.raw_kafka import records_for
 from vinculo.v1 import events_pb2 as pb
 from vinculo.v1 import ingest_pb2
-from vinculo.validation import validate_event
+from vinculo.validation import event_time, validate_event
 
 
 def _results() -> dict[str, Any]:
@@ -112,3 +114,21 @@ def test_cpu_bound_rate_and_its_lines_in_the_table() -> None:
     text = report.table(results)
     assert "ingest_service 500, scoring_service 1,500; sum 2,000" in text
     assert "could carry at that CPU cost  1,000" in text
+
+
+def test_replay_copies_are_valid_distinct_and_each_newer_than_the_last() -> None:
+    rows = [(1, 2, 1_000), (2, 1, 1_500), (3, 1, 4_000)]
+    copies = [scale.replay_events(rows, k, 3) for k in range(3)]
+    now = time.time()
+    ids = {e.event_id for copy in copies for e in copy}
+    assert len(ids) == 9
+    assert all(validate_event(e, now) is None for copy in copies for e in copy)
+    for earlier, later in itertools.pairwise(copies):
+        assert event_time(later[0]) > event_time(earlier[-1])
+        # the same real ties, in the same order and spacing
+        assert [(e.owner_id, e.contact_id) for e in later] == [
+            (e.owner_id, e.contact_id) for e in earlier
+        ]
+        gaps = [event_time(b) - event_time(a) for a, b in itertools.pairwise(later)]
+        assert gaps == pytest.approx([500, 2_500], abs=1e-3)
+    assert event_time(copies[-1][-1]) <= now
