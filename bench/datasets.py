@@ -13,7 +13,7 @@ import gzip
 import heapq
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,26 +59,31 @@ def snap_events(
 ) -> list[pb.InteractionEvent]:
     """Both SNAP files as events, merged in time order; `limit_per_file` keeps the newest rows."""
     end = (time.time() if now is None else now) - 60.0
-    streams: list[list[tuple[float, pb.InteractionEvent]]] = []
+    streams: list[list[pb.InteractionEvent]] = []
     for source in SOURCES:
         rows = read_snap(snap_dir / source.file, limit_per_file)
         if not rows:
             continue
-        shift = end - rows[-1][2]
-        stream = []
-        for i, (src, dst, t) in enumerate(rows):
-            event = make_event(
-                event_id=f"{source.prefix}{run_tag}-{i}",
-                owner=f"{source.prefix}:{src}",
-                contact=f"{source.prefix}:{dst}",
-                at=t + shift,
-                type=source.type,
-                channel=source.channel,
-            )
-            stream.append((t + shift, event))
-        streams.append(stream)
-    merged = heapq.merge(*streams, key=lambda pair: pair[0])
-    return [event for _, event in merged]
+        events = source_events(source, rows, end - rows[-1][2], f"{source.prefix}{run_tag}")
+        streams.append(events)
+    return list(heapq.merge(*streams, key=lambda event: event.occurred_at.ToNanoseconds()))
+
+
+def source_events(
+    source: SnapSource, rows: Sequence[tuple[int, int, int]], shift: float, id_prefix: str
+) -> list[pb.InteractionEvent]:
+    """One event per (src, dst, time) row from SRC's side, `shift` seconds later."""
+    return [
+        make_event(
+            event_id=f"{id_prefix}-{i}",
+            owner=f"{source.prefix}:{src}",
+            contact=f"{source.prefix}:{dst}",
+            at=t + shift,
+            type=source.type,
+            channel=source.channel,
+        )
+        for i, (src, dst, t) in enumerate(rows)
+    ]
 
 
 def make_event(

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.datasets import SNAP_DIR, SOURCES, make_event, read_snap
+from bench.datasets import SNAP_DIR, SOURCES, make_event, read_snap, source_events
 from bench.raw_kafka import create_topic, publish_direct
 from bench.stack import Process, Stack, service
 from bench.stats import wait_until
@@ -68,18 +68,7 @@ def replay_events(
     copy - 1 so that every copy is newer than the state the earlier ones left."""
     span = rows[-1][2] - rows[0][2] + 1
     shift = time.time() - 60.0 - (copies - 1 - copy) * span - rows[-1][2]
-    source = REPLAY_SOURCE
-    return [
-        make_event(
-            f"replay{copy}-{i}",
-            f"{source.prefix}:{src}",
-            f"{source.prefix}:{dst}",
-            t + shift,
-            type=source.type,
-            channel=source.channel,
-        )
-        for i, (src, dst, t) in enumerate(rows)
-    ]
+    return source_events(REPLAY_SOURCE, rows, shift, f"replay{copy}")
 
 
 def disk_bytes(directory: Path) -> tuple[int, int]:
@@ -143,7 +132,7 @@ def _backlog(
 
 
 def _fill(
-    scoring: Process, bootstrap: str, events: Iterator[pb.InteractionEvent], timeout_s: float
+    scoring: Process, bootstrap: str, events: Iterable[pb.InteractionEvent], timeout_s: float
 ) -> float:
     """Publish and consume concurrently; records/s."""
     base = scoring.metric(CONSUMED)
@@ -167,7 +156,7 @@ def run(
         stack.scoring = scoring  # stopped by the stack
         scoring.start()
         data_dir = root / "scoring_service"
-        _fill(scoring, bootstrap, iter(replay_events(window, 0, copies)), timeout_s)
+        _fill(scoring, bootstrap, replay_events(window, 0, copies), timeout_s)
         filled = 0
         for step, target in enumerate(checkpoints):
             fill = events_for(iter(range(filled, target)), "f", step)
