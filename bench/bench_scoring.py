@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from scoring_service.features import fold
 from scoring_service.features import state as st
 from scoring_service.features.features import MODEL_FEATURES
 from scoring_service.model.artifact import ScoringModel, load_default_model
@@ -48,7 +49,7 @@ def owner_states(rows: int, seed: int = 0) -> np.ndarray:
             kind = TYPES[int(rng.integers(len(TYPES)))]
             direction = int(rng.integers(1, 4))
             when = NOW - float(rng.exponential(120.0)) * DAY
-            st.apply_event(states[i], Interaction(kind, direction, when, personalized=True))
+            fold.apply_event(states[i], Interaction(kind, direction, when, personalized=True))
     return states
 
 

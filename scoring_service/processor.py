@@ -9,19 +9,21 @@ processed, whatever its outcome (applied, duplicate, dead-lettered).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
+import numpy as np
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
-from scoring_service.features.state import FloatArray, S, apply_event, new_state
+from scoring_service.features.fold import Events, fold
+from scoring_service.features.state import FloatArray, S, new_state
 from scoring_service.store import Batch, RelationshipKey, StateStore
-from vinculo.domain import Interaction
 from vinculo.v1 import events_pb2 as pb
-from vinculo.validation import Rejection, to_interaction, validate_event
+from vinculo.validation import Rejection, event_time, validate_event
 
 LAST_TIME = S["LAST_TIME"]
 FEEDBACK_TIME = S["FEEDBACK_TIME"]
@@ -101,23 +103,25 @@ class BatchProcessor:
         """Process records of one partition, in offset order.
 
         All records are decoded and validated first, so that the stored states of
-        the relationships they touch are read in one query instead of one each.
+        the relationships they touch are read in one query instead of one each;
+        then each is deduplicated in order, and the new ones are folded into the
+        states in one vectorised call.
         """
-        outcomes: list[Outcome] = []
-        dead: list[DeadLetter] = []
         now = self._clock()
         checked = [_checked(record, now) for record in records]
-        stored = self._stored_states(checked)
+        poll = _Poll(self.batch, self._stored_states(checked))
+        outcomes: list[Outcome] = []
+        dead: list[DeadLetter] = []
         for record, event in zip(records, checked, strict=True):
-            outcome = event if isinstance(event, Rejection) else self._apply(record, event, stored)
-            if isinstance(outcome, Rejection):
+            if isinstance(event, Rejection):
                 dead.append(
-                    DeadLetter(record.partition, record.offset, record.key, record.value, outcome)
+                    DeadLetter(record.partition, record.offset, record.key, record.value, event)
                 )
                 outcomes.append(Outcome.DEAD_LETTER)
             else:
-                outcomes.append(outcome)
+                outcomes.append(self._take(record.partition, event, poll))
             self.batch.offsets[record.partition] = record.offset + 1
+        poll.fold()
         return outcomes, dead
 
     def _stored_states(
@@ -131,56 +135,98 @@ class BatchProcessor:
         }
         return self._store.load_states(wanted - self.batch.states.keys())
 
-    def _apply(
-        self,
-        record: RecordLike,
-        event: pb.InteractionEvent,
-        stored: dict[RelationshipKey, FloatArray],
-    ) -> Outcome:
-        owner, contact = event.owner_id, event.contact_id
-        pending = self.batch.states.get((owner, contact))
-        current = pending[1] if pending is not None else stored.get((owner, contact))
-        interaction = to_interaction(event)
-        if (self.strict or _may_have_been_applied(interaction, current)) and self._seen_time(
-            owner, event.event_id
-        ) is not None:
+    def _take(self, partition: int, event: pb.InteractionEvent, poll: _Poll) -> Outcome:
+        """Outcome of one valid event; a new one joins the poll's events to fold."""
+        owner = event.owner_id
+        key = (owner, event.contact_id)
+        t = event_time(event)
+        feedback = event.type == pb.INTERACTION_TYPE_FEEDBACK
+        newest = poll.newest(key, feedback)
+        # Applying an event at time t leaves LAST_TIME (FEEDBACK_TIME) >= t, and a
+        # redelivered event carries its original time: one newer than the newest
+        # cannot have been applied, so its id need not be looked up.
+        may_have_been_applied = self.strict or t <= newest
+        if may_have_been_applied and self._seen_time(owner, event.event_id) is not None:
             return Outcome.DUPLICATE
-        if event.in_reply_to:  # a reply carries the time of what it answers
-            reply_to_time = self._seen_time(owner, event.in_reply_to)
-            interaction = to_interaction(event, reply_to_time=reply_to_time)
-        state = self._state_for_update(owner, contact, record.partition, current)
-        apply_event(state, interaction)
-        self.batch.seen[(owner, event.event_id)] = interaction.time
+        # A reply carries the time of what it answers.
+        reply_to = self._seen_time(owner, event.in_reply_to) if event.in_reply_to else None
+        poll.add(key, partition, event, t, feedback, reply_to)
+        self.batch.seen[(owner, event.event_id)] = t
         return Outcome.APPLIED
 
     def _seen_time(self, owner: str, event_id: str) -> float | None:
         pending = self.batch.seen.get((owner, event_id))
         return pending if pending is not None else self._store.seen_time(owner, event_id)
 
-    def _state_for_update(
-        self, owner: str, contact: str, partition: int, current: FloatArray | None
-    ) -> FloatArray:
-        """`current` (the batch's or the stored state), registered in the batch as changed."""
-        key = (owner, contact)
-        if key in self.batch.states:
-            return self.batch.states[key][1]
-        self.batch.before[key] = None if current is None else current.copy()
-        state = new_state() if current is None else current
-        self.batch.states[key] = (partition, state)
-        return state
 
+class _Poll:
+    """The events of one poll to fold, and the relationships they touch.
 
-def _may_have_been_applied(event: Interaction, state: FloatArray | None) -> bool:
-    """False when the event is certainly new to this relationship, so the seen-id lookup
-    (one SQLite query per record, most of them misses) is skipped.
-
-    Applying an event at time t leaves LAST_TIME >= t (FEEDBACK_TIME >= t for feedback),
-    and a redelivered event carries the same time; an event newer than both cannot have
-    been applied. A time-ordered stream, the usual case, never needs the lookup.
+    Each touched relationship gets a row of a state matrix made from its current
+    state (the batch's, else the stored one, else a new one); after the fold the
+    batch's states point at the rows. `newest` tracks, per relationship and in
+    order, the newest event time (feedback apart) for the seen-id shortcut.
     """
-    if state is None:
-        return False
-    newest = (
-        state[FEEDBACK_TIME] if event.type == pb.INTERACTION_TYPE_FEEDBACK else state[LAST_TIME]
-    )
-    return bool(event.time <= newest)
+
+    def __init__(self, batch: Batch, stored: dict[RelationshipKey, FloatArray]) -> None:
+        self._batch = batch
+        self._stored = stored
+        self._rows: dict[RelationshipKey, int] = {}
+        self._partitions: list[int] = []
+        self._states: list[FloatArray | None] = []
+        self._newest: dict[tuple[RelationshipKey, bool], float] = {}
+        self._table: list[tuple[float, ...]] = []
+
+    def _current(self, key: RelationshipKey) -> FloatArray | None:
+        pending = self._batch.states.get(key)
+        return pending[1] if pending is not None else self._stored.get(key)
+
+    def newest(self, key: RelationshipKey, feedback: bool) -> float:
+        known = self._newest.get((key, feedback))
+        if known is None:
+            current = self._current(key)
+            column = FEEDBACK_TIME if feedback else LAST_TIME
+            known = -math.inf if current is None else float(current[column])
+            self._newest[(key, feedback)] = known
+        return known
+
+    def add(
+        self,
+        key: RelationshipKey,
+        partition: int,
+        event: pb.InteractionEvent,
+        t: float,
+        feedback: bool,
+        reply_to: float | None,
+    ) -> None:
+        row = self._rows.get(key)
+        if row is None:
+            row = self._rows[key] = len(self._states)
+            current = self._current(key)
+            self._states.append(current)
+            self._partitions.append(partition)
+            if key not in self._batch.states:
+                self._batch.before[key] = None if current is None else current.copy()
+        self._newest[(key, feedback)] = max(self.newest(key, feedback), t)
+        self._table.append(
+            (
+                row,
+                event.type,
+                event.direction,
+                t,
+                event.personalized,
+                event.duration_seconds,
+                event.audience_size,
+                event.feedback_label,
+                math.nan if reply_to is None else reply_to,
+            )
+        )
+
+    def fold(self) -> None:
+        if not self._table:
+            return
+        states = np.array([new_state() if s is None else s for s in self._states], dtype=np.float64)
+        fold(states, Events.from_tuples(self._table))
+        batch_states = self._batch.states
+        for (key, row), partition in zip(self._rows.items(), self._partitions, strict=True):
+            batch_states[key] = (partition, states[row])

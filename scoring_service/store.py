@@ -121,7 +121,7 @@ def encode_state(state: FloatArray) -> bytes:
 
 
 def decode_state(blob: bytes) -> FloatArray:
-    # copy(): frombuffer views are read-only and apply_event updates in place.
+    # copy(): frombuffer views are read-only and the fold updates states in place.
     return np.frombuffer(blob, dtype="<f8").astype(np.float64, copy=True)
 
 

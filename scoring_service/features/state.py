@@ -6,7 +6,7 @@ half-life (DESIGN.md, decision 3). An event older than the reference time is
 added with its own decay factor, so the decayed sums do not depend on the
 order events arrive in.
 
-The same vector feeds the scoring service and training: `apply_event` is the
+The same vector feeds the scoring service and training: `fold.fold` is the
 only code that turns events into state, and `features.feature_matrix` the only
 code that turns state into model inputs. Changing the layout means bumping
 `STATE_SCHEMA_VERSION` (stored rows of another version are rebuilt from the
@@ -16,13 +16,11 @@ log, never misread).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 
 import numpy as np
 import numpy.typing as npt
 
-from vinculo.domain import Interaction, Kind
-from vinculo.v1 import events_pb2 as pb
+from vinculo.domain import Kind
 
 STATE_SCHEMA_VERSION = 2  # 2: VIDEO_CALLS, for the funnel's "met in person or by video"
 
@@ -114,145 +112,3 @@ def decayed_columns(states_t: FloatArray, as_of: float) -> FloatArray:
     factors = np.exp(-_LN2 * np.maximum(as_of - states_t[REF_TIME], 0.0) / _HALF_LIVES_S[:, None])
     counts: FloatArray = block * factors  # factors (horizons, n) broadcast over kinds, dirs
     return counts
-
-
-# --- applying events ----------------------------------------------------------
-
-_ANSWERING_KINDS = (Kind.COMMENT, Kind.MESSAGE, Kind.CALL, Kind.MEETING, Kind.SERVICE)
-_OUTREACH_TYPES = (pb.INTERACTION_TYPE_MESSAGE, pb.INTERACTION_TYPE_CONNECTION_REQUEST)
-
-
-def apply_events(state: FloatArray, events: Iterable[Interaction]) -> None:
-    for event in events:
-        apply_event(state, event)
-
-
-def apply_event(state: FloatArray, event: Interaction) -> None:
-    """Fold one event into a relationship's state, in place."""
-    t = event.time
-    _touch_times(state, event)
-    if event.type == pb.INTERACTION_TYPE_FEEDBACK:
-        if t >= state[S["FEEDBACK_TIME"]]:
-            state[S["FEEDBACK_LABEL"]] = event.feedback_label
-            state[S["FEEDBACK_TIME"]] = t
-        return
-    if _apply_connection(state, event):
-        _track_outreach(state, event, kind=None)
-        return
-    kind = event.kind
-    if kind is None:
-        return
-    outbound = event.direction in (pb.DIRECTION_OUTBOUND, pb.DIRECTION_MUTUAL)
-    inbound = event.direction in (pb.DIRECTION_INBOUND, pb.DIRECTION_MUTUAL)
-    _add_decayed(state, kind, OUT if outbound else IN, t)
-    if outbound and inbound:
-        _add_decayed(state, kind, IN, t)
-    column = 2 if (outbound and inbound) else (OUT if outbound else IN)
-    state[totals_index(kind, column)] += 1.0
-    state[S["EVENT_COUNT"]] += 1.0
-    if kind is Kind.CALL:
-        state[S["CALL_SECONDS"]] += max(event.duration_seconds, 0.0)
-        if event.type == pb.INTERACTION_TYPE_VIDEO_CALL:
-            state[S["VIDEO_CALLS"]] += 1.0
-    _count_active_periods(state, t)
-    _track_replies(state, event, outbound, inbound)
-    _track_outreach(state, event, kind)
-
-
-def _touch_times(state: FloatArray, event: Interaction) -> None:
-    t = event.time
-    if event.type == pb.INTERACTION_TYPE_FEEDBACK:
-        return
-    if state[S["FIRST_TIME"]] == 0.0 or t < state[S["FIRST_TIME"]]:
-        state[S["FIRST_TIME"]] = t
-    state[S["LAST_TIME"]] = max(state[S["LAST_TIME"]], t)
-    if event.direction in (pb.DIRECTION_OUTBOUND, pb.DIRECTION_MUTUAL):
-        state[S["LAST_OUT_TIME"]] = max(state[S["LAST_OUT_TIME"]], t)
-    if event.direction in (pb.DIRECTION_INBOUND, pb.DIRECTION_MUTUAL):
-        state[S["LAST_IN_TIME"]] = max(state[S["LAST_IN_TIME"]], t)
-
-
-def _apply_connection(state: FloatArray, event: Interaction) -> bool:
-    if event.type == pb.INTERACTION_TYPE_CONNECTION_ACCEPTED:
-        state[S["CONNECTED"]] = 1.0
-        if state[S["CONNECTED_TIME"]] == 0.0 or event.time < state[S["CONNECTED_TIME"]]:
-            state[S["CONNECTED_TIME"]] = event.time
-        return True
-    if event.type == pb.INTERACTION_TYPE_CONNECTION_REMOVED:
-        state[S["CONNECTED"]] = 0.0
-        state[S["REMOVED_TIME"]] = max(state[S["REMOVED_TIME"]], event.time)
-        return True
-    return event.type == pb.INTERACTION_TYPE_CONNECTION_REQUEST
-
-
-def _add_decayed(state: FloatArray, kind: int, direction: int, t: float) -> None:
-    ref = state[REF_TIME]
-    lo = decayed_index(kind, direction, 0)
-    # Per consumed record: the factors are computed as `decay_factors` does (same
-    # operations, same bits) without its array wrapping, on a (kinds*dirs, horizons)
-    # view of the block instead of a repeated copy of the factors.
-    if t > ref:
-        # Bring the whole block forward to t, then add the event at full weight.
-        block = state[DECAYED_START:TOTALS_START].reshape(N_KINDS * N_DIRS, N_HORIZONS)
-        block *= np.exp(-_LN2 * float(t - ref) / _HALF_LIVES_S)
-        state[REF_TIME] = t
-        state[lo : lo + N_HORIZONS] += 1.0
-    else:
-        state[lo : lo + N_HORIZONS] += np.exp(-_LN2 * float(ref - t) / _HALF_LIVES_S)
-
-
-def _count_active_periods(state: FloatArray, t: float) -> None:
-    # Distinct days and weeks with one scalar each: a late event on an earlier
-    # day is not counted (under-counting is bounded; counting on every change
-    # of day, as before, let an out-of-order stream count one day many times).
-    day = math.floor(t / DAY) + 1.0
-    week = math.floor(t / (7 * DAY)) + 1.0
-    if day > state[S["LAST_ACTIVE_DAY"]]:
-        state[S["ACTIVE_DAYS"]] += 1.0
-        state[S["LAST_ACTIVE_DAY"]] = day
-    if week > state[S["LAST_ACTIVE_WEEK"]]:
-        state[S["ACTIVE_WEEKS"]] += 1.0
-        state[S["LAST_ACTIVE_WEEK"]] = week
-
-
-def _track_replies(state: FloatArray, event: Interaction, outbound: bool, inbound: bool) -> None:
-    if event.type != pb.INTERACTION_TYPE_REPLY:
-        return
-    if inbound and not outbound:
-        state[S["REPLIES_IN"]] += 1.0
-        if event.reply_to_time is not None and event.time >= event.reply_to_time:
-            state[S["RESPONSE_COUNT"]] += 1.0
-            state[S["RESPONSE_LOG_SUM"]] += math.log1p(event.time - event.reply_to_time)
-    elif outbound and not inbound:
-        state[S["REPLIES_OUT"]] += 1.0
-
-
-def _track_outreach(state: FloatArray, event: Interaction, kind: Kind | None) -> None:
-    """Personalised outreach by the owner, and whether the contact engaged after it.
-
-    An attempt opens with a personalised outbound message or invitation and is
-    answered by the contact's next inbound exchange (a comment or anything more
-    intimate; a reaction does not answer). Follow-ups while an attempt is open
-    are not new attempts, so a pestering owner cannot inflate the count.
-    """
-    t = event.time
-    direction = event.direction
-    opens = direction == pb.DIRECTION_OUTBOUND and event.personalized
-    if opens and event.type in _OUTREACH_TYPES and state[S["PENDING_OUTREACH_TIME"]] == 0.0:
-        state[S["OUTREACH_SENT"]] += 1.0
-        state[S["PENDING_OUTREACH_TIME"]] = t
-    answering = kind in _ANSWERING_KINDS
-    if direction in (pb.DIRECTION_INBOUND, pb.DIRECTION_MUTUAL) and answering:
-        pending = state[S["PENDING_OUTREACH_TIME"]]
-        if pending and t >= pending:
-            state[S["OUTREACH_ANSWERED"]] += 1.0
-            state[S["PENDING_OUTREACH_TIME"]] = 0.0
-            if event.reply_to_time is None:  # replies measured their delay already
-                state[S["RESPONSE_COUNT"]] += 1.0
-                state[S["RESPONSE_LOG_SUM"]] += math.log1p(t - pending)
-        unanswered = state[S["PENDING_INBOUND_TIME"]] == 0.0
-        if direction == pb.DIRECTION_INBOUND and kind in (Kind.MESSAGE, Kind.CALL) and unanswered:
-            state[S["PENDING_INBOUND_TIME"]] = t
-    outgoing = direction in (pb.DIRECTION_OUTBOUND, pb.DIRECTION_MUTUAL)
-    if outgoing and answering and t >= state[S["PENDING_INBOUND_TIME"]]:
-        state[S["PENDING_INBOUND_TIME"]] = 0.0

@@ -1,15 +1,15 @@
 """Training and evaluation rows: relationship states as of a cut, and their labels.
 
 A row is one directed relationship (owner, contact), as the scoring service
-keeps it. `snapshots` replays a time-sorted log once through `apply_event` (the
-same code the service runs) and copies the states at each cut: a state at cut T
+keeps it. `snapshots` replays a time-sorted log once through `fold` (the same
+code the service runs) and copies the states at each cut: a state at cut T
 holds events strictly before T, never one at or after it.
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
+import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scoring_service.features.state import STATE_SIZE, FloatArray, S, apply_event, new_state
+from scoring_service.features.fold import Events, fold
+from scoring_service.features.state import STATE_SIZE, FloatArray, S, new_state
 from scoring_service.model.loaders import PairEvent, read_events
 from vinculo.domain import Interaction, mirror_direction
 from vinculo.v1 import events_pb2 as pb
@@ -71,36 +72,61 @@ def snapshots(
 ) -> list[Snapshot]:
     """States at each cut (ascending) from events strictly before it; `owners` limits the sides."""
     index: dict[Pair, int] = {}
-    rows: list[FloatArray] = []
+    states = np.zeros((0, STATE_SIZE), dtype=np.float64)
     result: list[Snapshot] = []
-    pending = sorted(cuts)
-    for pair_event, when in zip(log.events, log.times, strict=True):
-        while pending and when >= pending[0]:
-            result.append(_copy(index, rows, pending.pop(0)))
-        for key, event in _sides(pair_event):
-            if owners is not None and key[0] not in owners:
-                continue
-            row = index.get(key)
-            if row is None:
-                row = index[key] = len(rows)
-                rows.append(new_state())
-            apply_event(rows[row], event)
-    result.extend(_copy(index, rows, cut) for cut in pending)
+    start = 0
+    for cut in sorted(cuts):
+        end = int(np.searchsorted(log.times, cut, side="left"))  # first event at or after it
+        for chunk in range(start, end, FOLD_CHUNK):
+            events = log.events[chunk : min(chunk + FOLD_CHUNK, end)]
+            states = _fold_sides(events, index, states, owners)
+        result.append(Snapshot(list(index), states.copy(), cut))
+        start = max(start, end)
     return result
 
 
-def _sides(pair_event: PairEvent) -> list[tuple[Pair, Interaction]]:
-    owner, contact, event, owner_only = pair_event
-    sides: list[tuple[Pair, Interaction]] = [((owner, contact), event)]
-    if not owner_only:
-        mirrored = dataclasses.replace(event, direction=mirror_direction(event.direction))
-        sides.append(((contact, owner), mirrored))
-    return sides
+# Events folded at once while replaying a log (bounds the columns' memory).
+FOLD_CHUNK = 100_000
 
 
-def _copy(index: dict[Pair, int], rows: list[FloatArray], cut: float) -> Snapshot:
-    states = np.array(rows) if rows else np.zeros((0, STATE_SIZE))
-    return Snapshot(list(index), states.reshape(-1, STATE_SIZE), cut)
+def _fold_sides(
+    events: Sequence[PairEvent],
+    index: dict[Pair, int],
+    states: FloatArray,
+    owners: set[str] | None,
+) -> FloatArray:
+    """Fold each event into its owner's row and, mirrored, into its contact's; returns
+    the state matrix grown by the relationships these events started."""
+    table: list[tuple[float, ...]] = []
+    for owner, contact, event, owner_only in events:
+        sides = [(owner, contact, event.direction)]
+        if not owner_only:
+            sides.append((contact, owner, mirror_direction(event.direction)))
+        for side_owner, side_contact, direction in sides:
+            if owners is not None and side_owner not in owners:
+                continue
+            row = index.setdefault((side_owner, side_contact), len(index))
+            table.append(_columns(row, event, direction))
+    grown = len(index) - len(states)
+    if grown:
+        states = np.vstack([states, np.zeros((grown, STATE_SIZE), dtype=np.float64)])
+    fold(states, Events.from_tuples(table))
+    return states
+
+
+def _columns(row: int, event: Interaction, direction: int) -> tuple[float, ...]:
+    reply_to = math.nan if event.reply_to_time is None else event.reply_to_time
+    return (
+        row,
+        event.type,
+        direction,
+        event.time,
+        event.personalized,
+        event.duration_seconds,
+        event.audience_size,
+        event.feedback_label,
+        reply_to,
+    )
 
 
 def unordered(a: str, b: str) -> Pair:

@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import TypeVar
 
 import grpc
+import numpy as np
 import pytest
 from kafka import KafkaProducer
 
+from scoring_service.features.state import STATE_SIZE, TOTALS_START, S
+from scoring_service.store import decode_state
 from tests.harness import ServiceProcess, read_topic, wait_until
 from vinculo.broker import EmbeddedBroker
 from vinculo.topics import DEAD_LETTER_TOPIC, INTERACTIONS_TOPIC, ensure_topics
@@ -291,7 +294,17 @@ def test_sigkill_mid_stream_then_restart_ends_in_the_uninterrupted_state(
         reference.stop()
     expected, actual = stored_states(reference_dir), stored_states(crashed_dir)
     assert len(expected) == 40 * 25
-    assert actual == expected  # every state byte for byte: nothing lost, nothing twice
+    assert [row[:2] + row[3:] for row in actual] == [row[:2] + row[3:] for row in expected]
+    # Nothing lost, nothing twice: counts and times equal exactly; decayed sums up to
+    # rounding, because each poll's events are folded at once and the two instances'
+    # polls split the stream in other places.
+    expected_states, actual_states = (
+        np.array([decode_state(row[2]) for row in rows])  # type: ignore[arg-type]
+        for rows in (expected, actual)
+    )
+    exact = [i for i in range(TOTALS_START, STATE_SIZE) if i != S["RESPONSE_LOG_SUM"]]
+    np.testing.assert_array_equal(actual_states[:, exact], expected_states[:, exact])
+    np.testing.assert_allclose(actual_states, expected_states, rtol=1e-12, atol=0)
 
 
 def test_broker_losing_its_log_does_not_stop_consumption(

@@ -46,15 +46,18 @@ def test_load_refuses_untrusted_types(tmp_path: Path) -> None:
 
 
 def test_tiers_rules_and_feedback_override(slice_model: ScoringModel) -> None:
+    from scoring_service.features import fold
     from scoring_service.features import state as st
     from vinculo.domain import Interaction
     from vinculo.v1 import events_pb2 as pb
 
     empty = st.new_state()
     one_sided = st.new_state()
-    st.apply_event(one_sided, Interaction(pb.INTERACTION_TYPE_MESSAGE, pb.DIRECTION_OUTBOUND, 1e9))
+    fold.apply_event(
+        one_sided, Interaction(pb.INTERACTION_TYPE_MESSAGE, pb.DIRECTION_OUTBOUND, 1e9)
+    )
     marked = one_sided.copy()
-    st.apply_event(
+    fold.apply_event(
         marked,
         Interaction(pb.INTERACTION_TYPE_FEEDBACK, 0, 1e9, feedback_label=pb.FEEDBACK_LABEL_CLOSE),
     )
@@ -64,6 +67,7 @@ def test_tiers_rules_and_feedback_override(slice_model: ScoringModel) -> None:
 
 
 def test_trend_compares_last_month_with_last_year(slice_model: ScoringModel) -> None:
+    from scoring_service.features import fold
     from scoring_service.features import state as st
     from vinculo.domain import Interaction
     from vinculo.v1 import events_pb2 as pb
@@ -72,7 +76,7 @@ def test_trend_compares_last_month_with_last_year(slice_model: ScoringModel) -> 
 
     def state_with(times: list[float]) -> np.ndarray:
         s = st.new_state()
-        st.apply_events(
+        fold.apply_events(
             s, [Interaction(pb.INTERACTION_TYPE_MESSAGE, pb.DIRECTION_INBOUND, t) for t in times]
         )
         return s

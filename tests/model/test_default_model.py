@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bench.bench_scoring import owner_states
-from scoring_service.features import features
+from scoring_service.features import features, fold
 from scoring_service.features import state as st
 from scoring_service.model.artifact import DEFAULT_MODEL_PATH, ScoringModel, load_default_model
 from vinculo.domain import Interaction
@@ -27,13 +27,13 @@ def model() -> ScoringModel:
 def with_event(states: np.ndarray, event: Interaction) -> np.ndarray:
     after = states.copy()
     for row in after:
-        st.apply_event(row, event)
+        fold.apply_event(row, event)
     return after
 
 
 def state(*events: Interaction) -> np.ndarray:
     s = st.new_state()
-    st.apply_events(s, events)
+    fold.apply_events(s, events)
     return s
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from scoring_service.features import features as ft
+from scoring_service.features import fold
 from scoring_service.features import state as st
 from vinculo.domain import Interaction
 from vinculo.v1 import events_pb2 as pb
@@ -16,7 +17,7 @@ T0 = 1_700_000_000.0
 
 def build(*events: Interaction) -> np.ndarray:
     s = st.new_state()
-    st.apply_events(s, events)
+    fold.apply_events(s, events)
     return s
 
 
@@ -144,7 +145,7 @@ def test_one_sided_outreach_moves_only_columns_that_lower_strength() -> None:
 
 def test_unset_times_read_as_never_and_feedback_is_one_hot() -> None:
     s = st.new_state()
-    st.apply_event(
+    fold.apply_event(
         s,
         Interaction(pb.INTERACTION_TYPE_FEEDBACK, 0, T0, feedback_label=pb.FEEDBACK_LABEL_CLOSE),
     )

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scoring_service.features.state import S, apply_event, new_state
+from scoring_service.features.fold import apply_event
+from scoring_service.features.state import S, new_state
 from scoring_service.processor import BatchProcessor, Outcome
 from scoring_service.store import SeenBefore, StateStore
 from vinculo.v1 import events_pb2 as pb

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from scoring_service.features.state import FloatArray, S, apply_event, new_state
+from scoring_service.features.fold import apply_event
+from scoring_service.features.state import FloatArray, S, new_state
 from scoring_service.scored_network import network_cache
 from scoring_service.servicer import ScoringServicer
 from scoring_service.store import Batch, StateStore

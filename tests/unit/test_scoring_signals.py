@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scoring_service.features.state import FloatArray, apply_event, new_state
+from scoring_service.features.fold import apply_event
+from scoring_service.features.state import FloatArray, new_state
 from scoring_service.signals import network_figures, signals_for
 from vinculo.domain import Interaction
 from vinculo.v1 import events_pb2 as pb

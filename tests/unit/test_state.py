@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
+import random
 
+import numpy as np
+import pytest
+
+from scoring_service.features import fold
 from scoring_service.features import state as st
 from scoring_service.model.dataset import EventLog, snapshots
 from scoring_service.model.loaders import PairEvent
@@ -20,7 +24,7 @@ def message(t: float, direction: int = pb.DIRECTION_INBOUND) -> Interaction:
 
 def test_one_event_halves_after_one_half_life() -> None:
     s = st.new_state()
-    st.apply_event(s, message(T0))
+    fold.apply_event(s, message(T0))
     counts = st.decayed_counts(s[None, :], T0 + 7 * DAY)[0, Kind.MESSAGE, st.IN]
     expected = [0.5, 2 ** (-7 / 30), 2 ** (-7 / 90), 2 ** (-7 / 365)]
     np.testing.assert_allclose(counts, expected, rtol=1e-12)
@@ -28,7 +32,7 @@ def test_one_event_halves_after_one_half_life() -> None:
 
 def test_two_events_sum_with_their_own_decay() -> None:
     s = st.new_state()
-    st.apply_events(s, [message(T0), message(T0 + 7 * DAY)])
+    fold.apply_events(s, [message(T0), message(T0 + 7 * DAY)])
     counts = st.decayed_counts(s[None, :], T0 + 14 * DAY)[0, Kind.MESSAGE, st.IN]
     # 14 days after the first, 7 days after the second, per half-life.
     expected = [2 ** (-14 / h) + 2 ** (-7 / h) for h in (7, 30, 90, 365)]
@@ -40,8 +44,8 @@ def test_two_events_sum_with_their_own_decay() -> None:
 def test_out_of_order_events_give_the_same_counters() -> None:
     times = [T0, T0 + 3 * DAY, T0 + 10 * DAY, T0 + 1 * DAY]
     in_order, shuffled = st.new_state(), st.new_state()
-    st.apply_events(in_order, [message(t) for t in sorted(times)])
-    st.apply_events(shuffled, [message(t) for t in times])
+    fold.apply_events(in_order, [message(t) for t in sorted(times)])
+    fold.apply_events(shuffled, [message(t) for t in times])
     as_of = T0 + 20 * DAY
     np.testing.assert_allclose(
         st.decayed_counts(in_order[None, :], as_of), st.decayed_counts(shuffled[None, :], as_of)
@@ -52,7 +56,7 @@ def test_out_of_order_events_give_the_same_counters() -> None:
 
 def test_late_event_on_an_earlier_day_is_not_counted_twice() -> None:
     s = st.new_state()
-    st.apply_events(s, [message(T0 + 5 * DAY), message(T0), message(T0 + 5 * DAY + 60)])
+    fold.apply_events(s, [message(T0 + 5 * DAY), message(T0), message(T0 + 5 * DAY + 60)])
     assert s[st.S["ACTIVE_DAYS"]] == 1  # never more than the distinct days seen
 
 
@@ -69,11 +73,44 @@ def test_mirrored_directions() -> None:
 
 def test_one_sided_outreach_is_one_attempt_and_never_answered() -> None:
     s = st.new_state()
-    st.apply_events(s, [message(T0 + i * DAY, pb.DIRECTION_OUTBOUND) for i in range(10)])
+    fold.apply_events(s, [message(T0 + i * DAY, pb.DIRECTION_OUTBOUND) for i in range(10)])
     assert s[st.S["OUTREACH_SENT"]] == 1  # follow-ups while pending are not new attempts
     assert s[st.S["OUTREACH_ANSWERED"]] == 0
     assert st.decayed_counts(s[None, :], T0)[0, :, st.IN].sum() == 0
-    st.apply_event(s, message(T0 + 11 * DAY))
+    fold.apply_event(s, message(T0 + 11 * DAY))
     assert s[st.S["OUTREACH_ANSWERED"]] == 1
     assert s[st.S["RESPONSE_COUNT"]] == 1
     np.testing.assert_allclose(s[st.S["RESPONSE_LOG_SUM"]], np.log1p(11 * DAY))
+
+
+def _random_event(rng: random.Random) -> Interaction:
+    kind = rng.choice([t for t in pb.InteractionType.values() if t])
+    feedback = kind == pb.INTERACTION_TYPE_FEEDBACK
+    return Interaction(
+        kind,
+        rng.choice([pb.DIRECTION_OUTBOUND, pb.DIRECTION_INBOUND, pb.DIRECTION_MUTUAL]),
+        T0 + rng.random() * 90 * DAY * rng.choice([0.01, 1.0]),
+        personalized=rng.random() < 0.5,
+        duration_seconds=rng.choice([0.0, 60.0, 3600.0]),
+        audience_size=rng.choice([0, 1, 2, 50]),
+        feedback_label=rng.choice([1, 2, 3, 4]) if feedback else 0,
+        reply_to_time=None if rng.random() < 0.5 else T0 + rng.random() * 90 * DAY,
+    )
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_batch_folds_to_the_state_of_its_events_applied_one_by_one(seed: int) -> None:
+    # Every event type, direction and order, on rows with a history (some of it newer).
+    rng = random.Random(seed)
+    rows = rng.randint(1, 5)
+    start = [st.new_state() for _ in range(rows)]
+    for state in start:
+        fold.apply_events(state, [_random_event(rng) for _ in range(rng.randint(0, 5))])
+    batch = [(rng.randrange(rows), _random_event(rng)) for _ in range(rng.randint(1, 40))]
+    one_by_one = [state.copy() for state in start]
+    for row, event in batch:
+        fold.apply_event(one_by_one[row], event)
+    together = np.array(start)
+    fold.fold(together, fold.Events.of([row for row, _ in batch], [e for _, e in batch]))
+    # Counts and times exactly; decayed sums up to the rounding of another summation order.
+    np.testing.assert_allclose(together, np.array(one_by_one), rtol=1e-12, atol=0)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from scoring_service.features.state import DAY, FloatArray, apply_event, new_state
+from scoring_service.features.fold import apply_event
+from scoring_service.features.state import DAY, FloatArray, new_state
 from scoring_service.suggestions import Cadences, suggest
 from vinculo.domain import Interaction
 from vinculo.v1 import events_pb2 as pb

@@ -1,0 +1,360 @@
+"""Events into relationship state, a batch at a time.
+
+`fold(states, events)` applies a batch of events to rows of a state matrix in
+place, with the result of applying them one at a time in their order. What
+does not depend on order is vectorised over the whole batch: decayed sums
+(each row is brought forward once, to its newest event, and every event is
+added with its own decay to that time), counts, first and last times, and the
+new active days and weeks (a running maximum per row). What is sequential per
+relationship — pending outreach and unanswered messages, the last connection
+change, the newest feedback — runs in one plain loop over the events that
+concern it, on Python floats.
+
+Batching changes only float rounding in the decayed sums (a sum of products
+taken in another order), never a count or a time: the scoring service folds
+each poll of records, training folds its log between two cuts, and a single
+event (`apply_event`) is a batch of one. This module and
+`state.py`'s layout are the only code that turns events into state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from scoring_service.features.state import (
+    DAY,
+    DECAYED_SIZE,
+    DECAYED_START,
+    IN,
+    N_DIRS,
+    N_HORIZONS,
+    OUT,
+    REF_TIME,
+    TOTALS_START,
+    FloatArray,
+    S,
+    decay_factors,
+)
+from vinculo.domain import Interaction, Kind, kind_of
+from vinculo.v1 import events_pb2 as pb
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+OUTBOUND, INBOUND, MUTUAL = pb.DIRECTION_OUTBOUND, pb.DIRECTION_INBOUND, pb.DIRECTION_MUTUAL
+FEEDBACK = pb.INTERACTION_TYPE_FEEDBACK
+ACCEPTED = pb.INTERACTION_TYPE_CONNECTION_ACCEPTED
+REMOVED = pb.INTERACTION_TYPE_CONNECTION_REMOVED
+REPLY = pb.INTERACTION_TYPE_REPLY
+VIDEO_CALL = pb.INTERACTION_TYPE_VIDEO_CALL
+# Personalised outbound events of these types open an outreach attempt.
+OUTREACH_TYPES = frozenset({pb.INTERACTION_TYPE_MESSAGE, pb.INTERACTION_TYPE_CONNECTION_REQUEST})
+# An inbound exchange of these kinds answers outreach (a reaction does not).
+ANSWERING_KINDS = (Kind.COMMENT, Kind.MESSAGE, Kind.CALL, Kind.MEETING, Kind.SERVICE)
+# An inbound event of these kinds waits for the owner's answer.
+AWAITING_KINDS = frozenset({int(Kind.MESSAGE), int(Kind.CALL)})
+
+NO_KIND = -1
+_TYPE_IDS = sorted(pb.InteractionType.values())
+# type -> intimacy class for private events, NO_KIND for connection and feedback events.
+_KIND_OF_TYPE = np.full(_TYPE_IDS[-1] + 1, NO_KIND, dtype=np.int64)
+for _type in _TYPE_IDS:
+    _kind = kind_of(_type)
+    _KIND_OF_TYPE[_type] = NO_KIND if _kind is None else int(_kind)
+_GROUP_KIND = kind_of(pb.INTERACTION_TYPE_MESSAGE, audience_size=2)  # a group message
+
+
+@dataclass(frozen=True)
+class Events:
+    """A batch of validated events as columns, in the order they are applied.
+
+    `rows` says which row of the state matrix each event updates;
+    `reply_to_times` is NaN where the answered event's time is unknown.
+    """
+
+    rows: IntArray
+    types: IntArray
+    directions: IntArray
+    times: FloatArray
+    personalized: BoolArray
+    durations: FloatArray
+    audiences: IntArray
+    feedback_labels: IntArray
+    reply_to_times: FloatArray
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @classmethod
+    def from_tuples(cls, table: Sequence[tuple[float, ...]]) -> Events:
+        """From (row, type, direction, time, personalized, duration, audience,
+        feedback_label, reply_to_time) tuples: one conversion for the whole batch."""
+        columns = np.array(table, dtype=np.float64).reshape(-1, 9).T
+        ints = columns[[0, 1, 2, 6, 7]].astype(np.int64)
+        return cls(
+            rows=ints[0],
+            types=ints[1],
+            directions=ints[2],
+            times=columns[3],
+            personalized=columns[4] != 0.0,
+            durations=columns[5],
+            audiences=ints[3],
+            feedback_labels=ints[4],
+            reply_to_times=columns[8],
+        )
+
+    @classmethod
+    def of(cls, rows: Sequence[int], interactions: Sequence[Interaction]) -> Events:
+        return cls.from_tuples(
+            [
+                (
+                    row,
+                    e.type,
+                    e.direction,
+                    e.time,
+                    e.personalized,
+                    e.duration_seconds,
+                    e.audience_size,
+                    e.feedback_label,
+                    math.nan if e.reply_to_time is None else e.reply_to_time,
+                )
+                for row, e in zip(rows, interactions, strict=True)
+            ]
+        )
+
+    def where(self, mask: BoolArray) -> Events:
+        return Events(*(getattr(self, name)[mask] for name in self.__dataclass_fields__))
+
+
+def apply_event(state: FloatArray, event: Interaction) -> None:
+    """Fold one event into one relationship's state vector, in place."""
+    fold(state[None, :], Events.of([0], [event]))
+
+
+def apply_events(state: FloatArray, events: Sequence[Interaction]) -> None:
+    """Fold events into one relationship's state vector, in place, in their order."""
+    fold(state[None, :], Events.of([0] * len(events), events))
+
+
+def kinds(events: Events) -> IntArray:
+    """Each event's intimacy class (`Kind`), NO_KIND for connection and feedback events."""
+    kind = _KIND_OF_TYPE[events.types]
+    if _GROUP_KIND is not None:
+        group = (kind == Kind.MESSAGE) & (events.audiences > 1)
+        kind[group] = int(_GROUP_KIND)
+    return kind
+
+
+def fold(states: FloatArray, events: Events) -> None:
+    """Apply `events` to the rows of `states` they name, in place, as if one by one in order."""
+    if not len(events):
+        return
+    kind = kinds(events)
+    outbound = (events.directions == OUTBOUND) | (events.directions == MUTUAL)
+    inbound = (events.directions == INBOUND) | (events.directions == MUTUAL)
+    feedback = events.types == FEEDBACK
+    _touch_times(states, events.where(~feedback), outbound[~feedback], inbound[~feedback])
+    _apply_feedback(states, events.where(feedback))
+    _apply_connections(states, events.where((events.types == ACCEPTED) | (events.types == REMOVED)))
+    counted = kind != NO_KIND
+    if counted.any():
+        exchanged = events.where(counted)
+        _add_decayed(states, exchanged, kind[counted], outbound[counted], inbound[counted])
+        _count(states, exchanged, kind[counted], outbound[counted], inbound[counted])
+        _count_active_periods(states, exchanged)
+        _track_replies(states, exchanged)
+    _track_outreach(states, events, kind)
+
+
+def _touch_times(
+    states: FloatArray, events: Events, outbound: BoolArray, inbound: BoolArray
+) -> None:
+    rows, times = events.rows, events.times
+    # FIRST_TIME 0 means "none yet".
+    first = states[:, S["FIRST_TIME"]]
+    earliest = np.where(first == 0.0, np.inf, first)
+    np.minimum.at(earliest, rows, times)
+    states[:, S["FIRST_TIME"]] = np.where(np.isinf(earliest), first, earliest)
+    np.maximum.at(states[:, S["LAST_TIME"]], rows, times)
+    np.maximum.at(states[:, S["LAST_OUT_TIME"]], rows[outbound], times[outbound])
+    np.maximum.at(states[:, S["LAST_IN_TIME"]], rows[inbound], times[inbound])
+
+
+def _apply_feedback(states: FloatArray, events: Events) -> None:
+    """The newest label wins; of two at the same time, the later one."""
+    label_col, time_col = S["FEEDBACK_LABEL"], S["FEEDBACK_TIME"]
+    for row, t, label in zip(
+        events.rows.tolist(), events.times.tolist(), events.feedback_labels.tolist(), strict=True
+    ):
+        if t >= states[row, time_col]:
+            states[row, label_col] = label
+            states[row, time_col] = t
+
+
+def _apply_connections(states: FloatArray, events: Events) -> None:
+    """The last change in order decides whether the two are connected."""
+    connected, since, removed = S["CONNECTED"], S["CONNECTED_TIME"], S["REMOVED_TIME"]
+    for row, kind, t in zip(
+        events.rows.tolist(), events.types.tolist(), events.times.tolist(), strict=True
+    ):
+        if kind == ACCEPTED:
+            states[row, connected] = 1.0
+            if states[row, since] == 0.0 or t < states[row, since]:
+                states[row, since] = t
+        else:
+            states[row, connected] = 0.0
+            states[row, removed] = max(states[row, removed], t)
+
+
+def _add_decayed(
+    states: FloatArray, events: Events, kind: IntArray, outbound: BoolArray, inbound: BoolArray
+) -> None:
+    """Bring each row's decayed block forward to its newest event, then add every event
+    with its own decay to that time (a mutual event counts in both directions)."""
+    rows, times = events.rows, events.times
+    ref = states[:, REF_TIME].copy()
+    newest = ref.copy()
+    np.maximum.at(newest, rows, times)
+    # (rows, kinds * directions, horizons): a view, splitting the block's last axis.
+    block = states[:, DECAYED_START : DECAYED_START + DECAYED_SIZE].reshape(
+        len(states), DECAYED_SIZE // N_HORIZONS, N_HORIZONS
+    )
+    forward = newest > ref
+    if forward.any():
+        block[forward] *= decay_factors(newest[forward] - ref[forward])[:, None, :]
+    states[:, REF_TIME] = newest
+    weights = decay_factors(newest[rows] - times)  # (events, horizons)
+    slot = kind * N_DIRS
+    np.add.at(block, (rows[outbound], slot[outbound] + OUT), weights[outbound])
+    np.add.at(block, (rows[inbound], slot[inbound] + IN), weights[inbound])
+
+
+def _count(
+    states: FloatArray, events: Events, kind: IntArray, outbound: BoolArray, inbound: BoolArray
+) -> None:
+    rows = events.rows
+    column = np.where(outbound & inbound, 2, np.where(outbound, 0, 1))
+    np.add.at(states, (rows, TOTALS_START + kind * 3 + column), 1.0)
+    np.add.at(states[:, S["EVENT_COUNT"]], rows, 1.0)
+    calls = kind == Kind.CALL
+    np.add.at(states[:, S["CALL_SECONDS"]], rows[calls], np.maximum(events.durations[calls], 0.0))
+    video = events.types == VIDEO_CALL
+    np.add.at(states[:, S["VIDEO_CALLS"]], rows[video], 1.0)
+
+
+def _count_active_periods(states: FloatArray, events: Events) -> None:
+    """A day (week) counts when it is later than every day counted before, in order.
+
+    One scalar per period: a late event on an earlier day is not counted (the
+    under-count is bounded; counting every change of day, as before, let an
+    out-of-order stream count one day many times).
+    """
+    order = np.argsort(events.rows, kind="stable")
+    rows, times = events.rows[order], events.times[order]
+    starts = np.ones(len(rows), dtype=bool)
+    starts[1:] = rows[1:] != rows[:-1]
+    for period, count_col, last_col in (
+        (DAY, S["ACTIVE_DAYS"], S["LAST_ACTIVE_DAY"]),
+        (7 * DAY, S["ACTIVE_WEEKS"], S["LAST_ACTIVE_WEEK"]),
+    ):
+        index = np.floor(times / period) + 1.0
+        # Running maximum within each row's run: rows are sorted, so an offset
+        # per row keeps earlier rows' values below every value of this one.
+        offset = rows * (float(index.max()) + 1.0)
+        running = np.maximum.accumulate(index + offset) - offset
+        before = np.empty_like(running)
+        before[1:] = running[:-1]
+        before[starts] = -np.inf
+        counted_before = np.maximum(before, states[rows, last_col])
+        new = index > counted_before
+        np.add.at(states[:, count_col], rows[new], 1.0)
+        np.maximum.at(states[:, last_col], rows, index)
+
+
+def _track_replies(states: FloatArray, events: Events) -> None:
+    replies = events.types == REPLY
+    if not replies.any():
+        return
+    rows, times, answered = events.rows, events.times, events.reply_to_times
+    received = replies & (events.directions == INBOUND)
+    np.add.at(states[:, S["REPLIES_IN"]], rows[received], 1.0)
+    sent = replies & (events.directions == OUTBOUND)
+    np.add.at(states[:, S["REPLIES_OUT"]], rows[sent], 1.0)
+    timed = received & ~np.isnan(answered)
+    timed[timed] = times[timed] >= answered[timed]
+    np.add.at(states[:, S["RESPONSE_COUNT"]], rows[timed], 1.0)
+    np.add.at(
+        states[:, S["RESPONSE_LOG_SUM"]], rows[timed], np.log1p(times[timed] - answered[timed])
+    )
+
+
+_ANSWERING = np.zeros(len(Kind) + 1, dtype=bool)  # indexed by kind; NO_KIND is the last slot
+_ANSWERING[[int(k) for k in ANSWERING_KINDS]] = True
+_OPENING_TYPES = np.array(sorted(OUTREACH_TYPES))
+
+
+def _track_outreach(states: FloatArray, events: Events, kind: IntArray) -> None:
+    """Personalised outreach by the owner, whether the contact engaged after it, and the
+    contact's messages still waiting for the owner's answer.
+
+    An attempt opens with a personalised outbound message or invitation and is
+    answered by the contact's next inbound exchange (a comment or anything more
+    intimate; a reaction does not answer). Follow-ups while an attempt is open
+    are not new attempts, so a pestering owner cannot inflate the count.
+    """
+    answering = _ANSWERING[kind]
+    opening = (
+        (events.directions == OUTBOUND)
+        & events.personalized
+        & np.isin(events.types, _OPENING_TYPES)
+    )
+    concerned = answering | opening
+    if not concerned.any():
+        return
+    columns = [
+        S[name]
+        for name in (
+            "PENDING_OUTREACH_TIME",
+            "PENDING_INBOUND_TIME",
+            "OUTREACH_SENT",
+            "OUTREACH_ANSWERED",
+            "RESPONSE_COUNT",
+            "RESPONSE_LOG_SUM",
+        )
+    ]
+    pending, awaiting, sent, answered, responses, response_logs = states[:, columns].T.tolist()
+    for row, direction, t, k, opens, answers, unknown_reply in zip(
+        events.rows[concerned].tolist(),
+        events.directions[concerned].tolist(),
+        events.times[concerned].tolist(),
+        kind[concerned].tolist(),
+        opening[concerned].tolist(),
+        answering[concerned].tolist(),
+        np.isnan(events.reply_to_times[concerned]).tolist(),
+        strict=True,
+    ):
+        if opens and pending[row] == 0.0:
+            sent[row] += 1.0
+            pending[row] = t
+        if not answers:
+            continue
+        if direction != OUTBOUND:  # the contact took part
+            opened = pending[row]
+            if opened and t >= opened:
+                answered[row] += 1.0
+                pending[row] = 0.0
+                if unknown_reply:  # a reply measured its own delay
+                    responses[row] += 1.0
+                    response_logs[row] += math.log1p(t - opened)
+            if direction == INBOUND and k in AWAITING_KINDS and awaiting[row] == 0.0:
+                awaiting[row] = t
+        if direction != INBOUND and t >= awaiting[row]:
+            awaiting[row] = 0.0
+    states[:, columns] = np.array(
+        [pending, awaiting, sent, answered, responses, response_logs], dtype=np.float64
+    ).T
