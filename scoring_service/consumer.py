@@ -185,8 +185,10 @@ class ScoringConsumer:
         last_topic_check = time.monotonic()
         while not self._stop.is_set():
             polled = consumer.poll(timeout_ms=self._poll_timeout_ms())
-            for records in polled.values():
-                self._process(records)
+            if polled:
+                # One call for the whole poll: the state lookup and the fold are per
+                # call, and each partition's records keep their order.
+                self._process([record for records in polled.values() for record in records])
             self._check_log_ends(consumer)
             lag = self._update_lag(consumer)
             now = time.monotonic()

@@ -23,10 +23,11 @@ from scoring_service.features.fold import Events, fold
 from scoring_service.features.state import FloatArray, S, new_state
 from scoring_service.store import Batch, RelationshipKey, StateStore
 from vinculo.v1 import events_pb2 as pb
-from vinculo.validation import Rejection, event_time, validate_event
+from vinculo.validation import Rejection, checked_time
 
 LAST_TIME = S["LAST_TIME"]
 FEEDBACK_TIME = S["FEEDBACK_TIME"]
+FEEDBACK = pb.INTERACTION_TYPE_FEEDBACK
 
 
 class RecordLike(Protocol):
@@ -62,9 +63,8 @@ class DeadLetter:
 def _decode(record: RecordLike) -> pb.InteractionEvent | Rejection:
     if not record.value:
         return Rejection("empty_value", "value: empty record, expected an InteractionEvent")
-    event = pb.InteractionEvent()
     try:
-        event.ParseFromString(record.value)
+        event = pb.InteractionEvent.FromString(record.value)
     except DecodeError as exc:
         return Rejection("undecodable", f"value: not an InteractionEvent protobuf ({exc})")
     return event
@@ -79,11 +79,17 @@ def _check_key(record: RecordLike, event: pb.InteractionEvent) -> Rejection | No
     return None
 
 
-def _checked(record: RecordLike, now: float) -> pb.InteractionEvent | Rejection:
+_Valid = tuple[pb.InteractionEvent, float]  # a valid event and its time
+
+
+def _checked(record: RecordLike, now: float) -> _Valid | Rejection:
     event = _decode(record)
     if isinstance(event, Rejection):
         return event
-    return validate_event(event, now) or _check_key(record, event) or event
+    t = checked_time(event, now)
+    if isinstance(t, Rejection):
+        return t
+    return _check_key(record, event) or (event, t)
 
 
 class BatchProcessor:
@@ -100,7 +106,7 @@ class BatchProcessor:
         return batch
 
     def process(self, records: Sequence[RecordLike]) -> tuple[list[Outcome], list[DeadLetter]]:
-        """Process records of one partition, in offset order.
+        """Process records, each partition's in offset order.
 
         All records are decoded and validated first, so that the stored states of
         the relationships they touch are read in one query instead of one each;
@@ -112,46 +118,44 @@ class BatchProcessor:
         poll = _Poll(self.batch, self._stored_states(checked))
         outcomes: list[Outcome] = []
         dead: list[DeadLetter] = []
-        for record, event in zip(records, checked, strict=True):
-            if isinstance(event, Rejection):
+        for record, valid in zip(records, checked, strict=True):
+            if isinstance(valid, Rejection):
                 dead.append(
-                    DeadLetter(record.partition, record.offset, record.key, record.value, event)
+                    DeadLetter(record.partition, record.offset, record.key, record.value, valid)
                 )
                 outcomes.append(Outcome.DEAD_LETTER)
             else:
-                outcomes.append(self._take(record.partition, event, poll))
+                outcomes.append(self._take(record.partition, *valid, poll))
             self.batch.offsets[record.partition] = record.offset + 1
         poll.fold()
         return outcomes, dead
 
     def _stored_states(
-        self, checked: list[pb.InteractionEvent | Rejection]
+        self, checked: list[_Valid | Rejection]
     ) -> dict[RelationshipKey, FloatArray]:
         """Stored states of the relationships these events touch that the batch lacks."""
         wanted = {
-            (event.owner_id, event.contact_id)
-            for event in checked
-            if not isinstance(event, Rejection)
+            (valid[0].owner_id, valid[0].contact_id)
+            for valid in checked
+            if not isinstance(valid, Rejection)
         }
         return self._store.load_states(wanted - self.batch.states.keys())
 
-    def _take(self, partition: int, event: pb.InteractionEvent, poll: _Poll) -> Outcome:
+    def _take(self, partition: int, event: pb.InteractionEvent, t: float, poll: _Poll) -> Outcome:
         """Outcome of one valid event; a new one joins the poll's events to fold."""
-        owner = event.owner_id
+        owner, event_id = event.owner_id, event.event_id
         key = (owner, event.contact_id)
-        t = event_time(event)
-        feedback = event.type == pb.INTERACTION_TYPE_FEEDBACK
-        newest = poll.newest(key, feedback)
+        newest = poll.newest(key, event.type == FEEDBACK)
         # Applying an event at time t leaves LAST_TIME (FEEDBACK_TIME) >= t, and a
         # redelivered event carries its original time: one newer than the newest
         # cannot have been applied, so its id need not be looked up.
-        may_have_been_applied = self.strict or t <= newest
-        if may_have_been_applied and self._seen_time(owner, event.event_id) is not None:
+        if (self.strict or t <= newest) and self._seen_time(owner, event_id) is not None:
             return Outcome.DUPLICATE
         # A reply carries the time of what it answers.
-        reply_to = self._seen_time(owner, event.in_reply_to) if event.in_reply_to else None
-        poll.add(key, partition, event, t, feedback, reply_to)
-        self.batch.seen[(owner, event.event_id)] = t
+        answered = event.in_reply_to
+        reply_to = self._seen_time(owner, answered) if answered else None
+        poll.add(key, partition, event, t, reply_to, newer=t > newest)
+        self.batch.seen[(owner, event_id)] = t
         return Outcome.APPLIED
 
     def _seen_time(self, owner: str, event_id: str) -> float | None:
@@ -175,6 +179,7 @@ class _Poll:
         self._partitions: list[int] = []
         self._states: list[FloatArray | None] = []
         self._newest: dict[tuple[RelationshipKey, bool], float] = {}
+        self._last: tuple[RelationshipKey, bool] | None = None
         self._table: list[tuple[float, ...]] = []
 
     def _current(self, key: RelationshipKey) -> FloatArray | None:
@@ -182,12 +187,13 @@ class _Poll:
         return pending[1] if pending is not None else self._stored.get(key)
 
     def newest(self, key: RelationshipKey, feedback: bool) -> float:
-        known = self._newest.get((key, feedback))
+        """Newest time of the relationship's events (its feedback, if `feedback`) so far."""
+        slot = self._last = (key, feedback)
+        known = self._newest.get(slot)
         if known is None:
             current = self._current(key)
             column = FEEDBACK_TIME if feedback else LAST_TIME
-            known = -math.inf if current is None else float(current[column])
-            self._newest[(key, feedback)] = known
+            known = self._newest[slot] = -math.inf if current is None else float(current[column])
         return known
 
     def add(
@@ -196,9 +202,10 @@ class _Poll:
         partition: int,
         event: pb.InteractionEvent,
         t: float,
-        feedback: bool,
         reply_to: float | None,
+        newer: bool,
     ) -> None:
+        """Add an event whose `newest` was the last asked; `newer` when it is newer."""
         row = self._rows.get(key)
         if row is None:
             row = self._rows[key] = len(self._states)
@@ -207,7 +214,8 @@ class _Poll:
             self._partitions.append(partition)
             if key not in self._batch.states:
                 self._batch.before[key] = None if current is None else current.copy()
-        self._newest[(key, feedback)] = max(self.newest(key, feedback), t)
+        if newer and self._last is not None:
+            self._newest[self._last] = t
         self._table.append(
             (
                 row,

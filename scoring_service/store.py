@@ -261,7 +261,8 @@ class StateStore:
         """Stored states of these relationships (absent ones left out), in one query."""
         wanted = json.dumps(list(keys))
         rows = self._read().execute(_LOAD_STATES, (wanted,)).fetchall()
-        return {(owner, contact): decode_state(blob) for owner, contact, blob in rows}
+        states = _decode_states([row[2] for row in rows])  # one conversion, not one per row
+        return {(owner, contact): states[i] for i, (owner, contact, _) in enumerate(rows)}
 
     def seen_time(self, owner: str, event_id: str) -> float | None:
         """occurred_at of an already applied event of this owner, else None."""
@@ -368,9 +369,12 @@ class StateStore:
 
 
 def _stack(rows: list[tuple[str, bytes]]) -> tuple[list[str], FloatArray]:
-    contacts = [row[0] for row in rows]
-    if not rows:
-        return contacts, np.zeros((0, STATE_SIZE), dtype=np.float64)
-    joined = b"".join(row[1] for row in rows)
-    states = np.frombuffer(joined, dtype="<f8").astype(np.float64).reshape(len(rows), -1)
-    return contacts, states
+    return [row[0] for row in rows], _decode_states([row[1] for row in rows])
+
+
+def _decode_states(blobs: list[bytes]) -> FloatArray:
+    """(len(blobs), STATE_SIZE) states, writable, from their stored bytes."""
+    if not blobs:
+        return np.zeros((0, STATE_SIZE), dtype=np.float64)
+    joined = np.frombuffer(b"".join(blobs), dtype="<f8")
+    return joined.astype(np.float64).reshape(len(blobs), STATE_SIZE)

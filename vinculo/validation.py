@@ -27,6 +27,9 @@ MAX_AUDIENCE = 100_000_000
 _TYPES = frozenset(pb.InteractionType.values())
 _DIRECTIONS = frozenset(pb.Direction.values())
 _FEEDBACK_LABELS = frozenset(pb.FeedbackLabel.values())
+_SPECIFIED_TYPES = _TYPES - {pb.INTERACTION_TYPE_UNSPECIFIED}
+_SPECIFIED_DIRECTIONS = _DIRECTIONS - {pb.DIRECTION_UNSPECIFIED}
+_NO_LABEL = pb.FEEDBACK_LABEL_UNSPECIFIED
 _CONTROL = re.compile(r"[\x00-\x1f]")
 
 
@@ -38,9 +41,9 @@ class Rejection:
     message: str
 
 
-def _check_id(value: str, name: str, required: bool = True) -> Rejection | None:
+def _check_id(value: str, name: str) -> Rejection | None:
     if not value:
-        return Rejection(f"missing_{name}", f"{name}: required") if required else None
+        return Rejection(f"missing_{name}", f"{name}: required")
     if len(value) > MAX_ID_LENGTH:
         return Rejection(
             "id_too_long", f"{name}: {len(value)} characters, at most {MAX_ID_LENGTH} allowed"
@@ -51,35 +54,35 @@ def _check_id(value: str, name: str, required: bool = True) -> Rejection | None:
 
 
 def _check_enums(event: pb.InteractionEvent) -> Rejection | None:
-    if event.type == pb.INTERACTION_TYPE_UNSPECIFIED:
+    kind, direction, label = event.type, event.direction, event.feedback_label
+    known = kind in _SPECIFIED_TYPES and direction in _SPECIFIED_DIRECTIONS
+    is_feedback = kind == pb.INTERACTION_TYPE_FEEDBACK
+    if known and label in _FEEDBACK_LABELS and is_feedback == (label != _NO_LABEL):
+        return None  # the usual case, checked first: every record runs this
+    if kind == pb.INTERACTION_TYPE_UNSPECIFIED:
         return Rejection("missing_type", "type: required")
-    if event.type not in _TYPES:
-        return Rejection("unknown_type", f"type: unknown value {event.type}")
-    if event.direction == pb.DIRECTION_UNSPECIFIED:
+    if kind not in _TYPES:
+        return Rejection("unknown_type", f"type: unknown value {kind}")
+    if direction == pb.DIRECTION_UNSPECIFIED:
         return Rejection("missing_direction", "direction: required")
-    if event.direction not in _DIRECTIONS:
-        return Rejection("unknown_direction", f"direction: unknown value {event.direction}")
-    is_feedback = event.type == pb.INTERACTION_TYPE_FEEDBACK
-    if event.feedback_label not in _FEEDBACK_LABELS:
-        return Rejection(
-            "unknown_feedback_label", f"feedback_label: unknown value {event.feedback_label}"
-        )
-    if is_feedback and event.feedback_label == pb.FEEDBACK_LABEL_UNSPECIFIED:
+    if direction not in _DIRECTIONS:
+        return Rejection("unknown_direction", f"direction: unknown value {direction}")
+    if label not in _FEEDBACK_LABELS:
+        return Rejection("unknown_feedback_label", f"feedback_label: unknown value {label}")
+    if is_feedback:
         return Rejection("missing_feedback_label", "feedback_label: required for feedback events")
-    if not is_feedback and event.feedback_label != pb.FEEDBACK_LABEL_UNSPECIFIED:
-        return Rejection("unexpected_feedback_label", "feedback_label: only for feedback events")
-    return None
+    return Rejection("unexpected_feedback_label", "feedback_label: only for feedback events")
 
 
-def _check_time(event: pb.InteractionEvent, now: float) -> Rejection | None:
+def _checked_time(event: pb.InteractionEvent, now: float) -> float | Rejection:
     if not event.HasField("occurred_at"):
         return Rejection("missing_occurred_at", "occurred_at: required")
-    t = event.occurred_at.seconds + event.occurred_at.nanos / 1e9
+    t = event_time(event)
     if t > now + MAX_FUTURE_SECONDS:
         return Rejection("future_time", "occurred_at: more than a day in the future")
     if t < MIN_TIME_SECONDS:
         return Rejection("ancient_time", "occurred_at: before 1990, likely a unit mistake")
-    return None
+    return t
 
 
 def _check_attributes(event: pb.InteractionEvent) -> Rejection | None:
@@ -89,24 +92,45 @@ def _check_attributes(event: pb.InteractionEvent) -> Rejection | None:
         return Rejection("duration_too_long", "duration_seconds: more than 7 days")
     if event.audience_size > MAX_AUDIENCE:
         return Rejection("audience_too_large", f"audience_size: at most {MAX_AUDIENCE}")
-    if event.in_reply_to == event.event_id:
+    answered = event.in_reply_to
+    if not answered:
+        return None
+    if answered == event.event_id:
         return Rejection("reply_to_self", "in_reply_to: must not name the event itself")
-    return _check_id(event.in_reply_to, "in_reply_to", required=False)
+    return _check_id(answered, "in_reply_to")
 
 
 def validate_event(event: pb.InteractionEvent, now: float) -> Rejection | None:
     """None when the event is valid; else the first problem found."""
-    for name in ("event_id", "owner_id", "contact_id"):
-        problem = _check_id(getattr(event, name), name)
-        if problem:
-            return problem
-    if event.owner_id == event.contact_id:
+    checked = checked_time(event, now)
+    return checked if isinstance(checked, Rejection) else None
+
+
+def checked_time(event: pb.InteractionEvent, now: float) -> float | Rejection:
+    """The event's time (unix seconds) when it is valid; else the first problem found.
+
+    For callers that need the time anyway: reading it costs as much as a check.
+    """
+    owner, contact = event.owner_id, event.contact_id
+    problem = (
+        _check_id(event.event_id, "event_id")
+        or _check_id(owner, "owner_id")
+        or _check_id(contact, "contact_id")
+    )
+    if problem:
+        return problem
+    if owner == contact:
         return Rejection("self_relationship", "contact_id: must not equal owner_id")
-    return _check_enums(event) or _check_time(event, now) or _check_attributes(event)
+    problem = _check_enums(event)
+    if problem:
+        return problem
+    t = _checked_time(event, now)
+    return t if isinstance(t, Rejection) else _check_attributes(event) or t
 
 
 def event_time(event: pb.InteractionEvent) -> float:
-    return float(event.occurred_at.seconds + event.occurred_at.nanos / 1e9)
+    stamp = event.occurred_at
+    return float(stamp.seconds + stamp.nanos / 1e9)
 
 
 def to_interaction(event: pb.InteractionEvent, reply_to_time: float | None = None) -> Interaction:
