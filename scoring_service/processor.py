@@ -64,7 +64,7 @@ def _decode(record: RecordLike) -> pb.InteractionEvent | Rejection:
     if not record.value:
         return Rejection("empty_value", "value: empty record, expected an InteractionEvent")
     try:
-        event = pb.InteractionEvent.FromString(record.value)
+        event: pb.InteractionEvent = pb.InteractionEvent.FromString(record.value)
     except DecodeError as exc:
         return Rejection("undecodable", f"value: not an InteractionEvent protobuf ({exc})")
     return event
