@@ -43,13 +43,17 @@ TYPES = (
 def owner_states(rows: int, seed: int = 0) -> np.ndarray:
     """One owner's network: most contacts barely touched, a few very active (heavy tail)."""
     rng = np.random.default_rng(seed)
-    states = np.zeros((rows, st.STATE_SIZE))
+    rows_of: list[int] = []
+    events: list[Interaction] = []
     for i in range(rows):
         for _ in range(int(rng.pareto(1.5)) + 1):
             kind = TYPES[int(rng.integers(len(TYPES)))]
             direction = int(rng.integers(1, 4))
             when = NOW - float(rng.exponential(120.0)) * DAY
-            fold.apply_event(states[i], Interaction(kind, direction, when, personalized=True))
+            rows_of.append(i)
+            events.append(Interaction(kind, direction, when, personalized=True))
+    states = np.zeros((rows, st.STATE_SIZE))
+    fold.fold(states, fold.Events.of(rows_of, events))
     return states
 
 

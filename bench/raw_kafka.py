@@ -69,7 +69,6 @@ def produce(
     topic: str,
     records: Sequence[Record],
     linger_ms: int = 5,
-    headers: list[tuple[str, bytes]] | None = None,
 ) -> float:
     """Send every record with acks=all and wait for all acks; returns the seconds taken."""
     producer = KafkaProducer(
@@ -82,7 +81,7 @@ def produce(
     try:
         start = time.perf_counter()
         for key, value in records:
-            producer.send(topic, key=key, value=value, headers=headers)
+            producer.send(topic, key=key, value=value)
         producer.flush()
         return time.perf_counter() - start
     finally:
@@ -129,5 +128,4 @@ def publish_direct(bootstrap: str, events: Iterable[pb.InteractionEvent]) -> tup
     """Write events straight to the interaction topic as the ingest service would
     (for bulk-loading state fast); returns (records, seconds)."""
     records = records_for(events)
-    headers = [("content-type", b"application/x-protobuf")]
-    return len(records), produce(bootstrap, INTERACTIONS_TOPIC, records, 20, headers)
+    return len(records), produce(bootstrap, INTERACTIONS_TOPIC, records, 20)

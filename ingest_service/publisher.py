@@ -27,7 +27,7 @@ from kafka.errors import KafkaError
 
 from ingest_service.settings import IngestSettings
 from vinculo.partitioning import RememberingPartitioner
-from vinculo.topics import INTERACTIONS_TOPIC, PROTOBUF_HEADERS, ensure_topics
+from vinculo.topics import INTERACTIONS_TOPIC, ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +85,7 @@ class KafkaPublisher:
         producer = self._current_producer()
         try:
             futures = [
-                producer.send(
-                    INTERACTIONS_TOPIC,
-                    key=record.key.encode(),
-                    value=record.value,
-                    headers=PROTOBUF_HEADERS,
-                )
+                producer.send(INTERACTIONS_TOPIC, key=record.key.encode(), value=record.value)
                 for record in records
             ]
             # One flush per call: the linger is cut short and the call waits for

@@ -40,7 +40,6 @@ from vinculo.cloudevents import decode_record
 from vinculo.topics import (
     DEAD_LETTER_TOPIC,
     INTERACTIONS_TOPIC,
-    PROTOBUF_HEADERS,
     RAW_TOPIC,
     dead_letter_headers,
 )
@@ -182,9 +181,7 @@ class RawBridge:
                 reasons[outcome.code] = reasons.get(outcome.code, 0) + 1
                 continue
             for out in outcome:
-                futures.append(
-                    producer.send(INTERACTIONS_TOPIC, out.value, out.key.encode(), PROTOBUF_HEADERS)
-                )
+                futures.append(producer.send(INTERACTIONS_TOPIC, out.value, out.key.encode()))
             forwarded += 1
         producer.flush(timeout=self.ack_timeout_s)
         failed = [f.exception for f in futures if not f.succeeded()]
