@@ -7,7 +7,7 @@ the last commit stopped. Kafka's committed offsets are informational only.
 
 Tables:
 - `relationships(owner, contact, partition, state, schema_version)`: the state
-  vector as raw float64 bytes (`features.state`), tagged with its layout version.
+  vector (`features.state`) in `codec`'s sparse form, tagged with its layout version.
 - `offsets(topic, partition, next_offset)`: the next offset to consume.
 - `seen_events(owner, event_id, occurred_at)`: deduplication of redelivered
   events, and the time of an event a later reply names in `in_reply_to`.
@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from scoring_service.checkpointer import WalCheckpointer
+from scoring_service.codec import decode_states, encode_states
 from scoring_service.features.state import STATE_SCHEMA_VERSION, STATE_SIZE, FloatArray
 
 log = logging.getLogger(__name__)
@@ -114,15 +115,6 @@ class Batch:
     @property
     def new_relationships(self) -> int:
         return sum(1 for old in self.before.values() if old is None)
-
-
-def encode_state(state: FloatArray) -> bytes:
-    return np.ascontiguousarray(state, dtype="<f8").tobytes()
-
-
-def decode_state(blob: bytes) -> FloatArray:
-    # copy(): frombuffer views are read-only and the fold updates states in place.
-    return np.frombuffer(blob, dtype="<f8").astype(np.float64, copy=True)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -261,7 +253,7 @@ class StateStore:
         """Stored states of these relationships (absent ones left out), in one query."""
         wanted = json.dumps(list(keys))
         rows = self._read().execute(_LOAD_STATES, (wanted,)).fetchall()
-        states = _decode_states([row[2] for row in rows])  # one conversion, not one per row
+        states = decode_states([row[2] for row in rows])  # one conversion, not one per row
         return {(owner, contact): states[i] for i, (owner, contact, _) in enumerate(rows)}
 
     def seen_time(self, owner: str, event_id: str) -> float | None:
@@ -281,12 +273,14 @@ class StateStore:
 
         Raises SeenBefore, having written nothing, when an applied event's id was stored.
         """
+        rows = list(batch.states.items())
+        blobs = encode_states(np.array([state for _, (_, state) in rows]).reshape(-1, STATE_SIZE))
         with self._transaction():
             self._conn.executemany(
                 "INSERT OR REPLACE INTO relationships VALUES (?, ?, ?, ?, ?)",
                 (
-                    (owner, contact, partition, encode_state(state), STATE_SCHEMA_VERSION)
-                    for (owner, contact), (partition, state) in batch.states.items()
+                    (owner, contact, partition, blob, STATE_SCHEMA_VERSION)
+                    for ((owner, contact), (partition, _)), blob in zip(rows, blobs, strict=True)
                 ),
             )
             before = self._conn.total_changes
@@ -346,7 +340,7 @@ class StateStore:
             )
             .fetchone()
         )
-        return None if row is None else decode_state(row[0])
+        return None if row is None else decode_states([row[0]])[0]
 
     def owner_exists(self, owner: str) -> bool:
         row = (
@@ -369,12 +363,4 @@ class StateStore:
 
 
 def _stack(rows: list[tuple[str, bytes]]) -> tuple[list[str], FloatArray]:
-    return [row[0] for row in rows], _decode_states([row[1] for row in rows])
-
-
-def _decode_states(blobs: list[bytes]) -> FloatArray:
-    """(len(blobs), STATE_SIZE) states, writable, from their stored bytes."""
-    if not blobs:
-        return np.zeros((0, STATE_SIZE), dtype=np.float64)
-    joined = np.frombuffer(b"".join(blobs), dtype="<f8")
-    return joined.astype(np.float64).reshape(len(blobs), STATE_SIZE)
+    return [row[0] for row in rows], decode_states([row[1] for row in rows])

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from kafka import KafkaProducer
 
+from scoring_service.codec import decode_states
 from scoring_service.features.state import STATE_SIZE, TOTALS_START, S
-from scoring_service.store import decode_state
 from tests.harness import ServiceProcess, read_topic, wait_until
 from vinculo.broker import EmbeddedBroker
 from vinculo.topics import DEAD_LETTER_TOPIC, INTERACTIONS_TOPIC, ensure_topics
@@ -299,7 +299,7 @@ def test_sigkill_mid_stream_then_restart_ends_in_the_uninterrupted_state(
     # rounding, because each poll's events are folded at once and the two instances'
     # polls split the stream in other places.
     expected_states, actual_states = (
-        np.array([decode_state(row[2]) for row in rows])  # type: ignore[arg-type]
+        decode_states([row[2] for row in rows])  # type: ignore[misc]
         for rows in (expected, actual)
     )
     exact = [i for i in range(TOTALS_START, STATE_SIZE) if i != S["RESPONSE_LOG_SUM"]]
