@@ -51,15 +51,17 @@ def draw(results: Mapping[str, Any], path: Path) -> None:
     if scale:
         sizes = [r["relationships"] for r in scale]
         ax.plot(sizes, [r["cpu_us_per_event"] for r in scale], "o-", label="uniform CPU us/event")
-        ax.plot(sizes, [1e6 / r["probe_eps"] for r in scale], "s-", label="uniform wall us/event")
+        reference = [r["reference_cpu_us_per_event"] for r in scale]
+        ax.plot(sizes, reference, "o:", label="uniform, reference store, same minute")
         replay_cpu = [r["replay_cpu_us_per_record"] for r in scale]
-        ax.plot(sizes, replay_cpu, "o--", label="replay CPU us/record")
-        ax.plot(sizes, [1e6 / r["replay_rps"] for r in scale], "s--", label="replay wall us/record")
+        ax.plot(sizes, replay_cpu, "s--", label="replay CPU us/record")
+        reference = [r["reference_replay_cpu_us_per_record"] for r in scale]
+        ax.plot(sizes, reference, "s:", label="replay, reference store, same minute")
         ax.set_xscale("log")
         ax.set_ylim(bottom=0)
         ax.legend(fontsize=8)
     ax.set_xlabel("relationships in the store")
-    ax.set_title("Per-event cost of the scoring consumer")
+    ax.set_title("Per-event CPU of the scoring consumer")
 
     ax = axes[1][1]
     if scale:

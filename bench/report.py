@@ -115,6 +115,28 @@ def _cpu_lines(results: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _scale_lines(rows: list[Mapping[str, Any]]) -> list[str]:
+    lines = [
+        "Scale (uniform: updates of relationships drawn evenly from the whole store;"
+        " replay: real e-mail traffic on its own ties, with mirrors; ref: the same probe"
+        " on the reference store of the first checkpoint's size, the same minute)",
+        f"  {'rels':>9} {'fill rec/s':>10} {'uniform ev/s':>12} {'cpu us/ev':>9} {'ref':>5}"
+        f" {'replay rec/s':>12} {'cpu us/rec':>10} {'ref':>5} {'disk MB':>8} {'B/rel':>6}"
+        f" {'RSS MB':>7}",
+    ]
+    for row in rows:
+        lines.append(
+            f"  {row['relationships']:>9} {_fmt(row['fill_eps']):>10} {_fmt(row['probe_eps']):>12}"
+            f" {_fmt(row['cpu_us_per_event'], 0):>9}"
+            f" {_fmt(row.get('reference_cpu_us_per_event'), 0):>5}"
+            f" {_fmt(row.get('replay_rps')):>12} {_fmt(row.get('replay_cpu_us_per_record'), 0):>10}"
+            f" {_fmt(row.get('reference_replay_cpu_us_per_record'), 0):>5}"
+            f" {row['disk_bytes'] / 1e6:>8.1f} {_fmt(row['bytes_per_relationship'], 0):>6}"
+            f" {_fmt(row['scoring_rss_mb'], 0):>7}"
+        )
+    return lines
+
+
 def table(results: Mapping[str, Any]) -> str:
     lines = [f"Vinculo benchmark ({results.get('mode', '?')} mode)", ""]
     lines.append("Throughput (events/s; one event = the record and its mirror)")
@@ -139,22 +161,7 @@ def table(results: Mapping[str, Any]) -> str:
             f" {_fmt(row['echo_p50_ms']):>9} {_fmt(row['echo_p99_ms']):>9}"
             f" {_fmt(row.get('p50_vs_echo')):>6} {_fmt(row.get('p99_vs_echo')):>6}"
         )
-    lines += [
-        "",
-        "Scale (uniform: updates of relationships drawn evenly from the whole store;"
-        " replay: real e-mail traffic on its own ties, with mirrors)",
-    ]
-    lines.append(
-        f"  {'rels':>9} {'fill rec/s':>10} {'uniform ev/s':>12} {'cpu us/ev':>9}"
-        f" {'replay rec/s':>12} {'cpu us/rec':>10} {'disk MB':>8} {'B/rel':>6} {'RSS MB':>7}"
-    )
-    for row in results.get("scale", []):
-        lines.append(
-            f"  {row['relationships']:>9} {_fmt(row['fill_eps']):>10} {_fmt(row['probe_eps']):>12}"
-            f" {_fmt(row['cpu_us_per_event'], 0):>9} {_fmt(row.get('replay_rps')):>12}"
-            f" {_fmt(row.get('replay_cpu_us_per_record'), 0):>10} {row['disk_bytes'] / 1e6:>8.1f}"
-            f" {_fmt(row['bytes_per_relationship'], 0):>6} {_fmt(row['scoring_rss_mb'], 0):>7}"
-        )
+    lines += ["", *_scale_lines(results.get("scale", []))]
     lines.append("")
     idle = ", ".join(f"{k} {_fmt(v)}%" for k, v in results["idle_cpu_percent"].items())
     lines.append(f"Idle CPU (% of one core): {idle}")

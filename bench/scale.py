@@ -15,11 +15,18 @@ email-Eu-core-temporal (each with its mirrored copy), replayed at every
 checkpoint with fresh ids and later times onto the same real ties, loaded once
 before the first checkpoint. It asks whether a store grown with cold
 relationships slows down the traffic a deployment actually sees.
+
+A reference beside it: a second broker and scoring service whose store stays
+at the first checkpoint's size, given the same two probes right after the
+growing one at every checkpoint. The checkpoints lie minutes apart and these
+machines drift by +-25% in that time, so "cost at 1M over cost at 10k" is read
+as the growing store's cost over the reference's, measured in the same minute.
 """
 
 from __future__ import annotations
 
 import random
+import statistics
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -33,7 +40,11 @@ from bench.stats import wait_until
 from vinculo.topics import INTERACTIONS_TOPIC
 from vinculo.v1 import events_pb2 as pb
 
-CONSUMED = "vinculo_scoring_events_consumed_total"
+COMMITTED = "vinculo_scoring_events_committed_total"  # durable: the probe's commits included
+# Each probe is taken this many times per checkpoint, interleaved with the reference's, and
+# the median kept: a probe's CPU includes whatever WAL checkpoint falls in it (measured:
+# the same 4,000-event probe on the same store cost 25 to 72 us per event).
+REPEATS = 3
 RELATIONSHIPS = "vinculo_scoring_relationships"
 CONTACTS_PER_OWNER = 1000
 _TYPES = (pb.INTERACTION_TYPE_MESSAGE, pb.INTERACTION_TYPE_COMMENT, pb.INTERACTION_TYPE_CALL)
@@ -84,6 +95,15 @@ def disk_bytes(directory: Path) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
+class Probe:
+    """A backlog drained by a suspended-then-resumed scoring service."""
+
+    records: int
+    rps: float  # records/s
+    cpu_us_per_record: float
+
+
+@dataclass(frozen=True)
 class ScaleRow:
     relationships: int
     fill_eps: float  # records/s while filling (producer and consumer concurrently)
@@ -93,6 +113,12 @@ class ScaleRow:
     replay_records: int
     replay_rps: float  # drain rate of the replay backlog, records/s
     replay_cpu_us_per_record: float
+    # The same probes on the reference store (first checkpoint's size), the same minute.
+    reference_relationships: int
+    reference_probe_eps: float
+    reference_cpu_us_per_event: float
+    reference_replay_rps: float
+    reference_replay_cpu_us_per_record: float
     disk_bytes: int
     db_bytes: int
     scoring_rss_mb: float
@@ -108,15 +134,14 @@ class ScaleRow:
 
 
 def _drain(scoring: Process, target: float, timeout_s: float) -> None:
-    wait_until(lambda: scoring.metric(CONSUMED) >= target, timeout_s, 0.05, "scoring to drain")
+    wait_until(lambda: scoring.metric(COMMITTED) >= target, timeout_s, 0.05, "scoring to drain")
 
 
 def _backlog(
     scoring: Process, bootstrap: str, events: list[pb.InteractionEvent], timeout_s: float
-) -> tuple[int, float, float]:
-    """Write events while scoring is suspended, then time its drain:
-    (records, records/s, scoring CPU µs per record)."""
-    base = scoring.metric(CONSUMED)
+) -> Probe:
+    """Write events while scoring is suspended, then time its drain."""
+    base = scoring.metric(COMMITTED)
     ps = scoring.ps
     ps.suspend()
     try:
@@ -128,61 +153,118 @@ def _backlog(
     _drain(scoring, base + records, timeout_s)
     elapsed = time.perf_counter() - start
     cpu = sum(ps.cpu_times()[:2]) - cpu_before
-    return records, records / elapsed, cpu / records * 1e6
+    return Probe(records, records / elapsed, cpu / records * 1e6)
 
 
 def _fill(
     scoring: Process, bootstrap: str, events: Iterable[pb.InteractionEvent], timeout_s: float
 ) -> float:
     """Publish and consume concurrently; records/s."""
-    base = scoring.metric(CONSUMED)
+    base = scoring.metric(COMMITTED)
     start = time.perf_counter()
     records, _ = publish_direct(bootstrap, events)
     _drain(scoring, base + records, timeout_s)
     return records / (time.perf_counter() - start) if records else float("nan")
 
 
+@dataclass
+class _Store:
+    """A broker and a scoring service with `filled` synthetic relationships."""
+
+    stack: Stack
+    scoring: Process
+    filled: int = 0
+
+    @property
+    def bootstrap(self) -> str:
+        return self.stack.broker.bootstrap
+
+    def fill_to(self, target: int, tag: str, timeout_s: float) -> float:
+        events = events_for(iter(range(self.filled, target)), tag, target)
+        eps = _fill(self.scoring, self.bootstrap, events, timeout_s)
+        self.filled = target
+        return eps
+
+    def uniform(self, probe: int, tag: str, seed: int, timeout_s: float) -> Probe:
+        rng = random.Random(seed)
+        picks = iter([rng.randrange(self.filled) for _ in range(probe)])
+        return _backlog(self.scoring, self.bootstrap, list(events_for(picks, tag, seed)), timeout_s)
+
+
+def _serve(stack: Stack) -> _Store:
+    """The interaction topic and a scoring service on this stack's broker (stopped with it)."""
+    create_topic(stack.broker.bootstrap, INTERACTIONS_TOPIC, 8)
+    stack.scoring = service("scoring_service", stack.root, stack.broker.bootstrap)
+    stack.scoring.start()
+    return _Store(stack, stack.scoring)
+
+
 def run(
     root: Path, checkpoints: Sequence[int], probe: int, timeout_s: float = 1800.0
 ) -> list[ScaleRow]:
     root.mkdir(parents=True, exist_ok=True)
-    rows: list[ScaleRow] = []
     window = read_snap(SNAP_DIR / REPLAY_SOURCE.file, probe)
-    copies = len(checkpoints) + 1
-    with Stack(root, with_services=False) as stack:
-        bootstrap = stack.broker.bootstrap
-        create_topic(bootstrap, INTERACTIONS_TOPIC, 8)
-        scoring = service("scoring_service", root, bootstrap)
-        stack.scoring = scoring  # stopped by the stack
-        scoring.start()
-        data_dir = root / "scoring_service"
-        _fill(scoring, bootstrap, replay_events(window, 0, copies), timeout_s)
-        filled = 0
-        for step, target in enumerate(checkpoints):
-            fill = events_for(iter(range(filled, target)), "f", step)
-            fill_eps = _fill(scoring, bootstrap, fill, timeout_s)
-            filled = target
-            rng = random.Random(1000 + step)
-            picks = iter([rng.randrange(filled) for _ in range(probe)])
-            uniform = list(events_for(picks, f"p{step}", 2000 + step))
-            _, probe_eps, cpu_us = _backlog(scoring, bootstrap, uniform, timeout_s)
-            replay = replay_events(window, step + 1, copies)
-            replayed, replay_rps, replay_us = _backlog(scoring, bootstrap, replay, timeout_s)
-            total, main = disk_bytes(data_dir)
-            rows.append(
-                ScaleRow(
-                    relationships=int(scoring.metric(RELATIONSHIPS)),
-                    fill_eps=fill_eps,
-                    probe_events=len(uniform),
-                    probe_eps=probe_eps,
-                    cpu_us_per_event=cpu_us,
-                    replay_records=replayed,
-                    replay_rps=replay_rps,
-                    replay_cpu_us_per_record=replay_us,
-                    disk_bytes=total,
-                    db_bytes=main,
-                    scoring_rss_mb=scoring.ps.memory_info().rss / 2**20,
-                )
+    with (
+        Stack(root / "growing", with_services=False) as growing,
+        Stack(root / "reference", with_services=False) as beside,
+    ):
+        main, reference = _serve(growing), _serve(beside)
+        return _measure(main, reference, checkpoints, probe, window, timeout_s)
+
+
+def _measure(
+    main: _Store,
+    reference: _Store,
+    checkpoints: Sequence[int],
+    probe: int,
+    window: Sequence[tuple[int, int, int]],
+    timeout_s: float,
+) -> list[ScaleRow]:
+    copies = len(checkpoints) * REPEATS + 1  # replay copies, each newer than the last
+    for store in (main, reference):
+        _fill(store.scoring, store.bootstrap, replay_events(window, 0, copies), timeout_s)
+    reference.fill_to(checkpoints[0], "r", timeout_s)
+    rows: list[ScaleRow] = []
+    for step, target in enumerate(checkpoints):
+        fill_eps = main.fill_to(target, "f", timeout_s)
+        probes: dict[str, list[Probe]] = {"u": [], "ur": [], "r": [], "rr": []}
+        for repeat in range(REPEATS):
+            seed = 1000 + step * REPEATS + repeat
+            probes["u"].append(main.uniform(probe, f"p{seed}", seed, timeout_s))
+            probes["ur"].append(reference.uniform(probe, f"q{seed}", seed, timeout_s))
+            replay = replay_events(window, 1 + step * REPEATS + repeat, copies)
+            probes["r"].append(_backlog(main.scoring, main.bootstrap, replay, timeout_s))
+            probes["rr"].append(_backlog(reference.scoring, reference.bootstrap, replay, timeout_s))
+        uniform, uniform_ref, replayed, replayed_ref = (_median(probes[k]) for k in probes)
+        total, db = disk_bytes(main.stack.root / "scoring_service")
+        rows.append(
+            ScaleRow(
+                relationships=int(main.scoring.metric(RELATIONSHIPS)),
+                fill_eps=fill_eps,
+                probe_events=uniform.records,
+                probe_eps=uniform.rps,
+                cpu_us_per_event=uniform.cpu_us_per_record,
+                replay_records=replayed.records,
+                replay_rps=replayed.rps,
+                replay_cpu_us_per_record=replayed.cpu_us_per_record,
+                reference_relationships=int(reference.scoring.metric(RELATIONSHIPS)),
+                reference_probe_eps=uniform_ref.rps,
+                reference_cpu_us_per_event=uniform_ref.cpu_us_per_record,
+                reference_replay_rps=replayed_ref.rps,
+                reference_replay_cpu_us_per_record=replayed_ref.cpu_us_per_record,
+                disk_bytes=total,
+                db_bytes=db,
+                scoring_rss_mb=main.scoring.ps.memory_info().rss / 2**20,
             )
-            print(f"  scale {rows[-1]}", flush=True)
+        )
+        print(f"  scale {rows[-1]}", flush=True)
     return rows
+
+
+def _median(probes: list[Probe]) -> Probe:
+    """The median rate and the median CPU per record of repeated probes."""
+    return Probe(
+        probes[0].records,
+        statistics.median(p.rps for p in probes),
+        statistics.median(p.cpu_us_per_record for p in probes),
+    )

@@ -9,7 +9,7 @@ from typing import Any
 import psutil
 import pytest
 
-from bench import cpu, report, scale
+from bench import cpu, report, run, scale
 from bench.datasets import make_event, synthetic_events
 from bench.echo import make_server
 from bench.loadgen import run_load, unary_call
@@ -22,7 +22,8 @@ from vinculo.validation import event_time, validate_event
 
 def _results() -> dict[str, Any]:
     row = {"relationships": 1000, "method": "list_top10", "concurrency": 32, "p50_ms": 1.0,
-           "p99_ms": 2.0, "qps": 900.0, "echo_p50_ms": 0.5, "echo_p99_ms": 1.0}  # fmt: skip
+           "p99_ms": 2.0, "qps": 900.0, "echo_p50_ms": 0.5, "echo_p99_ms": 1.0,
+           "p50_vs_echo": 2.0, "p99_vs_echo": 2.0}  # fmt: skip
     return {
         "raw_kafka_eps": 8000.0,
         "ingest_to_scored_eps": 5000.0,
@@ -132,3 +133,26 @@ def test_replay_copies_are_valid_distinct_and_each_newer_than_the_last() -> None
         gaps = [event_time(b) - event_time(a) for a, b in itertools.pairwise(later)]
         assert gaps == pytest.approx([500, 2_500], abs=1e-3)
     assert event_time(copies[-1][-1]) <= now
+
+
+def _scale_row(rels: int, cost: float, reference_cost: float) -> dict[str, Any]:
+    return {"relationships": rels, "reference_relationships": 10_000,
+            "cpu_us_per_event": cost, "reference_cpu_us_per_event": reference_cost,
+            "probe_eps": 1e6 / cost, "reference_probe_eps": 1e6 / reference_cost,
+            "replay_cpu_us_per_record": cost, "reference_replay_cpu_us_per_record": reference_cost,
+            "replay_rps": 1e6 / cost, "reference_replay_rps": 1e6 / reference_cost}  # fmt: skip
+
+
+def test_flatness_is_judged_against_the_reference_store_of_the_same_minute() -> None:
+    # The machine slowed down by half between checkpoints: both stores cost 1.5x more.
+    drifted = _results() | {"ingest_ratio": 0.6, "idle_cpu_percent": {},
+                            "scale": [_scale_row(10_000, 40.0, 40.0),
+                                      _scale_row(1_000_000, 60.0, 60.0)]}  # fmt: skip
+    flat = run.targets(drifted)
+    key = "uniform per-event CPU, growing/reference max (1,000,000 vs 10,000 rels)"
+    assert flat[key] == {"value": 1.0, "limit": "<= 1.2", "met": True}
+    # Same minute, the big store costs 1.5x the small one: not flat.
+    grown = drifted | {"scale": [_scale_row(10_000, 40.0, 40.0),
+                                 _scale_row(1_000_000, 60.0, 40.0)]}  # fmt: skip
+    assert run.targets(grown)[key]["met"] is False
+    assert run.targets(grown)[key]["value"] == pytest.approx(1.5)
