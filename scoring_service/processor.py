@@ -1,4 +1,4 @@
-"""Records to state changes: decode, validate, deduplicate, apply.
+"""Records to state changes: decode, validate, deduplicate, fold.
 
 Kafka-free so that unit tests drive it with plain objects. The processor
 keeps the changes of every record since the last commit in one `Batch`; the
@@ -145,7 +145,8 @@ class BatchProcessor:
         """Outcome of one valid event; a new one joins the poll's events to fold."""
         owner, event_id = event.owner_id, event.event_id
         key = (owner, event.contact_id)
-        newest = poll.newest(key, event.type == FEEDBACK)
+        feedback = event.type == FEEDBACK
+        newest = poll.newest(key, feedback)
         # Applying an event at time t leaves LAST_TIME (FEEDBACK_TIME) >= t, and a
         # redelivered event carries its original time: one newer than the newest
         # cannot have been applied, so its id need not be looked up.
@@ -154,7 +155,9 @@ class BatchProcessor:
         # A reply carries the time of what it answers.
         answered = event.in_reply_to
         reply_to = self._seen_time(owner, answered) if answered else None
-        poll.add(key, partition, event, t, reply_to, newer=t > newest)
+        poll.add(key, partition, event, t, reply_to)
+        if t > newest:
+            poll.set_newest(key, feedback, t)
         self.batch.seen[(owner, event_id)] = t
         return Outcome.APPLIED
 
@@ -179,7 +182,6 @@ class _Poll:
         self._partitions: list[int] = []
         self._states: list[FloatArray | None] = []
         self._newest: dict[tuple[RelationshipKey, bool], float] = {}
-        self._last: tuple[RelationshipKey, bool] | None = None
         self._table: list[tuple[float, ...]] = []
 
     def _current(self, key: RelationshipKey) -> FloatArray | None:
@@ -188,13 +190,16 @@ class _Poll:
 
     def newest(self, key: RelationshipKey, feedback: bool) -> float:
         """Newest time of the relationship's events (its feedback, if `feedback`) so far."""
-        slot = self._last = (key, feedback)
+        slot = (key, feedback)
         known = self._newest.get(slot)
         if known is None:
             current = self._current(key)
             column = FEEDBACK_TIME if feedback else LAST_TIME
             known = self._newest[slot] = -math.inf if current is None else float(current[column])
         return known
+
+    def set_newest(self, key: RelationshipKey, feedback: bool, t: float) -> None:
+        self._newest[(key, feedback)] = t
 
     def add(
         self,
@@ -203,9 +208,7 @@ class _Poll:
         event: pb.InteractionEvent,
         t: float,
         reply_to: float | None,
-        newer: bool,
     ) -> None:
-        """Add an event whose `newest` was the last asked; `newer` when it is newer."""
         row = self._rows.get(key)
         if row is None:
             row = self._rows[key] = len(self._states)
@@ -214,8 +217,6 @@ class _Poll:
             self._partitions.append(partition)
             if key not in self._batch.states:
                 self._batch.before[key] = None if current is None else current.copy()
-        if newer and self._last is not None:
-            self._newest[self._last] = t
         self._table.append(
             (
                 row,
