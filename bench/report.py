@@ -151,12 +151,12 @@ def table(results: Mapping[str, Any]) -> str:
         f"  p99 {_fmt(results['freshness_p99_s'], 3)} s"
     )
     lines.append("")
-    header = f"  {'rels':>7} {'method':<11} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'qps':>7}"
+    header = f"  {'rels':>7} {'method':<19} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'qps':>7}"
     header += f" {'echo p50':>9} {'echo p99':>9} {'x p50':>6} {'x p99':>6}"
     lines += ["Serving (vs bare grpcio echo, same payload, same pool)", header]
     for row in results["serving"]:
         lines.append(
-            f"  {row['relationships']:>7} {row['method']:<11} {row['concurrency']:>4}"
+            f"  {row['relationships']:>7} {row['method']:<19} {row['concurrency']:>4}"
             f" {_fmt(row['p50_ms']):>8} {_fmt(row['p99_ms']):>8} {_fmt(row['qps'], 0):>7}"
             f" {_fmt(row['echo_p50_ms']):>9} {_fmt(row['echo_p99_ms']):>9}"
             f" {_fmt(row.get('p50_vs_echo')):>6} {_fmt(row.get('p99_vs_echo')):>6}"

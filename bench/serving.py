@@ -7,6 +7,12 @@ GetRelationship are driven at concurrency 1 and 32. The echo server answers
 with the very bytes the service answered for the 1,000-relationship owner,
 on a thread pool of the same size, driven by the same client that decodes
 the same message: the difference is what Vinculo's handler costs.
+
+Those reads repeat "as of now" and are served from the per-owner cache of
+scored networks, as a dashboard's would be. A third row per owner,
+`list_top10_uncached`, asks for the top 10 as of a fixed past instant, which
+the cache never serves: every call reads the owner's rows from SQLite and
+scores the whole network, the cost of a cold read (concurrency 1 only).
 """
 
 from __future__ import annotations
@@ -53,33 +59,43 @@ def load_owners(stack: Stack, sizes: Sequence[int], timeout_s: float = 600.0) ->
 
 @dataclass(frozen=True)
 class Call:
-    method: str  # "list_top10" or "get"
+    method: str  # "list_top10", "get" or "list_top10_uncached"
     path: str
     request: bytes
     decode: Any
+    echo: str  # the method whose echo peer answers with this call's payload size
+    max_concurrency: int | None = None
 
     def factory(self, path: str | None = None) -> CallFactory:
         """The call on the service, or with `path` on another server (the echo)."""
         return unary_call(path or self.path, self.request, self.decode)
 
 
-def calls_for(size: int) -> list[Call]:
+def calls_for(size: int, as_of: float) -> list[Call]:
+    """The calls measured on one owner; `as_of` pins the uncached listing."""
     owner = owner_for(size)
     listing = scoring_pb2.ListRelationshipsRequest(owner_id=owner, page_size=10)
+    pinned = scoring_pb2.ListRelationshipsRequest(owner_id=owner, page_size=10)
+    pinned.as_of.FromNanoseconds(int(as_of * 1e9))
     contact = contact_of(owner, size // 2)
     get = scoring_pb2.GetRelationshipRequest(owner_id=owner, contact_id=contact)
+    list_path, decode_list = SERVICE + "ListRelationships", scoring_pb2.ListRelationshipsResponse
     return [
-        Call(
-            "list_top10",
-            SERVICE + "ListRelationships",
-            listing.SerializeToString(),
-            scoring_pb2.ListRelationshipsResponse.FromString,
-        ),
+        Call("list_top10", list_path, listing.SerializeToString(), decode_list.FromString, "list"),
         Call(
             "get",
             SERVICE + "GetRelationship",
             get.SerializeToString(),
             scoring_pb2.GetRelationshipResponse.FromString,
+            "get",
+        ),
+        Call(
+            "list_top10_uncached",
+            list_path,
+            pinned.SerializeToString(),
+            decode_list.FromString,
+            "list",
+            max_concurrency=1,
         ),
     ]
 
@@ -136,24 +152,29 @@ def measure(
     scoring = stack.scoring
     assert scoring is not None
     reference = REFERENCE_SIZE if REFERENCE_SIZE in sizes else sizes[0]
+    as_of = time.time() - 1.0
     echo: dict[tuple[str, int], LatencySummary] = {}
-    for call in calls_for(reference):
+    for call in calls_for(reference, as_of):
+        if (call.echo, concurrencies[0]) in echo:
+            continue  # this payload's peer is measured already
         payload = capture(scoring.address, call)
-        server = stack.start_extra(echo_server(root, call.method, payload, workers))
+        server = stack.start_extra(echo_server(root, call.echo, payload, workers))
         try:
             for concurrency in concurrencies:
-                echo[(call.method, concurrency)] = run_load(
+                echo[(call.echo, concurrency)] = run_load(
                     server.address, call.factory(echo_method), concurrency, duration_s, min_requests
                 )
         finally:
             stack.stop_extra(server)
     rows: list[ServingRow] = []
     for size in sizes:
-        for call in calls_for(size):
+        for call in calls_for(size, as_of):
             size_bytes = len(capture(scoring.address, call))
             for concurrency in concurrencies:
                 limit = max_size_at_high_concurrency
                 if concurrency > 1 and limit is not None and size > limit:
+                    continue
+                if call.max_concurrency is not None and concurrency > call.max_concurrency:
                     continue
                 result = run_load(
                     scoring.address, call.factory(), concurrency, duration_s, min_requests
@@ -170,7 +191,7 @@ def _row(
     size_bytes: int,
     echo: dict[tuple[str, int], LatencySummary],
 ) -> ServingRow:
-    peer = echo[(call.method, concurrency)]
+    peer = echo[(call.echo, concurrency)]
     return ServingRow(
         relationships=size,
         method=call.method,
