@@ -87,7 +87,8 @@ def ranking_order(scores: FloatArray, contacts: list[str], weakest_first: bool) 
     sort on the score then keeps ties in contact order without a Python key.
     """
     primary = scores if weakest_first else -scores
-    return [int(i) for i in np.argsort(primary, kind="stable")]
+    order: list[int] = np.argsort(primary, kind="stable").tolist()
+    return order
 
 
 def after_token(

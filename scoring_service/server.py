@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import os
 import signal
@@ -37,6 +39,9 @@ log = logging.getLogger("scoring_service")
 
 SERVICE_NAME = scoring_pb2.DESCRIPTOR.services_by_name["ScoringService"].full_name
 CONSUMER_CHECK_S = 0.5
+# glibc's mallopt: buffers from this size up are mapped for themselves and unmapped when freed.
+M_MMAP_THRESHOLD = -3
+LARGE_BUFFER_BYTES = 4 * 2**20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,6 +120,18 @@ def _one_compute_thread() -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
 
 
+def _return_large_buffers_to_the_os() -> None:
+    """Scoring a 30k-relationship network allocates numpy buffers of 20-30 MB. glibc raises
+    its mmap threshold to the largest block freed so far (up to 32 MiB) and then keeps such
+    buffers in the arena of whichever gRPC thread served the read: the bench's serving step
+    left the service at 1,138 MB of RSS, 312 MB with the threshold fixed (measured). Fixing
+    it costs a page fault per 4 KiB of a large buffer. Other C libraries: nothing to do."""
+    libc = ctypes.util.find_library("c")
+    mallopt = getattr(ctypes.CDLL(libc), "mallopt", None) if libc else None
+    if mallopt is not None:
+        mallopt(M_MMAP_THRESHOLD, LARGE_BUFFER_BYTES)
+
+
 def _start_grpc(
     settings: ScoringSettings, registry: CollectorRegistry, servicer: ScoringServicer
 ) -> ServiceServer:
@@ -131,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
     )
     logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO is one line per request
     settings = settings_lib.load(ScoringSettings, args)
+    _return_large_buffers_to_the_os()
     stop = threading.Event()
     _install_signal_handlers(stop)
     try:
