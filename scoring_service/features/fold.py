@@ -111,24 +111,26 @@ class Events:
     @classmethod
     def of(cls, rows: Sequence[int], interactions: Sequence[Interaction]) -> Events:
         return cls.from_tuples(
-            [
-                (
-                    row,
-                    e.type,
-                    e.direction,
-                    e.time,
-                    e.personalized,
-                    e.duration_seconds,
-                    e.audience_size,
-                    e.feedback_label,
-                    math.nan if e.reply_to_time is None else e.reply_to_time,
-                )
-                for row, e in zip(rows, interactions, strict=True)
-            ]
+            [columns_of(row, e) for row, e in zip(rows, interactions, strict=True)]
         )
 
     def where(self, mask: BoolArray) -> Events:
         return Events(*(getattr(self, name)[mask] for name in self.__dataclass_fields__))
+
+
+def columns_of(row: int, event: Interaction, direction: int | None = None) -> tuple[float, ...]:
+    """One event as `Events.from_tuples` takes it; `direction` overrides the event's own."""
+    return (
+        row,
+        event.type,
+        event.direction if direction is None else direction,
+        event.time,
+        event.personalized,
+        event.duration_seconds,
+        event.audience_size,
+        event.feedback_label,
+        math.nan if event.reply_to_time is None else event.reply_to_time,
+    )
 
 
 def apply_event(state: FloatArray, event: Interaction) -> None:

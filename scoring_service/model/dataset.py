@@ -9,7 +9,6 @@ holds events strictly before T, never one at or after it.
 from __future__ import annotations
 
 import csv
-import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from scoring_service.features.fold import Events, fold
+from scoring_service.features.fold import Events, columns_of, fold
 from scoring_service.features.state import STATE_SIZE, FloatArray, S, new_state
 from scoring_service.model.loaders import PairEvent, read_events
-from vinculo.domain import Interaction, mirror_direction
+from vinculo.domain import mirror_direction
 from vinculo.v1 import events_pb2 as pb
 
 Pair = tuple[str, str]
@@ -106,27 +105,12 @@ def _fold_sides(
             if owners is not None and side_owner not in owners:
                 continue
             row = index.setdefault((side_owner, side_contact), len(index))
-            table.append(_columns(row, event, direction))
+            table.append(columns_of(row, event, direction))
     grown = len(index) - len(states)
     if grown:
         states = np.vstack([states, np.zeros((grown, STATE_SIZE), dtype=np.float64)])
     fold(states, Events.from_tuples(table))
     return states
-
-
-def _columns(row: int, event: Interaction, direction: int) -> tuple[float, ...]:
-    reply_to = math.nan if event.reply_to_time is None else event.reply_to_time
-    return (
-        row,
-        event.type,
-        direction,
-        event.time,
-        event.personalized,
-        event.duration_seconds,
-        event.audience_size,
-        event.feedback_label,
-        reply_to,
-    )
 
 
 def unordered(a: str, b: str) -> Pair:
