@@ -46,7 +46,7 @@ class Profile:
 FULL = Profile("full", None, 4, 200, (100, 1000, 10_000, 30_000), 3.0, 50, None,
                (10_000, 100_000, 300_000, 1_000_000), 20_000, 5.0)  # fmt: skip
 QUICK = Profile("quick", 8_000, 4, 40, (100, 1000, 30_000), 1.0, 20, 1000,
-                (10_000, 30_000), 4_000, 3.0)  # fmt: skip
+                (10_000, 30_000), 8_000, 3.0)  # fmt: skip
 CONCURRENCIES = (1, 32)
 BENCH_CLIENT = "bench client"
 SCORING_WORKERS = 16  # vinculo.grpc_server.ServiceServer's default pool, as the service uses

@@ -26,12 +26,13 @@ as the growing store's cost over the reference's, measured in the same minute.
 from __future__ import annotations
 
 import random
-import statistics
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from bench.datasets import SNAP_DIR, SOURCES, make_event, read_snap, source_events
 from bench.raw_kafka import create_topic, publish_direct
@@ -42,9 +43,12 @@ from vinculo.v1 import events_pb2 as pb
 
 COMMITTED = "vinculo_scoring_events_committed_total"  # durable: the probe's commits included
 # Each probe is taken this many times per checkpoint, interleaved with the reference's, and
-# the median kept: a probe's CPU includes whatever WAL checkpoint falls in it (measured:
+# the takes pooled: a probe's CPU includes whatever WAL checkpoint falls in it (measured:
 # the same 4,000-event probe on the same store cost 25 to 72 us per event).
 REPEATS = 3
+# Below this share of a core the scoring process counts as idle (it polls the broker
+# at ~1.5% of a core with nothing to do).
+IDLE_SHARE = 0.05
 RELATIONSHIPS = "vinculo_scoring_relationships"
 CONTACTS_PER_OWNER = 1000
 _TYPES = (pb.INTERACTION_TYPE_MESSAGE, pb.INTERACTION_TYPE_COMMENT, pb.INTERACTION_TYPE_CALL)
@@ -143,6 +147,7 @@ def _backlog(
     """Write events while scoring is suspended, then time its drain."""
     base = scoring.metric(COMMITTED)
     ps = scoring.ps
+    _settle(ps)  # what came before (a fill, another probe) is not this probe's cost
     ps.suspend()
     try:
         records, _ = publish_direct(bootstrap, events)
@@ -152,8 +157,22 @@ def _backlog(
     start = time.perf_counter()
     _drain(scoring, base + records, timeout_s)
     elapsed = time.perf_counter() - start
+    _settle(ps)
     cpu = sum(ps.cpu_times()[:2]) - cpu_before
     return Probe(records, records / elapsed, cpu / records * 1e6)
+
+
+def _settle(ps: psutil.Process, window_s: float = 0.05, timeout_s: float = 10.0) -> None:
+    """Wait until the process is idle again: the WAL checkpoint that follows a probe's
+    last commit runs in the background, and belongs to that probe's CPU, not the next's."""
+    deadline = time.monotonic() + timeout_s
+    before = sum(ps.cpu_times()[:2])
+    while time.monotonic() < deadline:
+        time.sleep(window_s)
+        now = sum(ps.cpu_times()[:2])
+        if now - before < IDLE_SHARE * window_s:
+            return
+        before = now
 
 
 def _fill(
@@ -235,7 +254,7 @@ def _measure(
             replay = replay_events(window, 1 + step * REPEATS + repeat, copies)
             probes["r"].append(_backlog(main.scoring, main.bootstrap, replay, timeout_s))
             probes["rr"].append(_backlog(reference.scoring, reference.bootstrap, replay, timeout_s))
-        uniform, uniform_ref, replayed, replayed_ref = (_median(probes[k]) for k in probes)
+        uniform, uniform_ref, replayed, replayed_ref = (_pooled(probes[k]) for k in probes)
         total, db = disk_bytes(main.stack.root / "scoring_service")
         rows.append(
             ScaleRow(
@@ -261,10 +280,10 @@ def _measure(
     return rows
 
 
-def _median(probes: list[Probe]) -> Probe:
-    """The median rate and the median CPU per record of repeated probes."""
-    return Probe(
-        probes[0].records,
-        statistics.median(p.rps for p in probes),
-        statistics.median(p.cpu_us_per_record for p in probes),
-    )
+def _pooled(probes: list[Probe]) -> Probe:
+    """Repeated probes as one: all their records over all their time and CPU, so that
+    costs paid now and then (a WAL truncation, a checkpoint) are spread over all."""
+    records = sum(p.records for p in probes)
+    seconds = sum(p.records / p.rps for p in probes)
+    cpu_us = sum(p.records * p.cpu_us_per_record for p in probes)
+    return Probe(records // len(probes), records / seconds, cpu_us / records)
