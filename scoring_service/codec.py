@@ -39,9 +39,11 @@ def encode_states(states: FloatArray) -> list[bytes]:
     """One stored row per state (rows of an (n, STATE_SIZE) array)."""
     states = np.ascontiguousarray(states, dtype="<f8")
     present = states != 0.0
-    dense = present.sum(axis=1) > MAX_SPARSE
-    sizes = np.where(dense, STATE_SIZE, MAP_WORDS + present.sum(axis=1))
-    starts, words = _layout(sizes)
+    counts = present.sum(axis=1)
+    dense = counts > MAX_SPARSE
+    sizes = np.where(dense, STATE_SIZE, MAP_WORDS + counts)
+    starts = _starts(sizes)
+    words = np.empty(int(sizes.sum()), dtype="<u8")
     # The map: slot i is bit i % 64 of word i // 64.
     maps = np.zeros((len(states), MAP_WORDS * WORD), dtype=np.uint8)
     packed = np.packbits(present, axis=1, bitorder="little")
@@ -67,7 +69,7 @@ def decode_states(blobs: Sequence[bytes]) -> FloatArray:
         return states
     words = np.frombuffer(b"".join(blobs), dtype="<u8")
     sizes = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs)) // WORD
-    starts = np.cumsum(sizes) - sizes
+    starts = _starts(sizes)
     dense = sizes == STATE_SIZE
     maps = np.stack([words[starts[~dense] + w] for w in range(MAP_WORDS)], axis=1)
     bits = np.unpackbits(maps.view(np.uint8), axis=1, count=STATE_SIZE, bitorder="little")
@@ -80,10 +82,10 @@ def decode_states(blobs: Sequence[bytes]) -> FloatArray:
     return states
 
 
-def _layout(sizes: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64]]:
-    """Each row's first word, and a buffer for all rows' words."""
-    starts = np.cumsum(sizes) - sizes
-    return starts, np.empty(int(sizes.sum()), dtype="<u8")
+def _starts(sizes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Each row's first word in the buffer of all rows' words."""
+    starts: npt.NDArray[np.int64] = np.cumsum(sizes) - sizes
+    return starts
 
 
 def _value_words(

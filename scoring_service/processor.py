@@ -217,6 +217,7 @@ class _Poll:
             self._partitions.append(partition)
             if key not in self._batch.states:
                 self._batch.before[key] = None if current is None else current.copy()
+        # `fold.columns_of`'s columns, read straight from the protobuf (no Interaction).
         self._table.append(
             (
                 row,
