@@ -63,7 +63,8 @@ class Scorer(Protocol):
 
 
 class IncompatibleModel(RuntimeError):
-    """The artifact was built for another feature schema; the message says which."""
+    """The model artifact cannot be served: missing, not a Vinculo model, or built for
+    another feature schema; the message names the file and says which."""
 
 
 def load_scorer(path: str) -> Scorer:
@@ -72,7 +73,9 @@ def load_scorer(path: str) -> Scorer:
     model = importlib.import_module("scoring_service.model")
     try:
         scorer: Scorer = model.ScoringModel.load(path) if path else model.load_default_model()
-    except model.ModelSchemaError as exc:
+    except OSError as exc:
+        raise IncompatibleModel(f"model {exc.filename}: {exc.strerror}") from exc
+    except model.ModelInputError as exc:  # not a model, or another feature schema
         raise IncompatibleModel(str(exc)) from exc
     log.info(
         "scoring model %s loaded (feature schema version %d) from %s",

@@ -23,6 +23,7 @@ from scoring_service.features.features import (
 )
 from scoring_service.features.owner_context import contact_engaged, owner_context
 from scoring_service.features.state import DAY, HALF_LIVES_DAYS, FloatArray, S, decayed_counts
+from scoring_service.model.errors import ModelInputError
 from scoring_service.model.fastpath import compile_model
 from vinculo.v1 import events_pb2 as pb
 
@@ -78,7 +79,7 @@ TRUSTED_TYPES = [
 ]
 
 
-class ModelSchemaError(ValueError):
+class ModelSchemaError(ModelInputError):
     """The artifact was built for a feature schema this code cannot compute."""
 
 
@@ -206,12 +207,16 @@ class ScoringModel:
 
     @classmethod
     def load(cls, path: Path | str) -> ScoringModel:
-        untrusted = [t for t in sio.get_untrusted_types(file=str(path)) if t not in TRUSTED_TYPES]
+        try:
+            types = sio.get_untrusted_types(file=str(path))
+        except zipfile.BadZipFile:
+            raise ModelInputError(f"{path}: not a skops model file (not a ZIP archive)") from None
+        untrusted = [t for t in types if t not in TRUSTED_TYPES]
         if untrusted:
-            raise ValueError(f"{path}: refusing to load untrusted types {untrusted}")
+            raise ModelInputError(f"{path}: refusing to load untrusted types {untrusted}")
         payload = sio.load(str(path), trusted=TRUSTED_TYPES)
-        if payload.get("format") != ARTIFACT_FORMAT:
-            raise ValueError(f"{path}: not a Vinculo scoring model ({payload.get('format')!r})")
+        if not isinstance(payload, dict) or payload.get("format") != ARTIFACT_FORMAT:
+            raise ModelInputError(f"{path}: a skops file, but not a Vinculo scoring model")
         version = int(payload["feature_schema_version"])
         if version != FEATURE_SCHEMA_VERSION or payload["model_features"] != list(MODEL_FEATURES):
             raise ModelSchemaError(

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from scoring_service.model.dataset import EventLog
+from scoring_service.model.errors import ModelInputError
 from scoring_service.model.loaders import FORMATS, parse_time
 
 
@@ -47,4 +50,29 @@ def load_log(args: argparse.Namespace) -> EventLog:
 
 
 def as_of(args: argparse.Namespace, log: EventLog) -> float:
-    return parse_time(args.as_of) if args.as_of else log.span[1] + 1.0
+    if not args.as_of:
+        return log.span[1] + 1.0
+    try:
+        return parse_time(args.as_of)
+    except ValueError:
+        raise ModelInputError(
+            f"--as-of {args.as_of!r}: expected ISO-8601 with a zone "
+            "(2024-06-01T00:00:00Z) or unix seconds"
+        ) from None
+
+
+@contextmanager
+def input_errors(command: str) -> Iterator[None]:
+    """End the command with one line naming the bad file or option, not a traceback.
+
+    Only errors about the user's input are turned into messages: a missing or
+    unreadable file, and `ModelInputError` (bad records, labels, model files,
+    options, or too little data). Anything else is a bug and keeps its traceback.
+    """
+    try:
+        yield
+    except OSError as exc:
+        what = f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)
+        raise SystemExit(f"vinculo {command}: {what}") from None
+    except ModelInputError as exc:
+        raise SystemExit(f"vinculo {command}: {exc}") from None

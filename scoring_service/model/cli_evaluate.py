@@ -16,7 +16,7 @@ from typing import Any
 
 from scoring_service.model import pipeline
 from scoring_service.model.artifact import ScoringModel
-from scoring_service.model.cli_common import add_event_arguments, as_of, load_log
+from scoring_service.model.cli_common import add_event_arguments, as_of, input_errors, load_log
 
 METRICS = ("auc", "ndcg_at_10", "ece", "accuracy")
 
@@ -26,7 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", type=Path, metavar="MODEL", help="score with this model instead of training"
     )
-    parser.add_argument("--folds", type=int, default=5, help="labels task: person-grouped folds")
+    parser.add_argument(
+        "--folds", type=_folds, default=5, help="labels task: person-grouped folds (at least 2)"
+    )
     parser.add_argument(
         "--validation",
         action="store_true",
@@ -40,13 +42,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _folds(text: str) -> int:
+    folds = int(text)
+    if folds < 2:
+        raise argparse.ArgumentTypeError(f"{folds}: cross-validation needs at least 2 folds")
+    return folds
+
+
 def run(args: argparse.Namespace) -> int:
-    log = load_log(args)
-    model = ScoringModel.load(args.model) if args.model else None
-    if args.labels:
-        result = pipeline.evaluate_labels(log, args.labels, as_of(args, log), model, args.folds)
-    else:
-        result = pipeline.evaluate_future(log, model, validation=args.validation)
+    with input_errors("evaluate"):
+        result = _evaluate(args)
     print(render(result))
     if args.json:
         args.json.write_text(json.dumps(public(result), indent=2) + "\n", encoding="utf-8")
@@ -58,6 +63,14 @@ def run(args: argparse.Namespace) -> int:
         if args.comparison_png:
             plots.comparison_png(result, args.comparison_png)
     return 0
+
+
+def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    log = load_log(args)
+    model = ScoringModel.load(args.model) if args.model else None
+    if args.labels:
+        return pipeline.evaluate_labels(log, args.labels, as_of(args, log), model, args.folds)
+    return pipeline.evaluate_future(log, model, validation=args.validation)
 
 
 def public(result: dict[str, Any]) -> dict[str, Any]:

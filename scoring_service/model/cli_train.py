@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 from scoring_service.model import pipeline
-from scoring_service.model.cli_common import add_event_arguments, as_of, load_log
+from scoring_service.model.cli_common import add_event_arguments, as_of, input_errors, load_log
+from scoring_service.model.errors import ModelInputError
 
 LATEST_CUTS = tuple(round(c + 0.2, 2) for c in pipeline.TRAIN_CUTS)
 
@@ -35,13 +36,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    log = load_log(args)
-    if args.labels:
-        model = pipeline.train_labels(log, args.labels, as_of(args, log), args.version)
-    else:
-        cuts = pipeline.TRAIN_CUTS if args.holdout else LATEST_CUTS
-        model = pipeline.train_future(log, args.version, cuts=cuts)
-    model.save(args.out)
+    with input_errors("train"):
+        if not args.out.parent.is_dir():  # say so before minutes of training, not after
+            raise ModelInputError(f"--out {args.out}: no directory {args.out.parent}")
+        log = load_log(args)
+        if args.labels:
+            model = pipeline.train_labels(log, args.labels, as_of(args, log), args.version)
+        else:
+            cuts = pipeline.TRAIN_CUTS if args.holdout else LATEST_CUTS
+            model = pipeline.train_future(log, args.version, cuts=cuts)
+        model.save(args.out)
     meta = model.metadata
     print(
         f"wrote {args.out}: version {model.version}, family {meta['family']} "

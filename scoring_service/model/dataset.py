@@ -18,6 +18,7 @@ import numpy as np
 
 from scoring_service.features.fold import Events, columns_of, fold
 from scoring_service.features.state import STATE_SIZE, FloatArray, S, new_state
+from scoring_service.model.errors import ModelInputError
 from scoring_service.model.loaders import PairEvent, read_events
 from vinculo.domain import mirror_direction
 from vinculo.v1 import events_pb2 as pb
@@ -148,13 +149,25 @@ def read_labels(path: Path, known_pairs: Iterable[Pair]) -> dict[Pair, int]:
         header = handle.readline().strip().lstrip("#").replace(" ", "").split(",")
         body = list(csv.reader(handle))
     if header[:3] == ["owner_id", "contact_id", "label"]:
-        return {unordered(r[0], r[1]): int(float(r[2])) for r in body if len(r) >= 3}
+        return {unordered(r[0], r[1]): _label(path, line, r[2]) for line, r in _rows(body, 3)}
     if len(header) == 2:
-        friends = {unordered(r[0], r[1]) for r in body if len(r) >= 2}
+        friends = {unordered(r[0], r[1]) for _, r in _rows(body, 2)}
         return {p: int(p in friends) for p in {unordered(a, b) for a, b in known_pairs}}
-    raise ValueError(
-        f"{path}: expected header 'owner_id,contact_id,label' or a two-column friend list"
+    raise ModelInputError(
+        f"{path}: expected header 'owner_id,contact_id,label' or a two-column friend list, "
+        f"got {','.join(header)!r}"
     )
+
+
+def _rows(body: list[list[str]], width: int) -> Iterable[tuple[int, list[str]]]:
+    """(line number, row) of the rows with at least `width` fields; line 1 is the header."""
+    return ((i + 2, row) for i, row in enumerate(body) if len(row) >= width)
+
+
+def _label(path: Path, line: int, text: str) -> int:
+    if text.strip() in ("0", "1"):
+        return int(text)
+    raise ModelInputError(f"{path}:{line}: label {text!r} must be 0 or 1")
 
 
 def supervised_rows(

@@ -12,10 +12,11 @@ import csv
 import gzip
 import io
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
+from scoring_service.model.errors import ModelInputError
 from vinculo.domain import Interaction
 from vinculo.importers import files
 from vinculo.importers.common import SkipLog
@@ -60,7 +61,7 @@ def read_events(path: Path, fmt: str = "auto") -> Iterator[PairEvent]:
         return read_copenhagen(path)
     if fmt in ("jsonl", "csv"):
         return read_project_events(path, fmt)
-    raise ValueError(f"unknown event format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    raise ModelInputError(f"unknown event format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
 def snap_type(path: Path) -> int:
@@ -82,7 +83,7 @@ def read_snap(path: Path, limit: int | None = None) -> Iterator[PairEvent]:
             parts = line.split()
             if len(parts) < 3 or parts[0].startswith("#"):
                 continue
-            src, dst, when = parts[0], parts[1], float(parts[2])
+            src, dst, when = parts[0], parts[1], _number(parts[2], path, number + 1, "UNIXTIME")
             if src == dst:
                 continue  # a self-loop is no relationship
             event = Interaction(kind, pb.DIRECTION_OUTBOUND, when, personalized=personal)
@@ -98,12 +99,12 @@ def read_copenhagen(path: Path) -> Iterator[PairEvent]:
     """
     with _open_text(path) as handle:
         reader = csv.DictReader(handle)
-        fields = reader.fieldnames or []
-        is_calls = "duration" in fields
+        is_calls = _copenhagen_kind(path, reader.fieldnames or [])
         for row in reader:
-            when = float(row["timestamp"])
+            when = _number(row["timestamp"], path, reader.line_num, "timestamp")
             if is_calls:
-                src, dst, duration = row["caller"], row["callee"], float(row["duration"])
+                src, dst = row["caller"], row["callee"]
+                duration = _number(row["duration"], path, reader.line_num, "duration")
                 if duration < 0:
                     event = Interaction(pb.INTERACTION_TYPE_MESSAGE, pb.DIRECTION_OUTBOUND, when)
                 else:
@@ -120,6 +121,28 @@ def read_copenhagen(path: Path) -> Iterator[PairEvent]:
                 )
             if src != dst:
                 yield PairEvent(src, dst, event)
+
+
+_CALLS = ("timestamp", "caller", "callee", "duration")
+_SMS = ("timestamp", "sender", "recipient")
+
+
+def _copenhagen_kind(path: Path, fields: Sequence[str]) -> bool:
+    """True for calls.csv, False for sms.csv; any other header is named in the error."""
+    for columns, is_calls in ((_CALLS, True), (_SMS, False)):
+        if all(c in fields for c in columns):
+            return is_calls
+    raise ModelInputError(
+        f"{path}: header {','.join(fields)!r} is neither calls ({','.join(_CALLS)}) "
+        f"nor sms ({','.join(_SMS)})"
+    )
+
+
+def _number(text: str | None, path: Path, line: int, field: str) -> float:
+    try:
+        return float(text or "")
+    except ValueError:
+        raise ModelInputError(f"{path}:{line}: {field} {text!r} is not a number") from None
 
 
 def parse_time(value: Any) -> float:

@@ -26,6 +26,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from scoring_service.features.features import MODEL_FEATURES, monotonic_constraints
+from scoring_service.model.errors import ModelInputError
 
 FAMILIES = ("hist_gradient_boosting", "logistic_regression")
 CALIBRATION_SHARE = 0.25
@@ -90,6 +91,18 @@ def _holdout(groups: np.ndarray, recent: np.ndarray, seed: int) -> tuple[np.ndar
     return np.flatnonzero(fit_mask), cal_idx
 
 
+_TOO_LITTLE = "too little data to train a model: "
+
+
+def _require_both_classes(y: np.ndarray, rows: str) -> None:
+    positives = int(y.sum())
+    if positives == 0 or positives == len(y):
+        raise ModelInputError(
+            f"{_TOO_LITTLE}{rows} are {len(y)} rows, {positives} of them positive; "
+            "a model needs pairs that interact again and pairs that do not"
+        )
+
+
 def fit(
     x: np.ndarray,
     y: np.ndarray,
@@ -102,10 +115,13 @@ def fit(
     recent: rows that may serve for calibration (default all)."""
     if x.shape[1] != len(MODEL_FEATURES):
         raise ValueError(f"expected {len(MODEL_FEATURES)} model columns, got {x.shape[1]}")
-    if len(np.unique(y)) < 2:
-        raise ValueError("training needs both positive and negative rows")
     recent = np.ones(len(y), dtype=bool) if recent is None else recent
+    _require_both_classes(y, "the training rows")
+    if len(np.unique(groups[recent])) < 2:
+        raise ModelInputError(_TOO_LITTLE + "the latest window holds fewer than 2 pairs")
     fit_idx, cal_idx = _holdout(groups, recent, seed)
+    _require_both_classes(y[fit_idx], "the fit rows")
+    _require_both_classes(y[cal_idx], "the calibration rows (pairs held out of the latest window)")
     candidates: dict[str, Any] = {}
     aucs: dict[str, float] = {}
     for family in families:

@@ -13,6 +13,7 @@ from scoring_service.features import features
 from scoring_service.model import pipeline
 from scoring_service.model.artifact import ModelSchemaError, ScoringModel
 from scoring_service.model.dataset import EventLog
+from scoring_service.scorer import IncompatibleModel, load_scorer
 
 
 def test_round_trip_scores_identically(
@@ -43,6 +44,25 @@ def test_load_refuses_untrusted_types(tmp_path: Path) -> None:
     sio.dump({"format": "x", "thing": SVC()}, str(path))
     with pytest.raises(ValueError, match="untrusted"):
         ScoringModel.load(path)
+
+
+@pytest.mark.parametrize("case", ["missing", "not a zip", "another schema"])
+def test_the_service_names_a_model_file_it_cannot_serve(
+    tmp_path: Path, slice_model: ScoringModel, case: str
+) -> None:
+    path = tmp_path / "model.skops"
+    if case == "not a zip":
+        path.write_text("not a model")
+    elif case == "another schema":
+        ScoringModel(slice_model.estimator, "v", {}, feature_schema_version=999).save(path)
+    expected = {
+        "missing": "No such file or directory",
+        "not a zip": "not a skops model file",
+        "another schema": "feature schema version 999",
+    }[case]
+    with pytest.raises(IncompatibleModel) as error:
+        load_scorer(str(path))
+    assert str(path) in str(error.value) and expected in str(error.value)
 
 
 def test_tiers_rules_and_feedback_override(slice_model: ScoringModel) -> None:
