@@ -9,7 +9,8 @@ from pathlib import Path
 
 from scoring_service.model.dataset import EventLog
 from scoring_service.model.errors import ModelInputError
-from scoring_service.model.loaders import FORMATS, parse_time
+from scoring_service.model.loaders import FORMATS
+from vinculo.arguments import instant
 
 
 def add_event_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,8 +37,10 @@ def add_event_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--as-of",
         dest="as_of",
+        type=instant,
         metavar="TIME",
-        help="labels task: features from events before TIME (ISO-8601 or unix seconds); "
+        help="labels task: features from events before TIME (RFC 3339 with a zone, or unix "
+        "seconds); "
         "default: after the last event",
     )
 
@@ -50,15 +53,7 @@ def load_log(args: argparse.Namespace) -> EventLog:
 
 
 def as_of(args: argparse.Namespace, log: EventLog) -> float:
-    if not args.as_of:
-        return log.span[1] + 1.0
-    try:
-        return parse_time(args.as_of)
-    except ValueError:
-        raise ModelInputError(
-            f"--as-of {args.as_of!r}: expected ISO-8601 with a zone "
-            "(2024-06-01T00:00:00Z) or unix seconds"
-        ) from None
+    return float(args.as_of) if args.as_of is not None else log.span[1] + 1.0
 
 
 @contextmanager

@@ -14,13 +14,12 @@ import io
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, NamedTuple
 
 from scoring_service.model.errors import ModelInputError
 from vinculo.domain import Interaction
 from vinculo.importers import files
 from vinculo.importers.common import SkipLog
-from vinculo.importers.files import parse_timestamp
 from vinculo.v1 import events_pb2 as pb
 from vinculo.validation import event_time, to_interaction
 
@@ -143,11 +142,6 @@ def _number(text: str | None, path: Path, line: int, field: str) -> float:
         return float(text or "")
     except ValueError:
         raise ModelInputError(f"{path}:{line}: {field} {text!r} is not a number") from None
-
-
-def parse_time(value: Any) -> float:
-    """Unix seconds from a number or RFC 3339 with a zone (the importers' rule)."""
-    return parse_timestamp(value)
 
 
 def read_project_events(path: Path, fmt: str) -> Iterator[PairEvent]:

@@ -78,12 +78,15 @@ def test_a_file_that_is_not_a_model_is_refused(events: Path, tmp_path: Path) -> 
     assert message == f"vinculo evaluate: {other}: a skops file, but not a Vinculo scoring model"
 
 
-def test_an_unreadable_as_of_names_the_option(events: Path, tmp_path: Path) -> None:
-    labels = tmp_path / "labels.csv"
-    labels.write_text("owner_id,contact_id,label\n1,2,1\n")
-    argv = ["train", "--events", str(events), "--labels", str(labels), "--as-of", "yesterday"]
-    message = _fails([*argv, "--out", str(tmp_path / "m.skops")])
-    assert message.startswith("vinculo train: --as-of 'yesterday': expected ISO-8601")
+@pytest.mark.parametrize("verb", ["train", "evaluate"])
+def test_an_unreadable_as_of_is_a_usage_error_naming_the_option(
+    events: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], verb: str
+) -> None:
+    argv = [verb, "--events", str(events), "--labels", str(events), "--as-of", "yesterday"]
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--out", str(tmp_path / "m.skops")] if verb == "train" else argv)
+    assert stop.value.code == 2
+    assert "argument --as-of: 'yesterday': expected RFC 3339 with a zone" in capsys.readouterr().err
 
 
 def test_too_little_data_says_so_instead_of_a_library_error(events: Path, tmp_path: Path) -> None:

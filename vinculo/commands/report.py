@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from datetime import datetime
 from pathlib import Path
 
 import grpc
 from rich.console import Console
 
+from vinculo.arguments import instant, positive_int
 from vinculo.report import html, terminal
 from vinculo.report.data import fetch
 
@@ -30,24 +30,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"scoring address [env VINCULO_SCORING_ADDRESS, default {DEFAULT_SCORING}]",
     )
     parser.add_argument("--html", type=Path, default=None, help="also write this HTML page")
-    parser.add_argument("--top", type=int, default=15, help="rows in the top and bottom tables")
-    parser.add_argument("--as-of", default=None, help="RFC 3339 instant to score at (default: now)")
-
-
-def _as_of(text: str | None) -> float | None:
-    if text is None:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    parser.add_argument(
+        "--top", type=positive_int, default=15, help="rows in the top and bottom tables"
+    )
+    parser.add_argument(
+        "--as-of",
+        type=instant,
+        default=None,
+        help="instant to score at, RFC 3339 with a zone or unix seconds (default: now)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     console = Console()
     address = args.scoring or os.environ.get("VINCULO_SCORING_ADDRESS", DEFAULT_SCORING)
+    if args.html is not None and not args.html.parent.is_dir():
+        console.print(
+            f"[red]error:[/] --html {args.html}: no directory {args.html.parent}", soft_wrap=True
+        )
+        return 2
     started = time.monotonic()
     try:
-        data = fetch(address, args.owner, _as_of(args.as_of))
+        data = fetch(address, args.owner, args.as_of)
     except grpc.RpcError as exc:
-        console.print(f"[red]error:[/] scoring at {address}: {exc.code().name} {exc.details()}")
+        what = f"scoring at {address}: {exc.code().name} {exc.details()}"
+        console.print(f"[red]error:[/] {what}", soft_wrap=True)
         return 2
     terminal.render(data, console, top=args.top)
     if args.html is not None:

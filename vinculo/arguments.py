@@ -1,0 +1,27 @@
+"""Argument types shared by the `vinculo` verbs: a bad value is a usage error naming it."""
+
+from __future__ import annotations
+
+import argparse
+
+from vinculo.importers.files import parse_timestamp
+
+
+def instant(text: str) -> float:
+    """Unix seconds from RFC 3339 with a zone or a number of seconds."""
+    try:
+        return parse_timestamp(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected RFC 3339 with a zone (2024-06-01T00:00:00Z) or unix seconds"
+        ) from None
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
+    return value
