@@ -56,6 +56,12 @@ def as_of(args: argparse.Namespace, log: EventLog) -> float:
     return float(args.as_of) if args.as_of is not None else log.span[1] + 1.0
 
 
+def require_directory(option: str, path: Path | None) -> None:
+    """Refuse an output path whose directory is missing before any work, not after it."""
+    if path is not None and not path.parent.is_dir():
+        raise ModelInputError(f"{option} {path}: no directory {path.parent}")
+
+
 @contextmanager
 def input_errors(command: str) -> Iterator[None]:
     """End the command with one line naming the bad file or option, not a traceback.

@@ -16,7 +16,14 @@ from typing import Any
 
 from scoring_service.model import pipeline
 from scoring_service.model.artifact import ScoringModel
-from scoring_service.model.cli_common import add_event_arguments, as_of, input_errors, load_log
+from scoring_service.model.cli_common import (
+    add_event_arguments,
+    as_of,
+    input_errors,
+    load_log,
+    require_directory,
+)
+from vinculo.arguments import positive_int
 
 METRICS = ("auc", "ndcg_at_10", "ece", "accuracy")
 
@@ -43,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _folds(text: str) -> int:
-    folds = int(text)
+    folds = positive_int(text)
     if folds < 2:
         raise argparse.ArgumentTypeError(f"{folds}: cross-validation needs at least 2 folds")
     return folds
@@ -66,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    require_directory("--json", args.json)
+    require_directory("--reliability-png", args.reliability_png)
+    require_directory("--comparison-png", args.comparison_png)
     log = load_log(args)
     model = ScoringModel.load(args.model) if args.model else None
     if args.labels:

@@ -14,8 +14,13 @@ import sys
 from pathlib import Path
 
 from scoring_service.model import pipeline
-from scoring_service.model.cli_common import add_event_arguments, as_of, input_errors, load_log
-from scoring_service.model.errors import ModelInputError
+from scoring_service.model.cli_common import (
+    add_event_arguments,
+    as_of,
+    input_errors,
+    load_log,
+    require_directory,
+)
 
 LATEST_CUTS = tuple(round(c + 0.2, 2) for c in pipeline.TRAIN_CUTS)
 
@@ -37,8 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     with input_errors("train"):
-        if not args.out.parent.is_dir():  # say so before minutes of training, not after
-            raise ModelInputError(f"--out {args.out}: no directory {args.out.parent}")
+        require_directory("--out", args.out)
         log = load_log(args)
         if args.labels:
             model = pipeline.train_labels(log, args.labels, as_of(args, log), args.version)

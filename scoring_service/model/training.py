@@ -98,8 +98,8 @@ def _require_both_classes(y: np.ndarray, rows: str) -> None:
     positives = int(y.sum())
     if positives == 0 or positives == len(y):
         raise ModelInputError(
-            f"{_TOO_LITTLE}{rows} are {len(y)} rows, {positives} of them positive; "
-            "a model needs pairs that interact again and pairs that do not"
+            f"{_TOO_LITTLE}{rows} are {len(y)} rows, {positives} of them labelled 1; "
+            "a model needs rows of both outcomes"
         )
 
 

@@ -101,6 +101,15 @@ def test_an_output_in_a_missing_directory_is_named_before_training(tmp_path: Pat
     assert message == f"vinculo train: --out {out}: no directory {out.parent}"
 
 
+@pytest.mark.parametrize("option", ["--json", "--reliability-png", "--comparison-png"])
+def test_an_evaluate_output_in_a_missing_directory_is_named_first(
+    tmp_path: Path, option: str
+) -> None:
+    out = tmp_path / "missing-dir" / "out"
+    argv = ["evaluate", "--events", str(tmp_path / "unread.txt"), option, str(out)]
+    assert _fails(argv) == f"vinculo evaluate: {option} {out}: no directory {out.parent}"
+
+
 def test_fewer_than_two_folds_is_a_usage_error(
     events: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
