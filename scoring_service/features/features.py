@@ -328,6 +328,18 @@ def model_columns() -> np.ndarray:
     return np.array([COLUMN[name] for name in MODEL_FEATURES], dtype=np.intp)
 
 
-def monotonic_constraints() -> list[int]:
-    """`monotonic_cst` for the model columns, in `MODEL_FEATURES` order."""
-    return [MONOTONIC[name] for name in MODEL_FEATURES]
+# Not read from the state: the length in days of the window the score predicts
+# contact in. An input only of models trained on windows of very different lengths
+# (the pooled default model; docs/model.md), non-decreasing: a longer window
+# can only hold more contact.
+HORIZON_INPUT = "horizon_days"
+
+
+def model_inputs_of(horizon: bool) -> tuple[str, ...]:
+    """The model's input columns: `MODEL_FEATURES`, then the horizon if it takes one."""
+    return MODEL_FEATURES + ((HORIZON_INPUT,) if horizon else ())
+
+
+def monotonic_constraints(horizon: bool = False) -> list[int]:
+    """`monotonic_cst` for the model inputs, in `model_inputs_of(horizon)` order."""
+    return [MONOTONIC[name] for name in MODEL_FEATURES] + ([1] if horizon else [])

@@ -20,6 +20,7 @@ from scoring_service.features.features import (
     MODEL_FEATURES,
     feature_matrix,
     model_columns,
+    model_inputs_of,
 )
 from scoring_service.features.owner_context import contact_engaged, owner_context
 from scoring_service.features.state import DAY, HALF_LIVES_DAYS, FloatArray, S, decayed_counts
@@ -31,7 +32,8 @@ CHUNK = 2048
 DEFAULT_MODEL_PATH = Path(__file__).with_name("default_model.skops")
 ARTIFACT_FORMAT = "vinculo-scoring-model/1"
 
-# Calibrated probability that the pair interacts again in the coming window
+# Calibrated probability that the pair interacts again in the coming window (90 days
+# for the shipped default model, which takes the window length as an input)
 # (docs/model.md, "Tiers"). Lower bounds of each tier.
 DEFAULT_TIER_THRESHOLDS: dict[str, float] = {
     "acquaintance": 0.08,
@@ -96,6 +98,10 @@ class ScoringModel:
         self.metadata = metadata
         self.feature_schema_version = feature_schema_version
         self.metadata.setdefault("tier_thresholds", dict(DEFAULT_TIER_THRESHOLDS))
+        horizon = self.metadata.get("horizon")
+        # Models trained on windows of different lengths take the length as an input;
+        # the service asks for contact within `serving_days` (docs/model.md).
+        self.serving_horizon_days: float | None = horizon["serving_days"] if horizon else None
         self._columns = model_columns()
         self._threads = ThreadpoolController()
         self._fast = compile_model(estimator)
@@ -107,12 +113,18 @@ class ScoringModel:
         return owner_context(states, as_of)
 
     def score(
-        self, states: FloatArray, as_of: float, context: FloatArray | None = None
+        self,
+        states: FloatArray,
+        as_of: float,
+        context: FloatArray | None = None,
+        horizon_days: float | None = None,
     ) -> FloatArray:
         """Calibrated strength in [0, 1] for every row of `states`, read at `as_of`.
 
         `context`: the rows' `owner_context`; without it the rows are one owner's
         whole network (the owner-relative features read the rest of the rows).
+        `horizon_days`: for a model with a horizon input, the window to predict
+        contact in (default: its serving horizon); other models ignore it.
 
         Blocks of `CHUNK` rows keep every pass in cache (measured 2-3x faster
         than one 10k-row pass); the trees are evaluated by `fastpath` when the
@@ -126,12 +138,19 @@ class ScoringModel:
         for lo in range(0, len(states), CHUNK):
             hi = lo + CHUNK
             xt = feature_matrix(states[lo:hi], as_of, context[lo:hi]).T[self._columns]  # (F, rows)
-            scores[lo : lo + CHUNK] = self._predict(xt)
+            scores[lo : lo + CHUNK] = self._predict(self._with_horizon(xt, horizon_days))
         return scores
 
     def score_features(self, x: FloatArray) -> FloatArray:
-        """Scores from `MODEL_FEATURES` columns, one row each (explanations perturb these)."""
-        return self._predict(np.ascontiguousarray(x.T))
+        """Scores from `MODEL_FEATURES` columns, one row each (explanations perturb these),
+        at the serving horizon."""
+        return self._predict(self._with_horizon(np.ascontiguousarray(x.T), None))
+
+    def _with_horizon(self, xt: FloatArray, horizon_days: float | None) -> FloatArray:
+        if self.serving_horizon_days is None:
+            return xt
+        days = self.serving_horizon_days if horizon_days is None else horizon_days
+        return np.vstack([xt, np.full((1, xt.shape[1]), days)])
 
     def _predict(self, xt: FloatArray) -> FloatArray:
         if self._fast is not None and not np.isnan(xt).any():
@@ -198,7 +217,7 @@ class ScoringModel:
             "format": ARTIFACT_FORMAT,
             "version": self.version,
             "feature_schema_version": int(self.feature_schema_version),
-            "model_features": list(MODEL_FEATURES),
+            "model_features": list(model_inputs_of(self.serving_horizon_days is not None)),
             "metadata": self.metadata,
             "estimator": self.estimator,
         }
@@ -218,7 +237,10 @@ class ScoringModel:
         if not isinstance(payload, dict) or payload.get("format") != ARTIFACT_FORMAT:
             raise ModelInputError(f"{path}: a skops file, but not a Vinculo scoring model")
         version = int(payload["feature_schema_version"])
-        if version != FEATURE_SCHEMA_VERSION or payload["model_features"] != list(MODEL_FEATURES):
+        horizon = payload["metadata"].get("horizon") is not None
+        if version != FEATURE_SCHEMA_VERSION or payload["model_features"] != list(
+            model_inputs_of(horizon)
+        ):
             raise ModelSchemaError(
                 f"{path}: model uses feature schema version {version}, this code serves "
                 f"feature schema version {FEATURE_SCHEMA_VERSION} (columns {len(MODEL_FEATURES)}); "

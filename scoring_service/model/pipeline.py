@@ -26,7 +26,7 @@ from scoring_service.features.features import (
     model_columns,
 )
 from scoring_service.features.owner_context import owner_context
-from scoring_service.features.state import FloatArray
+from scoring_service.features.state import DAY, FloatArray
 from scoring_service.model import training
 from scoring_service.model.artifact import ScoringModel
 from scoring_service.model.dataset import (
@@ -72,6 +72,7 @@ class Rows:
     gains: np.ndarray
     groups: np.ndarray  # one id per unordered pair, prefixed by the data set
     recent: bool = False  # rows of the latest training cut: they may calibrate
+    horizon_days: float = 0.0  # length of the label window (future task)
 
 
 def _iso(t: float) -> str:
@@ -89,7 +90,8 @@ def future_rows(
     result = []
     for snapshot, end in zip(snapshots(log, cuts, owners), ends, strict=True):
         y, gains = future_labels(snapshot, future_counts(log, snapshot.as_of, end))
-        result.append(Rows(snapshot, y, gains, _pair_groups(snapshot, tag)))
+        horizon = (min(end, log.span[1]) - snapshot.as_of) / DAY  # the last window: to the end
+        result.append(Rows(snapshot, y, gains, _pair_groups(snapshot, tag), False, horizon))
     return result
 
 
@@ -130,18 +132,34 @@ def snapshot_context(snapshot: Snapshot) -> np.ndarray:
     return owner_context(snapshot.states, snapshot.as_of, owners)
 
 
-def model_inputs(rows: Rows) -> np.ndarray:
+def model_inputs(rows: Rows, horizon: bool = False) -> np.ndarray:
     snap = rows.snapshot
-    return feature_matrix(snap.states, snap.as_of, snapshot_context(snap))[:, model_columns()]
+    x = feature_matrix(snap.states, snap.as_of, snapshot_context(snap))[:, model_columns()]
+    return np.column_stack([x, np.full(len(x), rows.horizon_days)]) if horizon else x
 
 
-def fit_model(parts: list[Rows], metadata: dict[str, Any], version: str) -> ScoringModel:
-    """Fit on all parts; the last part of each data set (`recent`) may serve for calibration."""
-    x = np.vstack([model_inputs(r) for r in parts])
+def fit_model(
+    parts: list[Rows],
+    metadata: dict[str, Any],
+    version: str,
+    serving_horizon_days: float | None = None,
+) -> ScoringModel:
+    """Fit on all parts; the last part of each data set (`recent`) may serve for calibration.
+
+    `serving_horizon_days`: the model takes each row's label-window length as an
+    input and the service scores at this length (the pooled default model)."""
+    horizon = serving_horizon_days is not None
+    x = np.vstack([model_inputs(r, horizon) for r in parts])
     y = np.concatenate([r.y for r in parts])
     groups = np.concatenate([r.groups for r in parts])
     recent = np.concatenate([np.full(len(r.y), r.recent) for r in parts])
-    result = training.fit(x, y, groups, recent if recent.any() else None)
+    result = training.fit(x, y, groups, recent if recent.any() else None, horizon=horizon)
+    if horizon:
+        trained = [min(r.horizon_days for r in parts), max(r.horizon_days for r in parts)]
+        metadata = {
+            **metadata,
+            "horizon": {"serving_days": serving_horizon_days, "trained_days": trained},
+        }
     metadata = {
         **metadata,
         "family": result.family,
@@ -211,7 +229,8 @@ def evaluate_future(
     test = test_rows(log, owner_sample, cut, end)
     t_cut, states = test.snapshot.as_of, test.snapshot.states
     owners, keys = test.snapshot.owners, test.snapshot.keys
-    owner_view = model.score(states, t_cut, snapshot_context(test.snapshot))
+    # A model with a horizon input answers the test window's question: contact within its length.
+    owner_view = model.score(states, t_cut, snapshot_context(test.snapshot), test.horizon_days)
     result = compare(test.y, tie_scores(keys, owner_view), states, t_cut, owners, test.gains)
     result["model"].pop("accuracy", None)  # no ground-truth label in this task
     view = metrics(test.y, owner_view, owners, test.gains, probabilities=True)

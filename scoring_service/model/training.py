@@ -25,7 +25,7 @@ from sklearn.model_selection import GroupShuffleSplit
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from scoring_service.features.features import MODEL_FEATURES, monotonic_constraints
+from scoring_service.features.features import model_inputs_of, monotonic_constraints
 from scoring_service.model.errors import ModelInputError
 
 FAMILIES = ("hist_gradient_boosting", "logistic_regression")
@@ -40,7 +40,7 @@ class FitResult:
     calibration: dict[str, Any] = field(default_factory=dict)
 
 
-def hist_gradient_boosting(seed: int = 0) -> HistGradientBoostingClassifier:
+def hist_gradient_boosting(seed: int = 0, horizon: bool = False) -> HistGradientBoostingClassifier:
     # Few shallow trees: 25 trees of depth 3 were as accurate on held-out rows of
     # the training cuts as 50 (within 0.001 AUC) and as 150 trees of 15 leaves,
     # and are several times cheaper to score (docs/model.md).
@@ -51,7 +51,7 @@ def hist_gradient_boosting(seed: int = 0) -> HistGradientBoostingClassifier:
         max_leaf_nodes=8,
         min_samples_leaf=40,
         l2_regularization=1.0,
-        monotonic_cst=monotonic_constraints(),
+        monotonic_cst=monotonic_constraints(horizon),
         early_stopping=True,
         validation_fraction=0.15,
         n_iter_no_change=10,
@@ -68,14 +68,14 @@ def logistic_regression() -> Pipeline:
     )
 
 
-def _project_signs(pipeline: Pipeline) -> None:
+def _project_signs(pipeline: Pipeline, horizon: bool) -> None:
     """Zero every coefficient whose sign breaks its monotonic constraint.
 
     Logistic regression cannot take constraints; after this projection it acts
     in the documented direction on every column (log1p and scaling are increasing).
     """
     model: LogisticRegression = pipeline[-1]
-    signs = np.array(monotonic_constraints(), dtype=np.float64)
+    signs = np.array(monotonic_constraints(horizon), dtype=np.float64)
     wrong = model.coef_[0] * signs < 0
     model.coef_[0, wrong] = 0.0
 
@@ -110,11 +110,13 @@ def fit(
     recent: np.ndarray | None = None,
     families: tuple[str, ...] = FAMILIES,
     seed: int = 0,
+    horizon: bool = False,
 ) -> FitResult:
-    """x: the `MODEL_FEATURES` columns; y: 0/1; groups: one id per unordered pair;
-    recent: rows that may serve for calibration (default all)."""
-    if x.shape[1] != len(MODEL_FEATURES):
-        raise ValueError(f"expected {len(MODEL_FEATURES)} model columns, got {x.shape[1]}")
+    """x: the `model_inputs_of(horizon)` columns; y: 0/1; groups: one id per unordered
+    pair; recent: rows that may serve for calibration (default all)."""
+    expected = len(model_inputs_of(horizon))
+    if x.shape[1] != expected:
+        raise ValueError(f"expected {expected} model columns, got {x.shape[1]}")
     recent = np.ones(len(y), dtype=bool) if recent is None else recent
     _require_both_classes(y, "the training rows")
     if len(np.unique(groups[recent])) < 2:
@@ -125,10 +127,11 @@ def fit(
     candidates: dict[str, Any] = {}
     aucs: dict[str, float] = {}
     for family in families:
-        model = hist_gradient_boosting(seed) if family == FAMILIES[0] else logistic_regression()
+        is_trees = family == FAMILIES[0]
+        model = hist_gradient_boosting(seed, horizon) if is_trees else logistic_regression()
         model.fit(x[fit_idx], y[fit_idx])
-        if family == FAMILIES[1]:
-            _project_signs(model)
+        if not is_trees:
+            _project_signs(model, horizon)
         candidates[family] = model
         # Ranking only: the sigmoid calibration fitted next is increasing, so
         # choosing the family on these rows does not tune the probabilities.

@@ -46,6 +46,40 @@ def test_load_refuses_untrusted_types(tmp_path: Path) -> None:
         ScoringModel.load(path)
 
 
+def test_a_model_with_a_horizon_input_round_trips_and_reads_the_horizon(
+    tmp_path: Path, college_slice: EventLog
+) -> None:
+    # Two window lengths, so the horizon column varies as in the pooled build.
+    parts = pipeline.training_rows(college_slice, cuts=(0.3, 0.4, 0.5))
+    parts += pipeline.training_rows(college_slice, cuts=(0.2,))[:1]
+    model = pipeline.fit_model(parts, {}, "h", serving_horizon_days=30.0)
+    assert model.metadata["horizon"]["serving_days"] == 30.0
+    low, high = model.metadata["horizon"]["trained_days"]
+    assert 0 < low < high
+    path = tmp_path / "horizon.skops"
+    model.save(path)
+    loaded = ScoringModel.load(path)
+    test = pipeline.test_rows(college_slice)
+    states, as_of = test.snapshot.states, test.snapshot.as_of
+    served = loaded.score(states, as_of)
+    np.testing.assert_array_equal(served, model.score(states, as_of))
+    np.testing.assert_array_equal(served, loaded.score(states, as_of, horizon_days=30.0))
+    # a longer window can only hold more contact (monotone input)
+    assert np.all(loaded.score(states, as_of, horizon_days=high) >= served - 1e-12)
+    assert np.all(loaded.score(states, as_of, horizon_days=low) <= served + 1e-12)
+
+
+def test_a_model_without_a_horizon_input_ignores_one(
+    slice_model: ScoringModel, college_slice: EventLog
+) -> None:
+    test = pipeline.test_rows(college_slice)
+    states, as_of = test.snapshot.states, test.snapshot.as_of
+    assert slice_model.serving_horizon_days is None
+    np.testing.assert_array_equal(
+        slice_model.score(states, as_of), slice_model.score(states, as_of, horizon_days=365.0)
+    )
+
+
 @pytest.mark.parametrize("case", ["missing", "not a zip", "another schema"])
 def test_the_service_names_a_model_file_it_cannot_serve(
     tmp_path: Path, slice_model: ScoringModel, case: str
