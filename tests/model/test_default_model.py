@@ -112,6 +112,21 @@ def test_explanations_speak_plainly(model: ScoringModel) -> None:
     assert all(1 <= len(w) <= 4 for w in words)
 
 
+def test_the_default_model_predicts_contact_within_its_serving_horizon(
+    model: ScoringModel,
+) -> None:
+    horizon = model.metadata["horizon"]
+    low, high = horizon["trained_days"]
+    assert model.serving_horizon_days == horizon["serving_days"] == 90.0
+    assert low < 90.0 < high  # served inside the window lengths it learned from
+    states = owner_states(500, seed=5)
+    served = model.score(states, NOW)
+    np.testing.assert_array_equal(served, model.score(states, NOW, horizon_days=90.0))
+    week, year = (model.score(states, NOW, horizon_days=d) for d in (7.0, 365.0))
+    assert np.all(week <= served + 1e-12) and np.all(served <= year + 1e-12)
+    assert week.mean() < year.mean()  # the window length is used, not ignored
+
+
 def test_metadata_documents_the_model(model: ScoringModel) -> None:
     meta = model.metadata
     for key in ("training_span", "label", "calibration", "tier_thresholds", "family", "metrics"):
