@@ -75,7 +75,15 @@ class ScoringMetrics:
             registry=registry,
         )
 
-    def set_model(self, version: str, feature_schema_version: int) -> None:
+    def set_model(
+        self, version: str, feature_schema_version: int, horizon_days: float | None
+    ) -> None:
+        """`horizon_days`: the window a score predicts contact in ("" when the model
+        predicts its training data's own window)."""
         self.model_info.info(
-            {"version": version, "feature_schema_version": str(feature_schema_version)}
+            {
+                "version": version,
+                "feature_schema_version": str(feature_schema_version),
+                "horizon_days": "" if horizon_days is None else f"{horizon_days:g}",
+            }
         )

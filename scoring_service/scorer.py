@@ -37,6 +37,12 @@ class Scorer(Protocol):
     @property
     def feature_schema_version(self) -> int: ...
 
+    @property
+    def serving_horizon_days(self) -> float | None:
+        """The window, in days, a score is the probability of contact in; None when the
+        model predicts its own training data's window (docs/model.md, "Tiers")."""
+        ...
+
     def owner_context(self, states: FloatArray, as_of: float) -> FloatArray:
         """Per-row aggregates of one owner's whole network (n rows, any columns)."""
         ...
@@ -78,9 +84,10 @@ def load_scorer(path: str) -> Scorer:
     except model.ModelInputError as exc:  # not a model, or another feature schema
         raise IncompatibleModel(str(exc)) from exc
     log.info(
-        "scoring model %s loaded (feature schema version %d) from %s",
+        "scoring model %s loaded (feature schema version %d, horizon %s days) from %s",
         scorer.version,
         scorer.feature_schema_version,
+        scorer.serving_horizon_days or "its training windows'",
         path or "the shipped default",
     )
     return scorer

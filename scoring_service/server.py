@@ -86,7 +86,9 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         _one_compute_thread()
         scorer = load_scorer(settings.model_path)
         threadpool_limits(limits=1)  # BLAS (process-wide) and this thread's OpenMP
-        metrics.set_model(scorer.version, scorer.feature_schema_version)
+        metrics.set_model(
+            scorer.version, scorer.feature_schema_version, scorer.serving_horizon_days
+        )
         cache = network_cache(settings.cache_owners, settings.cache_rows, settings.cache_ttl_s)
         servicer = ScoringServicer(
             store, scorer, hub, make_suggester(cadences_of(settings)), cache=cache

@@ -170,6 +170,9 @@ def test_events_are_ranked_and_duplicates_change_nothing(
         assert [r.contact_id for r in listed.relationships] == ["bea", "cid"]
         got = stub.GetRelationship(pb.GetRelationshipRequest(owner_id="ana", contact_id="bea"))
         assert got.relationship.signals == bea.signals and got.model_version
+        # Operators see which model serves and what window its scores predict.
+        model_labels = {"version": got.model_version, "horizon_days": "90"}
+        assert service.metric("vinculo_model_info", **model_labels) == 1
 
         # The same record again, then a marker event: once the marker is in, the
         # duplicate was consumed too (same partition, same owner, in order).

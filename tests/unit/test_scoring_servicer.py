@@ -32,6 +32,7 @@ class FakeScorer:
 
     version = "fake-1"
     feature_schema_version = 1
+    serving_horizon_days = None
 
     def owner_context(self, states: FloatArray, as_of: float) -> FloatArray:
         return np.zeros((len(states), 1))
