@@ -56,4 +56,11 @@ def run(args: argparse.Namespace) -> int:
         f"(selection AUC {meta['family_selection_auc']}), {meta['rows']} rows",
         file=sys.stderr,
     )
+    if "label_window_days" in meta:
+        low, high = meta["label_window_days"]
+        print(
+            f"its scores are the chance of contact within about {low:.0f}-{high:.0f} days "
+            "(the next 20% of your events, as in its training windows)",
+            file=sys.stderr,
+        )
     return 0

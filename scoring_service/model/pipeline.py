@@ -154,12 +154,11 @@ def fit_model(
     groups = np.concatenate([r.groups for r in parts])
     recent = np.concatenate([np.full(len(r.y), r.recent) for r in parts])
     result = training.fit(x, y, groups, recent if recent.any() else None, horizon=horizon)
+    windows = [r.horizon_days for r in parts if r.horizon_days > 0]  # future task only
+    if windows:  # what a score means in days: contact within windows this long
+        metadata = {**metadata, "label_window_days": [min(windows), max(windows)]}
     if horizon:
-        trained = [min(r.horizon_days for r in parts), max(r.horizon_days for r in parts)]
-        metadata = {
-            **metadata,
-            "horizon": {"serving_days": serving_horizon_days, "trained_days": trained},
-        }
+        metadata = {**metadata, "horizon": {"serving_days": serving_horizon_days}}
     metadata = {
         **metadata,
         "family": result.family,

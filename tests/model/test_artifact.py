@@ -54,7 +54,7 @@ def test_a_model_with_a_horizon_input_round_trips_and_reads_the_horizon(
     parts += pipeline.training_rows(college_slice, cuts=(0.2,))[:1]
     model = pipeline.fit_model(parts, {}, "h", serving_horizon_days=30.0)
     assert model.metadata["horizon"]["serving_days"] == 30.0
-    low, high = model.metadata["horizon"]["trained_days"]
+    low, high = model.metadata["label_window_days"]
     assert 0 < low < high
     path = tmp_path / "horizon.skops"
     model.save(path)

@@ -115,9 +115,8 @@ def test_explanations_speak_plainly(model: ScoringModel) -> None:
 def test_the_default_model_predicts_contact_within_its_serving_horizon(
     model: ScoringModel,
 ) -> None:
-    horizon = model.metadata["horizon"]
-    low, high = horizon["trained_days"]
-    assert model.serving_horizon_days == horizon["serving_days"] == 90.0
+    low, high = model.metadata["label_window_days"]
+    assert model.serving_horizon_days == model.metadata["horizon"]["serving_days"] == 90.0
     assert low < 90.0 < high  # served inside the window lengths it learned from
     states = owner_states(500, seed=5)
     served = model.score(states, NOW)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from scoring_service.model import pipeline
 from scoring_service.model.artifact import ScoringModel
 from scoring_service.model.dataset import EventLog
@@ -20,7 +22,7 @@ def test_model_beats_the_count_baseline(college_slice: EventLog, slice_model: Sc
 
 
 def test_cli_train_then_evaluate_writes_the_json_schema(
-    tmp_path: Path, college_slice: EventLog
+    tmp_path: Path, college_slice: EventLog, capsys: pytest.CaptureFixture[str]
 ) -> None:
     events = tmp_path / "slice.txt"
     events.write_text(
@@ -28,6 +30,9 @@ def test_cli_train_then_evaluate_writes_the_json_schema(
     )
     model = tmp_path / "m.skops"
     assert main(["train", "--events", str(events), "--holdout", "--out", str(model)]) == 0
+    low, high = ScoringModel.load(model).metadata["label_window_days"]
+    assert 0 < low <= high  # the score's meaning in days is stored and printed
+    assert f"within about {low:.0f}-{high:.0f} days" in capsys.readouterr().err
     out = tmp_path / "eval.json"
     assert (
         main(["evaluate", "--events", str(events), "--model", str(model), "--json", str(out)]) == 0
