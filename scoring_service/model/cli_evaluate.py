@@ -99,12 +99,35 @@ def _cell(value: float | None) -> str:
     return f"{value:8.4f}" if value is not None else "       -"
 
 
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_value(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _margins(result: dict[str, Any]) -> list[str]:
+    """Model minus the best baseline per metric: what the targets in docs/model.md read."""
+    lines = []
+    for metric in ("auc", "ndcg_at_10"):
+        scored = {n: m[metric] for n, m in result["baselines"].items() if m.get(metric) is not None}
+        model = result["model"].get(metric)
+        if model is None or not scored:
+            continue
+        best = max(scored, key=lambda name: scored[name])
+        lines.append(f"model - best baseline, {metric}: {model - scored[best]:+.4f} ({best})")
+    return lines
+
+
 def render(result: dict[str, Any]) -> str:
-    lines = [f"task: {result['task']}   split: {json.dumps(result['split'])}", ""]
-    lines.append(f"{'':12}" + "".join(f"{m:>12}" for m in METRICS))
+    lines = [f"task: {result['task']}"]
+    lines += [f"  {key}: {_value(value)}" for key, value in result["split"].items()]
+    lines += ["", f"{'':12}" + "".join(f"{m:>12}" for m in METRICS)]
     rows = {"model": result["model"], **result["baselines"]}
     for name, values in rows.items():
         lines.append(f"{name:12}" + "".join(f"    {_cell(values.get(m))}" for m in METRICS))
+    lines += ["", *_margins(result)]
     lines += [
         "",
         "reliability (model):",

@@ -42,3 +42,21 @@ def test_cli_train_then_evaluate_writes_the_json_schema(
     assert set(data["model"]) == {"auc", "ndcg_at_10", "ece"}
     assert set(data["baselines"]) == {"count", "recency", "decay_7d", "decay_30d", "reciprocity"}
     assert set(data["baselines"]["recency"]) == {"auc", "ndcg_at_10"}
+
+
+def test_evaluate_prints_the_split_and_the_margin_over_the_best_baseline() -> None:
+    from scoring_service.model.cli_evaluate import render
+
+    result = {
+        "task": "future",
+        "split": {"test_rows": 100, "owner_view": {"auc": 0.7, "ece": 0.01}},
+        "model": {"auc": 0.80, "ndcg_at_10": 0.50, "ece": 0.02, "reliability": []},
+        "baselines": {
+            "count": {"auc": 0.70, "ndcg_at_10": 0.55},
+            "recency": {"auc": 0.75, "ndcg_at_10": 0.52},
+        },
+    }
+    text = render(result)
+    assert "  test_rows: 100" in text and "  owner_view: auc 0.7, ece 0.01" in text
+    assert "model - best baseline, auc: +0.0500 (recency)" in text
+    assert "model - best baseline, ndcg_at_10: -0.0500 (count)" in text
