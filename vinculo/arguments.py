@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from vinculo.importers.files import parse_timestamp
 
@@ -15,6 +16,14 @@ def instant(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"{text!r}: expected RFC 3339 with a zone (2024-06-01T00:00:00Z) or unix seconds"
         ) from None
+
+
+def missing_directory(option: str, path: Path | None) -> str | None:
+    """What is wrong with an output path whose directory does not exist, else None:
+    checked before the work, so a typo does not cost a whole run."""
+    if path is not None and not path.parent.is_dir():
+        return f"{option} {path}: no directory {path.parent}"
+    return None
 
 
 def positive_int(text: str) -> int:

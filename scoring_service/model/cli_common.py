@@ -10,7 +10,7 @@ from pathlib import Path
 from scoring_service.model.dataset import EventLog
 from scoring_service.model.errors import ModelInputError
 from scoring_service.model.loaders import FORMATS
-from vinculo.arguments import instant
+from vinculo.arguments import instant, missing_directory
 
 
 def add_event_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,8 +58,9 @@ def as_of(args: argparse.Namespace, log: EventLog) -> float:
 
 def require_directory(option: str, path: Path | None) -> None:
     """Refuse an output path whose directory is missing before any work, not after it."""
-    if path is not None and not path.parent.is_dir():
-        raise ModelInputError(f"{option} {path}: no directory {path.parent}")
+    problem = missing_directory(option, path)
+    if problem:
+        raise ModelInputError(problem)
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from pathlib import Path
 import grpc
 from rich.console import Console
 
-from vinculo.arguments import instant, positive_int
+from vinculo.arguments import instant, missing_directory, positive_int
 from vinculo.report import html, terminal
 from vinculo.report.data import fetch
 
@@ -44,10 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     console = Console()
     address = args.scoring or os.environ.get("VINCULO_SCORING_ADDRESS", DEFAULT_SCORING)
-    if args.html is not None and not args.html.parent.is_dir():
-        console.print(
-            f"[red]error:[/] --html {args.html}: no directory {args.html.parent}", soft_wrap=True
-        )
+    problem = missing_directory("--html", args.html)
+    if problem:
+        console.print(f"[red]error:[/] {problem}", soft_wrap=True)
         return 2
     started = time.monotonic()
     try:
