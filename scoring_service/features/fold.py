@@ -26,10 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from scoring_service.features.owner_context import TWO_WAY
+from scoring_service.features.periods import count_active_periods, count_engaged_days
 from scoring_service.features.state import (
-    DAY,
     DECAYED_SIZE,
     DECAYED_START,
+    ENGAGED_DAYS_START,
     IN,
     N_DIRS,
     N_HORIZONS,
@@ -168,7 +170,9 @@ def fold(states: FloatArray, events: Events) -> None:
         exchanged = events.where(counted)
         _add_decayed(states, exchanged, kind[counted], outbound[counted], inbound[counted])
         _count(states, exchanged, kind[counted], outbound[counted], inbound[counted])
-        _count_active_periods(states, exchanged)
+        count_active_periods(states, exchanged.rows, exchanged.times)
+        took_part = inbound[counted] | TWO_WAY[kind[counted]]
+        count_engaged_days(states, exchanged.rows[took_part], exchanged.times[took_part])
         _track_replies(states, exchanged)
     _track_outreach(states, events, kind)
 
@@ -228,7 +232,9 @@ def _add_decayed(
     )
     forward = newest > ref
     if forward.any():
-        block[forward] *= decay_factors(newest[forward] - ref[forward])[:, None, :]
+        factors = decay_factors(newest[forward] - ref[forward])
+        block[forward] *= factors[:, None, :]
+        states[forward, ENGAGED_DAYS_START : ENGAGED_DAYS_START + N_HORIZONS] *= factors
     states[:, REF_TIME] = newest
     weights = decay_factors(newest[rows] - times)  # (events, horizons)
     slot = kind * N_DIRS
@@ -247,35 +253,6 @@ def _count(
     np.add.at(states[:, S["CALL_SECONDS"]], rows[calls], np.maximum(events.durations[calls], 0.0))
     video = events.types == VIDEO_CALL
     np.add.at(states[:, S["VIDEO_CALLS"]], rows[video], 1.0)
-
-
-def _count_active_periods(states: FloatArray, events: Events) -> None:
-    """A day (week) counts when it is later than every day counted before, in order.
-
-    One scalar per period: a late event on an earlier day is not counted (the
-    under-count is bounded; counting every change of day, as before, let an
-    out-of-order stream count one day many times).
-    """
-    order = np.argsort(events.rows, kind="stable")
-    rows, times = events.rows[order], events.times[order]
-    starts = np.ones(len(rows), dtype=bool)
-    starts[1:] = rows[1:] != rows[:-1]
-    for period, count_col, last_col in (
-        (DAY, S["ACTIVE_DAYS"], S["LAST_ACTIVE_DAY"]),
-        (7 * DAY, S["ACTIVE_WEEKS"], S["LAST_ACTIVE_WEEK"]),
-    ):
-        index = np.floor(times / period) + 1.0
-        # Running maximum within each row's run: rows are sorted, so an offset
-        # per row keeps earlier rows' values below every value of this one.
-        offset = rows * (float(index.max()) + 1.0)
-        running = np.maximum.accumulate(index + offset) - offset
-        before = np.empty_like(running)
-        before[1:] = running[:-1]
-        before[starts] = -np.inf
-        counted_before = np.maximum(before, states[rows, last_col])
-        new = index > counted_before
-        np.add.at(states[:, count_col], rows[new], 1.0)
-        np.maximum.at(states[:, last_col], rows, index)
 
 
 def _track_replies(states: FloatArray, events: Events) -> None:

@@ -22,7 +22,9 @@ import numpy.typing as npt
 
 from vinculo.domain import Kind
 
-STATE_SCHEMA_VERSION = 2  # 2: VIDEO_CALLS, for the funnel's "met in person or by video"
+# 2: VIDEO_CALLS, for the funnel's "met in person or by video"
+# 3: ENGAGED_DAYS, decayed distinct days the contact took part on
+STATE_SCHEMA_VERSION = 3
 
 DAY = 86_400.0
 # Days, weeks, months, a year: a long tie survives a quiet year at the last horizon.
@@ -36,7 +38,8 @@ FloatArray = npt.NDArray[np.float64]
 
 # --- layout -----------------------------------------------------------------
 # DECAYED[kind, dir, horizon] block first, then totals[kind, out/in/mutual],
-# then scalars. Offsets are module constants so vectorised code can slice.
+# then scalars, then ENGAGED_DAYS[horizon]. Offsets are module constants so
+# vectorised code can slice.
 DECAYED_START = 0
 DECAYED_SIZE = N_KINDS * N_DIRS * N_HORIZONS
 TOTALS_START = DECAYED_START + DECAYED_SIZE
@@ -67,10 +70,20 @@ _SCALARS = (
     "FEEDBACK_LABEL",  # a FeedbackLabel value, 0 when none
     "FEEDBACK_TIME",
     "VIDEO_CALLS",  # video calls among the calls: the posts count them as meeting remotely
+    # Schema 3. Periods are counted when later or earlier than every one counted
+    # before, so a history sent oldest-first or newest-first counts the same.
+    "FIRST_ACTIVE_DAY",  # day index + 1, 0 if none
+    "FIRST_ACTIVE_WEEK",
+    "FIRST_ENGAGED_DAY",
+    "LAST_ENGAGED_DAY",
 )
 SCALARS_START = TOTALS_START + TOTALS_SIZE
 S: dict[str, int] = {name: SCALARS_START + i for i, name in enumerate(_SCALARS)}
-STATE_SIZE = SCALARS_START + len(_SCALARS)
+# Decayed count of distinct days on which the contact took part (sent something,
+# or a call or meeting happened), one per half-life, kept as of REF_TIME like the
+# DECAYED block: a habit of talking on many days, not the volume of one burst.
+ENGAGED_DAYS_START = SCALARS_START + len(_SCALARS)
+STATE_SIZE = ENGAGED_DAYS_START + N_HORIZONS
 
 REF_TIME = S["REF_TIME"]
 _HALF_LIVES_S = np.array(HALF_LIVES_DAYS) * DAY
@@ -109,6 +122,19 @@ def decayed_columns(states_t: FloatArray, as_of: float) -> FloatArray:
     """
     n = states_t.shape[1]
     block = states_t[DECAYED_START:TOTALS_START].reshape(N_KINDS, N_DIRS, N_HORIZONS, n)
-    factors = np.exp(-_LN2 * np.maximum(as_of - states_t[REF_TIME], 0.0) / _HALF_LIVES_S[:, None])
-    counts: FloatArray = block * factors  # factors (horizons, n) broadcast over kinds, dirs
+    counts: FloatArray = block * _read_factors(states_t, as_of)  # broadcast over kinds, dirs
     return counts
+
+
+def engaged_days_columns(states_t: FloatArray, as_of: float) -> FloatArray:
+    """ENGAGED_DAYS of `states.T` read at `as_of`: shape (horizons, n)."""
+    block = states_t[ENGAGED_DAYS_START:STATE_SIZE]
+    days: FloatArray = block * _read_factors(states_t, as_of)
+    return days
+
+
+def _read_factors(states_t: FloatArray, as_of: float) -> FloatArray:
+    """Decay from each row's REF_TIME to `as_of`: shape (horizons, n)."""
+    elapsed = np.maximum(as_of - states_t[REF_TIME], 0.0)
+    factors: FloatArray = np.exp(-_LN2 * elapsed / _HALF_LIVES_S[:, None])
+    return factors

@@ -20,7 +20,7 @@ import pytest
 from kafka import KafkaProducer
 
 from scoring_service.codec import decode_states
-from scoring_service.features.state import STATE_SIZE, TOTALS_START, S
+from scoring_service.features.state import ENGAGED_DAYS_START, TOTALS_START, S
 from tests.harness import ServiceProcess, read_topic, wait_until
 from vinculo.broker import EmbeddedBroker
 from vinculo.topics import DEAD_LETTER_TOPIC, INTERACTIONS_TOPIC, ensure_topics
@@ -305,7 +305,7 @@ def test_sigkill_mid_stream_then_restart_ends_in_the_uninterrupted_state(
         decode_states([row[2] for row in rows])  # type: ignore[misc]
         for rows in (expected, actual)
     )
-    exact = [i for i in range(TOTALS_START, STATE_SIZE) if i != S["RESPONSE_LOG_SUM"]]
+    exact = [i for i in range(TOTALS_START, ENGAGED_DAYS_START) if i != S["RESPONSE_LOG_SUM"]]
     np.testing.assert_array_equal(actual_states[:, exact], expected_states[:, exact])
     np.testing.assert_allclose(actual_states, expected_states, rtol=1e-12, atol=0)
 

@@ -56,8 +56,48 @@ def test_out_of_order_events_give_the_same_counters() -> None:
 
 def test_late_event_on_an_earlier_day_is_not_counted_twice() -> None:
     s = st.new_state()
-    fold.apply_events(s, [message(T0 + 5 * DAY), message(T0), message(T0 + 5 * DAY + 60)])
-    assert s[st.S["ACTIVE_DAYS"]] == 1  # never more than the distinct days seen
+    fold.apply_events(
+        s, [message(T0 + 5 * DAY), message(T0), message(T0 + 5 * DAY + 60), message(T0 + 60)]
+    )
+    assert s[st.S["ACTIVE_DAYS"]] == 2  # each distinct day once
+
+
+def test_a_history_newest_first_counts_the_same_periods_as_oldest_first() -> None:
+    times = [T0 + d * DAY + 60 * (d % 5) for d in (0, 1, 1, 3, 9, 10, 24, 60)]
+    oldest_first, newest_first = st.new_state(), st.new_state()
+    fold.apply_events(oldest_first, [message(t) for t in times])
+    fold.apply_events(newest_first, [message(t) for t in reversed(times)])
+    for name in ("ACTIVE_DAYS", "ACTIVE_WEEKS"):
+        assert oldest_first[st.S[name]] == newest_first[st.S[name]]
+    assert oldest_first[st.S["ACTIVE_DAYS"]] == 7
+    as_of = T0 + 70 * DAY
+    np.testing.assert_allclose(
+        st.engaged_days_columns(oldest_first[:, None], as_of),
+        st.engaged_days_columns(newest_first[:, None], as_of),
+        rtol=1e-12,
+    )
+
+
+def test_engaged_days_count_each_day_the_contact_took_part_once_with_decay() -> None:
+    s = st.new_state()
+    call = Interaction(pb.INTERACTION_TYPE_CALL, pb.DIRECTION_OUTBOUND, T0 + 7 * DAY)
+    fold.apply_events(
+        s,
+        [
+            message(T0),
+            message(T0 + 3600),  # the same day: not a second day
+            message(T0 + 3 * DAY),
+            message(T0 + 5 * DAY, pb.DIRECTION_OUTBOUND),  # the owner alone: no day
+            call,  # two-way whoever dialled: a day
+            message(T0 + DAY),  # late, inside the span of days counted: not counted
+            message(T0 - DAY),  # late, before every day counted: a day
+        ],
+    )
+    as_of = T0 + 14 * DAY  # T0 is 22:13 UTC: each day is weighed from its start
+    ago = [14 + (T0 % DAY) / DAY + d for d in (0, -3, -7, 1)]
+    days = st.engaged_days_columns(np.ascontiguousarray(s[None, :].T), as_of)[:, 0]
+    expected = [sum(2 ** (-a / h) for a in ago) for h in (7, 30, 90, 365)]
+    np.testing.assert_allclose(days, expected, rtol=1e-12)
 
 
 def test_mirrored_directions() -> None:
