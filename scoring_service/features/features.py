@@ -11,6 +11,7 @@ Gilbert & Karahalios measured them, and RealGraph's decayed counts:
   call seconds, meetings in person;
 - reciprocal services: endorsements, recommendations, introductions, collaborations;
 - duration: age of the tie, distinct active days and weeks; recency;
+- habit (schema 4): decayed counts of distinct days the contact took part on;
 - the owner's explicit feedback label (one-hot, never a model input: it is a label);
 - owner context (schema 2): this tie against the rest of the owner's network, as
   RealGraph and link prediction use it -- the tie's share of the owner's
@@ -55,11 +56,13 @@ from scoring_service.features.state import (
     TOTALS_START,
     FloatArray,
     S,
+    engaged_days_columns,
 )
 from vinculo.domain import KIND_NAMES, Kind
 from vinculo.v1 import events_pb2 as pb
 
-FEATURE_SCHEMA_VERSION = 3  # 3: owner activity as ratios, not absolute volumes
+# 3: owner activity as ratios, not absolute volumes; 4: engaged days
+FEATURE_SCHEMA_VERSION = 4
 
 # Recency of a tie with no such event: ten years, "never" for any model.
 NEVER_DAYS = 3650.0
@@ -123,6 +126,8 @@ def _names() -> tuple[str, ...]:
     ]
     names += [f"feedback_{label}" for label in _FEEDBACK]
     names += list(OWNER_FEATURES)
+    # Schema 4, last so that the earlier columns keep their places.
+    names += [f"engaged_days_{h}d" for h in _H]
     return tuple(names)
 
 
@@ -144,6 +149,10 @@ def _monotonic() -> dict[str, int]:
         signs[f"exchange_mutual_{h}d"] = 1
         signs[f"one_sided_{h}d"] = -1
         signs[f"engaged_out_{h}d"] = 1
+        # Days the contact took part on (schema 4): a habit of talking on many
+        # days predicts the next contact better than one burst's volume
+        # (validation, docs/model.md); the owner's outreach moves none of them.
+        signs[f"engaged_days_{h}d"] = 1
     signs.update(
         total_in=1,
         total_mutual=1,
@@ -262,9 +271,10 @@ def feature_matrix(
     ]
     x[at : at + len(scalars)] = scalars
     at += len(scalars)
-    x[at:] = _owner_columns(
+    x[at : at + len(OWNER_FEATURES)] = _owner_columns(
         st, ex_out, ex_in, np.asarray(any_in), np.ascontiguousarray(context.T), as_of
     )
+    x[at + len(OWNER_FEATURES) :] = engaged_days_columns(st, as_of)
     result: FloatArray = x.T
     return result
 

@@ -55,6 +55,10 @@ def test_hand_computed_values() -> None:
     assert f["tie_age_days"] == pytest.approx(9)
     assert f["reply_rate"] == pytest.approx(2 / 3)  # (1 answered + 1) / (1 sent + 2)
     assert f["intimacy_max"] == 4  # calls are class 3, +1
+    # days the contact took part on: the inbound message and the call, not the outbound
+    # one; each day is weighed from its start (T0 is 22:13 UTC)
+    late = (T0 % DAY) / DAY
+    assert f["engaged_days_7d"] == pytest.approx(2 ** (-(8 + late) / 7) + 2 ** (-(7 + late) / 7))
 
 
 def test_vectorised_rows_equal_single_rows() -> None:
