@@ -246,7 +246,27 @@ def evaluate_future(
         "model_family": model.metadata.get("family"),
         "owner_view": {k: v for k, v in view.items() if k in ("auc", "ndcg_at_10", "ece")},
     }
+    if not trained and (warning := _seen_after(model, log, t_cut)):
+        split["warning"] = warning
     return {"task": "future", "split": split, **result}
+
+
+def _seen_after(model: ScoringModel, log: EventLog, cut: float) -> str | None:
+    """Why the numbers may not be a held-out test: the model learned from a log that
+    starts where this one does (the same events, or more of them) with labels past the
+    test cut. Logs that start elsewhere (the default model's other data sets) do not count.
+    """
+    start = _iso(log.span[0])
+    spans = model.metadata.get("training_span", {}).values()
+    ends = [s["label_end"] for s in spans if isinstance(s, dict) and s.get("start") == start]
+    latest = max(ends, key=lambda end: datetime.fromisoformat(end).timestamp(), default=None)
+    if latest is None or datetime.fromisoformat(latest).timestamp() <= cut:
+        return None
+    return (
+        f"the model learned from a log that starts where this one does ({start}), with "
+        f"labels up to {latest}, after this test window starts ({_iso(cut)}): this is not "
+        "a held-out test (`vinculo train --holdout` keeps the last 20% of the events unseen)"
+    )
 
 
 def labelled_rows(log: EventLog, labels: Path, as_of: float) -> Rows:

@@ -39,9 +39,28 @@ def test_cli_train_then_evaluate_writes_the_json_schema(
     )
     data = json.loads(out.read_text())
     assert data["task"] == "future"
+    assert "warning" not in data["split"]  # --holdout: the test window was never seen
     assert set(data["model"]) == {"auc", "ndcg_at_10", "ece"}
     assert set(data["baselines"]) == {"count", "recency", "decay_7d", "decay_30d", "reciprocity"}
     assert set(data["baselines"]["recency"]) == {"auc", "ndcg_at_10"}
+
+
+def test_evaluating_a_model_on_the_window_it_learned_from_says_so(
+    tmp_path: Path, college_slice: EventLog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = tmp_path / "slice.txt"
+    events.write_text(
+        "".join(f"{e.owner} {e.contact} {int(e.event.time)}\n" for e in college_slice.events[:8000])
+    )
+    model = tmp_path / "m.skops"
+    assert main(["train", "--events", str(events), "--out", str(model)]) == 0  # no --holdout
+    out = tmp_path / "eval.json"
+    assert (
+        main(["evaluate", "--events", str(events), "--model", str(model), "--json", str(out)]) == 0
+    )
+    warning = json.loads(out.read_text())["split"]["warning"]
+    assert "not a held-out test" in warning and "--holdout" in warning
+    assert f"warning: {warning}" in capsys.readouterr().out
 
 
 def test_evaluate_prints_the_split_and_the_margin_over_the_best_baseline() -> None:
