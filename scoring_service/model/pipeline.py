@@ -12,6 +12,7 @@ owners' feedback; evaluated by person-grouped cross-validation.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -283,6 +284,7 @@ def train_labels(log: EventLog, labels: Path, as_of: float, version: str = "") -
         "task": "labels",
         "label": LABELS_LABEL,
         "labels_file": labels.name,
+        "labels_sha256": _sha256(labels),
         "training_span": {"start": _iso(log.span[0]), "as_of": _iso(as_of)},
     }
     return fit_model([rows], meta, version or f"labels-{_iso(as_of)[:10]}")
@@ -327,4 +329,13 @@ def evaluate_labels(
         "cross_validation": None if model is not None else {"folds": folds, "grouped_by": "person"},
         "model": model.version if model is not None else "trained per fold",
     }
+    if model is not None and model.metadata.get("labels_sha256") == _sha256(labels):
+        split["warning"] = (
+            f"the model was trained on this labels file ({labels.name}, same contents): this "
+            "is not a held-out test (without --model, evaluate cross-validates by person)"
+        )
     return {"task": "labels", "split": split, **result}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -10,6 +10,7 @@ import pytest
 from scoring_service.model import pipeline
 from scoring_service.model.artifact import ScoringModel
 from scoring_service.model.dataset import EventLog
+from tests.model.conftest import DATASETS
 from vinculo.cli import main
 
 
@@ -79,3 +80,22 @@ def test_evaluate_prints_the_split_and_the_margin_over_the_best_baseline() -> No
     assert "  test_rows: 100" in text and "  owner_view: auc 0.7, ece 0.01" in text
     assert "model - best baseline, auc: +0.0500 (recency)" in text
     assert "model - best baseline, ndcg_at_10: -0.0500 (count)" in text
+
+
+def test_evaluating_a_labels_model_on_its_own_labels_says_so(tmp_path: Path) -> None:
+    copenhagen = DATASETS / "copenhagen"
+    if not copenhagen.exists():
+        pytest.skip(f"real data not found at {copenhagen} (../shared/datasets beside the repo)")
+    events = [str(copenhagen / "calls.csv"), str(copenhagen / "sms.csv")]
+    labels = copenhagen / "fb_friends.csv"
+    model, out = tmp_path / "m.skops", tmp_path / "eval.json"
+    train = ["train", "--events", *events, "--labels", str(labels), "--out", str(model)]
+    assert main(train) == 0
+    evaluate = ["evaluate", "--events", *events, "--model", str(model), "--json", str(out)]
+    assert main([*evaluate, "--labels", str(labels)]) == 0
+    assert "not a held-out test" in json.loads(out.read_text())["split"]["warning"]
+    other = tmp_path / "other.csv"  # other labels (the first half of the pairs): no warning
+    lines = labels.read_text().splitlines()
+    other.write_text("\n".join(lines[: len(lines) // 2]) + "\n")
+    assert main([*evaluate, "--labels", str(other)]) == 0
+    assert "warning" not in json.loads(out.read_text())["split"]
