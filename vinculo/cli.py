@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("scoring_service.model.cli_train", "train a scoring model from event files"),
     "evaluate": ("scoring_service.model.cli_evaluate", "evaluate a model against baselines"),
     "import": ("vinculo.commands.import_", "import history (LinkedIn export, event files)"),
+    "export": ("vinculo.commands.export", "write the ingested events to an event file"),
     "report": ("vinculo.commands.report", "print or write a report of one person's network"),
 }
 
