@@ -6,15 +6,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import grpc
 import pytest
 
-from tests.harness import ServiceProcess
+from scoring_service.model.artifact import ScoringModel
+from tests.harness import ServiceProcess, wait_until
 from vinculo.broker import EmbeddedBroker
 from vinculo.cli import main
 from vinculo.demo_network import generate
 from vinculo.importers.common import SkipLog
 from vinculo.importers.files import event_to_record, read_events, write_jsonl
 from vinculo.v1 import events_pb2 as pb
+from vinculo.v1 import scoring_pb2, scoring_pb2_grpc
 from vinculo.validation import mirrored
 
 pytestmark = pytest.mark.integration
@@ -67,10 +70,29 @@ def test_export_returns_every_ingested_event_once_and_trains_a_model(
     involving = [e for e in network.events if focal in (e.owner_id, e.contact_id)]
     assert len(theirs) == len(involving)
 
-    # The export is training data: retrain on what the service has been scoring.
+    # The export is training data: retrain on what the service has been scoring, and
+    # serve the retrained model from a scoring service reading the same topic.
     model = tmp_path / "retrained.skops"
-    assert main(["train", "--events", str(out), "--holdout", "--out", str(model)]) == 0
-    assert model.stat().st_size > 0
+    assert main(["train", "--events", str(out), "--out", str(model)]) == 0
+    version = ScoringModel.load(model).version
+    scoring = ServiceProcess(
+        "scoring_service", tmp_path / "scoring", broker.bootstrap, ["--model-path", str(model)]
+    )
+    try:
+        scoring.start()
+        wait_until(
+            lambda: scoring.metric("vinculo_scoring_events_committed_total") >= network.records(),
+            timeout_s=120,
+            what="every record committed",
+        )
+        with grpc.insecure_channel(scoring.address) as channel:
+            stub = scoring_pb2_grpc.ScoringServiceStub(channel)  # type: ignore[no-untyped-call]
+            page = stub.ListRelationships(
+                scoring_pb2.ListRelationshipsRequest(owner_id=focal, page_size=5), timeout=30
+            )
+    finally:
+        scoring.stop()
+    assert page.relationships and page.model_version == version
 
 
 def test_export_without_the_topic_says_so(
