@@ -5,7 +5,8 @@ place, with the result of applying them one at a time in their order. What
 does not depend on order is vectorised over the whole batch: decayed sums
 (each row is brought forward once, to its newest event, and every event is
 added with its own decay to that time), counts, first and last times, and the
-new active days and weeks (a running maximum per row). What is sequential per
+new active days, weeks and engaged days (running extremes per row,
+`periods.py`). What is sequential per
 relationship — pending outreach and unanswered messages, the last connection
 change, the newest feedback — runs in one plain loop over the events that
 concern it, on Python floats.
@@ -13,7 +14,7 @@ concern it, on Python floats.
 Batching changes only float rounding in the decayed sums (a sum of products
 taken in another order), never a count or a time: the scoring service folds
 each poll of records, training folds its log between two cuts, and a single
-event (`apply_event`) is a batch of one. This module and
+event (`apply_event`) is a batch of one. This module, `periods.py` and
 `state.py`'s layout are the only code that turns events into state.
 """
 
@@ -234,6 +235,7 @@ def _add_decayed(
     if forward.any():
         factors = decay_factors(newest[forward] - ref[forward])
         block[forward] *= factors[:, None, :]
+        # The engaged days are kept as of REF_TIME too (periods.count_engaged_days).
         states[forward, ENGAGED_DAYS_START : ENGAGED_DAYS_START + N_HORIZONS] *= factors
     states[:, REF_TIME] = newest
     weights = decay_factors(newest[rows] - times)  # (events, horizons)
