@@ -7,8 +7,11 @@ states byte for byte.
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -20,8 +23,13 @@ import pytest
 from kafka import KafkaProducer
 
 from scoring_service.codec import decode_states
-from scoring_service.features.state import ENGAGED_DAYS_START, TOTALS_START, S
-from tests.harness import ServiceProcess, read_topic, wait_until
+from scoring_service.features.state import (
+    ENGAGED_DAYS_START,
+    STATE_SCHEMA_VERSION,
+    TOTALS_START,
+    S,
+)
+from tests.harness import ServiceProcess, free_port, read_topic, wait_until
 from vinculo.broker import EmbeddedBroker
 from vinculo.topics import DEAD_LETTER_TOPIC, INTERACTIONS_TOPIC, ensure_topics
 from vinculo.v1 import events_pb2 as ev
@@ -348,3 +356,54 @@ def test_broker_losing_its_log_does_not_stop_consumption(
             timeout_s=45,
             what="every record of the refilled log",
         )
+
+
+def test_state_of_an_older_schema_is_refused_then_rebuilt_from_the_log(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """The upgrade path of a state layout change: the service will not misread old state;
+    it exits 2 naming the setting, and with the setting re-consumes the topic."""
+    data_dir = tmp_path / "scoring"
+    events = [
+        interaction(f"u{j}", "ana", f"c{j % 5}", T0 + j, direction=ev.DIRECTION_INBOUND)
+        for j in range(30)
+    ]
+    with scoring_service(broker, data_dir):
+        with producer(broker.bootstrap) as kafka:
+            send(kafka, events)
+        wait_until(lambda: stored_offsets(data_dir) == len(events), what="every record stored")
+    old = STATE_SCHEMA_VERSION - 1
+    with closing(sqlite3.connect(data_dir / "scoring.sqlite3")) as db:
+        db.execute("UPDATE relationships SET schema_version = ?", (old,))
+        db.execute("UPDATE meta SET value = ? WHERE key = 'state_schema_version'", (str(old),))
+        db.commit()
+
+    refused = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scoring_service",
+            "--kafka-bootstrap",
+            broker.bootstrap,
+            "--data-dir",
+            str(data_dir),
+            "--grpc-port",
+            str(free_port()),
+            "--metrics-port",
+            str(free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("VINCULO_")},
+    )
+    assert refused.returncode == 2
+    assert f"schema version(s) [{old}]" in refused.stderr
+    assert "VINCULO_SCORING_REBUILD_STATE" in refused.stderr
+
+    rebuilding = scoring_service(broker, data_dir, "--rebuild-state", "true")
+    with rebuilding as service, stub_for(service) as stub:
+        wait_until(lambda: len(contacts_of(stub, "ana")) == 5, what="state rebuilt from the log")
+    versions = {row[3] for row in stored_states(data_dir)}
+    assert versions == {STATE_SCHEMA_VERSION}
