@@ -84,7 +84,8 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def public(result: dict[str, Any]) -> dict[str, Any]:
-    """The JSON schema of the issue: task, split, model and baselines metrics only."""
+    """The JSON schema of the issue (task, split, model and baseline metrics), and each
+    margin over the best baseline with its bootstrap interval."""
     return {
         "task": result["task"],
         "split": result["split"],
@@ -92,6 +93,7 @@ def public(result: dict[str, Any]) -> dict[str, Any]:
         "baselines": {
             name: {k: m[k] for k in METRICS if k in m} for name, m in result["baselines"].items()
         },
+        **({"margins": result["margins"]} if "margins" in result else {}),
     }
 
 
@@ -108,15 +110,17 @@ def _value(value: Any) -> str:
 
 
 def _margins(result: dict[str, Any]) -> list[str]:
-    """Model minus the best baseline per metric: what the targets in docs/model.md read."""
+    """Model minus the best baseline per metric, with its bootstrap interval over people:
+    what the targets in docs/model.md read."""
     lines = []
-    for metric in ("auc", "ndcg_at_10"):
-        scored = {n: m[metric] for n, m in result["baselines"].items() if m.get(metric) is not None}
-        model = result["model"].get(metric)
-        if model is None or not scored:
-            continue
-        best = max(scored, key=lambda name: scored[name])
-        lines.append(f"model - best baseline, {metric}: {model - scored[best]:+.4f} ({best})")
+    for metric, m in result.get("margins", {}).items():
+        interval = (
+            f"{m['level']:.0%} interval {m['low']:+.4f} to {m['high']:+.4f} "
+            f"over {m['resamples']} resamples of people"
+        )
+        lines.append(
+            f"model - best baseline, {metric}: {m['margin']:+.4f} ({m['baseline']}; {interval})"
+        )
     return lines
 
 

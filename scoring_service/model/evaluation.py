@@ -51,22 +51,29 @@ def auc(y: np.ndarray, scores: FloatArray) -> float | None:
 def ndcg_at_k(
     groups: np.ndarray, scores: FloatArray, gains: FloatArray, k: int = 10
 ) -> float | None:
-    """Mean NDCG@k over groups (owners) with a positive gain.
+    """Mean NDCG@k over groups (owners) with a positive gain."""
+    _, owner = np.unique(groups, return_inverse=True)
+    per_owner = ndcg_per_owner(owner.ravel(), scores, gains, k)
+    counted = ~np.isnan(per_owner)
+    return float(per_owner[counted].mean()) if counted.any() else None
+
+
+def ndcg_per_owner(
+    owner: np.ndarray, scores: FloatArray, gains: FloatArray, k: int = 10
+) -> FloatArray:
+    """NDCG@k of each owner (`owner`: indices 0..n-1 per row), NaN without a positive gain.
 
     Ties are scored by their expected gain over every order of the tied rows
     (as scikit-learn's ndcg_score does), so a constant baseline gets no credit
     from the input order.
     """
-    _, owner = np.unique(groups, return_inverse=True)
     _, tie = np.unique(np.column_stack([owner, scores]), axis=0, return_inverse=True)
     tie = tie.ravel()
     mean_gain = np.bincount(tie, weights=gains) / np.bincount(tie)
     dcg = _dcg(owner, -scores, mean_gain[tie], k)
     ideal = _dcg(owner, -gains, gains, k)
-    has_positive = ideal > 0
-    if not has_positive.any():
-        return None
-    return float(np.mean(dcg[has_positive] / ideal[has_positive]))
+    result: FloatArray = np.where(ideal > 0, dcg / np.where(ideal > 0, ideal, 1.0), np.nan)
+    return result
 
 
 def _dcg(owner: np.ndarray, sort_key: FloatArray, gains: FloatArray, k: int) -> FloatArray:

@@ -41,7 +41,8 @@ from scoring_service.model.dataset import (
     supervised_rows,
     unordered,
 )
-from scoring_service.model.evaluation import compare, metrics
+from scoring_service.model.evaluation import baseline_scores, compare, metrics
+from scoring_service.model.intervals import margin_intervals
 
 # Training cuts (fractions of the events) and the label window after each: all
 # windows end by 80%, where the test features stop. Stacking cuts, as RealGraph
@@ -231,7 +232,10 @@ def evaluate_future(
     owners, keys = test.snapshot.owners, test.snapshot.keys
     # A model with a horizon input answers the test window's question: contact within its length.
     owner_view = model.score(states, t_cut, snapshot_context(test.snapshot), test.horizon_days)
-    result = compare(test.y, tie_scores(keys, owner_view), states, t_cut, owners, test.gains)
+    tie = tie_scores(keys, owner_view)
+    result = compare(test.y, tie, states, t_cut, owners, test.gains)
+    base = baseline_scores(states, t_cut)
+    result["margins"] = margin_intervals(test.y, tie, base, owners, test.gains)
     result["model"].pop("accuracy", None)  # no ground-truth label in this task
     view = metrics(test.y, owner_view, owners, test.gains, probabilities=True)
     split = {
@@ -322,6 +326,8 @@ def evaluate_labels(
             fold_model = fit_model([part], {}, f"cv-{f}")
             scores[test] = fold_model.score(states[test], as_of, context[test])
     result = compare(rows.y, scores, states, as_of)
+    owners = np.array([owner for owner, _ in keys])
+    result["margins"] = margin_intervals(rows.y, scores, baseline_scores(states, as_of), owners)
     split = {
         "as_of": _iso(as_of),
         "rows": len(rows.y),

@@ -41,6 +41,10 @@ def test_cli_train_then_evaluate_writes_the_json_schema(
     data = json.loads(out.read_text())
     assert data["task"] == "future"
     assert "warning" not in data["split"]  # --holdout: the test window was never seen
+    auc = data["margins"]["auc"]  # the margin each target reads, with its interval
+    best = data["baselines"][auc["baseline"]]["auc"]
+    assert auc["margin"] == pytest.approx(data["model"]["auc"] - best)
+    assert auc["low"] <= auc["margin"] <= auc["high"]
     assert set(data["model"]) == {"auc", "ndcg_at_10", "ece"}
     assert set(data["baselines"]) == {"count", "recency", "decay_7d", "decay_30d", "reciprocity"}
     assert set(data["baselines"]["recency"]) == {"auc", "ndcg_at_10"}
@@ -75,11 +79,20 @@ def test_evaluate_prints_the_split_and_the_margin_over_the_best_baseline() -> No
             "count": {"auc": 0.70, "ndcg_at_10": 0.55},
             "recency": {"auc": 0.75, "ndcg_at_10": 0.52},
         },
+        "margins": {
+            "auc": {"baseline": "recency", "margin": 0.05, "low": 0.01, "high": 0.09}
+            | {"level": 0.95, "resamples": 200},
+            "ndcg_at_10": {"baseline": "count", "margin": -0.05, "low": -0.1, "high": 0.002}
+            | {"level": 0.95, "resamples": 200},
+        },
     }
     text = render(result)
     assert "  test_rows: 100" in text and "  owner_view: auc 0.7, ece 0.01" in text
-    assert "model - best baseline, auc: +0.0500 (recency)" in text
-    assert "model - best baseline, ndcg_at_10: -0.0500 (count)" in text
+    assert (
+        "model - best baseline, auc: +0.0500 (recency; 95% interval +0.0100 to +0.0900 "
+        "over 200 resamples of people)"
+    ) in text
+    assert "model - best baseline, ndcg_at_10: -0.0500 (count; 95% interval -0.1000 to" in text
 
 
 def test_evaluating_a_labels_model_on_its_own_labels_says_so(tmp_path: Path) -> None:
