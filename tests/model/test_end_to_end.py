@@ -22,13 +22,18 @@ def test_model_beats_the_count_baseline(college_slice: EventLog, slice_model: Sc
     assert 0.0 <= model["ece"] <= 0.1
 
 
+def snap_file(path: Path, log: EventLog, events: int = 8000) -> Path:
+    """The first `events` of a log as a SNAP file (`SRC DST UNIXTIME`)."""
+    path.write_text(
+        "".join(f"{e.owner} {e.contact} {int(e.event.time)}\n" for e in log.events[:events])
+    )
+    return path
+
+
 def test_cli_train_then_evaluate_writes_the_json_schema(
     tmp_path: Path, college_slice: EventLog, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    events = tmp_path / "slice.txt"
-    events.write_text(
-        "".join(f"{e.owner} {e.contact} {int(e.event.time)}\n" for e in college_slice.events[:8000])
-    )
+    events = snap_file(tmp_path / "slice.txt", college_slice)
     model = tmp_path / "m.skops"
     assert main(["train", "--events", str(events), "--holdout", "--out", str(model)]) == 0
     low, high = ScoringModel.load(model).metadata["label_window_days"]
@@ -53,10 +58,7 @@ def test_cli_train_then_evaluate_writes_the_json_schema(
 def test_evaluating_a_model_on_the_window_it_learned_from_says_so(
     tmp_path: Path, college_slice: EventLog, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    events = tmp_path / "slice.txt"
-    events.write_text(
-        "".join(f"{e.owner} {e.contact} {int(e.event.time)}\n" for e in college_slice.events[:8000])
-    )
+    events = snap_file(tmp_path / "slice.txt", college_slice)
     model = tmp_path / "m.skops"
     assert main(["train", "--events", str(events), "--out", str(model)]) == 0  # no --holdout
     out = tmp_path / "eval.json"
