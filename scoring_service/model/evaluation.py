@@ -136,9 +136,11 @@ def compare(
     as_of: float,
     owners: np.ndarray | None = None,
     gains: FloatArray | None = None,
+    base: dict[str, FloatArray] | None = None,
 ) -> dict[str, Any]:
-    """Model and every baseline on the same rows."""
-    base = baseline_scores(states, as_of)
+    """Model and every baseline on the same rows (`base`: the baselines' scores, when
+    the caller has them already)."""
+    base = baseline_scores(states, as_of) if base is None else base
     return {
         "model": metrics(y, model_scores, owners, gains, probabilities=True),
         "baselines": {name: metrics(y, base[name], owners, gains) for name in BASELINES},

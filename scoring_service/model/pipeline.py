@@ -232,9 +232,8 @@ def evaluate_future(
     owners, keys = test.snapshot.owners, test.snapshot.keys
     # A model with a horizon input answers the test window's question: contact within its length.
     owner_view = model.score(states, t_cut, snapshot_context(test.snapshot), test.horizon_days)
-    tie = tie_scores(keys, owner_view)
-    result = compare(test.y, tie, states, t_cut, owners, test.gains)
-    base = baseline_scores(states, t_cut)
+    tie, base = tie_scores(keys, owner_view), baseline_scores(states, t_cut)
+    result = compare(test.y, tie, states, t_cut, owners, test.gains, base)
     result["margins"] = margin_intervals(test.y, tie, base, owners, test.gains)
     result["model"].pop("accuracy", None)  # no ground-truth label in this task
     view = metrics(test.y, owner_view, owners, test.gains, probabilities=True)
@@ -325,9 +324,9 @@ def evaluate_labels(
             )
             fold_model = fit_model([part], {}, f"cv-{f}")
             scores[test] = fold_model.score(states[test], as_of, context[test])
-    result = compare(rows.y, scores, states, as_of)
-    owners = np.array([owner for owner, _ in keys])
-    result["margins"] = margin_intervals(rows.y, scores, baseline_scores(states, as_of), owners)
+    base = baseline_scores(states, as_of)
+    result = compare(rows.y, scores, states, as_of, base=base)
+    result["margins"] = margin_intervals(rows.y, scores, base, rows.snapshot.owners)
     split = {
         "as_of": _iso(as_of),
         "rows": len(rows.y),
