@@ -11,7 +11,7 @@ import pytest
 
 from scoring_service.model.artifact import ScoringModel
 from tests.harness import ServiceProcess, wait_until
-from vinculo.broker import EmbeddedBroker
+from vinculo.broker import EmbeddedBroker, free_port
 from vinculo.cli import main
 from vinculo.demo_network import generate
 from vinculo.importers.common import SkipLog
@@ -101,3 +101,13 @@ def test_export_without_the_topic_says_so(
     out = tmp_path / "none.jsonl"
     assert main(["export", "--out", str(out), "--kafka-bootstrap", broker.bootstrap]) == 2
     assert "no topic vinculo.interactions.v1" in capsys.readouterr().err
+
+
+def test_export_from_an_unreachable_broker_fails_fast_and_leaves_no_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "none.jsonl"
+    nobody = f"127.0.0.1:{free_port()}"
+    assert main(["export", "--out", str(out), "--kafka-bootstrap", nobody, "--timeout-s", "1"]) == 2
+    assert f"Kafka at {nobody}" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # no half-written export left behind

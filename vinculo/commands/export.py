@@ -31,6 +31,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from vinculo import settings as settings_lib
+from vinculo.domain import type_name
 from vinculo.importers.files import FORMATS, write_csv, write_jsonl
 from vinculo.settings import SettingsError, setting
 from vinculo.topics import INTERACTIONS_TOPIC
@@ -45,7 +46,9 @@ class ExportSettings:
         "127.0.0.1:9092", "VINCULO_KAFKA_BOOTSTRAP", "Kafka bootstrap servers to read from"
     )
     timeout_s: float = setting(
-        30.0, "VINCULO_EXPORT_TIMEOUT_S", "give up when no record arrives for this long"
+        10.0,
+        "VINCULO_EXPORT_TIMEOUT_S",
+        "give up when the broker cannot be reached, or no record arrives, for this long",
     )
 
 
@@ -80,12 +83,17 @@ def run(args: argparse.Namespace) -> int:
     fmt = args.format or ("csv" if ".csv" in args.out.suffixes else "jsonl")
     counts = ExportCounts()
     started = time.monotonic()
+    # Written beside the target and renamed at the end: a failed export leaves no
+    # half file that could pass for the whole topic.
+    partial = args.out.with_name(args.out.name + ".partial")
     try:
         events = exported_events(settings, set(args.owner), counts)
-        (write_csv if fmt == "csv" else write_jsonl)(events, args.out)
+        (write_csv if fmt == "csv" else write_jsonl)(events, partial)
     except (KafkaError, TimeoutError) as exc:
+        partial.unlink(missing_ok=True)
         print(f"vinculo export: Kafka at {settings.kafka_bootstrap}: {exc}", file=sys.stderr)
         return 2
+    partial.replace(args.out)
     print(_summary(counts, args.out, time.monotonic() - started))
     return 1 if counts.unreadable else 0
 
@@ -107,7 +115,7 @@ def exported_events(
             counts.mirrored_copies += 1
             continue
         counts.written += 1
-        name = pb.InteractionType.Name(event.type).removeprefix("INTERACTION_TYPE_").lower()
+        name = type_name(event.type)
         counts.per_type[name] = counts.per_type.get(name, 0) + 1
         yield event
 
@@ -135,6 +143,7 @@ def _topic_values(settings: ExportSettings, counts: ExportCounts) -> Iterator[by
         enable_auto_commit=False,
         group_id=None,
         client_id="vinculo-export",
+        bootstrap_timeout_ms=int(settings.timeout_s * 1000),
     )
     try:
         numbers = consumer.partitions_for_topic(INTERACTIONS_TOPIC)
