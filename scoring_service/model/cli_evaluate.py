@@ -23,6 +23,7 @@ from scoring_service.model.cli_common import (
     load_log,
     require_directory,
 )
+from scoring_service.model.errors import ModelInputError
 from vinculo.arguments import positive_int
 
 METRICS = ("auc", "ndcg_at_10", "ece", "accuracy")
@@ -41,6 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="future task: the model-selection window instead of the test window "
         "(train on cuts 10-40%%, features before 60%%, labels 60-80%%)",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=positive_int,
+        default=1,
+        help="future task: also fit with seeds 1..N-1 and show how much the model's "
+        "metrics move with the fit's random splits (not with --model)",
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the metrics as JSON")
     parser.add_argument("--reliability-png", type=Path, metavar="FILE", help="reliability diagram")
@@ -76,11 +84,13 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     require_directory("--json", args.json)
     require_directory("--reliability-png", args.reliability_png)
     require_directory("--comparison-png", args.comparison_png)
+    if args.seeds > 1 and (args.model or args.labels):
+        raise ModelInputError("--seeds: only when evaluate trains the future-task model itself")
     log = load_log(args)
     model = ScoringModel.load(args.model) if args.model else None
     if args.labels:
         return pipeline.evaluate_labels(log, args.labels, as_of(args, log), model, args.folds)
-    return pipeline.evaluate_future(log, model, validation=args.validation)
+    return pipeline.evaluate_future(log, model, validation=args.validation, seeds=args.seeds)
 
 
 def public(result: dict[str, Any]) -> dict[str, Any]:
@@ -109,6 +119,16 @@ def _value(value: Any) -> str:
     return str(value)
 
 
+def _seeds(spread: dict[str, list[float]]) -> str:
+    """Each metric over the fit seeds, and its mean and range."""
+    parts = []
+    for metric, values in spread.items():
+        mean = sum(values) / len(values)
+        listed = " ".join(f"{v:.4f}" for v in values)
+        parts.append(f"{metric} {listed} (mean {mean:.4f}, range {max(values) - min(values):.4f})")
+    return "; ".join(parts)
+
+
 def _margins(result: dict[str, Any]) -> list[str]:
     """Model minus the best baseline per metric, with its bootstrap interval over people:
     what the targets in docs/model.md read."""
@@ -126,7 +146,10 @@ def _margins(result: dict[str, Any]) -> list[str]:
 
 def render(result: dict[str, Any]) -> str:
     lines = [f"task: {result['task']}"]
-    lines += [f"  {key}: {_value(value)}" for key, value in result["split"].items()]
+    lines += [
+        f"  {key}: {_seeds(value) if key == 'fit_seeds' else _value(value)}"
+        for key, value in result["split"].items()
+    ]
     lines += ["", f"{'':12}" + "".join(f"{m:>12}" for m in METRICS)]
     rows = {"model": result["model"], **result["baselines"]}
     for name, values in rows.items():

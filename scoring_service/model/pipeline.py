@@ -145,17 +145,20 @@ def fit_model(
     metadata: dict[str, Any],
     version: str,
     serving_horizon_days: float | None = None,
+    seed: int = 0,
 ) -> ScoringModel:
     """Fit on all parts; the last part of each data set (`recent`) may serve for calibration.
 
     `serving_horizon_days`: the model takes each row's label-window length as an
-    input and the service scores at this length (the pooled default model)."""
+    input and the service scores at this length (the pooled default model).
+    `seed`: the fit/calibration split and the trees' early-stopping split."""
     horizon = serving_horizon_days is not None
     x = np.vstack([model_inputs(r, horizon) for r in parts])
     y = np.concatenate([r.y for r in parts])
     groups = np.concatenate([r.groups for r in parts])
     recent = np.concatenate([np.full(len(r.y), r.recent) for r in parts])
-    result = training.fit(x, y, groups, recent if recent.any() else None, horizon=horizon)
+    recent_rows = recent if recent.any() else None
+    result = training.fit(x, y, groups, recent_rows, seed=seed, horizon=horizon)
     windows = [r.horizon_days for r in parts if r.horizon_days > 0]  # future task only
     if windows:  # what a score means in days: contact within windows this long
         metadata = {**metadata, "label_window_days": [min(windows), max(windows)]}
@@ -215,18 +218,23 @@ def evaluate_future(
     model: ScoringModel | None = None,
     validation: bool = False,
     owner_sample: set[str] | None = None,
+    seeds: int = 1,
 ) -> dict[str, Any]:
     """Train on the earlier cuts unless a model is given; always test on the later one.
 
     `validation`: the model-selection window instead (train on 10-40%, features
     before 60%, labels 60-80%); the test window is not read. `owner_sample`
-    limits the owners (rows) to a subset of people, for time."""
+    limits the owners (rows) to a subset of people, for time. `seeds` > 1 also
+    fits with seeds 1.. and reports how much the model's metrics move with the
+    fit's random splits (the table is seed 0's)."""
     trained = model is None
     train_cuts = VALIDATION_TRAIN_CUTS if validation else TRAIN_CUTS
     cut, end = (VALIDATION_CUT, VALIDATION_END) if validation else (TEST_CUT, 1.0)
+    refits: list[ScoringModel] = []
     if model is None:
         parts = training_rows(log, owner_sample, cuts=train_cuts)
-        model = fit_model(parts, future_metadata({"events": log}, train_cuts), "evaluate")
+        meta = future_metadata({"events": log}, train_cuts)
+        model, *refits = (fit_model(parts, meta, "evaluate", seed=s) for s in range(seeds))
     test = test_rows(log, owner_sample, cut, end)
     t_cut, states = test.snapshot.as_of, test.snapshot.states
     owners, keys = test.snapshot.owners, test.snapshot.keys
@@ -250,9 +258,24 @@ def evaluate_future(
         "model_family": model.metadata.get("family"),
         "owner_view": {k: v for k, v in view.items() if k in ("auc", "ndcg_at_10", "ece")},
     }
+    if refits:
+        split["fit_seeds"] = _seed_spread(test, [model, *refits])
     if not trained and (warning := _seen_after(model, log, t_cut)):
         split["warning"] = warning
     return {"task": "future", "split": split, **result}
+
+
+def _seed_spread(test: Rows, models: list[ScoringModel]) -> dict[str, list[float]]:
+    """The tie-score metrics of models fitted with seeds 0, 1, ... on the same test rows."""
+    snap = test.snapshot
+    context = snapshot_context(snap)
+    spread: dict[str, list[float]] = {"auc": [], "ndcg_at_10": [], "ece": []}
+    for model in models:
+        view = model.score(snap.states, snap.as_of, context, test.horizon_days)
+        scored = metrics(test.y, tie_scores(snap.keys, view), snap.owners, test.gains, True)
+        for name, values in spread.items():
+            values.append(scored[name])
+    return spread
 
 
 def _seen_after(model: ScoringModel, log: EventLog, cut: float) -> str | None:

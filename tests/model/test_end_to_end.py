@@ -114,3 +114,21 @@ def test_evaluating_a_labels_model_on_its_own_labels_says_so(tmp_path: Path) -> 
     other.write_text("\n".join(lines[: len(lines) // 2]) + "\n")
     assert main([*evaluate, "--labels", str(other)]) == 0
     assert "warning" not in json.loads(out.read_text())["split"]
+
+
+def test_evaluate_shows_how_much_the_fit_seed_moves_the_model(
+    tmp_path: Path, college_slice: EventLog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = snap_file(tmp_path / "slice.txt", college_slice)
+    out = tmp_path / "eval.json"
+    assert main(["evaluate", "--events", str(events), "--seeds", "2", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    spread = data["split"]["fit_seeds"]
+    assert spread["auc"][0] == pytest.approx(data["model"]["auc"])  # the table is seed 0's
+    assert len(spread["auc"]) == len(spread["ndcg_at_10"]) == len(spread["ece"]) == 2
+    assert spread["auc"][0] != spread["auc"][1]  # another split, another fit
+    assert "fit_seeds: auc " in capsys.readouterr().out
+    model = tmp_path / "m.skops"
+    assert main(["train", "--events", str(events), "--holdout", "--out", str(model)]) == 0
+    with pytest.raises(SystemExit, match="--seeds: only when evaluate trains"):
+        main(["evaluate", "--events", str(events), "--seeds", "2", "--model", str(model)])
