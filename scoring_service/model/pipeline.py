@@ -259,18 +259,21 @@ def evaluate_future(
         "owner_view": {k: v for k, v in view.items() if k in ("auc", "ndcg_at_10", "ece")},
     }
     if refits:
-        split["fit_seeds"] = _seed_spread(test, [model, *refits])
+        split["fit_seeds"] = _seed_spread(test, result["model"], refits)
     if not trained and (warning := _seen_after(model, log, t_cut)):
         split["warning"] = warning
     return {"task": "future", "split": split, **result}
 
 
-def _seed_spread(test: Rows, models: list[ScoringModel]) -> dict[str, list[float]]:
-    """The tie-score metrics of models fitted with seeds 0, 1, ... on the same test rows."""
+def _seed_spread(
+    test: Rows, first: dict[str, Any], refits: list[ScoringModel]
+) -> dict[str, list[float]]:
+    """The tie-score metrics of seed 0 (`first`, already measured) and of the models
+    refitted with seeds 1, 2, ... on the same test rows."""
     snap = test.snapshot
     context = snapshot_context(snap)
-    spread: dict[str, list[float]] = {"auc": [], "ndcg_at_10": [], "ece": []}
-    for model in models:
+    spread = {name: [first[name]] for name in ("auc", "ndcg_at_10", "ece")}
+    for model in refits:
         view = model.score(snap.states, snap.as_of, context, test.horizon_days)
         scored = metrics(test.y, tie_scores(snap.keys, view), snap.owners, test.gains, True)
         for name, values in spread.items():

@@ -31,6 +31,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from vinculo import settings as settings_lib
+from vinculo.arguments import missing_directory
 from vinculo.domain import type_name
 from vinculo.importers.files import FORMATS, write_csv, write_jsonl
 from vinculo.settings import SettingsError, setting
@@ -77,8 +78,9 @@ def run(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"vinculo export: {exc}", file=sys.stderr)
         return 2
-    if not args.out.parent.is_dir():
-        print(f"vinculo export: --out: directory {args.out.parent} does not exist", file=sys.stderr)
+    problem = missing_directory("--out", args.out)
+    if problem:
+        print(f"vinculo export: {problem}", file=sys.stderr)
         return 2
     fmt = args.format or ("csv" if ".csv" in args.out.suffixes else "jsonl")
     counts = ExportCounts()
