@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml setup.py $(wildcard protos/vinculo/v1/*.proto) protos/generate.py
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,plots,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[cli,dev,plots,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -47,7 +47,7 @@ demo: $(STAMP)
 
 ## Rebuild the shipped default model from the real data in ../shared/datasets.
 model: $(STAMP)
-	$(BIN)/python -m scoring_service.model.build_default
+	$(BIN)/python -m vinculo_apps.training.build_default
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

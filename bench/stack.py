@@ -23,8 +23,8 @@ from types import TracebackType
 
 import psutil
 
-from vinculo.broker import EmbeddedBroker, free_port
-from vinculo.processes import wait_serving
+from vinculo_apps.devstack.broker import EmbeddedBroker, free_port
+from vinculo_apps.devstack.processes import wait_serving
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
 

@@ -1,4 +1,4 @@
-"""`python -m ingest_service --grpc-port P --metrics-port M --kafka-bootstrap B --data-dir D`."""
+"""`vinculo-ingest` (or `python -m ingest_service`): the ingest service alone."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from ingest_service import server
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="ingest_service", description=server.__doc__)
+    parser = argparse.ArgumentParser(prog="vinculo-ingest", description=server.__doc__)
     server.add_arguments(parser)
     return server.run(parser.parse_args())
 

@@ -1,5 +1,6 @@
-"""`python -m scoring_service`: the scoring service alone (as `vinculo scoring`)."""
+"""`vinculo-scoring` (or `python -m scoring_service`): the scoring service alone."""
 
 from scoring_service.server import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -16,7 +16,6 @@ the owner's whole network.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import TYPE_CHECKING, Protocol
 
@@ -76,7 +75,8 @@ class IncompatibleModel(RuntimeError):
 def load_scorer(path: str) -> Scorer:
     """The model artifact at `path`, or the default model shipped with the package."""
     # Imported here: scikit-learn is heavy, and unit tests of the service never need it.
-    model = importlib.import_module("scoring_service.model")
+    from scoring_service import model
+
     try:
         scorer: Scorer = model.ScoringModel.load(path) if path else model.load_default_model()
     except OSError as exc:

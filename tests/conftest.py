@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import ServiceProcess
-from vinculo.broker import EmbeddedBroker
+from vinculo_apps.devstack.broker import EmbeddedBroker
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 

@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from vinculo.broker import free_port
-from vinculo.processes import terminate, wait_serving
+from vinculo_apps.devstack.broker import free_port
+from vinculo_apps.devstack.processes import terminate, wait_serving
 
 T = TypeVar("T")
 

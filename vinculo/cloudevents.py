@@ -8,7 +8,7 @@ Two modes of the CloudEvents Kafka protocol binding (1.0) are accepted:
   `ce_source`, optional `ce_time`); the value is the interaction as JSON.
 
 The interaction uses the field names of the project's JSON-lines format
-(vinculo.importers.files): `owner_id`, `contact_id`, `type` ("message"),
+(vinculo_apps.importers.files): `owner_id`, `contact_id`, `type` ("message"),
 `direction` ("outbound"), `occurred_at` (RFC 3339)... When the data carries no
 `event_id` the CloudEvent `id` is used, and no `occurred_at` the `time`.
 
@@ -24,7 +24,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from vinculo.importers.files import RecordError, event_from_record
+from vinculo.records import RecordError, event_from_record
 from vinculo.v1 import events_pb2 as pb
 from vinculo.validation import Rejection
 

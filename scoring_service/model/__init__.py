@@ -1,4 +1,7 @@
-"""The scoring model: artifact, training, evaluation and data loaders (docs/model.md)."""
+"""The served scoring model: the artifact, its fast path and explanations (docs/model.md).
+
+Training and evaluation live in vinculo_apps.training, which depends on this
+package, never the reverse."""
 
 from scoring_service.model.artifact import ModelSchemaError, ScoringModel, load_default_model
 from scoring_service.model.errors import ModelInputError

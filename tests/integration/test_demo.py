@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import alive, children_of
-from vinculo import demo_network
+from vinculo_apps import demo_network
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +58,7 @@ def ranking(output: str, title: str) -> list[tuple[int, str, float, str]]:
 def test_demo_prints_the_report_writes_html_and_leaves_nothing_running(tmp_path: Path) -> None:
     data_dir, html = tmp_path / "data", tmp_path / "report.html"
     args = [
-        *(sys.executable, "-m", "vinculo.cli", "demo", "--seed", str(SEED)),
+        *(sys.executable, "-m", "vinculo_apps.cli", "demo", "--seed", str(SEED)),
         *("--people", str(PEOPLE), "--contacts", str(CONTACTS), "--timeout", "60"),
         *("--data-dir", str(data_dir), "--html", str(html)),
     ]

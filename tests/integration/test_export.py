@@ -11,14 +11,14 @@ import pytest
 
 from scoring_service.model.artifact import ScoringModel
 from tests.harness import ServiceProcess, wait_until
-from vinculo.broker import EmbeddedBroker, free_port
-from vinculo.cli import main
-from vinculo.demo_network import generate
-from vinculo.importers.common import SkipLog
-from vinculo.importers.files import event_to_record, read_events, write_jsonl
 from vinculo.v1 import events_pb2 as pb
 from vinculo.v1 import scoring_pb2, scoring_pb2_grpc
 from vinculo.validation import mirrored
+from vinculo_apps.cli import main
+from vinculo_apps.demo_network import generate
+from vinculo_apps.devstack.broker import EmbeddedBroker, free_port
+from vinculo_apps.importers.common import SkipLog
+from vinculo_apps.importers.files import event_to_record, read_events, write_jsonl
 
 pytestmark = pytest.mark.integration
 

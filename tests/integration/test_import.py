@@ -14,11 +14,11 @@ from pathlib import Path
 import grpc
 import pytest
 
+from tests.generators.synthetic_linkedin import DEFAULT_END, build_export
 from tests.harness import ServiceProcess, wait_until
-from vinculo.cli import main
-from vinculo.importers.linkedin import LinkedInExport
-from vinculo.importers.synthetic_linkedin import DEFAULT_END, build_export
 from vinculo.v1 import scoring_pb2, scoring_pb2_grpc
+from vinculo_apps.cli import main
+from vinculo_apps.importers.linkedin import LinkedInExport
 
 pytestmark = pytest.mark.integration
 OWNER = "marta"

@@ -15,10 +15,10 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
 from tests.harness import ServiceProcess
-from vinculo.broker import EmbeddedBroker
-from vinculo.client import scrape_metric
 from vinculo.v1 import events_pb2 as pb
 from vinculo.v1 import ingest_pb2, ingest_pb2_grpc
+from vinculo_apps.client import scrape_metric
+from vinculo_apps.devstack.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.integration
 

@@ -18,9 +18,9 @@ from kafka import KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.harness import ServiceProcess, read_topic, wait_until
-from vinculo.broker import EmbeddedBroker
 from vinculo.topics import DEAD_LETTER_TOPIC, INTERACTIONS_TOPIC, RAW_TOPIC
 from vinculo.v1 import events_pb2 as pb
+from vinculo_apps.devstack.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.integration
 

@@ -33,9 +33,9 @@ from kafka import KafkaConsumer, TopicPartition
 
 from ingest_service.raw_bridge import GROUP_ID, RawBridge
 from tests.harness import read_topic
-from vinculo.broker import broker_binary, free_port, wait_for_port
 from vinculo.topics import DEAD_LETTER_TOPIC, INTERACTIONS_TOPIC, RAW_TOPIC, ensure_topics
 from vinculo.v1 import events_pb2 as pb
+from vinculo_apps.devstack.broker import broker_binary, free_port, wait_for_port
 
 pytestmark = [
     pytest.mark.integration,

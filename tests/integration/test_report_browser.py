@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.unit.test_report_render import sample_report
-from vinculo.report import html
+from vinculo_apps.report import html
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [

@@ -30,11 +30,11 @@ from scoring_service.features.state import (
     S,
 )
 from tests.harness import ServiceProcess, free_port, read_topic, wait_until
-from vinculo.broker import EmbeddedBroker
 from vinculo.topics import DEAD_LETTER_TOPIC, INTERACTIONS_TOPIC, ensure_topics
 from vinculo.v1 import events_pb2 as ev
 from vinculo.v1 import scoring_pb2 as pb
 from vinculo.v1 import scoring_pb2_grpc
+from vinculo_apps.devstack.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.integration
 

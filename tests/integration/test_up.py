@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.harness import alive, children_of
-from vinculo.broker import free_port
-from vinculo.processes import wait_serving
+from vinculo_apps.devstack.broker import free_port
+from vinculo_apps.devstack.processes import wait_serving
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ def wait_ready(up: subprocess.Popen[bytes], log_path: Path, timeout_s: float) ->
 def test_up_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     ports = {name: free_port() for name in ("broker", "ig", "im", "sg", "sm")}
     args = [
-        *(sys.executable, "-m", "vinculo.cli", "up", "--data-dir", str(tmp_path / "data")),
+        *(sys.executable, "-m", "vinculo_apps.cli", "up", "--data-dir", str(tmp_path / "data")),
         *("--broker-port", str(ports["broker"])),
         *("--ingest-grpc-port", str(ports["ig"]), "--ingest-metrics-port", str(ports["im"])),
         *("--scoring-grpc-port", str(ports["sg"]), "--scoring-metrics-port", str(ports["sm"])),

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from scoring_service.model import pipeline
 from scoring_service.model.artifact import ScoringModel
-from scoring_service.model.dataset import EventLog
-from scoring_service.model.loaders import read_snap
+from vinculo_apps.training import pipeline
+from vinculo_apps.training.dataset import EventLog
+from vinculo_apps.training.loaders import read_snap
 
 DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 COLLEGE = DATASETS / "snap" / "CollegeMsg.txt.gz"

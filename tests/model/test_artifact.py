@@ -10,10 +10,10 @@ import skops.io as sio
 from sklearn.svm import SVC
 
 from scoring_service.features import features
-from scoring_service.model import pipeline
 from scoring_service.model.artifact import ModelSchemaError, ScoringModel
-from scoring_service.model.dataset import EventLog
 from scoring_service.scorer import IncompatibleModel, load_scorer
+from vinculo_apps.training import pipeline
+from vinculo_apps.training.dataset import EventLog
 
 
 def test_round_trip_scores_identically(
@@ -148,7 +148,7 @@ def test_fast_path_gives_scikit_learns_numbers(
     slice_model: ScoringModel, college_slice: EventLog
 ) -> None:
     from scoring_service.model.fastpath import compile_model
-    from scoring_service.model.training import logistic_regression
+    from vinculo_apps.training.training import logistic_regression
 
     test = pipeline.test_rows(college_slice)
     x = features.feature_matrix(test.snapshot.states, test.snapshot.as_of)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import skops.io as sio
 
-from vinculo.cli import main
+from vinculo_apps.cli import main
 
 SNAP = "1 2 100\n2 1 200\n1 3 300\n3 1 400\n2 3 500\n"
 

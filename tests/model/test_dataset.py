@@ -9,7 +9,10 @@ import numpy as np
 
 from scoring_service.features.features import feature_matrix
 from scoring_service.features.state import S
-from scoring_service.model.dataset import (
+from vinculo.domain import Interaction
+from vinculo.v1 import events_pb2 as pb
+from vinculo_apps.importers.common import SkipLog
+from vinculo_apps.training.dataset import (
     EventLog,
     future_counts,
     future_labels,
@@ -17,10 +20,7 @@ from scoring_service.model.dataset import (
     snapshots,
     supervised_rows,
 )
-from scoring_service.model.loaders import PairEvent, read_copenhagen, read_events
-from vinculo.domain import Interaction
-from vinculo.importers.common import SkipLog
-from vinculo.v1 import events_pb2 as pb
+from vinculo_apps.training.loaders import PairEvent, read_copenhagen, read_events
 
 DAY = 86_400.0
 T0 = 1_700_000_000.0
@@ -145,8 +145,8 @@ def test_copenhagen_missed_call_is_a_one_way_attempt(tmp_path: Path) -> None:
 
 
 def test_csv_event_files_load_like_their_json_lines(tmp_path: Path) -> None:
-    from vinculo.importers.files import read_events as read_records
-    from vinculo.importers.files import write_csv, write_jsonl
+    from vinculo_apps.importers.files import read_events as read_records
+    from vinculo_apps.importers.files import write_csv, write_jsonl
 
     source = tmp_path / "source.jsonl"
     source.write_text(

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from scoring_service.model import pipeline
 from scoring_service.model.artifact import ScoringModel
-from scoring_service.model.dataset import EventLog
 from tests.model.conftest import DATASETS
-from vinculo.cli import main
+from vinculo_apps.cli import main
+from vinculo_apps.training import pipeline
+from vinculo_apps.training.dataset import EventLog
 
 
 def test_model_beats_the_count_baseline(college_slice: EventLog, slice_model: ScoringModel) -> None:
@@ -71,7 +71,7 @@ def test_evaluating_a_model_on_the_window_it_learned_from_says_so(
 
 
 def test_evaluate_prints_the_split_and_the_margin_over_the_best_baseline() -> None:
-    from scoring_service.model.cli_evaluate import render
+    from vinculo_apps.training.cli_evaluate import render
 
     result = {
         "task": "future",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from vinculo.arguments import instant, positive_int
-from vinculo.cli import main
+from vinculo_apps.arguments import instant, positive_int
+from vinculo_apps.cli import main
 
 
 def test_instant_reads_rfc3339_with_a_zone_or_seconds() -> None:

@@ -6,10 +6,10 @@ from collections import Counter
 
 import pytest
 
-from vinculo import demo_network
-from vinculo.demo_network import DemoNetwork, contacts_of
 from vinculo.v1 import events_pb2 as pb
 from vinculo.validation import validate_event
+from vinculo_apps import demo_network
+from vinculo_apps.demo_network import DemoNetwork, contacts_of
 
 NOW = 1_780_000_000.0
 

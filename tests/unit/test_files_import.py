@@ -9,17 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from vinculo.importers.common import SkipLog
-from vinculo.importers.files import (
-    COLUMNS,
-    RecordError,
-    event_from_record,
-    event_to_record,
-    read_events,
-    write_csv,
-    write_jsonl,
-)
+from vinculo.records import COLUMNS, RecordError, event_from_record, event_to_record
 from vinculo.v1 import events_pb2 as pb
+from vinculo_apps.importers.common import SkipLog
+from vinculo_apps.importers.files import read_events, write_csv, write_jsonl
 
 
 def sample(i: int) -> pb.InteractionEvent:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from vinculo.importers.linkedin import LinkedInExport
-from vinculo.importers.linkedin_csv import normalise_name, parse_date, profile_slug
-from vinculo.importers.synthetic_linkedin import build_export
+from tests.generators.synthetic_linkedin import build_export
 from vinculo.v1 import events_pb2 as pb
+from vinculo_apps.importers.linkedin import LinkedInExport
+from vinculo_apps.importers.linkedin_csv import normalise_name, parse_date, profile_slug
 
 ME = "https://www.linkedin.com/in/me-owner"
 ANA = "https://www.linkedin.com/in/ana-lopez"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from scoring_service.model.evaluation import ndcg_at_k
-from scoring_service.model.intervals import _WeightedAuc, margin_intervals
+from vinculo_apps.training.evaluation import ndcg_at_k
+from vinculo_apps.training.intervals import _WeightedAuc, margin_intervals
 
 
 def _data(seed: int = 0, n: int = 3000) -> tuple[np.ndarray, ...]:

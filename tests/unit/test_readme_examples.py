@@ -11,8 +11,8 @@ from google.protobuf import descriptor_pool, json_format, symbol_database
 
 from ingest_service.settings import IngestSettings
 from scoring_service.settings import ScoringSettings
-from vinculo.commands.up import UpSettings
 from vinculo.v1 import ingest_pb2, scoring_pb2  # noqa: F401  (registers the services)
+from vinculo_apps.commands.up import UpSettings
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 HEREDOC = re.compile(r"-d @ \S+ (vinculo\.v1\.\w+)/(\w+) <<'EOF'\n(.*?)\nEOF", re.S)

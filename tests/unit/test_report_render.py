@@ -7,9 +7,9 @@ from html.parser import HTMLParser
 
 from rich.console import Console
 
-from vinculo.report import html, terminal
-from vinculo.report.data import ReportData
 from vinculo.v1 import scoring_pb2 as pb
+from vinculo_apps.report import html, terminal
+from vinculo_apps.report.data import ReportData
 
 AS_OF = 1_767_225_600.0  # 2026-01-01
 DAY = 86_400

@@ -9,10 +9,10 @@ import pytest
 
 from scoring_service.features import fold
 from scoring_service.features import state as st
-from scoring_service.model.dataset import EventLog, snapshots
-from scoring_service.model.loaders import PairEvent
 from vinculo.domain import Interaction, Kind
 from vinculo.v1 import events_pb2 as pb
+from vinculo_apps.training.dataset import EventLog, snapshots
+from vinculo_apps.training.loaders import PairEvent
 
 DAY = 86_400.0
 T0 = 1_700_000_000.0

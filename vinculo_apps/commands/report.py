@@ -2,7 +2,7 @@
 
 Fetches every page of the ranking, the network summary and the suggestions
 from the scoring service at one instant, prints them with rich and, with
-`--html`, writes a self-contained page with charts (vinculo.report.html).
+`--html`, writes a self-contained page with charts (vinculo_apps.report.html).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 import grpc
 from rich.console import Console
 
-from vinculo.arguments import instant, missing_directory, positive_int
-from vinculo.report import html, terminal
-from vinculo.report.data import fetch
+from vinculo_apps.arguments import instant, missing_directory, positive_int
+from vinculo_apps.report import html, terminal
+from vinculo_apps.report.data import fetch
 
 DEFAULT_SCORING = "127.0.0.1:50052"
 

@@ -13,15 +13,18 @@ import sys
 from collections.abc import Sequence
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "up": ("vinculo.commands.up", "start the embedded broker and both services"),
-    "demo": ("vinculo.commands.demo", "run the pipeline on a generated network, print the report"),
+    "up": ("vinculo_apps.commands.up", "start the embedded broker and both services"),
+    "demo": (
+        "vinculo_apps.commands.demo",
+        "run the pipeline on a generated network; print the report",
+    ),
     "ingest": ("ingest_service.server", "run the ingest service alone"),
     "scoring": ("scoring_service.server", "run the scoring service alone"),
-    "train": ("scoring_service.model.cli_train", "train a scoring model from event files"),
-    "evaluate": ("scoring_service.model.cli_evaluate", "evaluate a model against baselines"),
-    "import": ("vinculo.commands.import_", "import history (LinkedIn export, event files)"),
-    "export": ("vinculo.commands.export", "write the ingested events to an event file"),
-    "report": ("vinculo.commands.report", "print or write a report of one person's network"),
+    "train": ("vinculo_apps.training.cli_train", "train a scoring model from event files"),
+    "evaluate": ("vinculo_apps.training.cli_evaluate", "evaluate a model against baselines"),
+    "import": ("vinculo_apps.commands.import_", "import history (LinkedIn export, event files)"),
+    "export": ("vinculo_apps.commands.export", "write the ingested events to an event file"),
+    "report": ("vinculo_apps.commands.report", "print or write a report of one person's network"),
 }
 
 

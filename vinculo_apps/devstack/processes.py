@@ -7,7 +7,7 @@ import signal
 import subprocess
 import time
 
-log = logging.getLogger("vinculo.processes")
+log = logging.getLogger("vinculo_apps.devstack.processes")
 
 
 def terminate(process: subprocess.Popen[bytes] | None, timeout_s: float, name: str = "") -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from vinculo.importers.linkedin_csv import normalise_name
+from vinculo_apps.importers.linkedin_csv import normalise_name
 
 DAY = 86_400.0
 DEFAULT_END = datetime(2026, 1, 1, tzinfo=UTC).timestamp()

@@ -27,9 +27,9 @@ from types import FrameType, TracebackType
 from typing import IO, Any
 
 from vinculo import settings as settings_mod
-from vinculo.broker import EmbeddedBroker, free_port
-from vinculo.processes import terminate, wait_serving
 from vinculo.settings import setting
+from vinculo_apps.devstack.broker import EmbeddedBroker, free_port
+from vinculo_apps.devstack.processes import terminate, wait_serving
 
 log = logging.getLogger("vinculo.up")
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from scoring_service.features.state import FloatArray
-from scoring_service.model.evaluation import ndcg_per_owner
+from vinculo_apps.training.evaluation import ndcg_per_owner
 
 RESAMPLES = 200
 LEVEL = 0.95

@@ -14,17 +14,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from scoring_service.model import pipeline
 from scoring_service.model.artifact import ScoringModel
-from scoring_service.model.cli_common import (
+from scoring_service.model.errors import ModelInputError
+from vinculo_apps.arguments import positive_int
+from vinculo_apps.training import pipeline
+from vinculo_apps.training.cli_common import (
     add_event_arguments,
     as_of,
     input_errors,
     load_log,
     require_directory,
 )
-from scoring_service.model.errors import ModelInputError
-from vinculo.arguments import positive_int
 
 METRICS = ("auc", "ndcg_at_10", "ece", "accuracy")
 
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps(public(result), indent=2) + "\n", encoding="utf-8")
     if args.reliability_png or args.comparison_png:
-        from scoring_service.model import plots
+        from vinculo_apps.training import plots
 
         if args.reliability_png:
             plots.reliability_png(result, args.reliability_png)

@@ -28,9 +28,9 @@ from scoring_service.features.features import (
 )
 from scoring_service.features.owner_context import owner_context
 from scoring_service.features.state import DAY, FloatArray
-from scoring_service.model import training
 from scoring_service.model.artifact import ScoringModel
-from scoring_service.model.dataset import (
+from vinculo_apps.training import training
+from vinculo_apps.training.dataset import (
     EventLog,
     Pair,
     Snapshot,
@@ -41,8 +41,8 @@ from scoring_service.model.dataset import (
     supervised_rows,
     unordered,
 )
-from scoring_service.model.evaluation import baseline_scores, compare, metrics
-from scoring_service.model.intervals import margin_intervals
+from vinculo_apps.training.evaluation import baseline_scores, compare, metrics
+from vinculo_apps.training.intervals import margin_intervals
 
 # Training cuts (fractions of the events) and the label window after each: all
 # windows end by 80%, where the test features stop. Stacking cuts, as RealGraph

@@ -1,7 +1,7 @@
 """`vinculo import linkedin EXPORT.zip --owner ME` and `vinculo import events FILE`.
 
 Both read their source as a stream of events and publish it through the gRPC
-ingest API (vinculo.importers.publish), with a progress bar and, at the end,
+ingest API (vinculo_apps.importers.publish), with a progress bar and, at the end,
 the counts: accepted, duplicate, rejected by reason, and the rows the parser
 skipped with their reasons. Exit status 0 when every event was accepted or a
 duplicate, 1 when any was rejected or skipped, 2 when the source is unusable.
@@ -21,11 +21,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from vinculo.importers.common import SkipLog
-from vinculo.importers.files import FORMATS, read_events
-from vinculo.importers.linkedin import LinkedInExport
-from vinculo.importers.publish import IngestClient, PublishSummary
 from vinculo.v1 import events_pb2
+from vinculo_apps.importers.common import SkipLog
+from vinculo_apps.importers.files import FORMATS, read_events
+from vinculo_apps.importers.linkedin import LinkedInExport
+from vinculo_apps.importers.publish import IngestClient, PublishSummary
 
 DEFAULT_INGEST = "127.0.0.1:50051"
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from html import escape
 
-from vinculo.report.data import KIND_NAMES, TIER_NAMES, TREND_NAMES, ReportData
 from vinculo.v1 import scoring_pb2 as pb
+from vinculo_apps.report.data import KIND_NAMES, TIER_NAMES, TREND_NAMES, ReportData
 
 TIER_COLOURS = {1: "#b0b7c3", 2: "#7aa6d8", 3: "#3b7dd8", 4: "#1b4f9c"}
 FUNNEL_COLOURS = ("#b0b7c3", "#7aa6d8", "#3b7dd8", "#1b4f9c")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from vinculo.processes import terminate
+from vinculo_apps.devstack.processes import terminate
 
 
 def free_port(host: str = "127.0.0.1") -> int:

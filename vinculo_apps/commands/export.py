@@ -31,12 +31,12 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from vinculo import settings as settings_lib
-from vinculo.arguments import missing_directory
 from vinculo.domain import type_name
-from vinculo.importers.files import FORMATS, write_csv, write_jsonl
 from vinculo.settings import SettingsError, setting
 from vinculo.topics import INTERACTIONS_TOPIC
 from vinculo.v1 import events_pb2 as pb
+from vinculo_apps.arguments import missing_directory
+from vinculo_apps.importers.files import FORMATS, write_csv, write_jsonl
 
 POLL_MS = 500
 

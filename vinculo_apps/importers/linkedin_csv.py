@@ -17,7 +17,7 @@ import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from vinculo.importers.common import SkipLog
+from vinculo_apps.importers.common import SkipLog
 
 _CHUNK = 1 << 20
 HEADER_SEARCH_ROWS = 30

@@ -26,8 +26,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vinculo.importers.common import SkipLog, stable_id
-from vinculo.importers.linkedin_csv import (
+from vinculo.v1 import events_pb2 as pb
+from vinculo_apps.importers.common import SkipLog, stable_id
+from vinculo_apps.importers.linkedin_csv import (
     find_member,
     fix_mojibake,
     normalise_name,
@@ -35,7 +36,6 @@ from vinculo.importers.linkedin_csv import (
     profile_slug,
     read_rows,
 )
-from vinculo.v1 import events_pb2 as pb
 
 CHANNEL = "linkedin"
 OUT, IN, MUTUAL = pb.DIRECTION_OUTBOUND, pb.DIRECTION_INBOUND, pb.DIRECTION_MUTUAL

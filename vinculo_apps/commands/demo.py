@@ -2,10 +2,10 @@
 
 Starts the stack on free ports under a fresh data directory (so a running
 `vinculo up` is not disturbed and old state does not leak in), feeds the
-network from vinculo.demo_network through the gRPC ingest API, waits until
+network from vinculo_apps.demo_network through the gRPC ingest API, waits until
 the scoring service has consumed every record and its answers are stable,
 then shows the focal owner's report exactly as `vinculo report` does
-(vinculo.report: strongest and weakest ties, tiers, funnel, reply rate,
+(vinculo_apps.report: strongest and weakest ties, tiers, funnel, reply rate,
 suggestions), writes its HTML page (`--html`, default ./vinculo-report.html),
 and stops everything.
 """
@@ -24,13 +24,13 @@ from pathlib import Path
 import grpc
 from rich.console import Console
 
-from vinculo import demo_network
 from vinculo import settings as settings_mod
-from vinculo.client import scrape_metric, stream_events
-from vinculo.commands.up import Stack, UpSettings, configure_logging
-from vinculo.report import html, terminal
-from vinculo.report.data import fetch
 from vinculo.v1 import scoring_pb2, scoring_pb2_grpc
+from vinculo_apps import demo_network
+from vinculo_apps.client import scrape_metric, stream_events
+from vinculo_apps.commands.up import Stack, UpSettings, configure_logging
+from vinculo_apps.report import html, terminal
+from vinculo_apps.report.data import fetch
 
 log = logging.getLogger("vinculo.demo")
 

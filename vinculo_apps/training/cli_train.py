@@ -13,8 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from scoring_service.model import pipeline
-from scoring_service.model.cli_common import (
+from vinculo_apps.training import pipeline
+from vinculo_apps.training.cli_common import (
     add_event_arguments,
     as_of,
     input_errors,

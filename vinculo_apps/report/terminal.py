@@ -9,8 +9,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from vinculo.report.data import KIND_NAMES, TIER_NAMES, TREND_NAMES, ReportData
 from vinculo.v1 import scoring_pb2 as pb
+from vinculo_apps.report.data import KIND_NAMES, TIER_NAMES, TREND_NAMES, ReportData
 
 TREND_MARKS = {1: "↓", 2: "→", 3: "↑"}
 

@@ -19,9 +19,9 @@ import numpy as np
 from scoring_service.features.fold import Events, columns_of, fold
 from scoring_service.features.state import STATE_SIZE, FloatArray, S, new_state
 from scoring_service.model.errors import ModelInputError
-from scoring_service.model.loaders import PairEvent, read_events
 from vinculo.domain import mirror_direction
 from vinculo.v1 import events_pb2 as pb
+from vinculo_apps.training.loaders import PairEvent, read_events
 
 Pair = tuple[str, str]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vinculo.importers.files import parse_timestamp
+from vinculo.records import parse_timestamp
 
 
 def instant(text: str) -> float:

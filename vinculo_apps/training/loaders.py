@@ -18,10 +18,10 @@ from typing import IO, NamedTuple
 
 from scoring_service.model.errors import ModelInputError
 from vinculo.domain import Interaction
-from vinculo.importers import files
-from vinculo.importers.common import SkipLog
 from vinculo.v1 import events_pb2 as pb
 from vinculo.validation import event_time, to_interaction
+from vinculo_apps.importers import files
+from vinculo_apps.importers.common import SkipLog
 
 FORMATS = ("auto", "snap", "copenhagen", "jsonl", "csv")
 

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from scoring_service.model.dataset import EventLog
 from scoring_service.model.errors import ModelInputError
-from scoring_service.model.loaders import FORMATS
-from vinculo.arguments import instant, missing_directory
+from vinculo_apps.arguments import instant, missing_directory
+from vinculo_apps.training.dataset import EventLog
+from vinculo_apps.training.loaders import FORMATS
 
 
 def add_event_arguments(parser: argparse.ArgumentParser) -> None:

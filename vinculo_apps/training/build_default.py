@@ -1,4 +1,4 @@
-"""Build the default model shipped in the package: `python -m scoring_service.model.build_default`.
+"""Build the default model shipped in the package: `python -m vinculo_apps.training.build_default`.
 
 Data (../shared/datasets, cited in docs/model.md): SNAP CollegeMsg (private
 messages), email-Eu-core-temporal (e-mail), sx-mathoverflow (public comments;
@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from scoring_service.model import pipeline
 from scoring_service.model.artifact import DEFAULT_MODEL_PATH, ScoringModel
-from scoring_service.model.dataset import EventLog
+from vinculo_apps.training import pipeline
+from vinculo_apps.training.dataset import EventLog
 
 DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 SOURCES: dict[str, list[str]] = {

@@ -1,1 +1,0 @@
-"""`vinculo` verbs, one module each (see vinculo.cli)."""

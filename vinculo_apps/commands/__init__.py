@@ -1,0 +1,1 @@
+"""`vinculo` verbs, one module each (see vinculo_apps.cli)."""
