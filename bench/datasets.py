@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vinculo.timestamps import set_seconds
 from vinculo.v1 import events_pb2 as pb
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -105,8 +106,7 @@ def make_event(
         channel=channel,
         owner_only=owner_only,
     )
-    event.occurred_at.seconds = int(at)
-    event.occurred_at.nanos = int((at - int(at)) * 1e9)
+    set_seconds(event.occurred_at, at)
     return event
 
 

@@ -31,6 +31,7 @@ from bench.loadgen import CallFactory, run_load, unary_call
 from bench.raw_kafka import publish_direct
 from bench.stack import Stack, echo_server
 from bench.stats import LatencySummary, ratio, wait_until
+from vinculo.timestamps import set_seconds
 from vinculo.v1 import scoring_pb2
 
 CONSUMED = "vinculo_scoring_events_consumed_total"
@@ -76,7 +77,7 @@ def calls_for(size: int, as_of: float) -> list[Call]:
     owner = owner_for(size)
     listing = scoring_pb2.ListRelationshipsRequest(owner_id=owner, page_size=10)
     pinned = scoring_pb2.ListRelationshipsRequest(owner_id=owner, page_size=10)
-    pinned.as_of.FromNanoseconds(int(as_of * 1e9))
+    set_seconds(pinned.as_of, as_of)
     contact = contact_of(owner, size // 2)
     get = scoring_pb2.GetRelationshipRequest(owner_id=owner, contact_id=contact)
     list_path, decode_list = SERVICE + "ListRelationships", scoring_pb2.ListRelationshipsResponse

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from vinculo.domain import MAX_EVENTS_PER_CALL
 from vinculo.settings import SettingsError, setting
 
 # The documented limit of the API (ingest.proto): a call carries at most this many events.
-API_MAX_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class IngestSettings:
         -1, "VINCULO_REPLICATION_FACTOR", "replication of topics created here; -1: broker default"
     )
     max_batch: int = setting(
-        API_MAX_BATCH, "VINCULO_INGEST_MAX_BATCH", "events per call, at most 1000"
+        MAX_EVENTS_PER_CALL, "VINCULO_INGEST_MAX_BATCH", "events per call, at most 1000"
     )
     linger_ms: int = setting(5, "VINCULO_INGEST_LINGER_MS", "producer linger before a send")
     batch_size_bytes: int = setting(
@@ -48,8 +48,10 @@ class IngestSettings:
     )
 
     def validate(self) -> None:
-        if not 1 <= self.max_batch <= API_MAX_BATCH:
-            raise SettingsError(f"max_batch: must be in 1..{API_MAX_BATCH}, not {self.max_batch}")
+        if not 1 <= self.max_batch <= MAX_EVENTS_PER_CALL:
+            raise SettingsError(
+                f"max_batch: must be in 1..{MAX_EVENTS_PER_CALL}, not {self.max_batch}"
+            )
         if self.partitions < 1:
             raise SettingsError(f"partitions: must be at least 1, not {self.partitions}")
         if self.ack_timeout_s <= 0 or self.connect_timeout_s <= 0:

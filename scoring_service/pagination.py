@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scoring_service.features.state import FloatArray
+from vinculo.timestamps import seconds_of
 from vinculo.v1 import events_pb2 as events
 from vinculo.v1 import scoring_pb2 as pb
 
@@ -136,6 +137,6 @@ def parse_list_request(request: pb.ListRelationshipsRequest, default_as_of: floa
         raise BadPageToken("page_token: issued for another owner_id")
     if token.weakest_first != weakest_first or token.tiers != tiers:
         raise BadPageToken("page_token: order and tiers must match the first request's")
-    if request.HasField("as_of") and request.as_of.ToNanoseconds() / 1e9 != token.as_of:
+    if request.HasField("as_of") and seconds_of(request.as_of) != token.as_of:
         raise BadPageToken("page_token: as_of must match the first request's (or be unset)")
     return ListQuery(page_size, weakest_first, tiers, token.as_of, token)

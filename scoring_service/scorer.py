@@ -63,7 +63,7 @@ class Scorer(Protocol):
         ...
 
     def trend(self, states: FloatArray, as_of: float) -> npt.NDArray[np.integer]:
-        """-1 cooling, 0 steady, +1 strengthening, per row."""
+        """A vinculo.v1 Trend value per row (scoring_service.tiers.trends)."""
         ...
 
 

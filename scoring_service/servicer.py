@@ -20,7 +20,6 @@ from typing import NoReturn, Protocol
 import grpc
 import numpy as np
 import numpy.typing as npt
-from google.protobuf.timestamp_pb2 import Timestamp  # type: ignore[import-untyped]
 
 from scoring_service.features.state import FloatArray
 from scoring_service.network_cache import NetworkCache
@@ -36,13 +35,13 @@ from scoring_service.scorer import Scorer
 from scoring_service.signals import network_figures, signals_for, summary_response
 from scoring_service.store import StateStore
 from scoring_service.watch import OwnerChanges, TooManyWatchers, WatchHub
+from vinculo.timestamps import seconds_of, timestamp
 from vinculo.v1 import events_pb2 as events
 from vinculo.v1 import scoring_pb2 as pb
 from vinculo.v1 import scoring_pb2_grpc
 
 DEFAULT_MIN_SCORE_CHANGE = 0.01
 WATCH_POLL_S = 0.5  # how often an idle stream checks that its client is still there
-_TRENDS = {-1: pb.TREND_COOLING, 0: pb.TREND_STEADY, 1: pb.TREND_STRENGTHENING}
 # Rendered rows (explanation, trend, signals) kept per scored network, at most:
 # a cached network serves its top rows again and again.
 MAX_RENDERED_ROWS = 1000
@@ -94,7 +93,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
     def _requested_as_of(request: object) -> float | None:
         stamp = getattr(request, "as_of", None)
         if stamp is not None and request.HasField("as_of"):  # type: ignore[attr-defined]
-            return float(stamp.ToNanoseconds() / 1e9)
+            return seconds_of(stamp)
         return None
 
     def _scored(
@@ -146,7 +145,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
                     tier=int(network.tiers[row]),  # type: ignore[arg-type]
                     signals=signals_for(network.states[row]),
                     explanation=explanations[i],
-                    trend=_TRENDS[int(np.sign(trends[i]))],
+                    trend=int(trends[i]),  # type: ignore[arg-type]
                 )
                 for i, row in enumerate(todo)
             }
@@ -336,7 +335,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             is_new, events.TIER_UNSPECIFIED, self._scorer.tiers(old_scores, before)
         )
         moved = (np.abs(new_scores - old_scores) >= threshold) | (new_tiers != old_tiers)
-        changed_at = _timestamp(changes.committed_at)
+        changed_at = timestamp(changes.committed_at)
         for i in np.flatnonzero(moved):
             yield pb.WatchRelationshipsResponse(
                 contact_id=changes.contacts[i],
@@ -373,9 +372,3 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         if keep.any() and is_new.any():
             old_context[keep] = self._scorer.owner_context(network[keep], now)
         return new_context, old_context[rows]
-
-
-def _timestamp(seconds: float) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromNanoseconds(round(seconds * 1e9))
-    return stamp

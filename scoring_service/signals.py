@@ -20,6 +20,7 @@ from scoring_service.features.state import (
     S,
 )
 from vinculo.domain import KIND_NAMES, Kind
+from vinculo.timestamps import timestamp
 from vinculo.v1 import events_pb2 as events
 from vinculo.v1 import scoring_pb2 as pb
 
@@ -49,9 +50,7 @@ def _sides(tot: FloatArray) -> tuple[FloatArray, FloatArray]:
 def _timestamp(seconds: float) -> Timestamp | None:
     if seconds <= 0.0:
         return None
-    stamp = Timestamp()
-    stamp.FromNanoseconds(round(seconds * 1e9))
-    return stamp
+    return timestamp(seconds)
 
 
 def signals_for(state: FloatArray) -> pb.Signals:

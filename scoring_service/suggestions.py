@@ -27,7 +27,8 @@ import numpy as np
 import numpy.typing as npt
 
 from scoring_service.features.state import DAY, FloatArray, S, totals_index
-from vinculo.domain import Kind
+from vinculo.domain import TIER_NAMES, TREND_NAMES, Kind
+from vinculo.timestamps import set_seconds
 from vinculo.v1 import events_pb2 as pb
 from vinculo.v1 import scoring_pb2
 
@@ -48,12 +49,6 @@ ALL_KINDS: frozenset[int] = frozenset(
     }
 )
 DEFAULT_LIMIT_PER_KIND = 10
-_TIER_NAMES: dict[int, str] = {
-    pb.TIER_CONTACT: "contact",
-    pb.TIER_ACQUAINTANCE: "acquaintance",
-    pb.TIER_RELATIONSHIP: "relationship",
-    pb.TIER_CLOSE: "close",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +181,7 @@ def _nurture(f: _Facts, c: Cadences) -> tuple[BoolArray, FloatArray]:
     cadence = c.for_tiers(f.tiers)
     overdue = f.silent_days > cadence
     strong = f.tiers >= pb.TIER_RELATIONSHIP
-    cooling = strong & (f.trends < 0)
+    cooling = strong & (f.trends == scoring_pb2.TREND_COOLING)
     gone = _was_strong(f, c) & (f.silent_days >= c.reconnect_after_days)
     mask = (overdue | cooling) & (f.tiers >= pb.TIER_ACQUAINTANCE) & ~gone
     ratio = np.where(np.isfinite(cadence), f.silent_days / cadence, 0.0)
@@ -239,7 +234,7 @@ def _exchanges(f: _Facts, i: int) -> str:
 
 
 def _words(kind: int, f: _Facts, c: Cadences, i: int) -> tuple[str, list[str]]:
-    tier = _TIER_NAMES.get(int(f.tiers[i]), "unknown")
+    tier = TIER_NAMES.get(int(f.tiers[i]), "unknown")
     if kind == scoring_pb2.ACTION_KIND_REPLY:
         since = float(f.col("PENDING_INBOUND_TIME")[i])
         return "They wrote to you and are waiting for an answer.", [
@@ -267,10 +262,11 @@ def _words(kind: int, f: _Facts, c: Cadences, i: int) -> tuple[str, list[str]]:
             f"silent for {int(f.silent_days[i])} days; {_last_seen(f, i)}",
         ]
     cadence = c.for_tiers(f.tiers[i : i + 1])[0]
-    trend = " and cooling" if f.trends[i] < 0 else ""
+    cooling = f.trends[i] == scoring_pb2.TREND_COOLING
+    trend = " and cooling" if cooling else ""
     return f"A {tier} tie past its cadence{trend}: get in touch before it fades.", [
         f"{_last_seen(f, i)}; cadence for {tier}: every {cadence:g} days",
-        f"score {f.scores[i]:.2f}, trend {'cooling' if f.trends[i] < 0 else 'steady'}",
+        f"score {f.scores[i]:.2f}, trend {TREND_NAMES.get(int(f.trends[i]), 'steady')}",
     ]
 
 
@@ -288,7 +284,7 @@ def _suggestion(
     )
     last = float(f.col("LAST_TIME")[i])
     if last > 0:
-        out.last_interaction.FromNanoseconds(int(last * 1e9))
+        set_seconds(out.last_interaction, last)
     return out
 
 

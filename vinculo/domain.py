@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from vinculo.v1 import events_pb2 as pb
+from vinculo.v1 import scoring_pb2
 
 InteractionType = pb.InteractionType
 Direction = pb.Direction
@@ -31,6 +32,21 @@ class Kind(IntEnum):
     MEETING = 4  # met in person: the strongest signal in the posts
     SERVICE = 5  # endorsement, recommendation, introduction, collaboration
 
+
+# Events per PublishEvents call or StreamEvents message (ingest.proto), for every client.
+MAX_EVENTS_PER_CALL = 1000
+
+TIER_NAMES: dict[int, str] = {
+    pb.TIER_CONTACT: "contact",
+    pb.TIER_ACQUAINTANCE: "acquaintance",
+    pb.TIER_RELATIONSHIP: "relationship",
+    pb.TIER_CLOSE: "close",
+}
+TREND_NAMES: dict[int, str] = {
+    scoring_pb2.TREND_COOLING: "cooling",
+    scoring_pb2.TREND_STEADY: "steady",
+    scoring_pb2.TREND_STRENGTHENING: "strengthening",
+}
 
 KIND_NAMES: dict[Kind, str] = {
     Kind.REACTION: "reaction",
@@ -73,6 +89,13 @@ def type_name(interaction_type: int) -> str:
     """'message' for INTERACTION_TYPE_MESSAGE, and so on."""
     name: str = pb.InteractionType.Name(interaction_type)
     return name.removeprefix("INTERACTION_TYPE_").lower()
+
+
+def has_mirror(event: pb.InteractionEvent) -> bool:
+    """Whether the event also belongs to the contact's network (decision 1 in
+    docs/decisions/): not when only the owner is tracked, and never for feedback,
+    which is the owner's private judgement."""
+    return not event.owner_only and event.type != pb.INTERACTION_TYPE_FEEDBACK
 
 
 def mirror_direction(direction: int) -> int:

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from vinculo.timestamps import seconds_of, set_seconds
 from vinculo.v1 import events_pb2 as pb
 
 COLUMNS: tuple[str, ...] = (
@@ -143,7 +144,7 @@ def event_from_record(record: Mapping[str, Any]) -> pb.InteractionEvent:
     for name in ("duration_seconds", "audience_size"):
         if record.get(name) is not None:
             setattr(event, name, _uint(name, record[name]))
-    event.occurred_at.FromNanoseconds(round(parse_timestamp(record["occurred_at"]) * 1e9))
+    set_seconds(event.occurred_at, parse_timestamp(record["occurred_at"]))
     return event
 
 
@@ -161,7 +162,7 @@ def event_to_record(event: pb.InteractionEvent) -> dict[str, Any]:
         "contact_id": event.contact_id,
         "type": _enum_name("type", event.type),
         "direction": _enum_name("direction", event.direction),
-        "occurred_at": format_timestamp(event.occurred_at.ToNanoseconds() / 1e9),
+        "occurred_at": format_timestamp(seconds_of(event.occurred_at)),
     }
     for name in ("channel", "in_reply_to", "duration_seconds", "audience_size"):
         if getattr(event, name):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from vinculo.domain import Interaction, mirror_direction
+from vinculo.domain import Interaction, has_mirror, mirror_direction
+from vinculo.timestamps import seconds_of
 from vinculo.v1 import events_pb2 as pb
 
 MAX_ID_LENGTH = 256
@@ -129,8 +130,7 @@ def checked_time(event: pb.InteractionEvent, now: float) -> float | Rejection:
 
 
 def event_time(event: pb.InteractionEvent) -> float:
-    stamp = event.occurred_at
-    return float(stamp.seconds + stamp.nanos / 1e9)
+    return seconds_of(event.occurred_at)
 
 
 def to_interaction(event: pb.InteractionEvent, reply_to_time: float | None = None) -> Interaction:
@@ -152,7 +152,7 @@ def mirrored(event: pb.InteractionEvent) -> pb.InteractionEvent | None:
 
     Feedback is the owner's private judgement and is never mirrored.
     """
-    if event.owner_only or event.type == pb.INTERACTION_TYPE_FEEDBACK:
+    if not has_mirror(event):
         return None
     copy = pb.InteractionEvent()
     copy.CopyFrom(event)

@@ -8,13 +8,12 @@ from collections.abc import Iterator, Sequence
 import grpc
 from prometheus_client.parser import text_string_to_metric_families
 
+from vinculo.domain import MAX_EVENTS_PER_CALL
 from vinculo.v1 import events_pb2, ingest_pb2, ingest_pb2_grpc
-
-MAX_BATCH = 1000  # ingest.proto: events per call
 
 
 def batches(
-    events: Sequence[events_pb2.InteractionEvent], size: int = MAX_BATCH
+    events: Sequence[events_pb2.InteractionEvent], size: int = MAX_EVENTS_PER_CALL
 ) -> Iterator[Sequence[events_pb2.InteractionEvent]]:
     for start in range(0, len(events), size):
         yield events[start : start + size]
@@ -23,7 +22,7 @@ def batches(
 def stream_events(
     channel: grpc.Channel,
     events: Sequence[events_pb2.InteractionEvent],
-    batch_size: int = MAX_BATCH,
+    batch_size: int = MAX_EVENTS_PER_CALL,
     timeout_s: float = 300.0,
 ) -> ingest_pb2.StreamEventsResponse:
     """Bulk load through StreamEvents, batch_size events per stream message."""
@@ -36,7 +35,7 @@ def stream_events(
 def publish_events(
     channel: grpc.Channel, events: Sequence[events_pb2.InteractionEvent], timeout_s: float = 30.0
 ) -> list[ingest_pb2.EventResult]:
-    """PublishEvents in calls of at most MAX_BATCH; the results of all, in order."""
+    """PublishEvents in calls of at most MAX_EVENTS_PER_CALL; the results of all, in order."""
     stub = ingest_pb2_grpc.IngestServiceStub(channel)  # type: ignore[no-untyped-call]
     results: list[ingest_pb2.EventResult] = []
     for batch in batches(events):

@@ -18,6 +18,7 @@ import random
 import time
 from dataclasses import dataclass, field
 
+from vinculo.timestamps import set_seconds
 from vinculo.v1 import events_pb2 as pb
 
 DAY = 86_400.0
@@ -115,8 +116,7 @@ class _PairWriter:
             owner_only=not self.tracked,
             **attrs,  # type: ignore[arg-type]
         )
-        event.occurred_at.seconds = int(at)
-        event.occurred_at.nanos = int((at % 1) * 1e9)
+        set_seconds(event.occurred_at, at)
         self.events.append(event)
         return event_id
 

@@ -6,7 +6,6 @@ rows at once, one `predict_proba`, no Python loop over relationships.
 
 from __future__ import annotations
 
-import math
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -22,32 +21,15 @@ from scoring_service.features.features import (
     model_columns,
     model_inputs_of,
 )
-from scoring_service.features.owner_context import contact_engaged, owner_context
-from scoring_service.features.state import DAY, HALF_LIVES_DAYS, FloatArray, S, decayed_counts
+from scoring_service.features.owner_context import owner_context
+from scoring_service.features.state import FloatArray
 from scoring_service.model.errors import ModelInputError
 from scoring_service.model.fastpath import compile_model
-from vinculo.v1 import events_pb2 as pb
+from scoring_service.tiers import DEFAULT_TIER_THRESHOLDS, assign_tiers, trends
 
 CHUNK = 2048
 DEFAULT_MODEL_PATH = Path(__file__).with_name("default_model.skops")
 ARTIFACT_FORMAT = "vinculo-scoring-model/1"
-
-# Calibrated probability that the pair interacts again in the coming window (90 days
-# for the shipped default model, which takes the window length as an input)
-# (docs/model.md, "Tiers"). Lower bounds of each tier.
-DEFAULT_TIER_THRESHOLDS: dict[str, float] = {
-    "acquaintance": 0.08,
-    "relationship": 0.5,
-    "close": 0.8,
-}
-_FEEDBACK_TIER = {
-    pb.FEEDBACK_LABEL_CLOSE: pb.TIER_CLOSE,
-    pb.FEEDBACK_LABEL_RELATIONSHIP: pb.TIER_RELATIONSHIP,
-    pb.FEEDBACK_LABEL_ACQUAINTANCE: pb.TIER_ACQUAINTANCE,
-    pb.FEEDBACK_LABEL_NOT_KNOWN: pb.TIER_CONTACT,
-}
-# Trend: recent rate (30-day half-life) against the tie's long-run rate (365 days).
-TREND_UP, TREND_DOWN = 1.5, 0.5
 
 # Every type a saved model may contain: loading refuses anything else (no pickle, no surprises).
 TRUSTED_TYPES = [
@@ -160,49 +142,13 @@ class ScoringModel:
         return np.clip(np.asarray(proba, dtype=np.float64), 0.0, 1.0)
 
     def tiers(self, scores: FloatArray, states: FloatArray) -> np.ndarray:
-        """Proto `Tier` values from the stored thresholds, then two rules and the owner's label.
-
-        Rules: no interaction at all -> contact; the contact never engaged (no
-        inbound exchange, no call or meeting) -> at most acquaintance. The owner's
-        explicit feedback overrides everything (NOT_KNOWN -> contact).
-        """
-        t = self.metadata["tier_thresholds"]
-        tiers = np.full(len(scores), pb.TIER_CONTACT, dtype=np.int64)
-        tiers[scores >= t["acquaintance"]] = pb.TIER_ACQUAINTANCE
-        tiers[scores >= t["relationship"]] = pb.TIER_RELATIONSHIP
-        tiers[scores >= t["close"]] = pb.TIER_CLOSE
-        engaged = contact_engaged(states)
-        tiers[~engaged] = np.minimum(tiers[~engaged], pb.TIER_ACQUAINTANCE)
-        tiers[states[:, S["EVENT_COUNT"]] == 0] = pb.TIER_CONTACT
-        label = states[:, S["FEEDBACK_LABEL"]].astype(np.int64)
-        for feedback, tier in _FEEDBACK_TIER.items():
-            tiers[label == feedback] = tier
-        return tiers
+        """Proto `Tier` values: the product's rules (scoring_service.tiers) on this model's
+        thresholds."""
+        return assign_tiers(scores, states, self.metadata["tier_thresholds"])
 
     def trend(self, states: FloatArray, as_of: float) -> np.ndarray:
-        """+1 strengthening, 0 steady, -1 cooling: the last month's rate against the last year's.
-
-        The state cannot be read 30 days back (the last month's events are folded
-        into the sums), but it holds rates at two horizons. A constant rate r
-        since the tie began (age A) gives a decayed sum r * (h / ln 2) * (1 - 2^(-A/h))
-        at half-life h, so dividing by that window gives an unbiased rate per
-        horizon, also for ties younger than a year; a brand-new tie reads steady.
-        """
-        decayed = decayed_counts(states, as_of).sum(axis=(1, 2))  # (n, horizons)
-        first = states[:, S["FIRST_TIME"]]
-        age = np.where(first > 0, np.maximum(as_of - first, 0.0), 0.0) / DAY
-        rates = []
-        for days in (30.0, 365.0):
-            h = HALF_LIVES_DAYS.index(days)
-            window = days / math.log(2) * (1.0 - np.exp2(-age / days))
-            rates.append(np.where(window > 0, decayed[:, h] / np.maximum(window, 1e-9), 0.0))
-        month, year = rates
-        month_count = decayed[:, HALF_LIVES_DAYS.index(30.0)]
-        year_count = decayed[:, HALF_LIVES_DAYS.index(365.0)]
-        trend = np.zeros(len(states), dtype=np.int64)
-        trend[(month > TREND_UP * year) & (month_count >= 1.0)] = 1
-        trend[(month < TREND_DOWN * year) & (year_count >= 2.0)] = -1
-        return trend
+        """Proto `Trend` values (scoring_service.tiers.trends): the same for every model."""
+        return trends(states, as_of)
 
     def explain(
         self, states: FloatArray, as_of: float, context: FloatArray | None = None, top: int = 3

@@ -12,6 +12,7 @@ from sklearn.svm import SVC
 from scoring_service.features import features
 from scoring_service.model.artifact import ModelSchemaError, ScoringModel
 from scoring_service.scorer import IncompatibleModel, load_scorer
+from vinculo.v1 import scoring_pb2
 from vinculo_apps.training import pipeline
 from vinculo_apps.training.dataset import EventLog
 
@@ -141,7 +142,12 @@ def test_trend_compares_last_month_with_last_year(slice_model: ScoringModel) -> 
     cooled = state_with([t - 90 * day for t in weekly])  # the same, but silent for 3 months
     new = state_with([now - i * day for i in range(1, 6)])
     trend = slice_model.trend(np.stack([steady, rising, cooled, new]), now)
-    assert list(trend) == [0, 1, -1, 0]
+    assert list(trend) == [
+        scoring_pb2.TREND_STEADY,
+        scoring_pb2.TREND_STRENGTHENING,
+        scoring_pb2.TREND_COOLING,
+        scoring_pb2.TREND_STEADY,
+    ]
 
 
 def test_fast_path_gives_scikit_learns_numbers(

@@ -51,7 +51,7 @@ class FakeScorer:
         return [[f"{int(n)} events"] for n in states[:, S["EVENT_COUNT"]]]
 
     def trend(self, states: FloatArray, as_of: float) -> np.ndarray:
-        return np.ones(states.shape[0], dtype=np.int64)
+        return np.full(states.shape[0], pb.TREND_STRENGTHENING, dtype=np.int64)
 
 
 class OwnerRelativeScorer(FakeScorer):

@@ -11,6 +11,8 @@ from vinculo.domain import Interaction
 from vinculo.v1 import events_pb2 as pb
 from vinculo.v1 import scoring_pb2 as spb
 
+STEADY, COOLING = spb.TREND_STEADY, spb.TREND_COOLING
+
 NOW = 1_750_000_000.0
 OUT, IN, MUTUAL = pb.DIRECTION_OUTBOUND, pb.DIRECTION_INBOUND, pb.DIRECTION_MUTUAL
 MSG, REPLY = pb.INTERACTION_TYPE_MESSAGE, pb.INTERACTION_TYPE_REPLY
@@ -55,9 +57,9 @@ def run(
 
 def test_contact_who_never_replied_is_a_prune_candidate() -> None:
     cases = {
-        "silent": (state_of(connected(900), (MSG, OUT, 800), (MSG, OUT, 600)), 0.02, 1, 0),
-        "recent": (state_of(connected(30)), 0.05, 1, 0),  # too new to judge
-        "friend": (state_of(connected(900), *conversation(100, 10)), 0.7, 3, 0),
+        "silent": (state_of(connected(900), (MSG, OUT, 800), (MSG, OUT, 600)), 0.02, 1, STEADY),
+        "recent": (state_of(connected(30)), 0.05, 1, STEADY),  # too new to judge
+        "friend": (state_of(connected(900), *conversation(100, 10)), 0.7, 3, STEADY),
     }
     found = run(cases)
     assert found[spb.ACTION_KIND_PRUNE] == ["silent"]
@@ -66,9 +68,9 @@ def test_contact_who_never_replied_is_a_prune_candidate() -> None:
 def test_frequent_correspondent_never_met_is_a_meet_candidate() -> None:
     met = state_of(*conversation(120, 12), (pb.INTERACTION_TYPE_MEETING_IN_PERSON, MUTUAL, 40))
     cases = {
-        "pen_pal": (state_of(*conversation(120, 12)), 0.75, 3, 0),
-        "met": (met, 0.9, 4, 0),
-        "one_way": (state_of(*[(MSG, OUT, d) for d in range(10, 100, 5)]), 0.05, 1, 0),
+        "pen_pal": (state_of(*conversation(120, 12)), 0.75, 3, STEADY),
+        "met": (met, 0.9, 4, STEADY),
+        "one_way": (state_of(*[(MSG, OUT, d) for d in range(10, 100, 5)]), 0.05, 1, STEADY),
     }
     found = run(cases, {spb.ACTION_KIND_MEET_IN_PERSON})
     assert found == {spb.ACTION_KIND_MEET_IN_PERSON: ["pen_pal"]}
@@ -82,15 +84,23 @@ def test_unanswered_inbound_message_asks_for_a_reply() -> None:
             2,
             0,
         ),
-        "answered": (state_of((MSG, IN, 5), (REPLY, OUT, 4)), 0.3, 2, 0),
-        "just_now": (state_of((MSG, IN, 0.1)), 0.1, 1, 0),
+        "answered": (state_of((MSG, IN, 5), (REPLY, OUT, 4)), 0.3, 2, STEADY),
+        "just_now": (state_of((MSG, IN, 0.1)), 0.1, 1, STEADY),
     }
     found = run(cases)
     assert found[spb.ACTION_KIND_REPLY] == ["waiting"]
     evidence = " ".join(
         s.evidence[0]
         for s in suggest(
-            ["waiting"], cases["waiting"][0][None, :], [0.3], [2], [0], NOW, Cadences(), None, 5
+            ["waiting"],
+            cases["waiting"][0][None, :],
+            [0.3],
+            [2],
+            [STEADY],
+            NOW,
+            Cadences(),
+            None,
+            5,
         )
         if s.kind == spb.ACTION_KIND_REPLY
     )
@@ -103,25 +113,25 @@ def test_close_tie_silent_past_its_cadence_is_nurtured() -> None:
             state_of(*conversation(60, 6), (pb.INTERACTION_TYPE_CALL, MUTUAL, 25)),
             0.9,
             4,
-            0,
+            STEADY,
         ),
-        "fresh_close": (state_of(*conversation(40, 6)), 0.9, 4, 0),
-        "acquaintance_recent": (state_of(*conversation(60, 2)), 0.3, 2, 0),
+        "fresh_close": (state_of(*conversation(40, 6)), 0.9, 4, STEADY),
+        "acquaintance_recent": (state_of(*conversation(60, 2)), 0.3, 2, STEADY),
     }
     found = run(cases, {spb.ACTION_KIND_NURTURE})
     assert found == {spb.ACTION_KIND_NURTURE: ["quiet_close"]}
 
 
 def test_strong_tie_cooling_is_nurtured_even_within_cadence() -> None:
-    cases = {"cooling": (state_of(*conversation(30, 4)), 0.6, 3, -1)}
+    cases = {"cooling": (state_of(*conversation(30, 4)), 0.6, 3, COOLING)}
     assert run(cases, {spb.ACTION_KIND_NURTURE}) == {spb.ACTION_KIND_NURTURE: ["cooling"]}
 
 
 def test_strong_a_year_ago_silent_since_is_a_reconnect_candidate() -> None:
     cases = {
-        "old_friend": (state_of(*conversation(500, 15)), 0.35, 2, -1),
-        "active_friend": (state_of(*conversation(100, 15)), 0.8, 3, 0),
-        "old_stranger": (state_of((MSG, OUT, 400)), 0.01, 1, 0),
+        "old_friend": (state_of(*conversation(500, 15)), 0.35, 2, COOLING),
+        "active_friend": (state_of(*conversation(100, 15)), 0.8, 3, STEADY),
+        "old_stranger": (state_of((MSG, OUT, 400)), 0.01, 1, STEADY),
     }
     found = run(cases)
     assert found[spb.ACTION_KIND_RECONNECT] == ["old_friend"]

@@ -31,7 +31,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from vinculo import settings as settings_lib
-from vinculo.domain import type_name
+from vinculo.domain import has_mirror, type_name
 from vinculo.settings import SettingsError, setting
 from vinculo.topics import INTERACTIONS_TOPIC
 from vinculo.v1 import events_pb2 as pb
@@ -125,7 +125,7 @@ def exported_events(
 def _is_left_out_copy(event: pb.InteractionEvent, owners: set[str]) -> bool:
     """Of an event and its mirrored copy, the one whose owner id sorts after its contact's
     is left out, when the other one is exported too (always, without `--owner`)."""
-    if event.owner_only or event.type == pb.INTERACTION_TYPE_FEEDBACK:
+    if not has_mirror(event):
         return False  # never mirrored: this record is the only one
     other_exported = not owners or event.contact_id in owners
     return other_exported and event.owner_id > event.contact_id

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vinculo.timestamps import set_seconds
 from vinculo.v1 import events_pb2 as pb
 from vinculo_apps.importers.common import SkipLog, stable_id
 from vinculo_apps.importers.linkedin_csv import (
@@ -116,7 +117,7 @@ class LinkedInExport:
             channel=CHANNEL,
             owner_only=True,
         )
-        event.occurred_at.FromSeconds(int(t))
+        set_seconds(event.occurred_at, int(t))
         self.per_file[file] += 1
         return event
 

@@ -22,9 +22,9 @@ from itertools import islice
 
 import grpc
 
+from vinculo.domain import MAX_EVENTS_PER_CALL
 from vinculo.v1 import events_pb2, ingest_pb2, ingest_pb2_grpc
 
-MAX_BATCH = 1000
 IN_FLIGHT = 4
 RETRIES = 5
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
@@ -74,11 +74,13 @@ class _Call:
 class IngestClient:
     """Sends batches to one ingest address; use as a context manager."""
 
-    def __init__(self, address: str, in_flight: int = IN_FLIGHT, batch_size: int = MAX_BATCH):
+    def __init__(
+        self, address: str, in_flight: int = IN_FLIGHT, batch_size: int = MAX_EVENTS_PER_CALL
+    ):
         self.channel = grpc.insecure_channel(address)
         self.stub = ingest_pb2_grpc.IngestServiceStub(self.channel)  # type: ignore[no-untyped-call]
         self.in_flight = in_flight
-        self.batch_size = min(batch_size, MAX_BATCH)
+        self.batch_size = min(batch_size, MAX_EVENTS_PER_CALL)
 
     def __enter__(self) -> IngestClient:
         return self

@@ -7,14 +7,13 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from vinculo.timestamps import set_seconds
 from vinculo.v1 import scoring_pb2 as pb
 from vinculo.v1 import scoring_pb2_grpc
 
 PAGE_SIZE = 1000
 TIMEOUT_S = 30.0
-TIER_NAMES = {1: "contact", 2: "acquaintance", 3: "relationship", 4: "close"}
-TREND_NAMES = {1: "cooling", 2: "steady", 3: "strengthening"}
-KIND_NAMES = {
+ACTION_NAMES = {
     pb.ACTION_KIND_REPLY: "Reply",
     pb.ACTION_KIND_NURTURE: "Nurture",
     pb.ACTION_KIND_MEET_IN_PERSON: "Meet in person",
@@ -49,7 +48,7 @@ def fetch(address: str, owner_id: str, as_of: float | None = None) -> ReportData
     with grpc.insecure_channel(address) as channel:
         stub = scoring_pb2_grpc.ScoringServiceStub(channel)  # type: ignore[no-untyped-call]
         summary_request = pb.GetNetworkSummaryRequest(owner_id=owner_id)
-        summary_request.as_of.FromNanoseconds(int(instant * 1e9))
+        set_seconds(summary_request.as_of, instant)
         summary = stub.GetNetworkSummary(summary_request, timeout=TIMEOUT_S)
         relationships = _all_relationships(stub, owner_id, instant)
         suggestions, note = _suggestions(stub, owner_id, instant)
@@ -68,7 +67,7 @@ def _all_relationships(
             page_token=token,
             order=pb.SORT_ORDER_STRONGEST_FIRST,
         )
-        request.as_of.FromNanoseconds(int(as_of * 1e9))
+        set_seconds(request.as_of, as_of)
         page = stub.ListRelationships(request, timeout=TIMEOUT_S)
         out.extend(page.relationships)
         token = page.next_page_token
@@ -80,7 +79,7 @@ def _suggestions(
     stub: scoring_pb2_grpc.ScoringServiceStub, owner_id: str, as_of: float
 ) -> tuple[list[pb.Suggestion], str]:
     request = pb.SuggestActionsRequest(owner_id=owner_id, limit_per_kind=10)
-    request.as_of.FromNanoseconds(int(as_of * 1e9))
+    set_seconds(request.as_of, as_of)
     try:
         response = stub.SuggestActions(request, timeout=TIMEOUT_S)
     except grpc.RpcError as exc:

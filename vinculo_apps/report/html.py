@@ -17,8 +17,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from html import escape
 
+from vinculo.domain import TIER_NAMES, TREND_NAMES
 from vinculo.v1 import scoring_pb2 as pb
-from vinculo_apps.report.data import KIND_NAMES, TIER_NAMES, TREND_NAMES, ReportData
+from vinculo_apps.report.data import ACTION_NAMES, ReportData
 
 TIER_COLOURS = {1: "#b0b7c3", 2: "#7aa6d8", 3: "#3b7dd8", 4: "#1b4f9c"}
 FUNNEL_COLOURS = ("#b0b7c3", "#7aa6d8", "#3b7dd8", "#1b4f9c")
@@ -160,7 +161,7 @@ def _suggestions(data: ReportData) -> str:
     if data.suggestions_note:
         return f"<p>{escape(data.suggestions_note)}.</p>"
     rows = []
-    for kind, name in KIND_NAMES.items():
+    for kind, name in ACTION_NAMES.items():
         for s in (s for s in data.suggestions if s.kind == kind):
             evidence = escape("; ".join(s.evidence))
             rows.append(

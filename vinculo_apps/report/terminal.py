@@ -9,8 +9,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from vinculo.domain import TIER_NAMES, TREND_NAMES
 from vinculo.v1 import scoring_pb2 as pb
-from vinculo_apps.report.data import KIND_NAMES, TIER_NAMES, TREND_NAMES, ReportData
+from vinculo_apps.report.data import ACTION_NAMES, ReportData
 
 TREND_MARKS = {1: "↓", 2: "→", 3: "↑"}
 
@@ -83,7 +84,7 @@ def suggestions_tables(data: ReportData) -> list[Table | Text]:
     if not data.suggestions:
         return [Text("No suggestions: nothing needs your attention.")]
     out: list[Table | Text] = []
-    for kind, name in KIND_NAMES.items():
+    for kind, name in ACTION_NAMES.items():
         rows = [s for s in data.suggestions if s.kind == kind]
         if not rows:
             continue

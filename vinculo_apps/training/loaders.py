@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, NamedTuple
 
 from scoring_service.model.errors import ModelInputError
-from vinculo.domain import Interaction
+from vinculo.domain import Interaction, has_mirror
 from vinculo.v1 import events_pb2 as pb
 from vinculo.validation import event_time, to_interaction
 from vinculo_apps.importers import files
@@ -162,7 +162,7 @@ def read_project_events(path: Path, fmt: str) -> Iterator[PairEvent]:
         when = event_time(record)
         seen[key] = when
         reply_to = seen.get((record.owner_id, record.in_reply_to)) if record.in_reply_to else None
-        only = record.owner_only or record.type == pb.INTERACTION_TYPE_FEEDBACK
+        only = not has_mirror(record)
         yield PairEvent(record.owner_id, record.contact_id, to_interaction(record, reply_to), only)
     if skips.total:
         reasons = ", ".join(f"{n} {reason}" for reason, n in skips.counts.most_common(5))
