@@ -1,6 +1,6 @@
 """The consumer thread: interaction records in, durable state and dead letters out.
 
-Commit policy (DESIGN.md decision 2): records of a whole poll are processed
+Commit policy (decision 2 (docs/decisions/)): records of a whole poll are processed
 into an in-memory batch; every `commit_interval_s` at most, as soon as the
 consumer has caught up (a poll returned nothing or no lag is left), on
 partition revocation and on shutdown the batch's dead letters are flushed to

@@ -72,7 +72,7 @@ def _decode(record: RecordLike) -> pb.InteractionEvent | Rejection:
 
 def _check_key(record: RecordLike, event: pb.InteractionEvent) -> Rejection | None:
     # The key decides the partition; a record keyed by someone else than its owner
-    # would put the owner's state in two partitions (DESIGN.md decision 1).
+    # would put the owner's state in two partitions (decision 1 (docs/decisions/)).
     key = record.key.decode("utf-8", errors="replace") if record.key is not None else None
     if key != event.owner_id:
         return Rejection("key_mismatch", f"key: {key!r} does not equal owner_id {event.owner_id!r}")

@@ -2,7 +2,7 @@
 
 Every read loads one owner's state rows into an (n, STATE_SIZE) array and
 scores them in one call to the model, at the requested instant (decay is
-applied at read time, DESIGN.md decision 3). Reads see the last committed
+applied at read time, decision 3 (docs/decisions/)). Reads see the last committed
 batch, at most `commit_interval_s` behind the consumer. Reads "as of now"
 (`as_of` unset) share a scored network per owner for a few seconds
 (`network_cache`), dropped as soon as a commit changes the owner's state.

@@ -1,6 +1,6 @@
 """The durable state store: relationship state and consumed offsets in one SQLite file.
 
-Decision 2 of DESIGN.md: the state changes caused by a batch of records and
+Decision 2 (docs/decisions/): the state changes caused by a batch of records and
 the offsets after those records are written in ONE transaction, so a crash at
 any instant leaves either both or neither, and a restart resumes exactly where
 the last commit stopped. Kafka's committed offsets are informational only.

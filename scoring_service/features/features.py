@@ -1,7 +1,7 @@
 """Model inputs computed from relationship state: the one implementation for training and serving.
 
 `feature_matrix(states, as_of)` reads every counter "as of" the requested instant
-(one multiplication per half-life, DESIGN.md decision 3) and returns one row per
+(one multiplication per half-life, decision 3 (docs/decisions/)) and returns one row per
 relationship, fully vectorised. The columns follow Granovetter's dimensions as
 Gilbert & Karahalios measured them, and RealGraph's decayed counts:
 

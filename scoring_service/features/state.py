@@ -2,7 +2,7 @@
 
 Counters are exponentially decayed sums kept "as of" a reference time
 (`REF_TIME`); reading them as of a later instant is one multiplication per
-half-life (DESIGN.md, decision 3). An event older than the reference time is
+half-life (decision 3, docs/decisions/). An event older than the reference time is
 added with its own decay factor, so the decayed sums do not depend on the
 order events arrive in.
 

@@ -2,8 +2,8 @@
 
 Every loader yields events seen from the first person (`owner`, SRC or sender)
 and whether the event is recorded for that person only. `dataset.build_states`
-mirrors the others to the contact's side, as the ingest service does (DESIGN.md
-decision 1): SRC's outbound message is DST's inbound one.
+mirrors the others to the contact's side, as the ingest service does (decision 1,
+docs/decisions/): SRC's outbound message is DST's inbound one.
 """
 
 from __future__ import annotations
