@@ -40,6 +40,8 @@ from kafka.structs import OffsetAndMetadata
 
 from scoring_service.metrics import ScoringMetrics
 from scoring_service.processor import BatchProcessor, DeadLetter, Outcome
+from scoring_service.routing.assignor import RoutingAssignor
+from scoring_service.routing.directory import PartitionDirectory
 from scoring_service.settings import ScoringSettings
 from scoring_service.store import Batch, SeenBefore, StateStore
 from scoring_service.watch import WatchHub
@@ -85,8 +87,10 @@ class ScoringConsumer:
         store: StateStore,
         metrics: ScoringMetrics,
         hub: WatchHub,
+        directory: PartitionDirectory | None = None,
     ) -> None:
         self._settings = settings
+        self._directory = directory
         self._store = store
         self._metrics = metrics
         self._hub = hub
@@ -96,6 +100,7 @@ class ScoringConsumer:
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaProducer | None = None
         self._dlq_futures: list[Any] = []
+        self._routing_pending: list[TopicPartition] | None = None
         self._lag_partitions: set[int] = set()
         self._last_commit = time.monotonic()
         self._uncommitted = 0  # records processed since the last durable commit
@@ -167,9 +172,20 @@ class ScoringConsumer:
             allow_auto_create_topics=False,
             metadata_max_age_ms=5000,  # notice a re-created topic within seconds
             fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+            **self._routing_options(),
         )
         consumer.subscribe([INTERACTIONS_TOPIC], listener=_Rebalance(self))
         return consumer
+
+    def _routing_options(self) -> dict[str, Any]:
+        """Every member advertises its gRPC address through the group join (routing/)."""
+        directory = self._directory
+        if directory is None:
+            return {}
+        assignor = RoutingAssignor(
+            INTERACTIONS_TOPIC, directory.own_address, directory.routes_assigned
+        )
+        return {"partition_assignment_strategy": [assignor]}
 
     def _close(self) -> None:
         if self._consumer is not None:
@@ -185,6 +201,8 @@ class ScoringConsumer:
         last_topic_check = time.monotonic()
         while not self._stop.is_set():
             polled = consumer.poll(timeout_ms=self._poll_timeout_ms())
+            if self._routing_pending is not None:
+                self._tell_directory(consumer)
             if polled:
                 # One call for the whole poll: the state lookup and the fold are per
                 # call, and each partition's records keep their order.
@@ -298,6 +316,8 @@ class ScoringConsumer:
         self._metrics.committed.inc(self._uncommitted)
         self._uncommitted = 0
         self._metrics.relationships.inc(batch.new_relationships)
+        if self._directory is not None:
+            self._directory.committed(batch.offsets)
         self._commit_to_kafka(batch)
         self._hub.publish(batch, time.time())
 
@@ -370,6 +390,8 @@ class ScoringConsumer:
     def on_revoked(self, revoked: list[TopicPartition]) -> None:
         # Whoever gets these partitions next reads the store's offsets: write them now.
         self.commit()
+        if self._directory is not None:
+            self._directory.rebalance_started()
         for tp in revoked:
             if tp.partition in self._lag_partitions:
                 self._metrics.lag.remove(str(tp.partition))
@@ -381,7 +403,22 @@ class ScoringConsumer:
         assert consumer is not None
         self._check_log_identity(consumer)
         self._seek_to_stored(assigned)
+        # The log ends are asked from the loop: a rebalance callback runs on kafka-python's
+        # IO thread, which must not block on a request.
+        self._routing_pending = list(assigned)
         log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
+
+    def _tell_directory(self, consumer: KafkaConsumer) -> None:
+        """Each newly assigned partition's log end now (to reach before serving it) and
+        the store's offset: a partition that moved here serves once it has caught up."""
+        assigned, self._routing_pending = self._routing_pending, None
+        if self._directory is None or assigned is None:
+            return
+        ends = consumer.end_offsets(assigned) if assigned else {}
+        stored = {tp.partition: self._store.next_offset(tp.partition) or 0 for tp in assigned}
+        count = len(consumer.partitions_for_topic(INTERACTIONS_TOPIC) or ())
+        targets = {tp.partition: int(ends.get(tp, 0)) for tp in assigned}
+        self._directory.partitions_assigned(targets, stored, count or None)
 
 
 def _topic_id(consumer: KafkaConsumer, topic: str) -> str | None:
