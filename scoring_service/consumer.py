@@ -41,6 +41,8 @@ from kafka.structs import OffsetAndMetadata
 from scoring_service.metrics import ScoringMetrics
 from scoring_service.processor import BatchProcessor, DeadLetter, Outcome
 from scoring_service.routing.assignor import RoutingAssignor
+from scoring_service.routing.changelog import ChangelogWriter
+from scoring_service.routing.changelog import restore as changelog_restore
 from scoring_service.routing.directory import PartitionDirectory
 from scoring_service.settings import ScoringSettings
 from scoring_service.store import Batch, SeenBefore, StateStore
@@ -48,8 +50,10 @@ from scoring_service.watch import WatchHub
 from vinculo.topics import (
     DEAD_LETTER_TOPIC,
     INTERACTIONS_TOPIC,
+    changelog_topic,
     dead_letter_headers,
     ensure_topics,
+    recreate_if_misshapen,
 )
 
 log = logging.getLogger(__name__)
@@ -101,6 +105,8 @@ class ScoringConsumer:
         self._producer: KafkaProducer | None = None
         self._dlq_futures: list[Any] = []
         self._routing_pending: list[TopicPartition] | None = None
+        self._changelog: ChangelogWriter | None = None
+        self._unsettled: set[TopicPartition] = set()
         self._lag_partitions: set[int] = set()
         self._last_commit = time.monotonic()
         self._uncommitted = 0  # records processed since the last durable commit
@@ -141,13 +147,22 @@ class ScoringConsumer:
         settings = self._settings
         while not self._stop.is_set():
             try:
-                ensure_topics(settings.kafka_bootstrap, settings.partitions)
+                changelog = changelog_topic(settings.consumer_group)
+                ensure_topics(
+                    settings.kafka_bootstrap,
+                    settings.partitions,
+                    extra_compacted=(changelog,) if settings.changelog else (),
+                )
                 self._producer = KafkaProducer(
                     bootstrap_servers=settings.kafka_bootstrap,
                     client_id="vinculo-scoring-dlq",
                     acks="all",
                     linger_ms=5,
                 )
+                if settings.changelog:
+                    self._changelog = ChangelogWriter(
+                        settings.kafka_bootstrap, changelog, settings.partitions
+                    )
                 self._consumer = self._new_consumer()
                 return True
             except KafkaError as exc:
@@ -192,6 +207,8 @@ class ScoringConsumer:
             self._consumer.close()  # leaves the group: partitions move at once
         if self._producer is not None:
             self._producer.close()
+        if self._changelog is not None:
+            self._changelog.close()
 
     # --- the loop --------------------------------------------------------------
 
@@ -202,12 +219,13 @@ class ScoringConsumer:
         while not self._stop.is_set():
             polled = consumer.poll(timeout_ms=self._poll_timeout_ms())
             if self._routing_pending is not None:
-                self._tell_directory(consumer)
+                polled = self._after_assignment(consumer, polled)
             if polled:
                 # One call for the whole poll: the state lookup and the fold are per
                 # call, and each partition's records keep their order.
                 self._process([record for records in polled.values() for record in records])
             self._check_log_ends(consumer)
+            self._settle_log_ends(consumer)
             lag = self._update_lag(consumer)
             now = time.monotonic()
             # Commit when due, and at once when caught up (nothing more fetched, or
@@ -280,6 +298,7 @@ class ScoringConsumer:
                 )
                 self._metrics.log_resets.inc()
                 consumer.seek_to_beginning(tp)
+                self._renew_changelog()
 
     def _update_lag(self, consumer: KafkaConsumer) -> int | None:
         """Sets the lag gauges; the total lag, None while a partition's is unknown."""
@@ -307,6 +326,8 @@ class ScoringConsumer:
             return
         with self._metrics.commit_duration.time():
             self._flush_dead_letters()
+            if self._changelog is not None:  # never behind the store (routing/changelog.py)
+                self._changelog.write(batch, self._store.log_id())
             try:
                 self._store.commit(batch)
             except SeenBefore:
@@ -386,6 +407,8 @@ class ScoringConsumer:
             )
             self._metrics.log_resets.inc()
         self._store.start_new_log(current)
+        if stored is not None:
+            self._renew_changelog()
 
     def on_revoked(self, revoked: list[TopicPartition]) -> None:
         # Whoever gets these partitions next reads the store's offsets: write them now.
@@ -408,17 +431,85 @@ class ScoringConsumer:
         self._routing_pending = list(assigned)
         log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
 
+    def _renew_changelog(self) -> None:
+        """The broker lost its log, and the changelog with it: give it back its shape
+        (the broker may have re-created it with its default count) and a new producer."""
+        if self._changelog is None:
+            return
+        settings = self._settings
+        if recreate_if_misshapen(
+            settings.kafka_bootstrap, self._changelog.topic, settings.partitions
+        ):
+            self._changelog.close()
+            self._changelog = ChangelogWriter(
+                settings.kafka_bootstrap, self._changelog.topic, settings.partitions
+            )
+
+    def _after_assignment(self, consumer: KafkaConsumer, polled: dict[Any, Any]) -> dict[Any, Any]:
+        """Restore newly assigned partitions this store never held from the changelog, then
+        tell the directory; records polled for a restored partition are dropped (it is
+        sought to the restored offset)."""
+        assigned = self._routing_pending or []
+        restored = self._restore(consumer, assigned) if self._changelog is not None else set()
+        self._tell_directory(consumer)
+        return {tp: records for tp, records in polled.items() if tp.partition not in restored}
+
+    def _restore(self, consumer: KafkaConsumer, assigned: list[TopicPartition]) -> set[int]:
+        done: set[int] = set()
+        for tp in assigned:
+            if self._store.next_offset(tp.partition) is not None:
+                continue  # held here before: the log from the stored offset is enough
+            started = time.monotonic()
+            assert self._changelog is not None
+            part = changelog_restore(
+                self._settings.kafka_bootstrap, self._changelog.topic, tp.partition
+            )
+            if not part.records_read:
+                continue
+            same_log = part.log_id is None or part.log_id == _topic_id(consumer, INTERACTIONS_TOPIC)
+            resume = part.next_offset if same_log else None
+            states = {k: state for k, (_, state) in part.states.items()}
+            self._store.apply_restored(tp.partition, states, part.durable_seen(), resume)
+            guard = part.guard()
+            if guard is not None and same_log:
+                self._processor.guards[tp.partition] = guard
+            consumer.seek(tp, resume or 0)
+            done.add(tp.partition)
+            self._metrics.relationships.set(self._store.count_relationships())
+            log.info(
+                "partition %d restored from the changelog: %d relationships, %d records, "
+                "%d bytes in %.2f s; resuming at offset %d",
+                tp.partition,
+                len(states),
+                part.records_read,
+                part.bytes_read,
+                time.monotonic() - started,
+                resume or 0,
+            )
+        return done
+
     def _tell_directory(self, consumer: KafkaConsumer) -> None:
-        """Each newly assigned partition's log end now (to reach before serving it) and
-        the store's offset: a partition that moved here serves once it has caught up."""
+        """The newly assigned partitions and the store's offsets; each one's log end is
+        learnt from the fetches (`_settle_log_ends`): it serves once caught up."""
         assigned, self._routing_pending = self._routing_pending, None
         if self._directory is None or assigned is None:
             return
-        ends = consumer.end_offsets(assigned) if assigned else {}
         stored = {tp.partition: self._store.next_offset(tp.partition) or 0 for tp in assigned}
         count = len(consumer.partitions_for_topic(INTERACTIONS_TOPIC) or ())
-        targets = {tp.partition: int(ends.get(tp, 0)) for tp in assigned}
-        self._directory.partitions_assigned(targets, stored, count or None)
+        self._directory.partitions_assigned(stored, count or None)
+        self._unsettled = set(assigned)
+
+    def _settle_log_ends(self, consumer: KafkaConsumer) -> None:
+        """The high watermark of the first fetch of each newly assigned partition is the
+        offset to reach before serving it (ListOffsets is not used: the embedded broker
+        answers it with the last batch's base offset)."""
+        if self._directory is None or not self._unsettled:
+            return
+        for tp in list(self._unsettled):
+            high = consumer.highwater(tp)
+            if high is not None:
+                self._directory.log_end(tp.partition, high)
+                self._unsettled.discard(tp)
 
 
 def _topic_id(consumer: KafkaConsumer, topic: str) -> str | None:

@@ -99,6 +99,9 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         )
         _start_grpc(settings, server, servicer)
         cleanup.callback(server.stop)
+        # Ready (health SERVING) while every partition held here has caught up.
+        directory.on_readiness(server.set_serving)
+        server.set_serving(directory.is_ready())
         cleanup.callback(hub.close)
         http, _ = start_metrics_http(settings.metrics_port, registry, settings.metrics_host)
         cleanup.callback(http.shutdown)

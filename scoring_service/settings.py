@@ -77,6 +77,11 @@ class ScoringSettings:
         "VINCULO_SCORING_ADVERTISED_ADDRESS",
         "host:port other scoring instances forward calls to (empty = the gRPC host and port)",
     )
+    changelog: bool = setting(
+        True,
+        "VINCULO_SCORING_CHANGELOG",
+        "back each partition's state with the compacted changelog topic, restore from it",
+    )
     route_wait_s: float = setting(
         5.0,
         "VINCULO_SCORING_ROUTE_WAIT_S",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from vinculo.partitioning import partition_of
@@ -36,51 +37,84 @@ class PartitionDirectory:
         self._generation = -1
         self._held: set[int] = set()
         self._targets: dict[int, int] = {}  # partition -> log end to reach before serving
+        self._committed: dict[int, int] = {}
         self._ready: set[int] = set()
         self._rebalancing = True
+        self._listeners: list[Callable[[bool], None]] = []
+        self._served_before: set[int] = set()
+        self._was_ready = False
+
+    def on_readiness(self, listener: Callable[[bool], None]) -> None:
+        """Called with `is_ready()` whenever it changes (the health status follows it)."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        """Under the lock, after any change: wake waiting calls, tell the listeners."""
+        self._lock.notify_all()
+        ready = not self._rebalancing and self._held <= self._ready
+        if ready != self._was_ready:
+            self._was_ready = ready
+            for listener in self._listeners:
+                listener(ready)
 
     # --- fed by the consumer ---------------------------------------------------------
 
     def rebalance_started(self) -> None:
         with self._lock:
             self._rebalancing = True
+            # Until the new assignment, what was served here still is (a read slightly
+            # behind beats none: the group may be waiting for a broker to come back).
+            self._served_before = set(self._ready)
             self._held.clear()
             self._ready.clear()
             self._targets.clear()
+            self._committed.clear()
+            self._changed()
 
     def routes_assigned(self, routes: dict[int, str], generation: int) -> None:
         """The whole group's table, from the assignment (every member gets the same)."""
         with self._lock:
             self._routes = dict(routes)
             self._generation = generation
-            self._lock.notify_all()
+            self._changed()
 
-    def partitions_assigned(
-        self, targets: dict[int, int], committed: dict[int, int], partitions: int | None = None
-    ) -> None:
-        """This instance's partitions with the log end each must reach, and where the
-        store stands: those already there are ready at once. `partitions`: the topic's
-        partition count as the broker reports it, which places the owners."""
+    def partitions_assigned(self, committed: dict[int, int], partitions: int | None = None) -> None:
+        """This instance's partitions and where the store stands in each; each serves
+        once its log end is known (`log_end`) and the store has reached it.
+        `partitions`: the topic's partition count, which places the owners."""
         with self._lock:
             if partitions:
                 self.partitions = partitions
-            self._held = set(targets)
-            self._targets = dict(targets)
-            self._ready = {p for p, end in targets.items() if committed.get(p, 0) >= end}
+            self._held = set(committed)
+            self._committed = dict(committed)
+            self._targets.clear()
+            self._ready.clear()
+            self._served_before.clear()
             self._rebalancing = False
-            self._lock.notify_all()
+            self._changed()
+
+    def log_end(self, partition: int, end: int) -> None:
+        """The log end of a held partition when it was assigned: the offset to reach."""
+        with self._lock:
+            if partition not in self._held:
+                return
+            self._targets[partition] = end
+            if self._committed.get(partition, 0) >= end:
+                self._ready.add(partition)
+                self._changed()
 
     def committed(self, offsets: dict[int, int]) -> None:
         """Next offsets now durable in the store."""
         with self._lock:
+            self._committed.update(offsets)
             newly = {
                 p
-                for p, offset in offsets.items()
-                if p in self._held and p not in self._ready and offset >= self._targets[p]
+                for p in offsets
+                if p in self._targets and p not in self._ready and offsets[p] >= self._targets[p]
             }
             if newly:
                 self._ready |= newly
-                self._lock.notify_all()
+                self._changed()
 
     # --- asked by the gRPC side ------------------------------------------------------
 
@@ -111,7 +145,7 @@ class PartitionDirectory:
 
     def _where(self, partition: int) -> Location | None:
         if self._rebalancing:
-            return None
+            return Location(partition, None) if partition in self._served_before else None
         if partition in self._ready:
             return Location(partition, None)
         if partition in self._held:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from kafka import KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 from tests.harness import ServiceProcess, wait_until
 from vinculo.timestamps import set_seconds
@@ -159,3 +159,51 @@ def test_a_killed_instance_loses_no_owner_and_no_event(
                 timeout_s=90,
                 what=f"{instance.address} answers every owner like the reference",
             )
+
+
+def test_a_new_instance_restores_from_the_changelog_when_the_log_is_gone(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """The interaction topic loses its records (re-created here; on Apache Kafka, its
+    retention): a new instance with an empty disk still restores every relationship."""
+    with ExitStack() as stack:
+        reference = scoring_instance(broker, tmp_path / "reference", "reference")
+        stack.callback(reference.stop)
+        first = scoring_instance(broker, tmp_path / "first", "scaled")
+        stack.callback(first.stop)
+        first.start()
+        reference.start()
+        sent = publish(broker.bootstrap, range(OWNERS))
+        for service in (first, reference):
+            wait_until(
+                lambda service=service: (
+                    service.metric("vinculo_scoring_events_committed_total") == sent
+                ),
+                timeout_s=60,
+                what=f"{service.address} scored every event",
+            )
+        expected = all_answers(reference.address)
+        first.stop()
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        try:
+            admin.delete_topics([INTERACTIONS_TOPIC])
+        finally:
+            admin.close()
+        wait_until(lambda: not _topic_exists(broker.bootstrap), what="the topic deleted")
+        newcomer = scoring_instance(broker, tmp_path / "newcomer", "scaled")
+        stack.callback(newcomer.stop)
+        newcomer.start()
+        wait_until(
+            lambda: all_answers(newcomer.address) == expected,
+            timeout_s=60,
+            what="the newcomer answers every owner as before the log was lost",
+        )
+        assert "restored from the changelog" in newcomer.log_text()
+
+
+def _topic_exists(bootstrap: str) -> bool:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        return INTERACTIONS_TOPIC in consumer.topics()
+    finally:
+        consumer.close()
