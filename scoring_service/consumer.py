@@ -41,7 +41,7 @@ from kafka.structs import OffsetAndMetadata
 from scoring_service.metrics import ScoringMetrics
 from scoring_service.processor import BatchProcessor, DeadLetter, Outcome
 from scoring_service.routing.assignor import RoutingAssignor
-from scoring_service.routing.changelog import ChangelogWriter
+from scoring_service.routing.changelog import ChangelogWriter, RestoredPartition
 from scoring_service.routing.changelog import restore as changelog_restore
 from scoring_service.routing.directory import PartitionDirectory
 from scoring_service.settings import ScoringSettings
@@ -51,6 +51,7 @@ from vinculo.topics import (
     DEAD_LETTER_TOPIC,
     INTERACTIONS_TOPIC,
     changelog_topic,
+    check_partitions,
     dead_letter_headers,
     ensure_topics,
     recreate_if_misshapen,
@@ -152,6 +153,13 @@ class ScoringConsumer:
                     settings.kafka_bootstrap,
                     settings.partitions,
                     extra_compacted=(changelog,) if settings.changelog else (),
+                )
+                check_partitions(
+                    settings.kafka_bootstrap,
+                    (INTERACTIONS_TOPIC, changelog)
+                    if settings.changelog
+                    else (INTERACTIONS_TOPIC,),
+                    settings.partitions,
                 )
                 self._producer = KafkaProducer(
                     bootstrap_servers=settings.kafka_bootstrap,
@@ -455,38 +463,54 @@ class ScoringConsumer:
         return {tp: records for tp, records in polled.items() if tp.partition not in restored}
 
     def _restore(self, consumer: KafkaConsumer, assigned: list[TopicPartition]) -> set[int]:
+        """Partitions this store never held come from the changelog (one it held
+        before resumes from its own offset: the log since then is enough)."""
+        never_held = [tp for tp in assigned if self._store.next_offset(tp.partition) is None]
+        if not never_held or self._changelog is None:
+            return set()
+        started = time.monotonic()
+        parts = changelog_restore(
+            self._settings.kafka_bootstrap,
+            self._changelog.topic,
+            [tp.partition for tp in never_held],
+        )
+        current_log = _topic_id(consumer, INTERACTIONS_TOPIC)
         done: set[int] = set()
-        for tp in assigned:
-            if self._store.next_offset(tp.partition) is not None:
-                continue  # held here before: the log from the stored offset is enough
-            started = time.monotonic()
-            assert self._changelog is not None
-            part = changelog_restore(
-                self._settings.kafka_bootstrap, self._changelog.topic, tp.partition
-            )
+        for tp in never_held:
+            part = parts[tp.partition]
             if not part.records_read:
                 continue
-            same_log = part.log_id is None or part.log_id == _topic_id(consumer, INTERACTIONS_TOPIC)
-            resume = part.next_offset if same_log else None
-            states = {k: state for k, (_, state) in part.states.items()}
-            self._store.apply_restored(tp.partition, states, part.durable_seen(), resume)
-            guard = part.guard()
-            if guard is not None and same_log:
-                self._processor.guards[tp.partition] = guard
-            consumer.seek(tp, resume or 0)
+            self._apply_restored(consumer, tp, part, current_log)
             done.add(tp.partition)
+        if done:
             self._metrics.relationships.set(self._store.count_relationships())
             log.info(
-                "partition %d restored from the changelog: %d relationships, %d records, "
-                "%d bytes in %.2f s; resuming at offset %d",
-                tp.partition,
-                len(states),
-                part.records_read,
-                part.bytes_read,
+                "partitions %s restored from the changelog: %d relationships, %d records, "
+                "%d bytes in %.2f s",
+                sorted(done),
+                sum(len(parts[p].states) for p in done),
+                sum(parts[p].records_read for p in done),
+                sum(parts[p].bytes_read for p in done),
                 time.monotonic() - started,
-                resume or 0,
             )
         return done
+
+    def _apply_restored(
+        self,
+        consumer: KafkaConsumer,
+        tp: TopicPartition,
+        part: RestoredPartition,
+        current_log: str | None,
+    ) -> None:
+        # Offsets of another log (the topic was re-created) mean nothing: resume at 0.
+        same_log = part.log_id is None or part.log_id == current_log
+        resume = part.next_offset if same_log else None
+        states = {k: state for k, (_, state) in part.states.items()}
+        self._store.apply_restored(tp.partition, states, part.durable_seen(), resume)
+        guard = part.guard()
+        if guard is not None and same_log:
+            self._processor.guards[tp.partition] = guard
+        consumer.seek(tp, resume or 0)
 
     def _tell_directory(self, consumer: KafkaConsumer) -> None:
         """The newly assigned partitions and the store's offsets; each one's log end is

@@ -147,7 +147,7 @@ def _bind_grpc(
     """The gRPC port is bound before the consumer joins its group: the join advertises
     it to the other instances, which forward calls for this instance's owners."""
     directory = PartitionDirectory(settings.partitions, "")
-    forwarding = ForwardingInterceptor(directory, settings.route_wait_s)
+    forwarding = ForwardingInterceptor(directory, settings.route_wait_s, registry)
     server = ServiceServer(registry, max_workers=settings.max_workers, interceptors=[forwarding])
     port = server.bind(settings.grpc_host, settings.grpc_port)
     directory.own_address = settings.advertised_address or f"{settings.grpc_host}:{port}"

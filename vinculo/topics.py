@@ -136,3 +136,28 @@ def recreate_if_misshapen(bootstrap: str, topic: str, partitions: int) -> bool:
         return True
     finally:
         admin.close()
+
+
+class TopicShapeError(RuntimeError):
+    """An existing topic whose shape would misplace or lose data; the message says the fix."""
+
+
+def check_partitions(bootstrap: str, topics: tuple[str, ...], partitions: int) -> None:
+    """Refuse topics whose partition count differs from `partitions` (VINCULO_PARTITIONS):
+    an owner's state lives in the partition its key hashes to, so the count decides where
+    every owner's state is."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vinculo-admin")
+    try:
+        described = admin.describe_topics(list(topics))
+    finally:
+        admin.close()
+    for found in described:
+        count = len(found.get("partitions") or [])
+        if not found.get("error_code") and count != partitions:
+            raise TopicShapeError(
+                f"topic {found['name']} has {count} partitions but VINCULO_PARTITIONS is "
+                f"{partitions}: each owner's state lives in the partition its id hashes to. "
+                f"Set VINCULO_PARTITIONS={count} on every service (with "
+                f"VINCULO_SCORING_REBUILD_STATE=true once), or re-create the topic with "
+                f"{partitions} partitions"
+            )

@@ -116,44 +116,52 @@ class ChangelogWriter:
 
 
 def restore(
-    bootstrap: str, topic: str, partition: int, timeout_s: float = 60.0, **client: Any
-) -> RestoredPartition:
-    """Read changelog partition `partition` from its beginning to its end."""
-    result = RestoredPartition(partition)
-    tp = TopicPartition(topic, partition)
+    bootstrap: str, topic: str, partitions: list[int], timeout_s: float = 300.0, **client: Any
+) -> dict[int, RestoredPartition]:
+    """Read changelog partitions from their beginning to their end, with one consumer."""
+    results = {p: RestoredPartition(p) for p in partitions}
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
         client_id="vinculo-scoring-restore",
         enable_auto_commit=False,
         max_poll_records=10_000,
+        fetch_max_bytes=64 * 1024 * 1024,
+        max_partition_fetch_bytes=16 * 1024 * 1024,
         **client,
     )
+    rows: dict[int, dict[RelationshipKey, tuple[int, bytes]]] = {p: {} for p in partitions}
     try:
-        if partition not in (consumer.partitions_for_topic(topic) or ()):
-            return result  # no changelog (yet): nothing to restore
-        consumer.assign([tp])
-        consumer.seek_to_beginning(tp)
+        existing = consumer.partitions_for_topic(topic) or set()
+        pending = {TopicPartition(topic, p) for p in partitions if p in existing}
+        if not pending:
+            return results  # no changelog (yet): nothing to restore
+        consumer.assign(list(pending))
+        consumer.seek_to_beginning(*pending)
         deadline = time.monotonic() + timeout_s
-        rows: dict[RelationshipKey, tuple[int, bytes]] = {}
-        while True:
-            for record in consumer.poll(timeout_ms=RESTORE_POLL_MS).get(tp, []):
-                _read_record(record, result, rows)
+        while pending:
+            for tp, records in consumer.poll(timeout_ms=RESTORE_POLL_MS).items():
+                for record in records:
+                    _read_record(record, results[tp.partition], rows[tp.partition])
             # The end is the high watermark a fetch reports: some brokers (the embedded
             # one) answer ListOffsets with the last batch's base offset instead.
-            high = consumer.highwater(tp)
-            if high is not None and consumer.position(tp) >= high:
-                break
-            if time.monotonic() > deadline:
+            for tp in list(pending):
+                high = consumer.highwater(tp)
+                if high is not None and consumer.position(tp) >= high:
+                    pending.discard(tp)
+                    consumer.pause(tp)
+            if pending and time.monotonic() > deadline:
                 raise TimeoutError(
-                    f"changelog partition {partition}: restore not done within {timeout_s} s"
+                    f"changelog partitions {sorted(tp.partition for tp in pending)}: "
+                    f"restore not done within {timeout_s} s"
                 )
     finally:
         consumer.close()
-    if rows:
-        keys = list(rows)
-        states = decode_states([rows[k][1] for k in keys])
-        result.states = {k: (rows[k][0], states[i]) for i, k in enumerate(keys)}
-    return result
+    for p, found in rows.items():
+        if found:
+            keys = list(found)
+            states = decode_states([found[k][1] for k in keys])
+            results[p].states = {k: (found[k][0], states[i]) for i, k in enumerate(keys)}
+    return results
 
 
 def _read_record(

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
+from prometheus_client import CollectorRegistry, Counter
 
 from scoring_service.routing.directory import Location, PartitionDirectory, PartitionUnavailable
 
@@ -30,6 +31,13 @@ RETRY_AFTER_MS = "1000"
 # Headers that belong to one hop (set again by the next channel), never copied.
 _HOP_HEADERS = ("grpc-", ":", "user-agent", "content-type", "te")
 DEFAULT_FORWARD_TIMEOUT_S = 30.0
+OWNER_METHODS = (
+    "GetRelationship",
+    "ListRelationships",
+    "GetNetworkSummary",
+    "SuggestActions",
+    "WatchRelationships",
+)
 
 
 def _identity(data: bytes) -> bytes:
@@ -37,9 +45,26 @@ def _identity(data: bytes) -> bytes:
 
 
 class ForwardingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, directory: PartitionDirectory, wait_s: float) -> None:
+    def __init__(
+        self, directory: PartitionDirectory, wait_s: float, registry: CollectorRegistry
+    ) -> None:
         self._directory = directory
         self._wait_s = wait_s
+        self._forwarded = Counter(
+            "vinculo_scoring_forwarded_calls_total",
+            "Calls answered by forwarding them to the scoring instance holding the owner.",
+            ["method"],
+            registry=registry,
+        )
+        self._unavailable = Counter(
+            "vinculo_scoring_partition_unavailable_total",
+            "Calls answered UNAVAILABLE because the owner's partition was moving.",
+            ["method"],
+            registry=registry,
+        )
+        for name in OWNER_METHODS:  # every series exists from the start, at 0
+            self._forwarded.labels(name)
+            self._unavailable.labels(name)
         self._channels: dict[str, grpc.Channel] = {}
         self._lock = threading.Lock()
 
@@ -74,9 +99,10 @@ class ForwardingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
     def _unary(self, behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
         def call(request: Any, context: grpc.ServicerContext) -> Any:
-            location = self._locate(request, context)
+            location = self._locate(request, context, method)
             if location is None or location.address is None:
                 return behavior(request, context)
+            self._forwarded.labels(_short(method)).inc()
             stub = self._channel(location.address).unary_unary(
                 method, request_serializer=_identity, response_deserializer=_identity
             )
@@ -93,10 +119,11 @@ class ForwardingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
     def _stream(self, behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
         def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            location = self._locate(request, context)
+            location = self._locate(request, context, method)
             if location is None or location.address is None:
                 yield from behavior(request, context)
                 return
+            self._forwarded.labels(_short(method)).inc()
             stub = self._channel(location.address).unary_stream(
                 method, request_serializer=_identity, response_deserializer=_identity
             )
@@ -111,7 +138,7 @@ class ForwardingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
     # --- helpers ---------------------------------------------------------------------
 
-    def _locate(self, request: Any, context: grpc.ServicerContext) -> Location | None:
+    def _locate(self, request: Any, context: grpc.ServicerContext, method: str) -> Location | None:
         owner_id = getattr(request, "owner_id", "")
         if not owner_id:
             return None  # the servicer names the missing field
@@ -122,6 +149,7 @@ class ForwardingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         try:
             return self._directory.locate(owner_id, max(wait_s, 0.0), here_only=forwarded)
         except PartitionUnavailable as exc:
+            self._unavailable.labels(_short(method)).inc()
             context.set_trailing_metadata(((RETRY_AFTER, RETRY_AFTER_MS),))
             context.abort(grpc.StatusCode.UNAVAILABLE, f"{exc}; retry shortly")
             raise  # abort raises; this line is for the type checker
@@ -144,6 +172,10 @@ class ForwardingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 channel = grpc.insecure_channel(address)
                 self._channels[address] = channel
             return channel
+
+
+def _short(method: str) -> str:
+    return method.rsplit("/", 1)[-1]
 
 
 def _passing_bytes(serializer: Callable[[Any], bytes] | None) -> Callable[[Any], bytes]:

@@ -8,6 +8,7 @@ not hold an owner's partition forward the call to the one that does.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -184,12 +185,14 @@ def test_a_new_instance_restores_from_the_changelog_when_the_log_is_gone(
             )
         expected = all_answers(reference.address)
         first.stop()
+        reference.stop()
         admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
         try:
             admin.delete_topics([INTERACTIONS_TOPIC])
         finally:
             admin.close()
         wait_until(lambda: not _topic_exists(broker.bootstrap), what="the topic deleted")
+        ensure_topics(broker.bootstrap, 8)  # before any client's metadata request re-creates it
         newcomer = scoring_instance(broker, tmp_path / "newcomer", "scaled")
         stack.callback(newcomer.stop)
         newcomer.start()
@@ -201,9 +204,70 @@ def test_a_new_instance_restores_from_the_changelog_when_the_log_is_gone(
         assert "restored from the changelog" in newcomer.log_text()
 
 
+def _answers(instance: ServiceProcess) -> list[list[tuple[str, float, int]] | str]:
+    with grpc.insecure_channel(instance.address) as channel:
+        return [ranking(channel, owner(i)) for i in range(OWNERS // 2)]
+
+
 def _topic_exists(bootstrap: str) -> bool:
     consumer = KafkaConsumer(bootstrap_servers=bootstrap)
     try:
         return INTERACTIONS_TOPIC in consumer.topics()
     finally:
         consumer.close()
+
+
+def test_a_rolling_restart_under_queries_answers_no_owner_wrong_or_missing(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    with ExitStack() as stack:
+        instances = [
+            scoring_instance(broker, tmp_path / f"instance-{n}", "scaled") for n in range(3)
+        ]
+        for instance in instances:
+            stack.callback(instance.stop)
+            instance.start()
+        sent = publish(broker.bootstrap, range(OWNERS // 2))
+        wait_until(
+            lambda: (
+                sum(i.metric("vinculo_scoring_events_committed_total") for i in instances) >= sent
+            ),
+            timeout_s=60,
+            what="the group scored every event",
+        )
+        expected = {owner(i): answer for i, answer in enumerate(_answers(instances[0]))}
+        assert all(isinstance(a, list) and len(a) == CONTACTS for a in expected.values())
+        counts = {"answers": 0, "wrong": 0, "not_found": 0, "unavailable": 0}
+        stop = threading.Event()
+
+        def query_load() -> None:
+            channels = [grpc.insecure_channel(i.address) for i in instances]
+            try:
+                n = 0
+                while not stop.is_set():
+                    n += 1
+                    owner_id = owner(n % (OWNERS // 2))
+                    answer = ranking(channels[n % len(channels)], owner_id)
+                    counts["answers"] += 1
+                    if answer == "NOT_FOUND":
+                        counts["not_found"] += 1
+                    elif answer in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
+                        counts["unavailable"] += 1
+                    elif answer != expected[owner_id]:
+                        counts["wrong"] += 1
+            finally:
+                for channel in channels:
+                    channel.close()
+
+        loader = threading.Thread(target=query_load)
+        loader.start()
+        try:
+            for instance in instances:
+                instance.stop()
+                instance.start()
+        finally:
+            stop.set()
+            loader.join(30)
+        print(f"rolling restart under load: {counts}")
+        assert counts["answers"] > 100
+        assert counts["not_found"] == 0 and counts["wrong"] == 0, counts
