@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from vinculo.reasons import EVENT_REJECTION_CODES, RAW_DEAD_LETTER_CODES
+
+BRIDGE_ERROR_KINDS = ("kafka", "unexpected")
+
 # A publish waits for acks=all: milliseconds when healthy, the ack timeout when not.
 PUBLISH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -52,6 +56,8 @@ class IngestMetrics:
             "1 when the last contact with the broker succeeded, else 0.",
             registry=registry,
         )
+        for code in EVENT_REJECTION_CODES:  # series exist at 0 before the first rejection
+            self.rejected.labels(code)
 
 
 class RawBridgeMetrics:
@@ -85,3 +91,7 @@ class RawBridgeMetrics:
             "1 while the bridge is connected and consuming the raw topic, else 0.",
             registry=registry,
         )
+        for code in RAW_DEAD_LETTER_CODES:  # series exist at 0 before the first dead letter
+            self.dead_lettered.labels(code)
+        for kind in BRIDGE_ERROR_KINDS:
+            self.errors.labels(kind)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
+from vinculo.reasons import SCORING_DEAD_LETTER_CODES
+
 # Commits write a poll's worth of rows; from a millisecond to a slow disk's seconds.
 COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -40,6 +42,8 @@ class ScoringMetrics:
             ["reason"],
             registry=registry,
         )
+        for code in SCORING_DEAD_LETTER_CODES:  # series exist at 0 before the first letter
+            self.dead_lettered.labels(code)
         self.lag = Gauge(
             "vinculo_scoring_consumer_lag",
             "Records in the partition not yet consumed (high watermark - position).",

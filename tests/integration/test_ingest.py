@@ -174,7 +174,7 @@ def test_health_reflection_and_metrics_answer(ingest: ServiceProcess) -> None:
     assert scrape_metric(url, "vinculo_ingest_events_rejected_total") == 1
     assert scrape_metric(url, "vinculo_ingest_records_published_total") == 2
     assert scrape_metric(url, "vinculo_ingest_publish_duration_seconds_count") == 1
-    assert scrape_metric(url, "vinculo_grpc_requests_total") >= 1
+    assert scrape_metric(url, "grpc_server_started_total") >= 1
 
 
 def test_broker_down_is_unavailable_and_nothing_accepted_then_back(

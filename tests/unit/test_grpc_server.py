@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2
 from prometheus_client import CollectorRegistry
 
 from vinculo.grpc_server import ServiceServer
@@ -22,16 +23,29 @@ class _Scoring(scoring_pb2_grpc.ScoringServiceServicer):  # type: ignore[misc]
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "owner_id: required")
         return scoring_pb2.GetNetworkSummaryResponse(owner_id=request.owner_id)
 
+    def __init__(self) -> None:
+        self.first_sent = threading.Event()
+
+    def WatchRelationships(
+        self, request: scoring_pb2.WatchRelationshipsRequest, context: grpc.ServicerContext
+    ) -> Iterator[scoring_pb2.WatchRelationshipsResponse]:
+        for _ in range(10_000):  # bounded: a cancelled client ends it long before
+            if not context.is_active():
+                return
+            yield scoring_pb2.WatchRelationshipsResponse()
+            self.first_sent.set()
+
+
+SERVICE = "vinculo.v1.ScoringService"
+_SCORING = _Scoring()
+
 
 @pytest.fixture
 def served() -> Iterator[tuple[grpc.Channel, CollectorRegistry]]:
     registry = CollectorRegistry()
     server = ServiceServer(registry, max_workers=2)
-    server.add(
-        scoring_pb2_grpc.add_ScoringServiceServicer_to_server,
-        _Scoring(),
-        "vinculo.v1.ScoringService",
-    )
+    _SCORING.first_sent.clear()
+    server.add(scoring_pb2_grpc.add_ScoringServiceServicer_to_server, _SCORING, SERVICE)
     port = server.start("127.0.0.1", 0)
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     try:
@@ -41,9 +55,14 @@ def served() -> Iterator[tuple[grpc.Channel, CollectorRegistry]]:
         server.stop(0)
 
 
-def _count(registry: CollectorRegistry, code: str) -> float:
-    labels = {"service": "vinculo.v1.ScoringService", "method": "GetNetworkSummary", "code": code}
-    return registry.get_sample_value("vinculo_grpc_requests_total", labels) or 0.0
+def _labels(method: str = "GetNetworkSummary", kind: str = "unary") -> dict[str, str]:
+    return {"grpc_type": kind, "grpc_service": SERVICE, "grpc_method": method}
+
+
+def _count(registry: CollectorRegistry, code: str, **labels: str) -> float | None:
+    return registry.get_sample_value(
+        "grpc_server_handled_total", {**_labels(**labels), "grpc_code": code}
+    )
 
 
 def test_counts_requests_by_status_code(
@@ -58,11 +77,44 @@ def test_counts_requests_by_status_code(
     assert "owner_id" in (raised.value.details() or "")
     assert _count(registry, "OK") == 1
     assert _count(registry, "INVALID_ARGUMENT") == 1
-    latency = registry.get_sample_value(
-        "vinculo_grpc_request_duration_seconds_count",
-        {"service": "vinculo.v1.ScoringService", "method": "GetNetworkSummary"},
+    assert registry.get_sample_value("grpc_server_started_total", _labels()) == 2
+    assert registry.get_sample_value("grpc_server_msg_received_total", _labels()) == 2
+    assert registry.get_sample_value("grpc_server_msg_sent_total", _labels()) == 1
+    assert registry.get_sample_value("grpc_server_handling_seconds_count", _labels()) == 2
+
+
+def test_every_series_exists_at_zero_before_the_first_call(
+    served: tuple[grpc.Channel, CollectorRegistry],
+) -> None:
+    _, registry = served
+    stream = _labels("WatchRelationships", "server_stream")
+    assert registry.get_sample_value("grpc_server_started_total", stream) == 0
+    assert _count(registry, "CANCELLED", method="WatchRelationships", kind="server_stream") == 0
+    assert _count(registry, "UNAVAILABLE", method="GetRelationship") == 0
+    health = {"grpc_type": "unary", "grpc_service": "grpc.health.v1.Health", "grpc_method": "Check"}
+    assert registry.get_sample_value("grpc_server_handling_seconds_count", health) == 0
+
+
+def test_a_stream_the_client_cancelled_counts_as_cancelled(
+    served: tuple[grpc.Channel, CollectorRegistry],
+) -> None:
+    channel, registry = served
+    stub = scoring_pb2_grpc.ScoringServiceStub(channel)
+    call = stub.WatchRelationships(scoring_pb2.WatchRelationshipsRequest(owner_id="ana"))
+    next(call)
+    assert _SCORING.first_sent.wait(10)
+    call.cancel()
+    labels = {"method": "WatchRelationships", "kind": "server_stream"}
+    for _ in range(200):  # the server notices the cancellation on its next message
+        if _count(registry, "CANCELLED", **labels):
+            break
+        threading.Event().wait(0.05)
+    assert _count(registry, "CANCELLED", **labels) == 1
+    assert _count(registry, "OK", **labels) == 0
+    sent = registry.get_sample_value(
+        "grpc_server_msg_sent_total", _labels("WatchRelationships", "server_stream")
     )
-    assert latency == 2
+    assert sent is not None and sent >= 1
 
 
 def test_health_reports_serving_for_each_service(
@@ -75,10 +127,27 @@ def test_health_reports_serving_for_each_service(
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
-def test_reflection_lists_the_service(served: tuple[grpc.Channel, CollectorRegistry]) -> None:
+@pytest.mark.parametrize("version", ["v1", "v1alpha"])
+def test_reflection_v1_and_v1alpha_list_and_describe_the_services(
+    served: tuple[grpc.Channel, CollectorRegistry], version: str
+) -> None:
     channel, _ = served
-    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
-    request = reflection_pb2.ServerReflectionRequest(list_services="")
-    reply = next(stub.ServerReflectionInfo(iter([request])))
-    names = {s.name for s in reply.list_services_response.service}
-    assert {"vinculo.v1.ScoringService", "grpc.health.v1.Health"} <= names
+    info = channel.stream_stream(  # v1 and v1alpha messages are the same on the wire
+        f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo",
+        request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+    )
+    requests = [
+        reflection_pb2.ServerReflectionRequest(list_services=""),
+        reflection_pb2.ServerReflectionRequest(file_containing_symbol=SERVICE),
+        reflection_pb2.ServerReflectionRequest(
+            file_containing_symbol="grpc.reflection.v1.ServerReflection"
+        ),
+    ]
+    listed, described, itself = list(info(iter(requests), timeout=10))
+    names = {s.name for s in listed.list_services_response.service}
+    expected = {SERVICE, "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"}
+    assert expected | {"grpc.reflection.v1alpha.ServerReflection"} <= names
+    assert described.file_descriptor_response.file_descriptor_proto
+    assert itself.file_descriptor_response.file_descriptor_proto
+    assert not itself.HasField("error_response")
