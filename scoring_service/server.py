@@ -99,9 +99,10 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         )
         _start_grpc(settings, server, servicer)
         cleanup.callback(server.stop)
-        # Ready (health SERVING) while every partition held here has caught up.
-        directory.on_readiness(server.set_serving)
-        server.set_serving(directory.is_ready())
+        # Ready (health "", readiness, the service) while every partition held here has
+        # caught up; live (health `liveness`) from the start.
+        directory.on_readiness(server.set_ready)
+        server.set_ready(directory.is_ready())
         cleanup.callback(hub.close)
         http, _ = start_metrics_http(settings.metrics_port, registry, settings.metrics_host)
         cleanup.callback(http.shutdown)
@@ -148,7 +149,12 @@ def _bind_grpc(
     it to the other instances, which forward calls for this instance's owners."""
     directory = PartitionDirectory(settings.partitions, "")
     forwarding = ForwardingInterceptor(directory, settings.route_wait_s, registry)
-    server = ServiceServer(registry, max_workers=settings.max_workers, interceptors=[forwarding])
+    server = ServiceServer(
+        registry,
+        max_workers=settings.max_workers,
+        interceptors=[forwarding],
+        ready_at_start=False,  # ready once the group is joined and caught up
+    )
     port = server.bind(settings.grpc_host, settings.grpc_port)
     directory.own_address = settings.advertised_address or f"{settings.grpc_host}:{port}"
     log.info(

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import grpc
-from google.protobuf import descriptor_pool
+from google.protobuf import descriptor_pool  # type: ignore[import-untyped]
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 # Latencies of interest run from sub-millisecond reads to multi-second bulk loads and streams.

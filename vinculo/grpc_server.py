@@ -21,12 +21,24 @@ from prometheus_client import CollectorRegistry, start_http_server
 from vinculo.grpc_metrics import GrpcMetrics, MetricsInterceptor
 from vinculo.reflection import V1_SERVICE_NAME, V1ALPHA_SERVICE_NAME, enable_reflection
 
+# Health service names an orchestrator's probes ask for (Kubernetes grpc probes' `service`).
+LIVENESS = "liveness"
+READINESS = "readiness"
+
+
+def _status(serving: bool) -> Any:
+    if serving:
+        return health_pb2.HealthCheckResponse.SERVING
+    return health_pb2.HealthCheckResponse.NOT_SERVING
+
 
 class ServiceServer:
     """A gRPC server with health, reflection and request metrics.
 
-    Add servicers with `add`, then `start`; `set_serving(False)` flips the
-    health status (e.g. while draining on shutdown).
+    Add servicers with `add`, then `start`. Health answers per service name:
+    `liveness` is SERVING while the process works; "", `readiness` and each
+    service's name are SERVING while it can answer with current data
+    (`set_ready`); `set_serving(False)` turns both off (draining on shutdown).
     """
 
     def __init__(
@@ -34,8 +46,10 @@ class ServiceServer:
         registry: CollectorRegistry,
         max_workers: int = 16,
         interceptors: Sequence[grpc.ServerInterceptor] = (),
+        ready_at_start: bool = True,
     ) -> None:
         self.health = health.HealthServicer()
+        self._ready_at_start = ready_at_start
         self._service_names: list[str] = [
             V1_SERVICE_NAME,
             V1ALPHA_SERVICE_NAME,
@@ -67,21 +81,26 @@ class ServiceServer:
         return self._bound
 
     def start(self, host: str, port: int) -> int:
-        """Bind (unless `bind` did) and start; returns the bound port (useful with port 0)."""
+        """Bind (unless `bind` did) and start; returns the bound port (useful with port 0).
+
+        Live at once; ready at once unless constructed with `ready_at_start=False`.
+        """
         bound = self._bound if self._bound is not None else self.bind(host, port)
         enable_reflection(self._service_names, self._server)
         self._server.start()
-        self.set_serving(True)
+        self.health.set(LIVENESS, _status(True))
+        self.set_ready(self._ready_at_start)
         return int(bound)
 
+    def set_ready(self, ready: bool) -> None:
+        """Readiness: the overall status "", `readiness` and every service's own name."""
+        for name in ["", READINESS, *self._service_names]:
+            self.health.set(name, _status(ready))
+
     def set_serving(self, serving: bool) -> None:
-        status = (
-            health_pb2.HealthCheckResponse.SERVING
-            if serving
-            else health_pb2.HealthCheckResponse.NOT_SERVING
-        )
-        for name in ["", *self._service_names]:
-            self.health.set(name, status)
+        """Liveness and readiness together (NOT_SERVING everywhere while stopping)."""
+        self.health.set(LIVENESS, _status(serving))
+        self.set_ready(serving)
 
     def stop(self, grace_s: float = 5.0) -> None:
         self.set_serving(False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import grpc
-from google.protobuf import descriptor_pb2, descriptor_pool
+from google.protobuf import descriptor_pb2, descriptor_pool  # type: ignore[import-untyped]
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 V1_PACKAGE = "grpc.reflection.v1"

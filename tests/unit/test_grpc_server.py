@@ -151,3 +151,29 @@ def test_reflection_v1_and_v1alpha_list_and_describe_the_services(
     assert described.file_descriptor_response.file_descriptor_proto
     assert itself.file_descriptor_response.file_descriptor_proto
     assert not itself.HasField("error_response")
+
+
+def test_liveness_serves_while_readiness_waits_for_set_ready() -> None:
+    server = ServiceServer(CollectorRegistry(), max_workers=2, ready_at_start=False)
+    server.add(scoring_pb2_grpc.add_ScoringServiceServicer_to_server, _Scoring(), SERVICE)
+    port = server.start("127.0.0.1", 0)
+    serving, not_serving = (
+        health_pb2.HealthCheckResponse.SERVING,
+        health_pb2.HealthCheckResponse.NOT_SERVING,
+    )
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+
+            def status(name: str) -> int:
+                request = health_pb2.HealthCheckRequest(service=name)
+                return int(health.Check(request, timeout=5).status)
+
+            assert status("liveness") == serving
+            assert [status(n) for n in ("", "readiness", SERVICE)] == [not_serving] * 3
+            server.set_ready(True)
+            assert [status(n) for n in ("", "readiness", SERVICE)] == [serving] * 3
+            server.set_serving(False)
+            assert status("liveness") == not_serving
+    finally:
+        server.stop(0)

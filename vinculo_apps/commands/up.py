@@ -149,8 +149,12 @@ class Stack:
                 service.start(self.bootstrap, data_dir)
             for service in self.services:
                 assert service.process is not None
-                wait_serving(
-                    service.address, self.settings.startup_timeout_s, service.process, service.name
+                wait_serving(  # ready: the scoring consumer joined its group and caught up
+                    service.address,
+                    self.settings.startup_timeout_s,
+                    service.process,
+                    service.name,
+                    service="readiness",
                 )
         except BaseException:
             self.stop()
@@ -271,7 +275,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         for line in stack.describe():
             log.info("%s", line)
-        log.info("ready (pid %d); Ctrl-C stops everything", os.getpid())
+        log.info(
+            "ready (pid %d, every service's health readiness SERVING); Ctrl-C stops everything",
+            os.getpid(),
+        )
         signals.running = True
         return _supervise(stack, signals.event)
     finally:

@@ -28,8 +28,11 @@ def wait_serving(
     timeout_s: float,
     process: subprocess.Popen[bytes] | None = None,
     name: str = "",
+    service: str = "",
 ) -> None:
     """Block until the standard gRPC health check at `address` answers SERVING.
+
+    `service`: the health service name asked for ("" overall, "readiness", "liveness").
 
     Fails at once if `process` (the server being waited for) exits meanwhile.
     """
@@ -45,7 +48,7 @@ def wait_serving(
             if process is not None and process.poll() is not None:
                 raise RuntimeError(f"{label} exited with code {process.returncode} while starting")
             try:
-                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=1.0)
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
                     return
             except grpc.RpcError as exc:
