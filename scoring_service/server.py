@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from scoring_service.consumer import ScoringConsumer
 from scoring_service.metrics import ScoringMetrics
+from scoring_service.ops_metrics import OpsMetrics
 from scoring_service.routing.directory import PartitionDirectory
 from scoring_service.routing.forwarding import ForwardingInterceptor
 from scoring_service.scored_network import network_cache
@@ -101,8 +102,10 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         cleanup.callback(server.stop)
         # Ready (health "", readiness, the service) while every partition held here has
         # caught up; live (health `liveness`) from the start.
-        directory.on_readiness(server.set_ready)
-        server.set_ready(directory.is_ready())
+        ops = OpsMetrics(registry, settings.database_path)
+        for listener in (server.set_ready, ops.set_ready):
+            directory.on_readiness(listener)
+            listener(directory.is_ready())
         cleanup.callback(hub.close)
         http, _ = start_metrics_http(settings.metrics_port, registry, settings.metrics_host)
         cleanup.callback(http.shutdown)
