@@ -1,4 +1,4 @@
-"""The shipped Prometheus rules load and pass their unit tests (deploy/prometheus/rules_test.yml)."""
+"""The shipped Prometheus rules load and pass their unit tests (deploy/prometheus)."""
 
 from __future__ import annotations
 
