@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from typing import Any
 
@@ -19,6 +19,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+from vinculo.grpc_guards import DecodeGuardInterceptor
 
 # Latencies of interest run from sub-millisecond reads to multi-second bulk loads.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
@@ -125,12 +127,22 @@ class ServiceServer:
     health status (e.g. while draining on shutdown).
     """
 
-    def __init__(self, registry: CollectorRegistry, max_workers: int = 16) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        max_workers: int = 16,
+        interceptors: Sequence[grpc.ServerInterceptor] = (),
+    ) -> None:
         self.health = health.HealthServicer()
         self._service_names: list[str] = [reflection.SERVICE_NAME, health.SERVICE_NAME]
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-            interceptors=[MetricsInterceptor(GrpcMetrics(registry))],
+            # Outermost first: metrics count what the guards inside them answer.
+            interceptors=[
+                MetricsInterceptor(GrpcMetrics(registry)),
+                DecodeGuardInterceptor(),
+                *interceptors,
+            ],
             options=[("grpc.so_reuseport", 0)],  # a port in use must fail loudly
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
