@@ -95,7 +95,11 @@ def test_accepted_events_are_on_the_topic_keyed_by_owner_with_the_mirrored_copy(
     records = topic_records(consumer, 3)
     decoded = [(r.key.decode(), pb.InteractionEvent.FromString(r.value)) for r in records]
     by_key = sorted(decoded, key=lambda pair: (pair[0], pair[1].event_id))
-    assert [(k, e.event_id) for k, e in by_key] == [("ana", "e1"), ("ana", "e2"), ("bruno", "~ana/e1")]
+    assert [(k, e.event_id) for k, e in by_key] == [
+        ("ana", "e1"),
+        ("ana", "e2"),
+        ("bruno", "~ana/e1"),
+    ]
     mirror = by_key[2][1]
     assert (mirror.owner_id, mirror.contact_id) == ("bruno", "ana")
     assert mirror.direction == pb.DIRECTION_INBOUND

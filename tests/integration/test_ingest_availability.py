@@ -19,9 +19,7 @@ pytestmark = pytest.mark.integration
 IDLE_STREAMS = 16
 
 
-def idle_until(
-    release: threading.Event, event_id: str
-) -> Iterator[ingest_pb2.StreamEventsRequest]:
+def idle_until(release: threading.Event, event_id: str) -> Iterator[ingest_pb2.StreamEventsRequest]:
     """A client stream that sends nothing until released, then one event."""
     release.wait(timeout=120)
     yield ingest_pb2.StreamEventsRequest(events=[event(event_id)])

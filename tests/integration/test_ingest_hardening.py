@@ -56,8 +56,7 @@ def test_an_own_event_id_equal_to_a_mirrored_copys_is_applied_in_both_views(
                 if relationship is None:
                     return None
                 views[owner] = {
-                    c.kind: (c.outbound, c.inbound, c.mutual)
-                    for c in relationship.signals.counts
+                    c.kind: (c.outbound, c.inbound, c.mutual) for c in relationship.signals.counts
                 }
             met = all(v.get("meeting_in_person") == (0, 0, 1) for v in views.values())
             return views if met else None
@@ -177,4 +176,3 @@ def test_unknown_fields_are_dropped_before_publishing(
     original = next(r for r in records if r.key == b"ana")
     assert original.value == known.SerializeToString()
     assert all(b"x" * 16 not in r.value and inner not in r.value for r in records)
-
