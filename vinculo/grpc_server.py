@@ -135,9 +135,11 @@ class ServiceServer:
     ) -> None:
         self.health = health.HealthServicer()
         self._service_names: list[str] = [reflection.SERVICE_NAME, health.SERVICE_NAME]
+        self._bound: int | None = None
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-            # Outermost first: metrics count what the guards inside them answer.
+            # Metrics first: they see every call, also one a later interceptor answers
+            # (the decode guard's INVALID_ARGUMENT included).
             interceptors=[
                 MetricsInterceptor(GrpcMetrics(registry)),
                 DecodeGuardInterceptor(),
@@ -152,11 +154,17 @@ class ServiceServer:
         register(servicer, self._server)
         self._service_names.append(name)
 
-    def start(self, host: str, port: int) -> int:
-        """Bind and start; returns the bound port (useful with port 0)."""
+    def bind(self, host: str, port: int) -> int:
+        """Reserve the port before `start` (to advertise it); returns it (useful with 0)."""
         bound = self._server.add_insecure_port(f"{host}:{port}")
         if bound == 0:
             raise OSError(f"cannot listen for gRPC on {host}:{port}")
+        self._bound = int(bound)
+        return self._bound
+
+    def start(self, host: str, port: int) -> int:
+        """Bind (unless `bind` did) and start; returns the bound port (useful with port 0)."""
+        bound = self._bound if self._bound is not None else self.bind(host, port)
         reflection.enable_server_reflection(self._service_names, self._server)
         self._server.start()
         self.set_serving(True)
