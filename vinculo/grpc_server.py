@@ -18,6 +18,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry, start_http_server
 
+from vinculo.grpc_guards import DecodeGuardInterceptor
 from vinculo.grpc_metrics import GrpcMetrics, MetricsInterceptor
 from vinculo.reflection import V1_SERVICE_NAME, V1ALPHA_SERVICE_NAME, enable_reflection
 
@@ -59,8 +60,13 @@ class ServiceServer:
         self.metrics = GrpcMetrics(registry)
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-            # Metrics first: they see every call, also one a later interceptor answers.
-            interceptors=[MetricsInterceptor(self.metrics), *interceptors],
+            # Metrics first: they see every call, also one a later interceptor answers
+            # (the decode guard's INVALID_ARGUMENT included).
+            interceptors=[
+                MetricsInterceptor(self.metrics),
+                DecodeGuardInterceptor(),
+                *interceptors,
+            ],
             options=[("grpc.so_reuseport", 0)],  # a port in use must fail loudly
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
