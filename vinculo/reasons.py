@@ -15,6 +15,7 @@ EVENT_REJECTION_CODES: tuple[str, ...] = (
     *(f"missing_{name}" for name in _ID_FIELDS),
     "id_too_long",
     "bad_id",
+    "reserved_event_id",
     "missing_type",
     "unknown_type",
     "missing_direction",
