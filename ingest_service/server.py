@@ -30,6 +30,7 @@ from ingest_service.raw_bridge import RawBridge
 from ingest_service.servicer import BatchProcessor, IngestServicer
 from ingest_service.settings import IngestSettings
 from ingest_service.stream_limits import StreamLimitInterceptor, StreamSlots
+from vinculo import logs
 from vinculo import settings as settings_mod
 from vinculo.grpc_server import ServiceServer, start_metrics_http
 from vinculo.v1 import ingest_pb2_grpc
@@ -44,12 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    settings = settings_mod.load(IngestSettings, args)
+    logs.configure(settings.log_json)
     # kafka-python logs every connection at INFO; our own lines say what matters.
     logging.getLogger("kafka").setLevel(logging.WARNING)
-    return serve(settings_mod.load(IngestSettings, args))
+    return serve(settings)
 
 
 def _connect_in_background(publisher: KafkaPublisher) -> None:

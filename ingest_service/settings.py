@@ -16,6 +16,7 @@ class IngestSettings:
     kafka_bootstrap: str = setting(
         "127.0.0.1:9092", "VINCULO_KAFKA_BOOTSTRAP", "Kafka bootstrap servers, comma-separated"
     )
+    log_json: bool = setting(False, "VINCULO_LOG_JSON", "log one JSON object per line")
     grpc_host: str = setting("127.0.0.1", "VINCULO_GRPC_HOST", "address the gRPC server binds")
     grpc_port: int = setting(50051, "VINCULO_INGEST_GRPC_PORT", "gRPC port of IngestService")
     metrics_host: str = setting("127.0.0.1", "VINCULO_METRICS_HOST", "address /metrics binds")

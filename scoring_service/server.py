@@ -33,6 +33,7 @@ from scoring_service.settings import ScoringSettings
 from scoring_service.store import StateSchemaMismatch, StateStore
 from scoring_service.suggestions import Cadences, make_suggester
 from scoring_service.watch import WatchHub
+from vinculo import logs
 from vinculo import settings as settings_lib
 from vinculo.grpc_server import ServiceServer, start_metrics_http
 from vinculo.topics import INTERACTIONS_TOPIC
@@ -175,11 +176,9 @@ def _start_grpc(
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO is one line per request
     settings = settings_lib.load(ScoringSettings, args)
+    logs.configure(settings.log_json)
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO is one line per request
     _return_large_buffers_to_the_os()
     stop = threading.Event()
     _install_signal_handlers(stop)

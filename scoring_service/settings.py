@@ -13,6 +13,7 @@ class ScoringSettings:
     kafka_bootstrap: str = setting(
         "127.0.0.1:9092", "VINCULO_KAFKA_BOOTSTRAP", "Kafka bootstrap servers, comma separated"
     )
+    log_json: bool = setting(False, "VINCULO_LOG_JSON", "log one JSON object per line")
     grpc_host: str = setting("127.0.0.1", "VINCULO_GRPC_HOST", "gRPC listen address")
     grpc_port: int = setting(50052, "VINCULO_SCORING_GRPC_PORT", "gRPC listen port")
     metrics_host: str = setting(

@@ -140,7 +140,7 @@ class MetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             if handler.response_streaming
             else self._wrap_unary(behavior, labels, handler.request_streaming)
         )
-        factory = _FACTORIES[(handler.request_streaming, handler.response_streaming)]
+        factory = HANDLER_FACTORIES[(handler.request_streaming, handler.response_streaming)]
         return factory(wrapped, handler.request_deserializer, handler.response_serializer)
 
     def _wrap_unary(
@@ -188,7 +188,7 @@ def _requests(call: _Call, request: Any, streaming_in: bool) -> Any:
     return request
 
 
-_FACTORIES: dict[tuple[bool, bool], Callable[..., grpc.RpcMethodHandler]] = {
+HANDLER_FACTORIES: dict[tuple[bool, bool], Callable[..., grpc.RpcMethodHandler]] = {
     (False, False): grpc.unary_unary_rpc_method_handler,
     (False, True): grpc.unary_stream_rpc_method_handler,
     (True, False): grpc.stream_unary_rpc_method_handler,

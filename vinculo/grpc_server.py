@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from vinculo.grpc_guards import DecodeGuardInterceptor
 from vinculo.grpc_metrics import GrpcMetrics, MetricsInterceptor
+from vinculo.logs import RequestLogInterceptor
 from vinculo.reflection import V1_SERVICE_NAME, V1ALPHA_SERVICE_NAME, enable_reflection
 
 # Health service names an orchestrator's probes ask for (Kubernetes grpc probes' `service`).
@@ -64,6 +65,7 @@ class ServiceServer:
             # (the decode guard's INVALID_ARGUMENT included).
             interceptors=[
                 MetricsInterceptor(self.metrics),
+                RequestLogInterceptor(),
                 DecodeGuardInterceptor(),
                 *interceptors,
             ],
