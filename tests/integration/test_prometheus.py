@@ -9,6 +9,7 @@ the series each rule needs.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -33,7 +34,10 @@ pytestmark = [
     ),
 ]
 
-RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules.yml"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+RULES = DEPLOY / "prometheus" / "rules.yml"
+DASHBOARD = DEPLOY / "grafana" / "vinculo.json"
+_METRIC = re.compile(r"(?<![:\w])(?:grpc_server|vinculo)_[a-z_]+\b")  # not recording rules
 CONFIG = """global: {{scrape_interval: 1s, evaluation_interval: 1s}}
 rule_files: ["{rules}"]
 scrape_configs:
@@ -168,3 +172,19 @@ def test_prometheus_scrapes_both_services_and_every_rule_answers(
         print(f"{rule['name']}: {answer['resultType']} {answer['result']}")  # shown with -s
     firing = [r["name"] for r in rules if r.get("state") == "firing"]
     assert firing == [], "a healthy stack fires no alert"
+
+
+def test_every_dashboard_query_uses_exported_metrics_and_answers(
+    prometheus: str, ingest: ServiceProcess, scoring: ServiceProcess
+) -> None:
+    scraped = set()
+    for service in (ingest, scoring):
+        url = f"http://127.0.0.1:{service.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as page:
+            scraped |= set(re.findall(r"^([a-z_:]+)[{ ]", page.read().decode(), re.M))
+    exprs = [t["expr"] for p in json.loads(DASHBOARD.read_text())["panels"] for t in p["targets"]]
+    assert exprs
+    for expr in exprs:
+        unknown = set(_METRIC.findall(expr)) - scraped
+        assert not unknown, f"dashboard query names metrics not exported: {unknown}"
+        _api(prometheus, "query", query=expr.replace("$__rate_interval", "1m"))
