@@ -32,6 +32,7 @@ from scoring_service.suggestions import Cadences, make_suggester
 from scoring_service.watch import WatchHub
 from vinculo import settings as settings_lib
 from vinculo.grpc_server import ServiceServer, start_metrics_http
+from vinculo.security.settings import build_server_security
 from vinculo.topics import INTERACTIONS_TOPIC
 from vinculo.v1 import scoring_pb2, scoring_pb2_grpc
 
@@ -137,7 +138,9 @@ def _return_large_buffers_to_the_os() -> None:
 def _start_grpc(
     settings: ScoringSettings, registry: CollectorRegistry, servicer: ScoringServicer
 ) -> ServiceServer:
-    server = ServiceServer(registry, max_workers=settings.max_workers)
+    server = ServiceServer(
+        registry, max_workers=settings.max_workers, security=build_server_security(settings)
+    )
     server.add(scoring_pb2_grpc.add_ScoringServiceServicer_to_server, servicer, SERVICE_NAME)
     port = server.start(settings.grpc_host, settings.grpc_port)
     log.info("gRPC listening on %s:%d", settings.grpc_host, port)

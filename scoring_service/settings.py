@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from vinculo.security.settings import ServerSecuritySettings
 from vinculo.settings import SettingsError, setting
 
 
 @dataclass(frozen=True)
-class ScoringSettings:
+class ScoringSettings(ServerSecuritySettings):
     kafka_bootstrap: str = setting(
         "127.0.0.1:9092", "VINCULO_KAFKA_BOOTSTRAP", "Kafka bootstrap servers, comma separated"
     )
@@ -83,6 +84,7 @@ class ScoringSettings:
         return self.data_dir / "scoring.sqlite3"
 
     def validate(self) -> None:
+        self.validate_security()
         for name in ("grpc_port", "metrics_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535:

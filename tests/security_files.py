@@ -1,0 +1,87 @@
+"""Throwaway PKI and credentials for security tests: a CA, a server and client
+certificates (made with the `openssl` command, as SECURITY.md shows), a tokens
+file and a policy file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from vinculo.security.channel import ClientSecurity
+from vinculo.security.tokens import hash_token, new_token
+
+POLICY = {
+    "identities": {
+        "ana": {"role": "reader", "owners": "self"},
+        "crm": {"role": "reader", "owners": ["ana", "ben"]},
+        "importer-ana": {"role": "producer", "owners": ["ana"]},
+        "importer": {"role": "producer", "owners": "*"},
+        "ops": {"role": "admin"},
+        "cert-reader": {"role": "reader", "owners": ["ana"]},
+    }
+}
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def _signed(directory: Path, name: str, subject: str, extensions: str) -> None:
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key",
+             "-subj", subject, "-out", f"{name}.csr", cwd=directory)  # fmt: skip
+    (directory / f"{name}.ext").write_text(extensions)
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-CAcreateserial", "-days", "2", "-sha256", "-extfile", f"{name}.ext",
+             "-out", f"{name}.crt", cwd=directory)  # fmt: skip
+
+
+@dataclass
+class SecurityFiles:
+    directory: Path
+    tokens: dict[str, str]  # identity -> the token it presents
+
+    def path(self, name: str) -> str:
+        return str(self.directory / name)
+
+    def server_flags(self, mutual: bool = True, auth: bool = True) -> list[str]:
+        flags = ["--tls-cert", self.path("server.crt"), "--tls-key", self.path("server.key")]
+        if mutual:
+            flags += ["--tls-client-ca", self.path("ca.crt")]
+        if auth:
+            flags += ["--auth-tokens-file", self.path("tokens"),
+                      "--auth-policy-file", self.path("policy.json")]  # fmt: skip
+        return flags
+
+    def client(self, identity: str | None = None, cert: str | None = None) -> ClientSecurity:
+        """TLS trusting the test CA, with `identity`'s token and/or client cert `cert`."""
+        token_file = ""
+        if identity is not None:
+            token_file = self.path(f"{identity}.token")
+            Path(token_file).write_text(self.tokens.get(identity, "not-a-valid-token"))
+        return ClientSecurity(
+            tls_ca=self.path("ca.crt"),
+            tls_client_cert=self.path(f"{cert}.crt") if cert else "",
+            tls_client_key=self.path(f"{cert}.key") if cert else "",
+            token_file=token_file,
+        )
+
+
+def make_security_files(directory: Path) -> SecurityFiles:
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command (Debian package openssl) is needed to make test certs")
+    directory.mkdir(parents=True, exist_ok=True)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+             "ca.crt", "-days", "2", "-subj", "/CN=vinculo-test-ca", cwd=directory)  # fmt: skip
+    _signed(directory, "server", "/CN=vinculo-server",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")  # fmt: skip
+    _signed(directory, "cert-reader", "/CN=cert-reader", "extendedKeyUsage=clientAuth\n")
+    tokens = {name: new_token() for name in POLICY["identities"] if name != "cert-reader"}
+    lines = [f"{name} {hash_token(token)}" for name, token in tokens.items()]
+    (directory / "tokens").write_text("# test tokens\n" + "\n".join(lines) + "\n")
+    (directory / "policy.json").write_text(json.dumps(POLICY))
+    return SecurityFiles(directory, tokens)
