@@ -5,15 +5,19 @@ file and a policy file."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from tests.harness import ServiceProcess
 from vinculo.security.channel import ClientSecurity
 from vinculo.security.tokens import hash_token, new_token
+from vinculo_apps.devstack.processes import wait_serving
 
 POLICY = {
     "identities": {
@@ -85,3 +89,30 @@ def make_security_files(directory: Path) -> SecurityFiles:
     (directory / "tokens").write_text("# test tokens\n" + "\n".join(lines) + "\n")
     (directory / "policy.json").write_text(json.dumps(POLICY))
     return SecurityFiles(directory, tokens)
+
+
+@dataclass
+class SecureServiceProcess(ServiceProcess):
+    """A ServiceProcess whose server speaks TLS: the health wait uses `security`."""
+
+    security: ClientSecurity = field(default_factory=ClientSecurity)
+
+    def start(self, timeout_s: float = 60.0) -> SecureServiceProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            *(sys.executable, "-m", self.module),
+            *("--grpc-port", str(self.grpc_port), "--metrics-port", str(self.metrics_port)),
+            *("--kafka-bootstrap", self.bootstrap, "--data-dir", str(self.data_dir)),
+            *self.extra_args,
+        ]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VINCULO_")}
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+            )
+        try:
+            wait_serving(self.address, timeout_s, self.process, self.module, self.security)
+        except BaseException:
+            self.stop()
+            raise
+        return self

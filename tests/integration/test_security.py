@@ -1,0 +1,113 @@
+"""The pipeline over TLS with token auth, through real processes and a real broker."""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from tests.harness import read_topic, wait_until
+from tests.integration.test_scoring_service import T0, contacts_of, interaction
+from tests.security_files import SecureServiceProcess, SecurityFiles, make_security_files
+from vinculo.security.channel import open_channel
+from vinculo.topics import INTERACTIONS_TOPIC
+from vinculo.v1 import ingest_pb2, ingest_pb2_grpc, scoring_pb2, scoring_pb2_grpc
+from vinculo_apps.devstack.broker import EmbeddedBroker
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> SecurityFiles:
+    return make_security_files(tmp_path / "pki")
+
+
+def _service(
+    module: str, broker: EmbeddedBroker, files: SecurityFiles, data_dir: Path
+) -> Iterator[SecureServiceProcess]:
+    service = SecureServiceProcess(
+        module,
+        data_dir,
+        broker.bootstrap,
+        extra_args=files.server_flags(mutual=False),
+        security=files.client(),
+    )
+    try:
+        yield service.start()
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+def secure_ingest(
+    broker: EmbeddedBroker, files: SecurityFiles, tmp_path: Path
+) -> Iterator[SecureServiceProcess]:
+    yield from _service("ingest_service", broker, files, tmp_path / "ingest")
+
+
+@pytest.fixture
+def secure_scoring(
+    broker: EmbeddedBroker, files: SecurityFiles, tmp_path: Path
+) -> Iterator[SecureServiceProcess]:
+    yield from _service("scoring_service", broker, files, tmp_path / "scoring")
+
+
+def test_the_pipeline_over_tls_with_tokens_serves_each_reader_only_its_owner(
+    broker: EmbeddedBroker,
+    secure_ingest: SecureServiceProcess,
+    secure_scoring: SecureServiceProcess,
+    files: SecurityFiles,
+) -> None:
+    denied = ingest_pb2.PublishEventsRequest(events=[interaction("x1", "ben", "zoe", T0)])
+    allowed = ingest_pb2.PublishEventsRequest(events=[interaction("a1", "ana", "bea", T0)])
+    with open_channel(secure_ingest.address, files.client("importer-ana")) as channel:
+        publish = ingest_pb2_grpc.IngestServiceStub(channel).PublishEvents  # type: ignore[no-untyped-call]
+        with pytest.raises(grpc.RpcError) as raised:
+            publish(denied, timeout=10)
+        assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        reply = publish(allowed, timeout=10)
+        assert [r.status for r in reply.results] == [ingest_pb2.EVENT_STATUS_ACCEPTED]
+    # Only ana's event reached the topic; the denied one was never published.
+    # (One event is two records: ana's and its mirror in bea's network.) Wait for a third.
+    records = read_topic(broker.bootstrap, INTERACTIONS_TOPIC, expected=3, timeout_s=5)
+    assert sorted(record.key for record in records) == [b"ana", b"bea"]
+    assert not [r for r in records if b"ben" in r.value or b"zoe" in r.value]
+
+    with open_channel(secure_scoring.address, files.client("ana")) as channel:
+        stub = scoring_pb2_grpc.ScoringServiceStub(channel)  # type: ignore[no-untyped-call]
+        found = wait_until(lambda: contacts_of(stub, "ana"), what="ana's relationship over TLS")
+        assert set(found) == {"bea"}
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.GetNetworkSummary(scoring_pb2.GetNetworkSummaryRequest(owner_id="bea"))
+        assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with open_channel(secure_scoring.address, files.client()) as channel:
+        stub = scoring_pb2_grpc.ScoringServiceStub(channel)  # type: ignore[no-untyped-call]
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.GetNetworkSummary(scoring_pb2.GetNetworkSummaryRequest(owner_id="ana"))
+        assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+    for service in (secure_ingest, secure_scoring):
+        url = f"http://127.0.0.1:{service.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as page:
+            text = page.read().decode()
+        assert "PERMISSION_DENIED" in text or "UNAUTHENTICATED" in text
+        for person in ("ana", "bea", "ben", "zoe", "importer-ana"):
+            assert f'"{person}"' not in text, f"{person} in {service.module}'s /metrics"
+        assert "ben" not in service.log_text() and "importer-ana" not in service.log_text()
+
+
+def test_a_service_refuses_to_start_with_auth_but_no_tls(
+    broker: EmbeddedBroker, files: SecurityFiles, tmp_path: Path
+) -> None:
+    service = SecureServiceProcess(
+        "ingest_service",
+        tmp_path / "ingest",
+        broker.bootstrap,
+        extra_args=files.server_flags(mutual=False)[4:],  # tokens and policy, no certificate
+    )
+    with pytest.raises(RuntimeError, match="exited"):
+        service.start(timeout_s=30)
+    assert "auth needs TLS" in service.log_text()
