@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ import pytest
 from tests.harness import ServiceProcess
 from vinculo.security.channel import ClientSecurity
 from vinculo.security.tokens import hash_token, new_token
+from vinculo_apps.devstack.pki import OpensslMissing, make_local_pki
 from vinculo_apps.devstack.processes import wait_serving
 
 POLICY = {
@@ -29,19 +29,6 @@ POLICY = {
         "cert-reader": {"role": "reader", "owners": ["ana"]},
     }
 }
-
-
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
-def _signed(directory: Path, name: str, subject: str, extensions: str) -> None:
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key",
-             "-subj", subject, "-out", f"{name}.csr", cwd=directory)  # fmt: skip
-    (directory / f"{name}.ext").write_text(extensions)
-    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-             "-CAcreateserial", "-days", "2", "-sha256", "-extfile", f"{name}.ext",
-             "-out", f"{name}.crt", cwd=directory)  # fmt: skip
 
 
 @dataclass
@@ -76,14 +63,10 @@ class SecurityFiles:
 
 
 def make_security_files(directory: Path) -> SecurityFiles:
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command (Debian package openssl) is needed to make test certs")
-    directory.mkdir(parents=True, exist_ok=True)
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
-             "ca.crt", "-days", "2", "-subj", "/CN=vinculo-test-ca", cwd=directory)  # fmt: skip
-    _signed(directory, "server", "/CN=vinculo-server",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")  # fmt: skip
-    _signed(directory, "cert-reader", "/CN=cert-reader", "extendedKeyUsage=clientAuth\n")
+    try:
+        make_local_pki(directory, clients=("cert-reader",))
+    except OpensslMissing as exc:
+        pytest.skip(str(exc))
     tokens = {name: new_token() for name in POLICY["identities"] if name != "cert-reader"}
     lines = [f"{name} {hash_token(token)}" for name, token in tokens.items()]
     (directory / "tokens").write_text("# test tokens\n" + "\n".join(lines) + "\n")

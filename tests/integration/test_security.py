@@ -15,6 +15,7 @@ from tests.security_files import SecureServiceProcess, SecurityFiles, make_secur
 from vinculo.security.channel import open_channel
 from vinculo.topics import INTERACTIONS_TOPIC
 from vinculo.v1 import ingest_pb2, ingest_pb2_grpc, scoring_pb2, scoring_pb2_grpc
+from vinculo_apps.commands.up import Stack, UpSettings
 from vinculo_apps.devstack.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.integration
@@ -111,3 +112,27 @@ def test_a_service_refuses_to_start_with_auth_but_no_tls(
     with pytest.raises(RuntimeError, match="exited"):
         service.start(timeout_s=30)
     assert "auth needs TLS" in service.log_text()
+
+
+def test_vinculo_up_runs_with_tls_from_the_environment(
+    files: SecurityFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VINCULO_TLS_CERT", files.path("server.crt"))
+    monkeypatch.setenv("VINCULO_TLS_KEY", files.path("server.key"))
+    ports = dict.fromkeys(
+        ("broker_port", "ingest_grpc_port", "ingest_metrics_port", "scoring_grpc_port",
+         "scoring_metrics_port"), 0,
+    )  # fmt: skip
+    settings = UpSettings(data_dir=tmp_path / "up", **ports)
+    with Stack(settings, files.client()) as stack:  # start() waited for health over TLS
+        request = scoring_pb2.GetNetworkSummaryRequest(owner_id="ana")
+        with open_channel(stack.scoring.address, files.client()) as channel:
+            stub = scoring_pb2_grpc.ScoringServiceStub(channel)  # type: ignore[no-untyped-call]
+            with pytest.raises(grpc.RpcError) as raised:  # reached the handler: nothing of ana yet
+                stub.GetNetworkSummary(request, timeout=30)
+            assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+        with open_channel(stack.scoring.address) as plaintext:
+            stub = scoring_pb2_grpc.ScoringServiceStub(plaintext)  # type: ignore[no-untyped-call]
+            with pytest.raises(grpc.RpcError) as raised:
+                stub.GetNetworkSummary(request, timeout=10)
+            assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
