@@ -14,6 +14,7 @@ from typing import Any
 
 import grpc
 
+from vinculo.security.bearer import AioBearerInterceptor, BearerInterceptor
 from vinculo.security.tls import client_credentials
 from vinculo.settings import SettingsError, setting
 
@@ -51,12 +52,7 @@ class ClientSecurity:
         """None: plaintext."""
         if not self.uses_tls:
             return None
-        tls = client_credentials(self.tls_ca, self.tls_client_cert, self.tls_client_key)
-        if not self.token_file:
-            return tls
-        return grpc.composite_channel_credentials(
-            tls, grpc.access_token_call_credentials(self.token())
-        )
+        return client_credentials(self.tls_ca, self.tls_client_cert, self.tls_client_key)
 
 
 PLAINTEXT = ClientSecurity()
@@ -68,7 +64,10 @@ def open_channel(
     credentials = security.credentials()
     if credentials is None:
         return grpc.insecure_channel(address, options=options)
-    return grpc.secure_channel(address, credentials, options=options)
+    channel = grpc.secure_channel(address, credentials, options=options)
+    if not security.token_file:
+        return channel
+    return grpc.intercept_channel(channel, BearerInterceptor(security.token()))
 
 
 def open_aio_channel(
@@ -77,4 +76,5 @@ def open_aio_channel(
     credentials = security.credentials()
     if credentials is None:
         return grpc.aio.insecure_channel(address, options=options)
-    return grpc.aio.secure_channel(address, credentials, options=options)
+    interceptors = [AioBearerInterceptor(security.token())] if security.token_file else None
+    return grpc.aio.secure_channel(address, credentials, options=options, interceptors=interceptors)

@@ -43,3 +43,20 @@ def make_local_pki(directory: Path, clients: tuple[str, ...] = ()) -> Path:
     for client in clients:
         _signed(directory, client, f"/CN={client}", "extendedKeyUsage=clientAuth\n")
     return directory
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m vinculo_apps.devstack.pki DIR [CLIENT...]`: a local CA for trying TLS."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        print("usage: python -m vinculo_apps.devstack.pki DIR [CLIENT_NAME...]", file=sys.stderr)
+        return 2
+    directory = make_local_pki(Path(args[0]), tuple(args[1:]))
+    print(f"CA, server and client certificates in {directory}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
