@@ -15,6 +15,7 @@ from tests.security_files import SecureServiceProcess, SecurityFiles, make_secur
 from vinculo.security.channel import open_channel
 from vinculo.topics import INTERACTIONS_TOPIC
 from vinculo.v1 import ingest_pb2, ingest_pb2_grpc, scoring_pb2, scoring_pb2_grpc
+from vinculo_apps.cli import main
 from vinculo_apps.commands.up import Stack, UpSettings
 from vinculo_apps.devstack.broker import EmbeddedBroker
 
@@ -136,3 +137,34 @@ def test_vinculo_up_runs_with_tls_from_the_environment(
             with pytest.raises(grpc.RpcError) as raised:
                 stub.GetNetworkSummary(request, timeout=10)
             assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_the_cli_imports_and_reports_over_tls_with_a_token(
+    secure_ingest: SecureServiceProcess,
+    secure_scoring: SecureServiceProcess,
+    files: SecurityFiles,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    history = tmp_path / "history.jsonl"
+    history.write_text(
+        '{"event_id":"e1","owner_id":"ana","contact_id":"bob","type":"message",'
+        '"direction":"outbound","occurred_at":"2024-05-01T09:30:00Z","personalized":true}\n'
+    )
+    tls = ["--tls-ca", files.path("ca.crt")]
+    importer = files.client("importer-ana").token_file
+    reader = files.client("ana").token_file
+    stranger = files.client("crm").token_file  # a reader: may not publish
+    args = ["import", "events", str(history), "--ingest", secure_ingest.address, *tls]
+    assert main([*args, "--token-file", stranger]) == 2
+    assert "PERMISSION_DENIED" in capsys.readouterr().out
+    assert main([*args, "--token-file", importer]) == 0
+    report = ["report", "--owner", "ana", "--scoring", secure_scoring.address, *tls]
+
+    def reported() -> bool:
+        return main([*report, "--token-file", reader]) == 0
+
+    wait_until(reported, what="ana's report over TLS")
+    assert "bob" in capsys.readouterr().out
+    assert main([*report, "--token-file", importer]) == 2  # a producer may not read
+    assert "PERMISSION_DENIED" in capsys.readouterr().out
