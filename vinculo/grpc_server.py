@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from typing import Any
 
@@ -132,14 +132,21 @@ class ServiceServer:
         registry: CollectorRegistry,
         max_workers: int = 16,
         security: ServerSecurity | None = None,
+        interceptors: Sequence[grpc.ServerInterceptor] = (),
     ) -> None:
         self.health = health.HealthServicer()
         self._service_names: list[str] = [reflection.SERVICE_NAME, health.SERVICE_NAME]
+        self._bound: int | None = None
         self._security = security or ServerSecurity()
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-            # Metrics first (outermost), so calls the auth interceptor refuses are counted.
-            interceptors=[MetricsInterceptor(GrpcMetrics(registry)), *self._security.interceptors],
+            # Metrics first: they see every call, also one a later interceptor answers
+            # (auth refusing it, a limit). Auth next: later ones know the caller is known.
+            interceptors=[
+                MetricsInterceptor(GrpcMetrics(registry)),
+                *self._security.interceptors,
+                *interceptors,
+            ],
             # A port in use must fail loudly.
             options=[("grpc.so_reuseport", 0), *self._security.options],
         )
@@ -150,8 +157,8 @@ class ServiceServer:
         register(servicer, self._server)
         self._service_names.append(name)
 
-    def start(self, host: str, port: int) -> int:
-        """Bind and start; returns the bound port (useful with port 0)."""
+    def bind(self, host: str, port: int) -> int:
+        """Reserve the port before `start` (to advertise it); returns it (useful with 0)."""
         credentials = self._security.credentials
         if credentials is None:
             bound = self._server.add_insecure_port(f"{host}:{port}")
@@ -159,6 +166,12 @@ class ServiceServer:
             bound = self._server.add_secure_port(f"{host}:{port}", credentials)
         if bound == 0:
             raise OSError(f"cannot listen for gRPC on {host}:{port}")
+        self._bound = int(bound)
+        return self._bound
+
+    def start(self, host: str, port: int) -> int:
+        """Bind (unless `bind` did) and start; returns the bound port (useful with port 0)."""
+        bound = self._bound if self._bound is not None else self.bind(host, port)
         reflection.enable_server_reflection(self._service_names, self._server)
         self._server.start()
         self.set_serving(True)
