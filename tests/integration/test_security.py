@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import urllib.request
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import grpc
 import pytest
 
 from tests.harness import read_topic, wait_until
+from tests.integration.test_scale_out import CONTACTS, owner, publish, ranking
 from tests.integration.test_scoring_service import T0, contacts_of, interaction
 from tests.security_files import SecureServiceProcess, SecurityFiles, make_security_files
 from vinculo.security.channel import open_channel
@@ -168,3 +170,36 @@ def test_the_cli_imports_and_reports_over_tls_with_a_token(
     assert "bob" in capsys.readouterr().out
     assert main([*report, "--token-file", importer]) == 2  # a producer may not read
     assert "PERMISSION_DENIED" in capsys.readouterr().out
+
+
+def test_forwarding_between_scoring_instances_runs_over_tls_with_the_callers_token(
+    broker: EmbeddedBroker, files: SecurityFiles, tmp_path: Path
+) -> None:
+    flags = [*files.server_flags(mutual=False), "--tls-peer-ca", files.path("ca.crt")]
+    instances = [
+        SecureServiceProcess(
+            "scoring_service", tmp_path / f"scoring-{n}", broker.bootstrap,
+            extra_args=[*flags, "--consumer-group", "secure"], security=files.client(),
+        )
+        for n in range(2)
+    ]  # fmt: skip
+    with ExitStack() as stack:
+        for instance in instances:
+            stack.callback(instance.stop)
+            instance.start()
+        owners = range(40)
+        sent = publish(broker.bootstrap, owners)
+        wait_until(
+            lambda: (
+                sum(i.metric("vinculo_scoring_events_committed_total") for i in instances) == sent
+            ),
+            timeout_s=60,
+            what="the group scored every event",
+        )
+        first = instances[0]
+        with open_channel(first.address, files.client("ops")) as channel:
+            answers = {owner(i): ranking(channel, owner(i)) for i in owners}
+        assert all(isinstance(a, list) and len(a) == CONTACTS for a in answers.values()), answers
+        assert first.metric("vinculo_scoring_forwarded_calls_total") > 0
+        with open_channel(first.address, files.client("crm")) as channel:
+            assert {ranking(channel, owner(i)) for i in owners} == {"PERMISSION_DENIED"}
