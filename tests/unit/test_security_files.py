@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vinculo.security.channel import ClientSecurity
+from vinculo.security.channel import ClientSecurity, open_channel
 from vinculo.security.policy import ADMIN, PUBLISH, READ, Policy, PolicyError
 from vinculo.security.settings import ServerSecuritySettings
 from vinculo.security.tokens import TokenFileError, TokenStore, hash_token, new_token
@@ -94,5 +94,7 @@ def test_inconsistent_server_security_is_refused(fields: dict[str, object], mess
 def test_a_client_never_sends_a_token_in_plaintext(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="token_file: a token is only sent over TLS"):
         ClientSecurity(token_file=str(tmp_path / "t")).validate()
+    with pytest.raises(SettingsError, match="token_file: a token is only sent over TLS"):
+        open_channel("127.0.0.1:1", ClientSecurity(token_file=str(tmp_path / "t")))
     with pytest.raises(SettingsError, match="tls_ca: cannot read"):
         ClientSecurity(tls_ca=str(tmp_path / "missing.pem")).credentials()

@@ -50,6 +50,7 @@ class ClientSecurity:
 
     def credentials(self) -> grpc.ChannelCredentials | None:
         """None: plaintext."""
+        self.validate()  # also when built directly, not through settings.load
         if not self.uses_tls:
             return None
         return client_credentials(self.tls_ca, self.tls_client_cert, self.tls_client_key)
