@@ -99,7 +99,7 @@ def public(result: dict[str, Any]) -> dict[str, Any]:
     return {
         "task": result["task"],
         "split": result["split"],
-        "model": {k: result["model"][k] for k in METRICS if k in result["model"]},
+        "model": {k: result["model"][k] for k in (*METRICS, "ece_note") if k in result["model"]},
         "baselines": {
             name: {k: m[k] for k in METRICS if k in m} for name, m in result["baselines"].items()
         },
@@ -138,9 +138,8 @@ def _margins(result: dict[str, Any]) -> list[str]:
             f"{m['level']:.0%} interval {m['low']:+.4f} to {m['high']:+.4f} "
             f"over {m['resamples']} resamples of people"
         )
-        lines.append(
-            f"model - best baseline, {metric}: {m['margin']:+.4f} ({m['baseline']}; {interval})"
-        )
+        name = f"{m['baseline']}, reversed" if m.get("reversed") else m["baseline"]
+        lines.append(f"model - best baseline, {metric}: {m['margin']:+.4f} ({name}; {interval})")
     return lines
 
 
@@ -154,6 +153,8 @@ def render(result: dict[str, Any]) -> str:
     rows = {"model": result["model"], **result["baselines"]}
     for name, values in rows.items():
         lines.append(f"{name:12}" + "".join(f"    {_cell(values.get(m))}" for m in METRICS))
+    if "ece_note" in result["model"]:
+        lines += ["", f"ECE note: {result['model']['ece_note']}"]
     lines += ["", *_margins(result)]
     lines += [
         "",

@@ -365,6 +365,12 @@ def evaluate_labels(
             f"the model was trained on this labels file ({labels.name}, same contents): this "
             "is not a held-out test (without --model, evaluate cross-validates by person)"
         )
+    if model is not None and model.metadata.get("task") != "labels":
+        result["model"]["ece_note"] = (
+            f"this model predicts something else ({model.metadata.get('task')} task: "
+            f"{model.metadata.get('label')}), so its ECE on these labels measures that gap, "
+            "not miscalibration"
+        )
     return {"task": "labels", "split": split, **result}
 
 
