@@ -89,7 +89,9 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     log = load_log(args)
     model = ScoringModel.load(args.model) if args.model else None
     if args.labels:
-        return pipeline.evaluate_labels(log, args.labels, as_of(args, log), model, args.folds)
+        return pipeline.evaluate_labels(
+            log, args.labels, as_of(args, log), model, args.folds, args.directed
+        )
     return pipeline.evaluate_future(log, model, validation=args.validation, seeds=args.seeds)
 
 

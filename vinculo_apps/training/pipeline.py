@@ -299,15 +299,17 @@ def _seen_after(model: ScoringModel, log: EventLog, cut: float) -> str | None:
     )
 
 
-def labelled_rows(log: EventLog, labels: Path, as_of: float) -> Rows:
+def labelled_rows(log: EventLog, labels: Path, as_of: float, directed: bool = False) -> Rows:
     (snapshot,) = snapshots(log, [as_of])
-    file_labels = read_labels(labels, snapshot.keys)
-    rows, y = supervised_rows(snapshot, file_labels)
+    file_labels = read_labels(labels, snapshot.keys, directed)
+    rows, y = supervised_rows(snapshot, file_labels, directed)
     return Rows(rows, y, np.zeros(len(y)), _pair_groups(rows, ""))
 
 
-def train_labels(log: EventLog, labels: Path, as_of: float, version: str = "") -> ScoringModel:
-    rows = labelled_rows(log, labels, as_of)
+def train_labels(
+    log: EventLog, labels: Path, as_of: float, version: str = "", directed: bool = False
+) -> ScoringModel:
+    rows = labelled_rows(log, labels, as_of, directed)
     rows.recent = True
     meta = {
         "task": "labels",
@@ -320,12 +322,17 @@ def train_labels(log: EventLog, labels: Path, as_of: float, version: str = "") -
 
 
 def evaluate_labels(
-    log: EventLog, labels: Path, as_of: float, model: ScoringModel | None = None, folds: int = 5
+    log: EventLog,
+    labels: Path,
+    as_of: float,
+    model: ScoringModel | None = None,
+    folds: int = 5,
+    directed: bool = False,
 ) -> dict[str, Any]:
     """Person-grouped cross-validation: people are dealt into folds; a fold's rows are
     those its people own, and its model is trained only on rows where neither person
     belongs to the fold, so no person is on both sides. With `model`, it is only scored."""
-    rows = labelled_rows(log, labels, as_of)
+    rows = labelled_rows(log, labels, as_of, directed)
     states, keys = rows.snapshot.states, rows.snapshot.keys
     scores = np.zeros(len(rows.y))
     context = snapshot_context(rows.snapshot)  # each owner's labelled rows
