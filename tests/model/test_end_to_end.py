@@ -152,3 +152,24 @@ def test_evaluate_shows_how_much_the_fit_seed_moves_the_model(
     assert main(["train", "--events", str(events), "--holdout", "--out", str(model)]) == 0
     with pytest.raises(SystemExit, match="--seeds: only when evaluate trains"):
         main(["evaluate", "--events", str(events), "--seeds", "2", "--model", str(model)])
+
+
+def test_labels_choose_among_candidates_and_seeds_show_the_spread(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copenhagen = DATASETS / "copenhagen"
+    if not copenhagen.exists():
+        pytest.skip(f"real data not found at {copenhagen} (../shared/datasets beside the repo)")
+    out = tmp_path / "eval.json"
+    argv = ["evaluate", "--events", str(copenhagen / "calls.csv"), "--folds", "2"]
+    labels = ["--labels", str(copenhagen / "fb_friends.csv"), "--seeds", "2", "--json", str(out)]
+    assert main([*argv, *labels]) == 0
+    data = json.loads(out.read_text())
+    chosen = data["split"]["cross_validation"]["chosen_per_fold"]
+    assert len(chosen) == 2 and all(
+        c in ("linear", "boosted") or c.startswith("signal:") for c in chosen
+    )
+    spread = data["split"]["fit_seeds"]
+    assert spread["auc"][0] == pytest.approx(data["model"]["auc"])  # the table is seed 0's
+    assert len(spread["ece"]) == 2 and spread["auc"][0] != spread["auc"][1]
+    assert "fit_seeds: auc " in capsys.readouterr().out

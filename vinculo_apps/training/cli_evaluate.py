@@ -47,8 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--seeds",
         type=positive_int,
         default=1,
-        help="future task: also fit with seeds 1..N-1 and show how much the model's "
-        "metrics move with the fit's random splits (not with --model)",
+        help="also fit with seeds 1..N-1 and show how much the model's metrics move with "
+        "the fit's random splits (labels task: the deal of people into folds; not with --model)",
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the metrics as JSON")
     parser.add_argument("--reliability-png", type=Path, metavar="FILE", help="reliability diagram")
@@ -84,13 +84,13 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     require_directory("--json", args.json)
     require_directory("--reliability-png", args.reliability_png)
     require_directory("--comparison-png", args.comparison_png)
-    if args.seeds > 1 and (args.model or args.labels):
-        raise ModelInputError("--seeds: only when evaluate trains the future-task model itself")
+    if args.seeds > 1 and args.model:
+        raise ModelInputError("--seeds: only when evaluate trains the model itself")
     log = load_log(args)
     model = ScoringModel.load(args.model) if args.model else None
     if args.labels:
         return pipeline.evaluate_labels(
-            log, args.labels, as_of(args, log), model, args.folds, args.directed
+            log, args.labels, as_of(args, log), model, args.folds, args.directed, args.seeds
         )
     return pipeline.evaluate_future(log, model, validation=args.validation, seeds=args.seeds)
 
