@@ -112,8 +112,11 @@ def choose(
         for name, fit in found.items():
             inner[name][test_rows] = fit(fit_rows)(test_rows)
     aucs = {name: _auc(y[tested], s[tested]) for name, s in inner.items()}
-    single = max((n for n in aucs if n.startswith("signal:")), key=lambda n: aucs[n])
     best = max(aucs, key=lambda name: aucs[name])  # first of the best: the simplest
+    singles = [name for name in aucs if name.startswith("signal:")]
+    if not singles:
+        return best
+    single = max(singles, key=lambda name: aucs[name])
     return best if aucs[best] > aucs[single] + MARGIN else single
 
 
