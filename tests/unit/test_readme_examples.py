@@ -11,6 +11,7 @@ from google.protobuf import descriptor_pool, json_format, symbol_database
 
 from ingest_service.settings import IngestSettings
 from scoring_service.settings import ScoringSettings
+from vinculo.security.channel import ClientSecurity
 from vinculo.v1 import ingest_pb2, scoring_pb2  # noqa: F401  (registers the services)
 from vinculo_apps.commands.up import UpSettings
 
@@ -49,7 +50,7 @@ def test_every_rpc_in_the_table_exists() -> None:
 def test_every_configuration_variable_is_read_by_a_service() -> None:
     known = {
         field.metadata["env"]
-        for cls in (IngestSettings, ScoringSettings, UpSettings)
+        for cls in (IngestSettings, ScoringSettings, UpSettings, ClientSecurity)
         for field in dataclasses.fields(cls)
     }
     table = README.split("## Configuration", 1)[1].split("##", 1)[0]
