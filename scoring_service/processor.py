@@ -218,19 +218,19 @@ class _Poll:
             if key not in self._batch.states:
                 self._batch.before[key] = None if current is None else current.copy()
         # `fold.columns_of`'s columns, read straight from the protobuf (no Interaction).
-        self._table.append(
-            (
-                row,
-                event.type,
-                event.direction,
-                t,
-                event.personalized,
-                event.duration_seconds,
-                event.audience_size,
-                event.feedback_label,
-                math.nan if reply_to is None else reply_to,
-            )
+        columns = (
+            event.type,
+            event.direction,
+            t,
+            event.personalized,
+            event.duration_seconds,
+            event.audience_size,
+            event.feedback_label,
+            math.nan if reply_to is None else reply_to,
         )
+        self._table.append((row, *columns))
+        owner, contact = key
+        self._batch.history.append((owner, contact, t, *columns[:2], *columns[3:]))
 
     def fold(self) -> None:
         if not self._table:

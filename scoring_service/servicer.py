@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scoring_service.features.state import FloatArray
+from scoring_service.history import HistoryMissing
 from scoring_service.network_cache import NetworkCache
 from scoring_service.pagination import (
     BadRequest,
@@ -119,13 +120,25 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         base: OwnerStates | None = None,
     ) -> ScoredNetwork:
         """`base`: the owner's committed states carried forward by the cache, if any."""
-        contacts, states = self._store.owner_states(owner_id) if base is None else base
+        if base is None:
+            contacts, states = self._owner_states(context, owner_id, as_of)
+        else:
+            contacts, states = base
         if not contacts:
             _fail(context, grpc.StatusCode.NOT_FOUND, missing.format(owner_id))
         context = self._scorer.owner_context(states, as_of)
         scores = self._scorer.score(states, as_of, context)
         tiers = self._scorer.tiers(scores, states)
         return ScoredNetwork(owner_id, contacts, states, scores, tiers, as_of, context)
+
+    def _owner_states(
+        self, context: grpc.ServicerContext, owner_id: str, as_of: float
+    ) -> OwnerStates:
+        """The owner's states as they stood at `as_of` (only events at or before it)."""
+        try:
+            return self._store.owner_states_as_of(owner_id, as_of)
+        except HistoryMissing as exc:
+            _fail(context, grpc.StatusCode.FAILED_PRECONDITION, f"as_of: {exc}")
 
     def _relationships(self, network: ScoredNetwork, rows: list[int]) -> list[pb.Relationship]:
         """The rows rendered; a row rendered before for this network is reused (the
@@ -173,7 +186,10 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             )
         # A score reads the owner's whole network (owner-relative features), so the
         # relationship is scored with its network's context, as ListRelationships does.
-        contacts, all_states = self._store.owner_states(request.owner_id)
+        if as_of is None:
+            contacts, all_states = self._store.owner_states(request.owner_id)
+        else:
+            contacts, all_states = self._owner_states(context, request.owner_id, as_of)
         if not contacts:
             _fail(context, grpc.StatusCode.NOT_FOUND, f"owner_id: unknown {request.owner_id!r}")
         row = self._row_of(context, contacts, request)
