@@ -4,7 +4,10 @@ Both read their source as a stream of events and publish it through the gRPC
 ingest API (vinculo_apps.importers.publish), with a progress bar and, at the end,
 the counts: accepted, duplicate, rejected by reason, and the rows the parser
 skipped with their reasons. Exit status 0 when every event was accepted or a
-duplicate, 1 when any was rejected or skipped, 2 when the source is unusable.
+duplicate, 1 when any was rejected or a row could not be read, 2 when the source
+is unusable or nothing answers at the ingest address (found out within
+`CONNECT_TIMEOUT_S`). Rows left out by design (SPAM, rejected endorsements)
+are counted, not an error.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from vinculo.v1 import events_pb2
 from vinculo_apps.importers.common import SkipLog
 from vinculo_apps.importers.files import FORMATS, read_events
 from vinculo_apps.importers.linkedin import LinkedInExport
-from vinculo_apps.importers.publish import IngestClient, PublishSummary
+from vinculo_apps.importers.publish import IngestClient, IngestUnreachable, PublishSummary
 
 DEFAULT_INGEST = "127.0.0.1:50051"
 
@@ -77,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
     except grpc.RpcError as exc:
         console.print(f"[red]error:[/] ingest at {address}: {exc.code().name} {exc.details()}")
         return 2
+    except IngestUnreachable as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
     print_summary(console, summary, skips, time.monotonic() - started)
     return 0 if not summary.rejected and not skips.total else 1
 
@@ -108,7 +114,10 @@ def print_summary(
         f"[bold]{summary.total}[/] events in {seconds:.1f} s ({rate:,.0f}/s): "
         f"[green]{summary.accepted} accepted[/], {summary.duplicates} duplicate, "
         f"[red]{sum(summary.rejected.values())} rejected[/]; {skips.total} rows skipped"
+        + (f"; {sum(skips.ignored.values())} left out by design" if skips.ignored else "")
     )
+    for reason, count in skips.ignored.most_common():
+        console.print(f"  left out by design: {reason}: {count}")
     if summary.rejected:
         table = Table("rejected: reason", "events", "example", title="Rejected by the ingest API")
         for code, count in summary.rejected.most_common():

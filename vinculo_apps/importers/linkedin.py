@@ -211,7 +211,7 @@ class LinkedInExport:
 
     def _message(self, where: str, row: dict[str, str]) -> _Message | None:
         if row.get("folder", "").upper() == "SPAM":
-            self.skips.skip(where, "message in the SPAM folder")
+            self.skips.ignore("message in the SPAM folder")
             return None
         t = self._time(where, row.get("date", ""))
         if t is None:
@@ -292,7 +292,7 @@ class LinkedInExport:
             )
             for where, row in self._rows(archive, file, (first, last)):
                 if row.get("endorsement status", "").upper() == "REJECTED":
-                    self.skips.skip(where, "endorsement rejected")
+                    self.skips.ignore("endorsement you rejected")
                     continue
                 who = person(row.get(f"{role} public url", ""), row[first], row[last])
                 if not who.slug and not who.name:
