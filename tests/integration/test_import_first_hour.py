@@ -16,7 +16,8 @@ pytestmark = pytest.mark.integration
 MESSAGES = (
     "CONVERSATION ID,CONVERSATION TITLE,FROM,SENDER PROFILE URL,TO,RECIPIENT PROFILE URLS,"
     "DATE,SUBJECT,CONTENT,FOLDER\n"
-    f"c1,,Ana López,https://www.linkedin.com/in/ana,Me Owner,{ME},2023-03-13 09:00:00 UTC,,hi,INBOX\n"
+    f"c1,,Ana López,https://www.linkedin.com/in/ana,Me Owner,{ME},"
+    "2023-03-13 09:00:00 UTC,,hi,INBOX\n"
     f"c4,,Spammer,https://www.linkedin.com/in/spam,Me Owner,{ME},2023-05-01,,buy,SPAM\n"
 )
 

@@ -13,7 +13,6 @@ are counted, not an error.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 import zipfile
 from collections.abc import Iterable
@@ -25,16 +24,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from vinculo.v1 import events_pb2
+from vinculo_apps import addresses
 from vinculo_apps.importers.common import SkipLog
 from vinculo_apps.importers.files import FORMATS, read_events
 from vinculo_apps.importers.linkedin import LinkedInExport
 from vinculo_apps.importers.publish import IngestClient, IngestUnreachable, PublishSummary
 
-DEFAULT_INGEST = "127.0.0.1:50051"
-
 
 def default_ingest_address() -> str:
-    return os.environ.get("VINCULO_INGEST_ADDRESS", DEFAULT_INGEST)
+    return addresses.resolve(addresses.INGEST)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         sub.add_argument(
             "--ingest",
             default=None,
-            help=f"ingest address [env VINCULO_INGEST_ADDRESS, default {DEFAULT_INGEST}]",
+            help=f"ingest address [{addresses.describe(addresses.INGEST)}]",
         )
 
 
