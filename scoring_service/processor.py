@@ -21,6 +21,7 @@ from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
 from scoring_service.features.fold import Events, fold
 from scoring_service.features.state import FloatArray, S, new_state
+from scoring_service.profiles import EMPTY, of_event
 from scoring_service.store import Batch, RelationshipKey, StateStore
 from vinculo.v1 import events_pb2 as pb
 from vinculo.validation import Rejection, checked_time
@@ -156,6 +157,9 @@ class BatchProcessor:
         answered = event.in_reply_to
         reply_to = self._seen_time(owner, answered) if answered else None
         poll.add(key, partition, event, t, reply_to)
+        profile = of_event(event, t, self.batch.profiles.get(key, EMPTY))
+        if profile is not None:
+            self.batch.profiles[key] = profile
         if t > newest:
             poll.set_newest(key, feedback, t)
         self.batch.seen[(owner, event_id)] = t

@@ -31,6 +31,7 @@ from scoring_service.pagination import (
     after_token,
     parse_list_request,
 )
+from scoring_service.profiles import Profile
 from scoring_service.scored_network import OwnerStates, ScoredNetwork, network_cache
 from scoring_service.scorer import Scorer
 from scoring_service.signals import network_figures, signals_for, summary_response
@@ -64,6 +65,13 @@ def _fail(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) ->
 def _require_id(context: grpc.ServicerContext, value: str, name: str) -> None:
     if not value:
         _fail(context, grpc.StatusCode.INVALID_ARGUMENT, f"{name}: required")
+
+
+def _profile_fields(profile: Profile | None) -> dict[str, str]:
+    if profile is None:
+        return {}
+    (name, _), (company, _), (position, _) = profile
+    return {"contact_name": name, "contact_company": company, "contact_position": position}
 
 
 class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
@@ -150,10 +158,12 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             context = None if network.context is None else network.context[todo]
             explanations = self._scorer.explain(states, network.as_of, context)
             trends = self._scorer.trend(states, network.as_of)
+            known = self._store.profiles(network.owner_id, (network.contacts[r] for r in todo))
             rendered = {
                 row: pb.Relationship(
                     owner_id=network.owner_id,
                     contact_id=network.contacts[row],
+                    **_profile_fields(known.get(network.contacts[row])),
                     score=float(network.scores[row]),
                     tier=int(network.tiers[row]),  # type: ignore[arg-type]
                     signals=signals_for(network.states[row]),
@@ -298,7 +308,12 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             _fail(context, grpc.StatusCode.UNIMPLEMENTED, "SuggestActions: no suggester configured")
         _require_id(context, request.owner_id, "owner_id")
         network = self._scored(context, request.owner_id, self._requested_as_of(request))
-        return self._suggester(request, network, self._scorer)
+        response = self._suggester(request, network, self._scorer)
+        known = self._store.profiles(request.owner_id, {s.contact_id for s in response.suggestions})
+        for suggestion in response.suggestions:
+            if suggestion.contact_id in known:
+                suggestion.contact_name = known[suggestion.contact_id][0][0]
+        return response
 
     def WatchRelationships(
         self, request: pb.WatchRelationshipsRequest, context: grpc.ServicerContext

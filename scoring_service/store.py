@@ -37,10 +37,11 @@ from pathlib import Path
 
 import numpy as np
 
-from scoring_service import history
+from scoring_service import history, profiles
 from scoring_service.checkpointer import WalCheckpointer
 from scoring_service.codec import decode_states, encode_states
 from scoring_service.features.state import STATE_SCHEMA_VERSION, STATE_SIZE, FloatArray
+from scoring_service.profiles import Profile
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ class Batch:
     seen: dict[tuple[str, str], float] = field(default_factory=dict)
     offsets: dict[int, int] = field(default_factory=dict)
     history: list[history.HistoryRow] = field(default_factory=list)  # applied events
+    profiles: dict[RelationshipKey, Profile] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.offsets or self.states)
@@ -150,6 +152,7 @@ class StateStore:
         self._conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's job
         self._conn.executescript(_SCHEMA)
         history.create(self._conn)
+        profiles.create(self._conn)
         self._checkpointer = WalCheckpointer(path, wal_limit_mb * 2**20)
         self._readers = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
@@ -203,6 +206,7 @@ class StateStore:
             for table in ("relationships", "offsets", "seen_events"):
                 self._conn.execute(f"DELETE FROM {table}")  # fixed table names, no input
             history.clear(self._conn)
+            self._conn.execute("DELETE FROM contact_profiles")
 
     # --- writer side (the consumer thread) --------------------------------------
 
@@ -298,6 +302,7 @@ class StateStore:
             if self._conn.total_changes - before != len(batch.seen):
                 raise SeenBefore(f"a batch of {len(batch.seen)} events repeats a stored event id")
             history.append(self._conn, batch.history)
+            profiles.write(self._conn, batch.profiles)
             self._conn.executemany(
                 "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
                 ((self.topic, p, offset) for p, offset in batch.offsets.items()),
@@ -347,6 +352,10 @@ class StateStore:
         if as_of >= history.newest_time(states):
             return contacts, states
         return history.states_as_of(self._reader(), owner, as_of)
+
+    def profiles(self, owner: str, contacts: Iterable[str]) -> dict[str, Profile]:
+        """Name, company and position of those contacts that have any."""
+        return profiles.read(self._reader(), owner, contacts)
 
     def relationship_state(self, owner: str, contact: str) -> FloatArray | None:
         row = (

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from vinculo.timestamps import set_seconds
 from vinculo.v1 import events_pb2 as pb
+from vinculo.validation import MAX_PROFILE_LENGTH
 from vinculo_apps.importers.common import SkipLog, stable_id
 from vinculo_apps.importers.linkedin_csv import (
     find_member,
@@ -53,6 +54,7 @@ class Person:
     # For a deleted account ("LinkedIn Member", no URL): the conversation it wrote in.
     # Such senders are different people; one per conversation is the best the export says.
     anonymous_in: str = ""
+    display: str = field(default="", compare=False)  # the name as written, for people
 
 
 # Shown instead of a deleted or hidden member's name.
@@ -122,7 +124,7 @@ def person(url: str, first: str, last: str = "", in_conversation: str = "") -> P
     slug, name = profile_slug(url), normalise_name(f"{first} {last}")
     if not slug and name in PLACEHOLDER_NAMES:
         return Person("", "", anonymous_in=in_conversation)
-    return Person(slug, name)
+    return Person(slug, name, display=" ".join(fix_mojibake(f"{first} {last}").split()))
 
 
 @dataclass
@@ -134,6 +136,8 @@ class LinkedInExport:
     skips: SkipLog = field(default_factory=SkipLog)
     per_file: Counter[str] = field(default_factory=Counter)
     people: People = field(default_factory=People)
+    # contact id -> (name as written, company, position), for people to read
+    profiles: dict[str, tuple[str, str, str]] = field(default_factory=dict)
 
     def events(self) -> Iterator[pb.InteractionEvent]:
         with zipfile.ZipFile(self.path) as archive:
@@ -158,6 +162,14 @@ class LinkedInExport:
             owner_only=True,
         )
         set_seconds(event.occurred_at, int(t))
+        profile = self.profiles.get(contact)
+        if profile is not None:
+            name, company, position = (value[:MAX_PROFILE_LENGTH] for value in profile)
+            event.contact_name, event.contact_company, event.contact_position = (
+                name,
+                company,
+                position,
+            )
         self.per_file[file] += 1
         return event
 
@@ -170,13 +182,24 @@ class LinkedInExport:
         for line, row in read_rows(archive, info, anchors, self.skips):
             yield f"{file}:{line}", row
 
-    def _contact(self, where: str, who: Person) -> str | None:
-        """The contact's id, or None with the row reported when the match is ambiguous."""
+    def _contact(
+        self, where: str, who: Person, company: str = "", position: str = ""
+    ) -> str | None:
+        """The contact's id, or None with the row reported when the match is ambiguous.
+
+        Connections.csv gives name, company and position; other files a name only,
+        kept when nothing better is known.
+        """
         try:
-            return self.people.contact_id(who)
+            contact = self.people.contact_id(who)
         except Ambiguous as exc:
             self.skips.skip(where, f"ambiguous: {exc}")
             return None
+        if company or position:
+            self.profiles[contact] = (who.display, company.strip(), position.strip())
+        elif who.display:
+            self.profiles.setdefault(contact, (who.display, "", ""))
+        return contact
 
     def _time(self, where: str, text: str) -> float | None:
         try:
@@ -203,7 +226,7 @@ class LinkedInExport:
             t = self._time(where, row.get("connected on", ""))
             if t is None:
                 continue
-            contact = self._contact(where, who)
+            contact = self._contact(where, who, row.get("company", ""), row.get("position", ""))
             if contact is None:
                 continue
             yield self._event(
