@@ -242,3 +242,13 @@ def test_namesakes_stay_two_people_and_deleted_accounts_are_not_one(tmp_path: Pa
     assert len(deleted) == 2  # two conversations with deleted accounts: two people
     # the percent-encoded and the literal URL are one person
     assert by_contact["linkedin:íñigo-fernández-716"] == 2
+
+
+def test_contacts_carry_their_name_company_and_position(export: Path) -> None:
+    _, events = read(export)
+    ana = [e for e in events if e.contact_id == "linkedin:ana-lopez"]
+    assert {(e.contact_name, e.contact_company, e.contact_position) for e in ana} == {
+        ("Ana López", "Acme", "CTO")
+    }
+    carla = {e.contact_name for e in events if e.contact_id == "linkedin-name:carla nunez"}
+    assert carla == {"Carla Núñez"}  # as Connections.csv writes it

@@ -145,3 +145,20 @@ def test_timeline_labels_fit_inside_the_chart() -> None:
     width = float(re.search(r'width="(\d+)"', svg).group(1))  # type: ignore[union-attr]
     for x, label in re.findall(r'<text x="([\d.]+)"[^>]*>([^<]*strengthening)</text>', svg):
         assert float(x) + 7.5 * len(label) <= width, (x, label)  # ~7.5 px a character
+
+
+def test_people_are_shown_by_name_with_their_role() -> None:
+    data = sample_report(n=3)
+    named = data.relationships[0]
+    named.contact_id = "linkedin:%c3%ad%c3%b1igo-fern%c3%a1ndez-mart%c3%adnez-716"
+    named.contact_name, named.contact_company = "Íñigo Fernández Martínez", "Acme"
+    named.contact_position = "CTO"
+    data.suggestions[0].contact_id = named.contact_id
+    data.suggestions[0].contact_name = named.contact_name
+    console = Console(record=True, width=80)
+    terminal.render(data, console, top=3)
+    text = console.export_text()
+    assert "Íñigo" in text and "%c3" not in text
+    page = html.render(data)
+    assert "Íñigo Fernández Martínez" in page and "CTO, Acme" in page and "%c3" not in page
+    assert "linkedin:contact-0001" in page  # no name known: the id

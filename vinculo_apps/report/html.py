@@ -17,7 +17,7 @@ from html import escape
 
 from vinculo.domain import TIER_NAMES, TREND_NAMES
 from vinculo.v1 import scoring_pb2 as pb
-from vinculo_apps.report.data import ACTION_NAMES, ReportData
+from vinculo_apps.report.data import ACTION_NAMES, ReportData, role, who
 from vinculo_apps.report.terminal import TIER_NOTE
 
 TIER_COLOURS = {1: "#b0b7c3", 2: "#7aa6d8", 3: "#3b7dd8", 4: "#1b4f9c"}
@@ -104,6 +104,10 @@ def funnel_svg(funnel: pb.Funnel, width: int = 640, height: int = 230) -> str:
     return "".join(parts)
 
 
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
 def timeline_svg(relationships: list[pb.Relationship], as_of: float, width: int = 1000) -> str:
     """Span of each top relationship from first to last interaction, on one time axis."""
     rows = [r for r in relationships if r.signals.first_interaction.seconds]
@@ -128,11 +132,11 @@ def timeline_svg(relationships: list[pb.Relationship], as_of: float, width: int 
         y = 14 + i * row_h
         first, last = r.signals.first_interaction.seconds, r.signals.last_interaction.seconds
         colour = TIER_COLOURS.get(r.tier, "#888")
-        parts.append(f'<text x="4" y="{y + 4}">{escape(r.contact_id[:34])}</text>')
+        parts.append(f'<text x="4" y="{y + 4}">{escape(_clip(who(r), 34))}</text>')
         parts.append(
             f'<line class="span" x1="{x(first):.1f}" y1="{y}" x2="{x(max(last, first)):.1f}" '
             f'y2="{y}" stroke="{colour}" stroke-width="8" stroke-linecap="round">'
-            f"<title>{escape(r.contact_id)}: {_date(first)} - {_date(last)}</title></line>"
+            f"<title>{escape(who(r))}: {_date(first)} - {_date(last)}</title></line>"
         )
         trend = TREND_NAMES.get(r.trend, "")
         parts.append(f'<text x="{label_w + plot_w + 8}" y="{y + 4}">{r.score:.3f} {trend}</text>')
@@ -164,7 +168,7 @@ def _suggestions(data: ReportData) -> str:
         for s in (s for s in data.suggestions if s.kind == kind):
             evidence = escape("; ".join(s.evidence))
             rows.append(
-                f"<tr><td>{escape(name)}</td><td>{escape(s.contact_id)}</td>"
+                f"<tr><td>{escape(name)}</td><td>{escape(who(s))}</td>"
                 f"<td>{escape(s.reason)}</td><td>{evidence}</td></tr>"
             )
     if not rows:
@@ -177,7 +181,8 @@ def _suggestions(data: ReportData) -> str:
 
 def _ranking(relationships: list[pb.Relationship]) -> str:
     rows = "".join(
-        f"<tr><td>{i}</td><td>{escape(r.contact_id)}</td><td>{r.score:.3f}</td>"
+        f"<tr><td>{i}</td><td>{escape(who(r))}<br><small>{escape(role(r))}</small></td>"
+        f"<td>{r.score:.3f}</td>"
         f"<td>{TIER_NAMES.get(r.tier, '?')}</td><td>{TREND_NAMES.get(r.trend, '')}</td>"
         f"<td>{escape(r.explanation[0] if r.explanation else '')}</td></tr>"
         for i, r in enumerate(relationships, start=1)

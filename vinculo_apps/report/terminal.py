@@ -11,7 +11,7 @@ from rich.text import Text
 
 from vinculo.domain import TIER_NAMES, TREND_NAMES
 from vinculo.v1 import scoring_pb2 as pb
-from vinculo_apps.report.data import ACTION_NAMES, ReportData
+from vinculo_apps.report.data import ACTION_NAMES, ReportData, who
 
 TREND_MARKS = {1: "↓", 2: "→", 3: "↑"}
 # Why two equal scores can sit in different tiers (scoring_service/tiers.py).
@@ -33,7 +33,7 @@ def ranking_table(relationships: list[pb.Relationship], title: str, start: int =
     for rank, r in enumerate(relationships, start=start):
         table.add_row(
             str(rank),
-            r.contact_id,
+            who(r),
             f"{r.score:.3f}",
             TIER_NAMES.get(r.tier, "?"),
             f"{TREND_MARKS.get(r.trend, '')} {TREND_NAMES.get(r.trend, '')}",
@@ -97,7 +97,7 @@ def suggestions_tables(data: ReportData) -> list[Table | Text]:
         for column in ("contact", "reason", "evidence"):
             table.add_column(column)
         for s in rows:
-            table.add_row(s.contact_id, s.reason, "; ".join(s.evidence))
+            table.add_row(who(s), s.reason, "; ".join(s.evidence))
         out.append(table)
     return out
 
