@@ -7,6 +7,8 @@ stood then (issue 16, point 1).
 
 from __future__ import annotations
 
+import re
+
 import grpc
 import pytest
 
@@ -16,6 +18,7 @@ from vinculo.v1 import events_pb2 as ev
 from vinculo.v1 import ingest_pb2 as ingest_pb
 from vinculo.v1 import ingest_pb2_grpc, scoring_pb2_grpc
 from vinculo.v1 import scoring_pb2 as pb
+from vinculo_apps.cli import main
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +54,7 @@ def _publish(ingest: ServiceProcess, events: list[ev.InteractionEvent]) -> None:
 
 
 def test_a_past_as_of_counts_only_the_events_before_it(
-    ingest: ServiceProcess, scoring: ServiceProcess
+    ingest: ServiceProcess, scoring: ServiceProcess, capsys: pytest.CaptureFixture[str]
 ) -> None:
     events = _events()
     _publish(ingest, events)
@@ -97,3 +100,13 @@ def test_a_past_as_of_counts_only_the_events_before_it(
 
         suggested = stub.SuggestActions(pb.SuggestActionsRequest(owner_id=OWNER, as_of=past.as_of))
         assert {s.contact_id for s in suggested.suggestions} <= {"old"}
+
+    # `vinculo report --as-of` reads the same past: one contact, nothing in the future
+    capsys.readouterr()
+    argv = ["report", "--owner", OWNER, "--scoring", scoring.address]
+    assert main([*argv, "--as-of", str(NOW - 200 * DAY)]) == 0
+    report = capsys.readouterr().out
+    assert "1 contacts" in report, report
+    assert not re.search(r"-\d+ days|in \d+ days", report), report
+    shares = [float(x) for x in re.findall(r"(\d+(?:\.\d+)?)%", report)]
+    assert shares and max(shares) <= 100.0, report
