@@ -9,7 +9,9 @@ same `fold` as the consumer, in the order the consumer applied them.
 A row is the columns `fold.Events.from_tuples` takes (no ids, no text beyond the
 two keys). A store made by a build without this table holds no history for the
 events it applied before; it says so (`history_incomplete` in `meta`) and a past
-`as_of` is refused until the state is rebuilt from the log.
+`as_of` is refused until the state is rebuilt from the log. Likewise an owner
+whose state was restored from another instance's changelog (scale-out) is
+refused a past `as_of` (`history_missing`), never answered from partial events.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ CREATE TABLE IF NOT EXISTS event_history (
     reply_to REAL
 );
 CREATE INDEX IF NOT EXISTS event_history_by_owner ON event_history (owner, t);
+-- Owners with state restored from the changelog (scale-out), which has no events.
+CREATE TABLE IF NOT EXISTS history_missing (owner TEXT PRIMARY KEY) WITHOUT ROWID;
 """
 INCOMPLETE_KEY = "history_incomplete"
 
@@ -62,7 +66,13 @@ def create(conn: sqlite3.Connection) -> None:
 def clear(conn: sqlite3.Connection) -> None:
     """With the state dropped to be rebuilt from the log, the history is rebuilt whole."""
     conn.execute("DELETE FROM event_history")
+    conn.execute("DELETE FROM history_missing")
     conn.execute("DELETE FROM meta WHERE key = ?", (INCOMPLETE_KEY,))
+
+
+def mark_missing(conn: sqlite3.Connection, owners: Iterable[str]) -> None:
+    """These owners' states came from elsewhere (a changelog restore) without their events."""
+    conn.executemany("INSERT OR IGNORE INTO history_missing VALUES (?)", ((o,) for o in owners))
 
 
 def incomplete(conn: sqlite3.Connection) -> bool:
@@ -96,6 +106,12 @@ def states_as_of(
             "answer only as of its owners' newest events or later; restart the scoring "
             "service with --rebuild-state (VINCULO_SCORING_REBUILD_STATE=true) to rebuild "
             "state and history from the topic"
+        )
+    if conn.execute("SELECT 1 FROM history_missing WHERE owner = ?", (owner,)).fetchone():
+        raise HistoryMissing(
+            "this owner's state was restored from the changelog of another scoring "
+            "instance, which carries no event history, so it can be answered only as of "
+            "the owner's newest event or later"
         )
     rows = conn.execute(
         "SELECT contact, t, type, direction, personalized, duration, audience, feedback_label, "

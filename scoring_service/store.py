@@ -343,6 +343,7 @@ class StateStore:
                 "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
                 (self.topic, partition, next_offset or 0),
             )
+            history.mark_missing(self._conn, {owner for owner, _ in keys})
         self._checkpointer.committed()
         if keys and self._commit_listeners:
             changed: dict[str, list[tuple[str, FloatArray]]] = {}

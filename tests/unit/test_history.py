@@ -72,3 +72,14 @@ def test_a_store_made_without_history_refuses_a_past_as_of_and_says_how_to_fix(
     assert rebuilt.next_offset(0) is None
     assert rebuilt.owner_states_as_of("ana", T0)[0] == []
     rebuilt.close()
+
+
+def test_an_owner_restored_from_the_changelog_is_refused_a_past_as_of(tmp_path: Path) -> None:
+    events = _events()
+    store = StateStore(tmp_path / "s.db", TOPIC)
+    batch = _batch(events)
+    store.apply_restored(0, {("ana", "bo"): batch.states[("ana", "bo")][1]}, {}, 6)
+    with pytest.raises(HistoryMissing, match="restored from the changelog"):
+        store.owner_states_as_of("ana", events[2].time)
+    assert store.owner_states_as_of("ana", events[-1].time)[0] == ["bo"]  # now: exact
+    store.close()
