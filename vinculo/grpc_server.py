@@ -22,6 +22,7 @@ from vinculo.grpc_guards import DecodeGuardInterceptor
 from vinculo.grpc_metrics import GrpcMetrics, MetricsInterceptor
 from vinculo.logs import RequestLogInterceptor
 from vinculo.reflection import V1_SERVICE_NAME, V1ALPHA_SERVICE_NAME, enable_reflection
+from vinculo.security.settings import ServerSecurity
 
 # Health service names an orchestrator's probes ask for (Kubernetes grpc probes' `service`).
 LIVENESS = "liveness"
@@ -47,6 +48,7 @@ class ServiceServer:
         self,
         registry: CollectorRegistry,
         max_workers: int = 16,
+        security: ServerSecurity | None = None,
         interceptors: Sequence[grpc.ServerInterceptor] = (),
         ready_at_start: bool = True,
     ) -> None:
@@ -59,17 +61,21 @@ class ServiceServer:
         ]
         self._bound: int | None = None
         self.metrics = GrpcMetrics(registry)
+        self._security = security or ServerSecurity()
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
             # Metrics first: they see every call, also one a later interceptor answers
-            # (the decode guard's INVALID_ARGUMENT included).
+            # (the decode guard's INVALID_ARGUMENT, auth refusing it, a limit). Then the
+            # decode guard, then auth: later ones know the request is whole and the caller known.
             interceptors=[
                 MetricsInterceptor(self.metrics),
                 RequestLogInterceptor(),
                 DecodeGuardInterceptor(),
+                *self._security.interceptors,
                 *interceptors,
             ],
-            options=[("grpc.so_reuseport", 0)],  # a port in use must fail loudly
+            # A port in use must fail loudly.
+            options=[("grpc.so_reuseport", 0), *self._security.options],
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         self.metrics.initialize(health.SERVICE_NAME)
@@ -82,7 +88,11 @@ class ServiceServer:
 
     def bind(self, host: str, port: int) -> int:
         """Reserve the port before `start` (to advertise it); returns it (useful with 0)."""
-        bound = self._server.add_insecure_port(f"{host}:{port}")
+        credentials = self._security.credentials
+        if credentials is None:
+            bound = self._server.add_insecure_port(f"{host}:{port}")
+        else:
+            bound = self._server.add_secure_port(f"{host}:{port}", credentials)
         if bound == 0:
             raise OSError(f"cannot listen for gRPC on {host}:{port}")
         self._bound = int(bound)
