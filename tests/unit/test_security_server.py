@@ -177,9 +177,9 @@ def test_every_rpc_without_a_credential_is_unauthenticated(served: Served) -> No
     assert set(codes.values()) == {grpc.StatusCode.UNAUTHENTICATED}, codes
     assert served.ingest.published == []
     counted = served.registry.get_sample_value(
-        "vinculo_grpc_requests_total",
-        {"service": "vinculo.v1.ScoringService", "method": "GetNetworkSummary",
-         "code": "UNAUTHENTICATED"},
+        "grpc_server_handled_total",
+        {"grpc_type": "unary", "grpc_service": "vinculo.v1.ScoringService",
+         "grpc_method": "GetNetworkSummary", "grpc_code": "UNAUTHENTICATED"},
     )  # fmt: skip
     assert counted == 1
 
