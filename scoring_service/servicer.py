@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scoring_service.features.state import FloatArray
+from scoring_service.instants import BadInstant, checked_seconds
 from scoring_service.network_cache import NetworkCache
 from scoring_service.pagination import (
     BadRequest,
@@ -35,7 +36,7 @@ from scoring_service.scorer import Scorer
 from scoring_service.signals import network_figures, signals_for, summary_response
 from scoring_service.store import StateStore
 from scoring_service.watch import OwnerChanges, TooManyWatchers, WatchHub
-from vinculo.timestamps import seconds_of, timestamp
+from vinculo.timestamps import timestamp
 from vinculo.v1 import events_pb2 as events
 from vinculo.v1 import scoring_pb2 as pb
 from vinculo.v1 import scoring_pb2_grpc
@@ -85,15 +86,18 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
 
     # --- helpers -------------------------------------------------------------------
 
-    def _as_of(self, request: object) -> float:
-        as_of = self._requested_as_of(request)
+    def _as_of(self, request: object, context: grpc.ServicerContext) -> float:
+        as_of = self._requested_as_of(request, context)
         return self._clock() if as_of is None else as_of
 
     @staticmethod
-    def _requested_as_of(request: object) -> float | None:
+    def _requested_as_of(request: object, context: grpc.ServicerContext) -> float | None:
         stamp = getattr(request, "as_of", None)
         if stamp is not None and request.HasField("as_of"):  # type: ignore[attr-defined]
-            return seconds_of(stamp)
+            try:
+                return checked_seconds(stamp, "as_of")
+            except BadInstant as exc:
+                _fail(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         return None
 
     def _scored(
@@ -161,7 +165,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
     ) -> pb.GetRelationshipResponse:
         _require_id(context, request.owner_id, "owner_id")
         _require_id(context, request.contact_id, "contact_id")
-        as_of = self._requested_as_of(request)
+        as_of = self._requested_as_of(request, context)
         if as_of is None and self._cache.enabled:
             # Now: the row of the cached scored network, exactly as List gives it. A
             # miss scores the whole network (~2x one row's cost) for the reads after it.
@@ -212,8 +216,8 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         self, request: pb.ListRelationshipsRequest, context: grpc.ServicerContext
     ) -> pb.ListRelationshipsResponse:
         try:
-            query = parse_list_request(request, self._as_of(request))
-        except BadRequest as exc:
+            query = parse_list_request(request, self._as_of(request, context))
+        except (BadRequest, BadInstant) as exc:
             _fail(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         network = self._list_network(context, request, query.as_of)
         if query.after is not None:
@@ -271,7 +275,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         self, request: pb.GetNetworkSummaryRequest, context: grpc.ServicerContext
     ) -> pb.GetNetworkSummaryResponse:
         _require_id(context, request.owner_id, "owner_id")
-        network = self._scored(context, request.owner_id, self._requested_as_of(request))
+        network = self._scored(context, request.owner_id, self._requested_as_of(request, context))
         figures = network_figures(network.states, network.tiers)
         return summary_response(request.owner_id, figures, self._scorer.version)
 
@@ -281,7 +285,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         if self._suggester is None:
             _fail(context, grpc.StatusCode.UNIMPLEMENTED, "SuggestActions: no suggester configured")
         _require_id(context, request.owner_id, "owner_id")
-        network = self._scored(context, request.owner_id, self._requested_as_of(request))
+        network = self._scored(context, request.owner_id, self._requested_as_of(request, context))
         return self._suggester(request, network, self._scorer)
 
     def WatchRelationships(
