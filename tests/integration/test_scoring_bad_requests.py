@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import grpc
 import pytest
@@ -34,7 +35,7 @@ def test_forged_page_tokens_and_out_of_range_as_of_are_invalid_argument(
     scoring: ServiceProcess,
 ) -> None:
     with grpc.insecure_channel(scoring.address) as channel:
-        stub = scoring_pb2_grpc.ScoringServiceStub(channel)
+        stub = scoring_pb2_grpc.ScoringServiceStub(channel)  # type: ignore[no-untyped-call]
         for name, token in FORGED_TOKENS.items():
             with pytest.raises(grpc.RpcError) as caught:
                 stub.ListRelationships(
@@ -43,7 +44,7 @@ def test_forged_page_tokens_and_out_of_range_as_of_are_invalid_argument(
             assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, name
             assert caught.value.details().startswith("page_token"), name
         for seconds, nanos in BAD_AS_OF:
-            calls = [
+            calls: list[tuple[Any, Any]] = [
                 (stub.ListRelationships, pb.ListRelationshipsRequest(owner_id="ana")),
                 (stub.GetNetworkSummary, pb.GetNetworkSummaryRequest(owner_id="ana")),
                 (stub.SuggestActions, pb.SuggestActionsRequest(owner_id="ana")),
