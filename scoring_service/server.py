@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from scoring_service.consumer import ScoringConsumer
+from scoring_service.lag_monitor import LagMonitor
 from scoring_service.metrics import ScoringMetrics
 from scoring_service.scored_network import network_cache
 from scoring_service.scorer import IncompatibleModel, load_scorer
@@ -82,6 +83,16 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         consumer = ScoringConsumer(settings, store, metrics, hub)
         consumer.start()  # joining the group (~3 s) overlaps loading the model (~2 s)
         cleanup.callback(consumer.stop)
+        monitor = LagMonitor(
+            settings.kafka_bootstrap,
+            INTERACTIONS_TOPIC,
+            settings.partitions,
+            store,
+            metrics,
+            assigned=lambda: consumer.assigned,
+        )
+        monitor.start()
+        cleanup.callback(monitor.stop)
         log.info("consuming %s from %s", INTERACTIONS_TOPIC, settings.kafka_bootstrap)
         _one_compute_thread()
         scorer = load_scorer(settings.model_path)
@@ -99,8 +110,14 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         http, _ = start_metrics_http(settings.metrics_port, registry, settings.metrics_host)
         cleanup.callback(http.shutdown)
         log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
+        ready: bool | None = None
         while not stop.wait(CONSUMER_CHECK_S) and consumer.is_alive():
-            pass
+            # Not ready while the broker does not answer or the store cannot be written:
+            # reads still answer from committed state, but it is not kept fresh.
+            now_ready = monitor.broker_up.is_set() and consumer.store_writable
+            if now_ready != ready:
+                server.set_serving(now_ready)
+                ready = now_ready
         # Stop consuming first: commit state and offsets, leave the group; then gRPC.
         server.set_serving(False)
         consumer.stop()

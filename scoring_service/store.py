@@ -31,6 +31,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,14 @@ SELECT r.owner, r.contact, r.state
 FROM json_each(?) AS wanted CROSS JOIN relationships AS r
 ON r.owner = json_extract(wanted.value, '$[0]') AND r.contact = json_extract(wanted.value, '$[1]')
 """
+
+
+def cannot_write(exc: sqlite3.OperationalError) -> bool:
+    """The write failed for want of space (SQLITE_FULL), an I/O error, or another process
+    holding the file's write lock (SQLITE_BUSY): worth pausing and retrying, not exiting."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    retried = (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_BUSY)
+    return code is not None and (code & 0xFF) in retried
 
 
 class StateSchemaMismatch(RuntimeError):
@@ -207,7 +216,9 @@ class StateStore:
         try:
             yield
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            # SQLite rolls back by itself after some errors (SQLITE_FULL among them).
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
 
@@ -295,13 +306,32 @@ class StateStore:
                 ((self.topic, p, offset) for p, offset in batch.offsets.items()),
             )
         self._checkpointer.committed()
-        self._checkpointer.truncate_if_large(self._conn)
+        try:
+            self._checkpointer.truncate_if_large(self._conn)
+        except sqlite3.OperationalError as exc:
+            if not cannot_write(exc):
+                raise
+            # The commit is durable in the WAL; the checkpoint is retried after the next.
+            log.warning("WAL checkpoint of %s failed: %s", self.path, exc)
         if batch.states and self._commit_listeners:
             changed: dict[str, list[tuple[str, FloatArray]]] = {}
             for (owner, contact), (_, state) in batch.states.items():
                 changed.setdefault(owner, []).append((contact, state))
             for listener in self._commit_listeners:
                 listener(changed)
+
+    def probe_write(self) -> bool:
+        """Whether a small write succeeds now (after the disk was full)."""
+        try:
+            with self._transaction():
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('write_probe', ?)", (str(time.time()),)
+                )
+        except sqlite3.OperationalError as exc:
+            if not cannot_write(exc):
+                raise
+            return False
+        return True
 
     def add_commit_listener(self, listener: CommitListener) -> None:
         """Called after every commit that changed state, with each changed owner's new
@@ -349,6 +379,15 @@ class StateStore:
             .fetchone()
         )
         return row is not None
+
+    def committed_offsets(self) -> dict[int, int]:
+        """partition -> next offset to consume, as committed (any thread)."""
+        rows = (
+            self._reader()
+            .execute("SELECT partition, next_offset FROM offsets WHERE topic = ?", (self.topic,))
+            .fetchall()
+        )
+        return {int(p): int(o) for p, o in rows}
 
     def count_relationships(self) -> int:
         return int(self._reader().execute("SELECT count(*) FROM relationships").fetchone()[0])
