@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from scoring_service.consumer import ScoringConsumer
+from scoring_service.integrity import DamagedStore
 from scoring_service.lag_monitor import LagMonitor
 from scoring_service.metrics import ScoringMetrics
 from scoring_service.scored_network import network_cache
@@ -172,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
     _install_signal_handlers(stop)
     try:
         return serve(settings, stop)
-    except (StateSchemaMismatch, IncompatibleModel) as exc:
+    except (StateSchemaMismatch, DamagedStore, IncompatibleModel) as exc:
         log.error("%s", exc)
         return 2
 

@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from scoring_service.features.state import FloatArray
 from scoring_service.instants import BadInstant, checked_seconds
+from scoring_service.integrity import DamagedState
 from scoring_service.network_cache import NetworkCache
 from scoring_service.pagination import (
     BadRequest,
@@ -100,6 +101,14 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
                 _fail(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         return None
 
+    def _owner_states(
+        self, context: grpc.ServicerContext, owner_id: str
+    ) -> tuple[list[str], FloatArray]:
+        try:
+            return self._store.owner_states(owner_id)
+        except DamagedState as exc:
+            _fail(context, grpc.StatusCode.DATA_LOSS, f"owner_id {owner_id!r}: {exc}")
+
     def _scored(
         self,
         context: grpc.ServicerContext,
@@ -123,7 +132,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         base: OwnerStates | None = None,
     ) -> ScoredNetwork:
         """`base`: the owner's committed states carried forward by the cache, if any."""
-        contacts, states = self._store.owner_states(owner_id) if base is None else base
+        contacts, states = self._owner_states(context, owner_id) if base is None else base
         if not contacts:
             _fail(context, grpc.StatusCode.NOT_FOUND, missing.format(owner_id))
         context = self._scorer.owner_context(states, as_of)
@@ -177,7 +186,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             )
         # A score reads the owner's whole network (owner-relative features), so the
         # relationship is scored with its network's context, as ListRelationships does.
-        contacts, all_states = self._store.owner_states(request.owner_id)
+        contacts, all_states = self._owner_states(context, request.owner_id)
         if not contacts:
             _fail(context, grpc.StatusCode.NOT_FOUND, f"owner_id: unknown {request.owner_id!r}")
         row = self._row_of(context, contacts, request)
