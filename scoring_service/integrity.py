@@ -51,7 +51,10 @@ class DamagedState(RuntimeError):
         )
 
 
-def row_checksum(owner: str, contact: str, state: bytes) -> int:
+def row_checksum(owner: str, contact: str, state: object) -> int:
+    """CRC-32 of a row; -1 (never a stored checksum) for a state that is not bytes."""
+    if not isinstance(state, bytes):
+        return -1
     return zlib.crc32(state, zlib.crc32(f"{owner}\0{contact}\0".encode()))
 
 
