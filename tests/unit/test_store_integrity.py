@@ -61,7 +61,7 @@ def test_a_damaged_row_is_refused_on_read_and_at_start(tmp_path: Path) -> None:
     assert store.relationship_state("ana", "bo") is not None
     store.close()
 
-    with pytest.raises(DamagedStore, match="1 relationship row.*--rebuild-state"):
+    with pytest.raises(DamagedStore, match=r"1 relationship row.*--rebuild-state"):
         StateStore(path, TOPIC)
     rebuilt = StateStore(path, TOPIC, rebuild=True)
     try:
