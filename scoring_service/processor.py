@@ -92,6 +92,16 @@ def _checked(record: RecordLike, now: float) -> _Valid | Rejection:
     return _check_key(record, event) or (event, t)
 
 
+@dataclass(frozen=True)
+class RestoreGuard:
+    """After a restore from the changelog, until input offset `until`: a record of a
+    restored relationship whose restored state already holds it (its offset is below
+    that state's batch end in `rows`) is not applied again (routing/changelog.py)."""
+
+    until: int
+    rows: dict[RelationshipKey, int]
+
+
 class BatchProcessor:
     def __init__(self, store: StateStore, clock: Callable[[], float] = time.time) -> None:
         self._store = store
@@ -99,6 +109,9 @@ class BatchProcessor:
         self.batch = Batch()
         # Look every event id up, newer or not: set to replay a batch the store refused.
         self.strict = False
+        # Partitions just restored from the changelog, until the consumer passes what
+        # the restored states already hold (routing/changelog.py).
+        self.guards: dict[int, RestoreGuard] = {}
 
     def take_batch(self) -> Batch:
         """The changes so far; processing continues in a fresh batch."""
@@ -125,7 +138,7 @@ class BatchProcessor:
                 )
                 outcomes.append(Outcome.DEAD_LETTER)
             else:
-                outcomes.append(self._take(record.partition, *valid, poll))
+                outcomes.append(self._guarded(record, valid, poll))
             self.batch.offsets[record.partition] = record.offset + 1
         poll.fold()
         return outcomes, dead
@@ -140,6 +153,20 @@ class BatchProcessor:
             if not isinstance(valid, Rejection)
         }
         return self._store.load_states(wanted - self.batch.states.keys())
+
+    def _guarded(self, record: RecordLike, valid: _Valid, poll: _Poll) -> Outcome:
+        """`_take`, except a record that a restored state already holds."""
+        guard = self.guards.get(record.partition)
+        if guard is not None:
+            if record.offset >= guard.until:
+                del self.guards[record.partition]
+            else:
+                event, t = valid
+                end = guard.rows.get((event.owner_id, event.contact_id))
+                if end is not None and record.offset < end:
+                    self.batch.seen[(event.owner_id, event.event_id)] = t
+                    return Outcome.DUPLICATE
+        return self._take(record.partition, *valid, poll)
 
     def _take(self, partition: int, event: pb.InteractionEvent, t: float, poll: _Poll) -> Outcome:
         """Outcome of one valid event; a new one joins the poll's events to fold."""

@@ -25,6 +25,8 @@ from scoring_service.consumer import ScoringConsumer
 from scoring_service.integrity import DamagedStore
 from scoring_service.lag_monitor import LagMonitor
 from scoring_service.metrics import ScoringMetrics
+from scoring_service.routing.directory import PartitionDirectory
+from scoring_service.routing.forwarding import ForwardingInterceptor
 from scoring_service.scored_network import network_cache
 from scoring_service.scorer import IncompatibleModel, load_scorer
 from scoring_service.servicer import ScoringServicer
@@ -81,7 +83,9 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         )
         cleanup.callback(store.close)
         metrics.relationships.set(store.count_relationships())
-        consumer = ScoringConsumer(settings, store, metrics, hub)
+        server, directory, forwarding = _bind_grpc(settings, registry)
+        cleanup.callback(forwarding.close)
+        consumer = ScoringConsumer(settings, store, metrics, hub, directory)
         consumer.start()  # joining the group (~3 s) overlaps loading the model (~2 s)
         cleanup.callback(consumer.stop)
         monitor = LagMonitor(
@@ -105,20 +109,26 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         servicer = ScoringServicer(
             store, scorer, hub, make_suggester(cadences_of(settings)), cache=cache
         )
-        server = _start_grpc(settings, registry, servicer)
+        _start_grpc(settings, server, servicer)
         cleanup.callback(server.stop)
+
+        # Ready (health SERVING) while every partition held here has caught up, the
+        # broker answers and the store can be written: reads still answer from
+        # committed state otherwise, but it is not kept fresh.
+        def ready() -> bool:
+            return directory.is_ready() and monitor.broker_up.is_set() and consumer.store_writable
+
+        directory.on_readiness(lambda _: server.set_serving(ready()))
+        server.set_serving(ready())
         cleanup.callback(hub.close)
         http, _ = start_metrics_http(settings.metrics_port, registry, settings.metrics_host)
         cleanup.callback(http.shutdown)
         log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
-        ready: bool | None = None
+        was_ready: bool | None = None
         while not stop.wait(CONSUMER_CHECK_S) and consumer.is_alive():
-            # Not ready while the broker does not answer or the store cannot be written:
-            # reads still answer from committed state, but it is not kept fresh.
-            now_ready = monitor.broker_up.is_set() and consumer.store_writable
-            if now_ready != ready:
-                server.set_serving(now_ready)
-                ready = now_ready
+            if ready() != was_ready:
+                was_ready = ready()
+                server.set_serving(was_ready)
         # Stop consuming first: commit state and offsets, leave the group; then gRPC.
         server.set_serving(False)
         consumer.stop()
@@ -152,14 +162,28 @@ def _return_large_buffers_to_the_os() -> None:
         mallopt(M_MMAP_THRESHOLD, LARGE_BUFFER_BYTES)
 
 
+def _bind_grpc(
+    settings: ScoringSettings, registry: CollectorRegistry
+) -> tuple[ServiceServer, PartitionDirectory, ForwardingInterceptor]:
+    """The gRPC port is bound before the consumer joins its group: the join advertises
+    it to the other instances, which forward calls for this instance's owners."""
+    directory = PartitionDirectory(settings.partitions, "")
+    forwarding = ForwardingInterceptor(directory, settings.route_wait_s, registry)
+    server = ServiceServer(registry, max_workers=settings.max_workers, interceptors=[forwarding])
+    port = server.bind(settings.grpc_host, settings.grpc_port)
+    directory.own_address = settings.advertised_address or f"{settings.grpc_host}:{port}"
+    log.info(
+        "gRPC bound on %s:%d, advertised as %s", settings.grpc_host, port, directory.own_address
+    )
+    return server, directory, forwarding
+
+
 def _start_grpc(
-    settings: ScoringSettings, registry: CollectorRegistry, servicer: ScoringServicer
-) -> ServiceServer:
-    server = ServiceServer(registry, max_workers=settings.max_workers)
+    settings: ScoringSettings, server: ServiceServer, servicer: ScoringServicer
+) -> None:
     server.add(scoring_pb2_grpc.add_ScoringServiceServicer_to_server, servicer, SERVICE_NAME)
     port = server.start(settings.grpc_host, settings.grpc_port)
     log.info("gRPC listening on %s:%d", settings.grpc_host, port)
-    return server
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from typing import Any
 
@@ -125,12 +125,19 @@ class ServiceServer:
     health status (e.g. while draining on shutdown).
     """
 
-    def __init__(self, registry: CollectorRegistry, max_workers: int = 16) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        max_workers: int = 16,
+        interceptors: Sequence[grpc.ServerInterceptor] = (),
+    ) -> None:
         self.health = health.HealthServicer()
         self._service_names: list[str] = [reflection.SERVICE_NAME, health.SERVICE_NAME]
+        self._bound: int | None = None
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-            interceptors=[MetricsInterceptor(GrpcMetrics(registry))],
+            # Metrics first: they see every call, also one a later interceptor answers.
+            interceptors=[MetricsInterceptor(GrpcMetrics(registry)), *interceptors],
             options=[("grpc.so_reuseport", 0)],  # a port in use must fail loudly
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
@@ -140,11 +147,17 @@ class ServiceServer:
         register(servicer, self._server)
         self._service_names.append(name)
 
-    def start(self, host: str, port: int) -> int:
-        """Bind and start; returns the bound port (useful with port 0)."""
+    def bind(self, host: str, port: int) -> int:
+        """Reserve the port before `start` (to advertise it); returns it (useful with 0)."""
         bound = self._server.add_insecure_port(f"{host}:{port}")
         if bound == 0:
             raise OSError(f"cannot listen for gRPC on {host}:{port}")
+        self._bound = int(bound)
+        return self._bound
+
+    def start(self, host: str, port: int) -> int:
+        """Bind (unless `bind` did) and start; returns the bound port (useful with port 0)."""
+        bound = self._bound if self._bound is not None else self.bind(host, port)
         reflection.enable_server_reflection(self._service_names, self._server)
         self._server.start()
         self.set_serving(True)
