@@ -43,6 +43,12 @@ class IngestSettings:
         200_000, "VINCULO_INGEST_DEDUPE_WINDOW", "recent (owner, event_id) pairs remembered"
     )
     max_workers: int = setting(16, "VINCULO_INGEST_WORKERS", "gRPC worker threads")
+    max_streams: int = setting(
+        8, "VINCULO_INGEST_MAX_STREAMS", "open StreamEvents calls in all, below the workers"
+    )
+    max_streams_per_caller: int = setting(
+        4, "VINCULO_INGEST_MAX_STREAMS_PER_CALLER", "open StreamEvents calls per client address"
+    )
     raw_bridge: bool = setting(
         True, "VINCULO_RAW_BRIDGE", "forward CloudEvents from the raw topic (true/false)"
     )
@@ -56,6 +62,13 @@ class IngestSettings:
             raise SettingsError(f"partitions: must be at least 1, not {self.partitions}")
         if self.ack_timeout_s <= 0 or self.connect_timeout_s <= 0:
             raise SettingsError("ack_timeout_s, connect_timeout_s: must be positive")
+        if not 1 <= self.max_streams <= self.max_workers - 2:
+            raise SettingsError(
+                f"max_streams: must be in 1..{self.max_workers - 2} (workers - 2, kept for"
+                f" PublishEvents and health), not {self.max_streams}"
+            )
+        if self.max_streams_per_caller < 1:
+            raise SettingsError("max_streams_per_caller: must be at least 1")
         if self.dedupe_window < 0:
             raise SettingsError("dedupe_window: must not be negative")
         for name in ("grpc_port", "metrics_port"):

@@ -22,6 +22,7 @@ from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 from scoring_service.features.fold import Events, fold
 from scoring_service.features.state import FloatArray, S, new_state
 from scoring_service.store import Batch, RelationshipKey, StateStore
+from vinculo.identifiers import mirror_event_id
 from vinculo.v1 import events_pb2 as pb
 from vinculo.validation import Rejection, checked_time
 
@@ -180,13 +181,20 @@ class BatchProcessor:
         if (self.strict or t <= newest) and self._seen_time(owner, event_id) is not None:
             return Outcome.DUPLICATE
         # A reply carries the time of what it answers.
-        answered = event.in_reply_to
-        reply_to = self._seen_time(owner, answered) if answered else None
+        reply_to = self._reply_to_time(event) if event.in_reply_to else None
         poll.add(key, partition, event, t, reply_to)
         if t > newest:
             poll.set_newest(key, feedback, t)
         self.batch.seen[(owner, event_id)] = t
         return Outcome.APPLIED
+
+    def _reply_to_time(self, event: pb.InteractionEvent) -> float | None:
+        """The answered event's time: one of the owner's own, else the contact's copy."""
+        owner, answered = event.owner_id, event.in_reply_to
+        own = self._seen_time(owner, answered)
+        if own is not None:
+            return own
+        return self._seen_time(owner, mirror_event_id(event.contact_id, answered))
 
     def _seen_time(self, owner: str, event_id: str) -> float | None:
         pending = self.batch.seen.get((owner, event_id))

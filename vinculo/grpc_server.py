@@ -20,6 +20,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
+from vinculo.grpc_guards import DecodeGuardInterceptor
+
 # Latencies of interest run from sub-millisecond reads to multi-second bulk loads.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 
@@ -136,8 +138,13 @@ class ServiceServer:
         self._bound: int | None = None
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-            # Metrics first: they see every call, also one a later interceptor answers.
-            interceptors=[MetricsInterceptor(GrpcMetrics(registry)), *interceptors],
+            # Metrics first: they see every call, also one a later interceptor answers
+            # (the decode guard's INVALID_ARGUMENT included).
+            interceptors=[
+                MetricsInterceptor(GrpcMetrics(registry)),
+                DecodeGuardInterceptor(),
+                *interceptors,
+            ],
             options=[("grpc.so_reuseport", 0)],  # a port in use must fail loudly
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
