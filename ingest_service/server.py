@@ -32,6 +32,7 @@ from ingest_service.settings import IngestSettings
 from ingest_service.stream_limits import StreamLimitInterceptor, StreamSlots
 from vinculo import settings as settings_mod
 from vinculo.grpc_server import ServiceServer, start_metrics_http
+from vinculo.security.settings import build_server_security
 from vinculo.v1 import ingest_pb2_grpc
 
 log = logging.getLogger("ingest_service")
@@ -88,6 +89,7 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
         registry,
         max_workers=settings.max_workers,
         interceptors=[StreamLimitInterceptor(slots)],
+        security=build_server_security(settings),
     )
     server.add(
         ingest_pb2_grpc.add_IngestServiceServicer_to_server,

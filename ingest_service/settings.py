@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vinculo.domain import MAX_EVENTS_PER_CALL
+from vinculo.security.settings import ServerSecuritySettings
 from vinculo.settings import SettingsError, setting
 
 # The documented limit of the API (ingest.proto): a call carries at most this many events.
 
 
 @dataclass(frozen=True)
-class IngestSettings:
+class IngestSettings(ServerSecuritySettings):
     kafka_bootstrap: str = setting(
         "127.0.0.1:9092", "VINCULO_KAFKA_BOOTSTRAP", "Kafka bootstrap servers, comma-separated"
     )
@@ -54,6 +55,7 @@ class IngestSettings:
     )
 
     def validate(self) -> None:
+        self.validate_security()
         if not 1 <= self.max_batch <= MAX_EVENTS_PER_CALL:
             raise SettingsError(
                 f"max_batch: must be in 1..{MAX_EVENTS_PER_CALL}, not {self.max_batch}"

@@ -36,6 +36,8 @@ from scoring_service.suggestions import Cadences, make_suggester
 from scoring_service.watch import WatchHub
 from vinculo import settings as settings_lib
 from vinculo.grpc_server import ServiceServer, start_metrics_http
+from vinculo.security.settings import build_server_security
+from vinculo.security.tls import client_credentials
 from vinculo.topics import INTERACTIONS_TOPIC
 from vinculo.v1 import scoring_pb2, scoring_pb2_grpc
 
@@ -168,8 +170,15 @@ def _bind_grpc(
     """The gRPC port is bound before the consumer joins its group: the join advertises
     it to the other instances, which forward calls for this instance's owners."""
     directory = PartitionDirectory(settings.partitions, "")
-    forwarding = ForwardingInterceptor(directory, settings.route_wait_s, registry)
-    server = ServiceServer(registry, max_workers=settings.max_workers, interceptors=[forwarding])
+    # Forwarded calls carry the caller's token; the peer checks it again.
+    peers = client_credentials(settings.tls_peer_ca) if settings.tls_cert else None
+    forwarding = ForwardingInterceptor(directory, settings.route_wait_s, registry, peers)
+    server = ServiceServer(
+        registry,
+        max_workers=settings.max_workers,
+        security=build_server_security(settings),
+        interceptors=[forwarding],
+    )
     port = server.bind(settings.grpc_host, settings.grpc_port)
     directory.own_address = settings.advertised_address or f"{settings.grpc_host}:{port}"
     log.info(

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from vinculo.security.settings import ServerSecuritySettings
 from vinculo.settings import SettingsError, setting
 
 
 @dataclass(frozen=True)
-class ScoringSettings:
+class ScoringSettings(ServerSecuritySettings):
     kafka_bootstrap: str = setting(
         "127.0.0.1:9092", "VINCULO_KAFKA_BOOTSTRAP", "Kafka bootstrap servers, comma separated"
     )
@@ -82,6 +83,12 @@ class ScoringSettings:
         "VINCULO_SCORING_CHANGELOG",
         "back each partition's state with the compacted changelog topic, restore from it",
     )
+    tls_peer_ca: str = setting(
+        "",
+        "VINCULO_SCORING_TLS_PEER_CA",
+        "with TLS: CA of the other scoring instances' certificates, for forwarding"
+        " (empty = the system's roots)",
+    )
     route_wait_s: float = setting(
         5.0,
         "VINCULO_SCORING_ROUTE_WAIT_S",
@@ -98,6 +105,7 @@ class ScoringSettings:
         return self.data_dir / "scoring.sqlite3"
 
     def validate(self) -> None:
+        self.validate_security()
         for name in ("grpc_port", "metrics_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535:

@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
 from vinculo.grpc_guards import DecodeGuardInterceptor
+from vinculo.security.settings import ServerSecurity
 
 # Latencies of interest run from sub-millisecond reads to multi-second bulk loads.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
@@ -131,21 +132,26 @@ class ServiceServer:
         self,
         registry: CollectorRegistry,
         max_workers: int = 16,
+        security: ServerSecurity | None = None,
         interceptors: Sequence[grpc.ServerInterceptor] = (),
     ) -> None:
         self.health = health.HealthServicer()
         self._service_names: list[str] = [reflection.SERVICE_NAME, health.SERVICE_NAME]
         self._bound: int | None = None
+        self._security = security or ServerSecurity()
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
             # Metrics first: they see every call, also one a later interceptor answers
-            # (the decode guard's INVALID_ARGUMENT included).
+            # (the decode guard's INVALID_ARGUMENT, auth refusing it, a limit). Then the
+            # decode guard, then auth: later ones know the request is whole and the caller known.
             interceptors=[
                 MetricsInterceptor(GrpcMetrics(registry)),
                 DecodeGuardInterceptor(),
+                *self._security.interceptors,
                 *interceptors,
             ],
-            options=[("grpc.so_reuseport", 0)],  # a port in use must fail loudly
+            # A port in use must fail loudly.
+            options=[("grpc.so_reuseport", 0), *self._security.options],
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
 
@@ -156,7 +162,11 @@ class ServiceServer:
 
     def bind(self, host: str, port: int) -> int:
         """Reserve the port before `start` (to advertise it); returns it (useful with 0)."""
-        bound = self._server.add_insecure_port(f"{host}:{port}")
+        credentials = self._security.credentials
+        if credentials is None:
+            bound = self._server.add_insecure_port(f"{host}:{port}")
+        else:
+            bound = self._server.add_secure_port(f"{host}:{port}", credentials)
         if bound == 0:
             raise OSError(f"cannot listen for gRPC on {host}:{port}")
         self._bound = int(bound)

@@ -46,8 +46,14 @@ def _identity(data: bytes) -> bytes:
 
 class ForwardingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     def __init__(
-        self, directory: PartitionDirectory, wait_s: float, registry: CollectorRegistry
+        self,
+        directory: PartitionDirectory,
+        wait_s: float,
+        registry: CollectorRegistry,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
+        """credentials: TLS to the other instances (None: plaintext, as this one serves)."""
+        self._credentials = credentials
         self._directory = directory
         self._wait_s = wait_s
         self._forwarded = Counter(
@@ -169,7 +175,11 @@ class ForwardingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         with self._lock:
             channel = self._channels.get(address)
             if channel is None:
-                channel = grpc.insecure_channel(address)
+                channel = (
+                    grpc.insecure_channel(address)
+                    if self._credentials is None
+                    else grpc.secure_channel(address, self._credentials)
+                )
                 self._channels[address] = channel
             return channel
 
