@@ -28,6 +28,7 @@ from tests.integration.test_scoring_service import (
     stored_offsets,
     stub_for,
 )
+from vinculo.topics import ensure_topics
 from vinculo_apps.devstack.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.integration
@@ -90,7 +91,10 @@ def test_broker_gone_then_back_makes_the_service_wait_not_exit(
         still_running(service, 8.0)
         assert all_scored(service, before)  # committed state is still served meanwhile
 
-        broker.start()  # a memory broker: empty, the topic re-created by the service
+        broker.start()  # a memory broker: empty
+        # A real broker keeps its topics; this one must get them back at once with their
+        # count, before a client's metadata request auto-creates 4 partitions (Tansu).
+        ensure_topics(broker.bootstrap, 8)
         wait_until(
             lambda: service.metric("vinculo_scoring_broker_up") == 1, timeout_s=30, what="up"
         )
