@@ -29,6 +29,7 @@ the services create their topics with the configured count first.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Iterable
@@ -45,7 +46,7 @@ from scoring_service.routing.changelog import ChangelogWriter, RestoredPartition
 from scoring_service.routing.changelog import restore as changelog_restore
 from scoring_service.routing.directory import PartitionDirectory
 from scoring_service.settings import ScoringSettings
-from scoring_service.store import Batch, SeenBefore, StateStore
+from scoring_service.store import Batch, SeenBefore, StateStore, cannot_write
 from scoring_service.watch import WatchHub
 from vinculo.topics import (
     DEAD_LETTER_TOPIC,
@@ -70,6 +71,9 @@ FETCH_MAX_WAIT_MS = 200
 # try to create the topics this often.
 TOPIC_CHECK_INTERVAL_S = 3.0
 CONNECT_RETRY_S = 1.0
+MAX_CONNECT_RETRY_S = 10.0
+CLOSE_TIMEOUT_S = 5
+STORE_RETRY_S = 2.0
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -105,13 +109,17 @@ class ScoringConsumer:
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaProducer | None = None
         self._dlq_futures: list[Any] = []
+        # Partitions this instance consumes (replaced, never mutated: read by other threads).
+        self.assigned: frozenset[int] = frozenset()
+        self._appended_ms: list[int] = []  # Kafka timestamps of records not yet committed
         self._routing_pending: list[TopicPartition] | None = None
         self._changelog: ChangelogWriter | None = None
         self._unsettled: set[TopicPartition] = set()
-        self._lag_partitions: set[int] = set()
         self._last_commit = time.monotonic()
         self._uncommitted = 0  # records processed since the last durable commit
         self.error: BaseException | None = None
+        self.store_writable = True  # False while paused on a store that cannot be written
+        self._paused_since: float | None = None
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -129,23 +137,30 @@ class ScoringConsumer:
 
     def _run(self) -> None:
         try:
-            if not self._connect():
-                return
-            try:
-                self._loop()
-                # Only after a clean stop: after an error the batch may hold a
-                # half-applied event; the stored offsets replay it instead.
-                self.commit()
-            finally:
-                self._close()
+            while self._connect():
+                try:
+                    self._loop()
+                    # Only after a clean stop: after an error the batch may hold a
+                    # half-applied event; the stored offsets replay it instead.
+                    self.commit()
+                    return
+                except KafkaError as exc:
+                    # The broker went away (or refused a dead letter): nothing of the
+                    # batch is durable yet, so it is dropped and consumed again from
+                    # the stored offsets once a new connection is assigned partitions.
+                    log.warning("lost the broker (%s): reconnecting", exc)
+                    self._drop_uncommitted()
+                finally:
+                    self._close()
         except BaseException as exc:
             self.error = exc
             log.exception("consumer stopped on an error")
             raise
 
     def _connect(self) -> bool:
-        """Topics, consumer, producer; retried until the broker answers or stop()."""
+        """Topics, consumer, producer; retried with backoff until the broker answers or stop()."""
         settings = self._settings
+        delay = CONNECT_RETRY_S
         while not self._stop.is_set():
             try:
                 changelog = changelog_topic(settings.consumer_group)
@@ -174,9 +189,23 @@ class ScoringConsumer:
                 self._consumer = self._new_consumer()
                 return True
             except KafkaError as exc:
-                log.warning("Kafka at %s not ready (%s); retrying", settings.kafka_bootstrap, exc)
-                self._stop.wait(CONNECT_RETRY_S)
+                log.warning(
+                    "Kafka at %s not ready (%s); retrying in %.0f s",
+                    settings.kafka_bootstrap,
+                    exc,
+                    delay,
+                )
+                self._close()
+                self._stop.wait(delay)
+                delay = min(delay * 2, MAX_CONNECT_RETRY_S)
         return False
+
+    def _drop_uncommitted(self) -> None:
+        """Forget what is not durable: the stored offsets bring it back."""
+        self._processor.take_batch()
+        self._uncommitted = 0
+        self._appended_ms.clear()
+        self._dlq_futures.clear()
 
     def _new_consumer(self) -> KafkaConsumer:
         settings = self._settings
@@ -211,12 +240,18 @@ class ScoringConsumer:
         return {"partition_assignment_strategy": [assignor]}
 
     def _close(self) -> None:
-        if self._consumer is not None:
-            self._consumer.close()  # leaves the group: partitions move at once
-        if self._producer is not None:
-            self._producer.close()
-        if self._changelog is not None:
-            self._changelog.close()
+        consumer, self._consumer = self._consumer, None
+        producer, self._producer = self._producer, None
+        self.assigned = frozenset()
+        # Bounded: with the broker gone, leaving the group or flushing would wait
+        # for a request timeout (minutes) before reconnecting.
+        if consumer is not None:
+            consumer.close(timeout_ms=CLOSE_TIMEOUT_S * 1000)  # leaves the group
+        if producer is not None:
+            producer.close(timeout=CLOSE_TIMEOUT_S)
+        changelog, self._changelog = self._changelog, None
+        if changelog is not None:
+            changelog.close()  # its writes wait for acks: nothing is left unsent
 
     # --- the loop --------------------------------------------------------------
 
@@ -234,7 +269,7 @@ class ScoringConsumer:
                 self._process([record for records in polled.values() for record in records])
             self._check_log_ends(consumer)
             self._settle_log_ends(consumer)
-            lag = self._update_lag(consumer)
+            lag = self._fetch_lag(consumer)
             now = time.monotonic()
             # Commit when due, and at once when caught up (nothing more fetched, or
             # no lag left): a lone event is then visible one fetch after it arrived,
@@ -244,6 +279,8 @@ class ScoringConsumer:
                 caught_up and self._processor.batch
             ):
                 self.commit()
+            if self._paused_since is not None:
+                self._resume_if_writable(consumer)
             if not consumer.assignment() and now - last_topic_check >= TOPIC_CHECK_INTERVAL_S:
                 last_topic_check = now
                 self._recreate_missing_topic(consumer)
@@ -264,6 +301,7 @@ class ScoringConsumer:
 
     def _process(self, records: list[Any]) -> None:
         outcomes, dead = self._processor.process(records)
+        self._appended_ms.extend(record.timestamp for record in records)
         self._uncommitted += len(outcomes)
         self._metrics.consumed.inc(len(outcomes))
         self._metrics.applied.inc(outcomes.count(Outcome.APPLIED))
@@ -308,20 +346,18 @@ class ScoringConsumer:
                 consumer.seek_to_beginning(tp)
                 self._renew_changelog()
 
-    def _update_lag(self, consumer: KafkaConsumer) -> int | None:
-        """Sets the lag gauges; the total lag, None while a partition's is unknown."""
-        total: int | None = 0
+    def _fetch_lag(self, consumer: KafkaConsumer) -> int | None:
+        """Records fetched by no poll yet (None while a partition's end is unknown).
+
+        Only to decide when to commit; the lag gauges come from the LagMonitor,
+        which asks the broker, so a stalled consumer cannot hide its lag.
+        """
+        total = 0
         for tp in consumer.assignment():
             high = consumer.highwater(tp)
             if high is None:
-                total = None
-                continue
-            position = consumer.position(tp)
-            lag = max(high - position, 0)
-            self._metrics.lag.labels(str(tp.partition)).set(lag)
-            self._lag_partitions.add(tp.partition)
-            if total is not None:
-                total += lag
+                return None
+            total += max(high - consumer.position(tp), 0)
         return total
 
     # --- commits and rebalances --------------------------------------------------
@@ -341,14 +377,64 @@ class ScoringConsumer:
             except SeenBefore:
                 self._replay_strictly(batch)
                 return
+            except sqlite3.OperationalError as exc:
+                if not cannot_write(exc):
+                    raise
+                self._pause_unwritable(exc)
+                return
         self._processor.strict = False
         self._metrics.committed.inc(self._uncommitted)
         self._uncommitted = 0
+        self._observe_freshness()
         self._metrics.relationships.inc(batch.new_relationships)
         if self._directory is not None:
             self._directory.committed(batch.offsets)
         self._commit_to_kafka(batch)
         self._hub.publish(batch, time.time())
+
+    def _pause_unwritable(self, exc: sqlite3.OperationalError) -> None:
+        """The store cannot be written (disk full): stop consuming, keep the group.
+
+        Nothing of the batch was written; it is consumed again from the stored
+        offsets once a probe write succeeds. Reads go on serving committed state.
+        """
+        consumer = self._consumer
+        assert consumer is not None
+        log.error(
+            "state store %s cannot be written (%s): consumption paused, retried every %.0f s; "
+            "free space on its disk or end what locks it (nothing is lost: the records stay "
+            "in the log)",
+            self._store.path,
+            exc,
+            STORE_RETRY_S,
+        )
+        self._drop_uncommitted()
+        self._metrics.store_writable.set(0)
+        self.store_writable = False
+        self._paused_since = time.monotonic()
+        assigned = list(consumer.assignment())
+        self._seek_to_stored(assigned)
+        consumer.pause(*assigned)
+
+    def _resume_if_writable(self, consumer: KafkaConsumer) -> None:
+        assert self._paused_since is not None
+        if time.monotonic() - self._paused_since < STORE_RETRY_S:
+            return
+        if not self._store.probe_write():
+            self._paused_since = time.monotonic()
+            return
+        log.info("state store %s can be written again: consuming", self._store.path)
+        self._paused_since = None
+        self.store_writable = True
+        self._metrics.store_writable.set(1)
+        consumer.resume(*consumer.paused())
+
+    def _observe_freshness(self) -> None:
+        now_ms = time.time() * 1000
+        observe = self._metrics.freshness.observe
+        for appended in self._appended_ms:
+            observe(max(now_ms - appended, 0.0) / 1000)
+        self._appended_ms.clear()
 
     def _replay_strictly(self, batch: Batch) -> None:
         """Consume the refused batch's records again, every event id looked up.
@@ -359,6 +445,7 @@ class ScoringConsumer:
         log.warning("an event id was reused with a newer time: replaying the batch strictly")
         self._metrics.replays.inc()
         self._uncommitted = 0
+        self._appended_ms.clear()
         self._processor.strict = True
         self._seek_to_stored([TopicPartition(INTERACTIONS_TOPIC, p) for p in batch.offsets])
 
@@ -421,12 +508,9 @@ class ScoringConsumer:
     def on_revoked(self, revoked: list[TopicPartition]) -> None:
         # Whoever gets these partitions next reads the store's offsets: write them now.
         self.commit()
+        self.assigned = self.assigned - {tp.partition for tp in revoked}
         if self._directory is not None:
             self._directory.rebalance_started()
-        for tp in revoked:
-            if tp.partition in self._lag_partitions:
-                self._metrics.lag.remove(str(tp.partition))
-                self._lag_partitions.discard(tp.partition)
         log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
 
     def on_assigned(self, assigned: list[TopicPartition]) -> None:
@@ -434,6 +518,7 @@ class ScoringConsumer:
         assert consumer is not None
         self._check_log_identity(consumer)
         self._seek_to_stored(assigned)
+        self.assigned = self.assigned | {tp.partition for tp in assigned}
         # The log ends are asked from the loop: a rebalance callback runs on kafka-python's
         # IO thread, which must not block on a request.
         self._routing_pending = list(assigned)

@@ -11,6 +11,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from vinculo.reasons import SCORING_DEAD_LETTER_CODES
 
 # Commits write a poll's worth of rows; from a millisecond to a slow disk's seconds.
+# Freshness: from the commit interval (0.5 s) to minutes behind.
+FRESHNESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -46,10 +48,29 @@ class ScoringMetrics:
             self.dead_lettered.labels(code)
         self.lag = Gauge(
             "vinculo_scoring_consumer_lag",
-            "Records in the partition not yet consumed (high watermark - position).",
+            "Records in the partition not yet durably scored: the broker's end offset minus "
+            "the offset committed in the state store (asked of the broker every 2 s).",
             ["partition"],
             registry=registry,
         )
+        self.broker_up = Gauge(
+            "vinculo_scoring_broker_up",
+            "1 while the broker answers the lag monitor's requests, else 0.",
+            registry=registry,
+        )
+        self.freshness = Histogram(
+            "vinculo_scoring_freshness_seconds",
+            "Time from a record's append to the interaction topic (its Kafka timestamp) "
+            "to its effect being committed in the state store.",
+            buckets=FRESHNESS_BUCKETS,
+            registry=registry,
+        )
+        self.store_writable = Gauge(
+            "vinculo_scoring_store_writable",
+            "0 while the state store cannot be written (disk full): consumption is paused.",
+            registry=registry,
+        )
+        self.store_writable.set(1)
         self.relationships = Gauge(
             "vinculo_scoring_relationships",
             "Relationships (owner, contact) in the state store.",

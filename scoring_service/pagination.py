@@ -15,17 +15,21 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from scoring_service.features.state import FloatArray
-from vinculo.timestamps import seconds_of
+from scoring_service.instants import BadInstant, checked_float_seconds, checked_seconds
 from vinculo.v1 import events_pb2 as events
 from vinculo.v1 import scoring_pb2 as pb
 
 TOKEN_VERSION = 1
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+# An issued token is a few hundred characters; ids (<= 256 characters each) escaped in
+# JSON and base64-encoded stay well below this.
+MAX_TOKEN_CHARS = 16384
 _VALID_TIERS = frozenset(v for v in events.Tier.values() if v != events.TIER_UNSPECIFIED)
 _VALID_ORDERS = frozenset(pb.SortOrder.values())
 
@@ -62,23 +66,68 @@ class PageToken:
 
     @classmethod
     def decode(cls, token: str) -> PageToken:
+        """The token's fields, each checked for type and range; BadPageToken otherwise.
+
+        A forged token is refused whatever it holds: NaN or Infinity (which
+        `json` accepts by default), nesting (no field is nested: the length
+        bound keeps the parser's recursion shallow), wrong types or ranges.
+        """
+        if len(token) > MAX_TOKEN_CHARS:
+            raise BadPageToken(f"page_token: longer than {MAX_TOKEN_CHARS} characters")
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            body = json.loads(raw)
-            if body.get("v") != TOKEN_VERSION:
-                raise BadPageToken("page_token: unknown version")
-            return cls(
-                owner_id=str(body["o"]),
-                as_of=float(body["a"]),
-                weakest_first=bool(body["w"]),
-                tiers=tuple(int(t) for t in body["t"]),
-                last_score=float(body["s"]),
-                last_contact=str(body["c"]),
-            )
-        except (binascii.Error, ValueError, KeyError, TypeError, AttributeError) as exc:
-            if isinstance(exc, BadPageToken):
-                raise
+            body = json.loads(raw, parse_constant=_refuse_constant)
+        except (binascii.Error, ValueError, RecursionError) as exc:
             raise BadPageToken("page_token: not a token issued by this service") from exc
+        if not isinstance(body, dict):
+            raise BadPageToken("page_token: not a token issued by this service")
+        if body.get("v") != TOKEN_VERSION:
+            raise BadPageToken("page_token: unknown version")
+        return cls(
+            owner_id=_field(body, "o", str),
+            as_of=_instant(body, "a"),
+            weakest_first=_field(body, "w", bool),
+            tiers=_tiers(body),
+            last_score=_score(body),
+            last_contact=_field(body, "c", str),
+        )
+
+
+T = TypeVar("T")
+
+
+def _refuse_constant(name: str) -> float:
+    raise BadPageToken(f"page_token: holds {name}, not a number")
+
+
+def _field(body: dict[str, object], key: str, kind: type[T]) -> T:
+    value = body.get(key)
+    if not isinstance(value, kind):
+        raise BadPageToken("page_token: not a token issued by this service")
+    return value
+
+
+def _instant(body: dict[str, object], key: str) -> float:
+    try:
+        return checked_float_seconds(body.get(key), "page_token.as_of")
+    except BadInstant as exc:
+        raise BadPageToken(str(exc)) from exc
+
+
+def _score(body: dict[str, object]) -> float:
+    value = body.get("s")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadPageToken("page_token: not a token issued by this service")
+    if not 0.0 <= value <= 1.0:
+        raise BadPageToken("page_token: last score outside 0..1")
+    return float(value)
+
+
+def _tiers(body: dict[str, object]) -> tuple[int, ...]:
+    tiers = _field(body, "t", list)
+    if not all(isinstance(t, int) and not isinstance(t, bool) for t in tiers):
+        raise BadPageToken("page_token: not a token issued by this service")
+    return tuple(tiers)
 
 
 def ranking_order(scores: FloatArray, contacts: list[str], weakest_first: bool) -> list[int]:
@@ -137,6 +186,6 @@ def parse_list_request(request: pb.ListRelationshipsRequest, default_as_of: floa
         raise BadPageToken("page_token: issued for another owner_id")
     if token.weakest_first != weakest_first or token.tiers != tiers:
         raise BadPageToken("page_token: order and tiers must match the first request's")
-    if request.HasField("as_of") and seconds_of(request.as_of) != token.as_of:
+    if request.HasField("as_of") and checked_seconds(request.as_of, "as_of") != token.as_of:
         raise BadPageToken("page_token: as_of must match the first request's (or be unset)")
     return ListQuery(page_size, weakest_first, tiers, token.as_of, token)

@@ -22,6 +22,8 @@ from prometheus_client import CollectorRegistry
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from scoring_service.consumer import ScoringConsumer
+from scoring_service.integrity import DamagedStore
+from scoring_service.lag_monitor import LagMonitor
 from scoring_service.metrics import ScoringMetrics
 from scoring_service.ops_metrics import OpsMetrics
 from scoring_service.routing.directory import PartitionDirectory
@@ -90,6 +92,16 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         consumer = ScoringConsumer(settings, store, metrics, hub, directory)
         consumer.start()  # joining the group (~3 s) overlaps loading the model (~2 s)
         cleanup.callback(consumer.stop)
+        monitor = LagMonitor(
+            settings.kafka_bootstrap,
+            INTERACTIONS_TOPIC,
+            settings.partitions,
+            store,
+            metrics,
+            assigned=lambda: consumer.assigned,
+        )
+        monitor.start()
+        cleanup.callback(monitor.stop)
         log.info("consuming %s from %s", INTERACTIONS_TOPIC, settings.kafka_bootstrap)
         _one_compute_thread()
         scorer = load_scorer(settings.model_path)
@@ -104,17 +116,30 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         _start_grpc(settings, server, servicer)
         cleanup.callback(server.stop)
         # Ready (health "", readiness, the service) while every partition held here has
-        # caught up; live (health `liveness`) from the start.
+        # caught up, the broker answers and the store can be written: reads still answer
+        # from committed state otherwise, but it is not kept fresh. Live (health
+        # `liveness`) from the start.
         ops = OpsMetrics(registry, settings.database_path)
-        for listener in (server.set_ready, ops.set_ready):
-            directory.on_readiness(listener)
-            listener(directory.is_ready())
+
+        def ready() -> bool:
+            return directory.is_ready() and monitor.broker_up.is_set() and consumer.store_writable
+
+        def publish_readiness(_: object = None) -> bool:
+            now_ready = ready()
+            server.set_ready(now_ready)
+            ops.set_ready(now_ready)
+            return now_ready
+
+        directory.on_readiness(publish_readiness)
+        publish_readiness()
         cleanup.callback(hub.close)
         http, _ = start_metrics_http(settings.metrics_port, registry, settings.metrics_host)
         cleanup.callback(http.shutdown)
         log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
+        was_ready: bool | None = None
         while not stop.wait(CONSUMER_CHECK_S) and consumer.is_alive():
-            pass
+            if ready() != was_ready:  # the broker or the store came back, or went away
+                was_ready = publish_readiness()
         # Stop consuming first: commit state and offsets, leave the group; then gRPC.
         server.set_serving(False)
         consumer.stop()
@@ -189,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
     _install_signal_handlers(stop)
     try:
         return serve(settings, stop)
-    except (StateSchemaMismatch, IncompatibleModel) as exc:
+    except (StateSchemaMismatch, DamagedStore, IncompatibleModel) as exc:
         log.error("%s", exc)
         return 2
 

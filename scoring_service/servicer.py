@@ -23,6 +23,8 @@ import numpy.typing as npt
 
 from scoring_service.features.state import FloatArray
 from scoring_service.history import HistoryMissing
+from scoring_service.instants import BadInstant, checked_seconds
+from scoring_service.integrity import DamagedState
 from scoring_service.network_cache import NetworkCache
 from scoring_service.pagination import (
     BadRequest,
@@ -37,7 +39,7 @@ from scoring_service.scorer import Scorer
 from scoring_service.signals import network_figures, signals_for, summary_response
 from scoring_service.store import StateStore
 from scoring_service.watch import OwnerChanges, TooManyWatchers, WatchHub
-from vinculo.timestamps import seconds_of, timestamp
+from vinculo.timestamps import timestamp
 from vinculo.v1 import events_pb2 as events
 from vinculo.v1 import scoring_pb2 as pb
 from vinculo.v1 import scoring_pb2_grpc
@@ -94,15 +96,18 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
 
     # --- helpers -------------------------------------------------------------------
 
-    def _as_of(self, request: object) -> float:
-        as_of = self._requested_as_of(request)
+    def _as_of(self, request: object, context: grpc.ServicerContext) -> float:
+        as_of = self._requested_as_of(request, context)
         return self._clock() if as_of is None else as_of
 
     @staticmethod
-    def _requested_as_of(request: object) -> float | None:
+    def _requested_as_of(request: object, context: grpc.ServicerContext) -> float | None:
         stamp = getattr(request, "as_of", None)
         if stamp is not None and request.HasField("as_of"):  # type: ignore[attr-defined]
-            return seconds_of(stamp)
+            try:
+                return checked_seconds(stamp, "as_of")
+            except BadInstant as exc:
+                _fail(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         return None
 
     def _scored(
@@ -140,13 +145,18 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         return ScoredNetwork(owner_id, contacts, states, scores, tiers, as_of, context)
 
     def _owner_states(
-        self, context: grpc.ServicerContext, owner_id: str, as_of: float
+        self, context: grpc.ServicerContext, owner_id: str, as_of: float | None = None
     ) -> OwnerStates:
-        """The owner's states as they stood at `as_of` (only events at or before it)."""
+        """The owner's states as they stood at `as_of` (only events at or before it),
+        the committed ones when None; damaged stored rows answer DATA_LOSS."""
         try:
+            if as_of is None:
+                return self._store.owner_states(owner_id)
             return self._store.owner_states_as_of(owner_id, as_of)
         except HistoryMissing as exc:
             _fail(context, grpc.StatusCode.FAILED_PRECONDITION, f"as_of: {exc}")
+        except DamagedState as exc:
+            _fail(context, grpc.StatusCode.DATA_LOSS, f"owner_id {owner_id!r}: {exc}")
 
     def _relationships(self, network: ScoredNetwork, rows: list[int]) -> list[pb.Relationship]:
         """The rows rendered; a row rendered before for this network is reused (the
@@ -184,7 +194,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
     ) -> pb.GetRelationshipResponse:
         _require_id(context, request.owner_id, "owner_id")
         _require_id(context, request.contact_id, "contact_id")
-        as_of = self._requested_as_of(request)
+        as_of = self._requested_as_of(request, context)
         if as_of is None and self._cache.enabled:
             # Now: the row of the cached scored network, exactly as List gives it. A
             # miss scores the whole network (~2x one row's cost) for the reads after it.
@@ -197,7 +207,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         # A score reads the owner's whole network (owner-relative features), so the
         # relationship is scored with its network's context, as ListRelationships does.
         if as_of is None:
-            contacts, all_states = self._store.owner_states(request.owner_id)
+            contacts, all_states = self._owner_states(context, request.owner_id)
         else:
             contacts, all_states = self._owner_states(context, request.owner_id, as_of)
         if not contacts:
@@ -238,8 +248,8 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         self, request: pb.ListRelationshipsRequest, context: grpc.ServicerContext
     ) -> pb.ListRelationshipsResponse:
         try:
-            query = parse_list_request(request, self._as_of(request))
-        except BadRequest as exc:
+            query = parse_list_request(request, self._as_of(request, context))
+        except (BadRequest, BadInstant) as exc:
             _fail(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         network = self._list_network(context, request, query.as_of)
         if query.after is not None:
@@ -297,7 +307,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         self, request: pb.GetNetworkSummaryRequest, context: grpc.ServicerContext
     ) -> pb.GetNetworkSummaryResponse:
         _require_id(context, request.owner_id, "owner_id")
-        network = self._scored(context, request.owner_id, self._requested_as_of(request))
+        network = self._scored(context, request.owner_id, self._requested_as_of(request, context))
         figures = network_figures(network.states, network.tiers)
         return summary_response(request.owner_id, figures, self._scorer.version)
 
@@ -307,7 +317,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         if self._suggester is None:
             _fail(context, grpc.StatusCode.UNIMPLEMENTED, "SuggestActions: no suggester configured")
         _require_id(context, request.owner_id, "owner_id")
-        network = self._scored(context, request.owner_id, self._requested_as_of(request))
+        network = self._scored(context, request.owner_id, self._requested_as_of(request, context))
         response = self._suggester(request, network, self._scorer)
         known = self._store.profiles(request.owner_id, {s.contact_id for s in response.suggestions})
         for suggestion in response.suggestions:

@@ -6,8 +6,9 @@ any instant leaves either both or neither, and a restart resumes exactly where
 the last commit stopped. Kafka's committed offsets are informational only.
 
 Tables:
-- `relationships(owner, contact, partition, state, schema_version)`: the state
-  vector (`features.state`) in `codec`'s sparse form, tagged with its layout version.
+- `relationships(owner, contact, partition, state, schema_version, crc)`: the state
+  vector (`features.state`) in `codec`'s sparse form, tagged with its layout version,
+  and a checksum verified on every read (`integrity`).
 - `offsets(topic, partition, next_offset)`: the next offset to consume.
 - `seen_events(owner, event_id, occurred_at)`: deduplication of redelivered
   events, and the time of an event a later reply names in `in_reply_to`.
@@ -31,6 +32,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +43,16 @@ from scoring_service import history, profiles
 from scoring_service.checkpointer import WalCheckpointer
 from scoring_service.codec import decode_states, encode_states
 from scoring_service.features.state import STATE_SCHEMA_VERSION, STATE_SIZE, FloatArray
+from scoring_service.integrity import (
+    QUICK_CHECK_MAX_BYTES,
+    REBUILD_HINT,
+    DamagedState,
+    DamagedStore,
+    add_checksums,
+    check_file,
+    damaged_rows,
+    row_checksum,
+)
 from scoring_service.profiles import Profile
 
 log = logging.getLogger(__name__)
@@ -53,6 +65,7 @@ CREATE TABLE IF NOT EXISTS relationships (
     partition INTEGER NOT NULL,
     state BLOB NOT NULL,
     schema_version INTEGER NOT NULL,
+    crc INTEGER,
     PRIMARY KEY (owner, contact)
 ) WITHOUT ROWID;
 -- No query reads relationships by partition: an index on it cost ~34 B and one extra
@@ -78,10 +91,18 @@ CommitListener = Callable[[dict[str, list[tuple[str, FloatArray]]]], None]
 
 # CROSS JOIN keeps json_each outside, so each wanted key is one primary-key probe.
 _LOAD_STATES = """
-SELECT r.owner, r.contact, r.state
+SELECT r.owner, r.contact, r.state, r.crc
 FROM json_each(?) AS wanted CROSS JOIN relationships AS r
 ON r.owner = json_extract(wanted.value, '$[0]') AND r.contact = json_extract(wanted.value, '$[1]')
 """
+
+
+def cannot_write(exc: sqlite3.OperationalError) -> bool:
+    """The write failed for want of space (SQLITE_FULL), an I/O error, or another process
+    holding the file's write lock (SQLITE_BUSY): worth pausing and retrying, not exiting."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    retried = (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_BUSY)
+    return code is not None and (code & 0xFF) in retried
 
 
 class StateSchemaMismatch(RuntimeError):
@@ -145,6 +166,7 @@ class StateStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.topic = topic
+        check_file(path, rebuild)
         self._conn = _connect(path)
         # The writer probes random relationships: SQLite's default 2 MB page cache
         # missed on most of them (a larger one measured 57 -> 50 µs per record).
@@ -159,6 +181,7 @@ class StateStore:
         self._lock = threading.Lock()
         self._commit_listeners: list[CommitListener] = []
         self._check_schema_version(rebuild)
+        self._check_rows(rebuild)
         self._checkpointer.start()
 
     # --- schema versions ------------------------------------------------------
@@ -191,6 +214,21 @@ class StateStore:
                 (str(STATE_SCHEMA_VERSION),),
             )
 
+    def _check_rows(self, rebuild: bool) -> None:
+        """Checksums added to an older store; every row verified while affordable."""
+        with self._transaction():
+            add_checksums(self._conn)
+        if self.path.stat().st_size > QUICK_CHECK_MAX_BYTES:
+            return  # reads still verify every row they serve
+        damaged = damaged_rows(self._conn)
+        if not damaged:
+            return
+        problem = f"{len(damaged)} relationship row(s) failed their checksum"
+        if not rebuild:
+            raise DamagedStore(f"state store {self.path}: {problem}: {REBUILD_HINT}")
+        log.warning("state store %s: %s; rebuilding from the topic", self.path, problem)
+        self._drop_everything()
+
     def _stored_versions(self) -> set[int]:
         rows = self._conn.execute("SELECT DISTINCT schema_version FROM relationships").fetchall()
         versions = {int(row[0]) for row in rows}
@@ -218,7 +256,9 @@ class StateStore:
         try:
             yield
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            # SQLite rolls back by itself after some errors (SQLITE_FULL among them).
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
 
@@ -264,8 +304,9 @@ class StateStore:
         """Stored states of these relationships (absent ones left out), in one query."""
         wanted = json.dumps(list(keys))
         rows = self._read().execute(_LOAD_STATES, (wanted,)).fetchall()
+        _verify(rows)  # never fold new events into damaged state
         states = decode_states([row[2] for row in rows])  # one conversion, not one per row
-        return {(owner, contact): states[i] for i, (owner, contact, _) in enumerate(rows)}
+        return {(row[0], row[1]): states[i] for i, row in enumerate(rows)}
 
     def seen_time(self, owner: str, event_id: str) -> float | None:
         """occurred_at of an already applied event of this owner, else None."""
@@ -288,9 +329,17 @@ class StateStore:
         blobs = encode_states(np.array([state for _, (_, state) in rows]).reshape(-1, STATE_SIZE))
         with self._transaction():
             self._conn.executemany(
-                "INSERT OR REPLACE INTO relationships VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO relationships "
+                "(owner, contact, partition, state, schema_version, crc) VALUES (?, ?, ?, ?, ?, ?)",
                 (
-                    (owner, contact, partition, blob, STATE_SCHEMA_VERSION)
+                    (
+                        owner,
+                        contact,
+                        partition,
+                        blob,
+                        STATE_SCHEMA_VERSION,
+                        row_checksum(owner, contact, blob),
+                    )
                     for ((owner, contact), (partition, _)), blob in zip(rows, blobs, strict=True)
                 ),
             )
@@ -308,13 +357,32 @@ class StateStore:
                 ((self.topic, p, offset) for p, offset in batch.offsets.items()),
             )
         self._checkpointer.committed()
-        self._checkpointer.truncate_if_large(self._conn)
+        try:
+            self._checkpointer.truncate_if_large(self._conn)
+        except sqlite3.OperationalError as exc:
+            if not cannot_write(exc):
+                raise
+            # The commit is durable in the WAL; the checkpoint is retried after the next.
+            log.warning("WAL checkpoint of %s failed: %s", self.path, exc)
         if batch.states and self._commit_listeners:
             changed: dict[str, list[tuple[str, FloatArray]]] = {}
             for (owner, contact), (_, state) in batch.states.items():
                 changed.setdefault(owner, []).append((contact, state))
             for listener in self._commit_listeners:
                 listener(changed)
+
+    def probe_write(self) -> bool:
+        """Whether a small write succeeds now (after the disk was full)."""
+        try:
+            with self._transaction():
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('write_probe', ?)", (str(time.time()),)
+                )
+        except sqlite3.OperationalError as exc:
+            if not cannot_write(exc):
+                raise
+            return False
+        return True
 
     def apply_restored(
         self,
@@ -329,9 +397,17 @@ class StateStore:
         blobs = encode_states(np.array([states[k] for k in keys]).reshape(-1, STATE_SIZE))
         with self._transaction():
             self._conn.executemany(
-                "INSERT OR REPLACE INTO relationships VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO relationships "
+                "(owner, contact, partition, state, schema_version, crc) VALUES (?, ?, ?, ?, ?, ?)",
                 (
-                    (owner, contact, partition, blob, STATE_SCHEMA_VERSION)
+                    (
+                        owner,
+                        contact,
+                        partition,
+                        blob,
+                        STATE_SCHEMA_VERSION,
+                        row_checksum(owner, contact, blob),
+                    )
                     for (owner, contact), blob in zip(keys, blobs, strict=True)
                 ),
             )
@@ -374,12 +450,14 @@ class StateStore:
         rows = (
             self._reader()
             .execute(
-                "SELECT contact, state FROM relationships WHERE owner = ? ORDER BY contact",
+                "SELECT owner, contact, state, crc FROM relationships WHERE owner = ? "
+                "ORDER BY contact",
                 (owner,),
             )
             .fetchall()
         )
-        return _stack(rows)
+        _verify(rows)
+        return [row[1] for row in rows], decode_states([row[2] for row in rows])
 
     def owner_states_as_of(self, owner: str, as_of: float) -> tuple[list[str], FloatArray]:
         """`owner_states` as they stood at `as_of`: refolded from the event history when
@@ -397,11 +475,17 @@ class StateStore:
         row = (
             self._reader()
             .execute(
-                "SELECT state FROM relationships WHERE owner = ? AND contact = ?", (owner, contact)
+                "SELECT owner, contact, state, crc FROM relationships "
+                "WHERE owner = ? AND contact = ?",
+                (owner, contact),
             )
             .fetchone()
         )
-        return None if row is None else decode_states([row[0]])[0]
+        if row is None:
+            return None
+        _verify([row])
+        state: FloatArray = decode_states([row[2]])[0]
+        return state
 
     def owner_exists(self, owner: str) -> bool:
         row = (
@@ -410,6 +494,15 @@ class StateStore:
             .fetchone()
         )
         return row is not None
+
+    def committed_offsets(self) -> dict[int, int]:
+        """partition -> next offset to consume, as committed (any thread)."""
+        rows = (
+            self._reader()
+            .execute("SELECT partition, next_offset FROM offsets WHERE topic = ?", (self.topic,))
+            .fetchall()
+        )
+        return {int(p): int(o) for p, o in rows}
 
     def count_relationships(self) -> int:
         return int(self._reader().execute("SELECT count(*) FROM relationships").fetchone()[0])
@@ -423,5 +516,10 @@ class StateStore:
         self._conn.close()
 
 
-def _stack(rows: list[tuple[str, bytes]]) -> tuple[list[str], FloatArray]:
-    return [row[0] for row in rows], decode_states([row[1] for row in rows])
+def _verify(rows: list[tuple[str, str, bytes, int | None]]) -> None:
+    """Raise DamagedState for the first owner with a row whose checksum does not match."""
+    bad = [row for row in rows if row[3] != row_checksum(row[0], row[1], row[2])]
+    if bad:
+        owner = bad[0][0]
+        log.error("%d stored relationship row(s) failed their checksum; not served", len(bad))
+        raise DamagedState(owner, [row[1] for row in bad if row[0] == owner])

@@ -29,6 +29,7 @@ class Record:
     offset: int
     key: bytes | None
     value: bytes | None
+    timestamp: int = int(T0 * 1000)  # Kafka's append time, ms
 
 
 def _record(offset: int) -> Record:
