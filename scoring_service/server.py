@@ -124,13 +124,16 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         def ready() -> bool:
             return directory.is_ready() and monitor.broker_up.is_set() and consumer.store_writable
 
-        def publish_readiness(_: object = None) -> bool:
+        def publish_readiness() -> bool:
             now_ready = ready()
             server.set_ready(now_ready)
             ops.set_ready(now_ready)
             return now_ready
 
-        directory.on_readiness(publish_readiness)
+        def on_directory_change(_directory_ready: bool) -> None:
+            publish_readiness()
+
+        directory.on_readiness(on_directory_change)
         publish_readiness()
         cleanup.callback(hub.close)
         http, _ = start_metrics_http(settings.metrics_port, registry, settings.metrics_host)
