@@ -43,6 +43,12 @@ class IngestSettings:
         200_000, "VINCULO_INGEST_DEDUPE_WINDOW", "recent (owner, event_id) pairs remembered"
     )
     max_workers: int = setting(16, "VINCULO_INGEST_WORKERS", "gRPC worker threads")
+    outbox: bool = setting(
+        True,
+        "VINCULO_INGEST_OUTBOX",
+        "keep acknowledged records in DATA_DIR/ingest/ (fsync) and replay them into an"
+        " emptied broker (true/false)",
+    )
     raw_bridge: bool = setting(
         True, "VINCULO_RAW_BRIDGE", "forward CloudEvents from the raw topic (true/false)"
     )
