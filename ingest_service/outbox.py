@@ -4,14 +4,15 @@ Why (docs/decisions/0011-durable-embedded-log.md): the embedded broker keeps
 its log in memory, so records it acknowledged vanish with it. The ingest
 service therefore answers a call only once its records are acknowledged by the
 broker (acks=all) AND appended to this local log and fsynced. A watcher
-compares, every second, the records the broker holds (the sum of the
-interaction topic's end offsets) with the records this log knows the broker
-had; fewer means the broker lost history (an in-memory broker restarted), and
-the whole log is produced again. The scoring service ignores repeats by event
-id, so a replay is harmless where the broker lost only part of it.
+(ingest_service.durable) compares, every second, the interaction topic's id
+with the one the log was last replayed into (`ingest-outbox.topic-id`); a new
+id means the topic was re-created (an in-memory broker restarted), and the
+whole log is produced again. The scoring service ignores repeats by event id.
 
-With Apache Kafka (production) end offsets never go backwards, so the watcher
+With Apache Kafka (production) the topic id never changes, so the watcher
 never replays; the outbox can also be turned off (`VINCULO_INGEST_OUTBOX=false`).
+The log grows with every acknowledged record (it is the history `vinculo
+export` and a state rebuild need); it is read whole when replayed.
 
 The file: frames of `u32 length | u32 crc32 | u16 key length | key | value`.
 A torn or damaged tail (a crash mid-write) is cut off at open and logged; it

@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from scoring_service.consumer import ScoringConsumer
 from scoring_service.metrics import ScoringMetrics
+from scoring_service.rebuild_guard import check_rebuild
 from scoring_service.scored_network import network_cache
 from scoring_service.scorer import IncompatibleModel, load_scorer
 from scoring_service.servicer import ScoringServicer
@@ -70,6 +71,8 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
     metrics = ScoringMetrics(registry)
     hub = WatchHub(max_watchers=settings.max_watch_streams)
     with contextlib.ExitStack() as cleanup:  # whatever fails, what started is stopped
+        if settings.rebuild_state:
+            check_rebuild(settings.database_path, settings.kafka_bootstrap, settings.rebuild_wait_s)
         store = StateStore(
             settings.database_path,
             INTERACTIONS_TOPIC,
