@@ -303,6 +303,41 @@ class StateStore:
             for listener in self._commit_listeners:
                 listener(changed)
 
+    def apply_restored(
+        self,
+        partition: int,
+        states: dict[RelationshipKey, FloatArray],
+        seen: dict[tuple[str, str], float],
+        next_offset: int | None,
+    ) -> None:
+        """Write a partition restored from the changelog (routing/changelog.py), with the
+        input offset to resume at, in one transaction."""
+        keys = list(states)
+        blobs = encode_states(np.array([states[k] for k in keys]).reshape(-1, STATE_SIZE))
+        with self._transaction():
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO relationships VALUES (?, ?, ?, ?, ?)",
+                (
+                    (owner, contact, partition, blob, STATE_SCHEMA_VERSION)
+                    for (owner, contact), blob in zip(keys, blobs, strict=True)
+                ),
+            )
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO seen_events VALUES (?, ?, ?)",
+                ((owner, event_id, t) for (owner, event_id), t in seen.items()),
+            )
+            self._conn.execute(
+                "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
+                (self.topic, partition, next_offset or 0),
+            )
+        self._checkpointer.committed()
+        if keys and self._commit_listeners:
+            changed: dict[str, list[tuple[str, FloatArray]]] = {}
+            for owner, contact in keys:
+                changed.setdefault(owner, []).append((contact, states[(owner, contact)]))
+            for listener in self._commit_listeners:
+                listener(changed)
+
     def add_commit_listener(self, listener: CommitListener) -> None:
         """Called after every commit that changed state, with each changed owner's new
         rows (the servicer's cache of scored networks drops those owners' networks and

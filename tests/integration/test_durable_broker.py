@@ -28,9 +28,7 @@ CONTACTS = ("ivo", "jo", "kai")
 
 
 def events(prefix: str, n: int) -> list[pb.InteractionEvent]:
-    return [
-        interaction(f"{prefix}-{i}", OWNERS[i % 2], CONTACTS[i % 3], T0 + i) for i in range(n)
-    ]
+    return [interaction(f"{prefix}-{i}", OWNERS[i % 2], CONTACTS[i % 3], T0 + i) for i in range(n)]
 
 
 def publish(address: str, batch: list[pb.InteractionEvent]) -> None:

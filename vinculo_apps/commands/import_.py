@@ -21,6 +21,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from vinculo import settings as settings_mod
+from vinculo.security.channel import PLAINTEXT, ClientSecurity
+from vinculo.settings import SettingsError
 from vinculo.v1 import events_pb2
 from vinculo_apps.importers.common import SkipLog
 from vinculo_apps.importers.files import FORMATS, read_events
@@ -43,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     events.add_argument("file", type=Path, help=".jsonl/.csv, optionally .gz")
     events.add_argument("--format", choices=FORMATS, help="default: from the file name")
     for sub in (linkedin, events):
+        settings_mod.add_flags(sub, ClientSecurity)
         sub.add_argument(
             "--ingest",
             default=None,
@@ -66,23 +70,35 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"[red]error:[/] {path}: no such file")
         return 2
     address = args.ingest or default_ingest_address()
+    try:
+        security = settings_mod.load(ClientSecurity, args)
+    except SettingsError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
     skips = SkipLog()
     events, label = _source(args, skips)
     started = time.monotonic()
     try:
-        summary = publish_with_progress(events, address, label, console)
+        summary = publish_with_progress(events, address, label, console, security)
     except zipfile.BadZipFile as exc:
         console.print(f"[red]error:[/] {path}: not a ZIP file ({exc})")
         return 2
     except grpc.RpcError as exc:
         console.print(f"[red]error:[/] ingest at {address}: {exc.code().name} {exc.details()}")
         return 2
+    except SettingsError as exc:  # a TLS file that cannot be used
+        console.print(f"[red]error:[/] {exc}")
+        return 2
     print_summary(console, summary, skips, time.monotonic() - started)
     return 0 if not summary.rejected and not skips.total else 1
 
 
 def publish_with_progress(
-    events: Iterable[events_pb2.InteractionEvent], address: str, label: str, console: Console
+    events: Iterable[events_pb2.InteractionEvent],
+    address: str,
+    label: str,
+    console: Console,
+    security: ClientSecurity = PLAINTEXT,
 ) -> PublishSummary:
     columns = (
         TextColumn("[bold]{task.description}"),
@@ -94,7 +110,7 @@ def publish_with_progress(
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(f"importing {label}", total=None)
         # A stream has no known length: the bar pulses and counts until the end.
-        with IngestClient(address) as client:
+        with IngestClient(address, security=security) as client:
             summary = client.publish(events, lambda n: progress.advance(task, n))
         progress.update(task, total=summary.total, completed=summary.total)
     return summary

@@ -26,6 +26,7 @@ from types import FrameType, TracebackType
 from typing import IO, Any
 
 from vinculo import settings as settings_mod
+from vinculo.security.channel import PLAINTEXT, ClientSecurity
 from vinculo.settings import setting
 from vinculo_apps.devstack.broker import EmbeddedBroker, free_port
 from vinculo_apps.devstack.ports import port_in_use
@@ -115,7 +116,9 @@ class ServiceChild:
 class Stack:
     """Broker (unless external), ingest and scoring services; stop() always reaps all."""
 
-    def __init__(self, settings: UpSettings) -> None:
+    def __init__(self, settings: UpSettings, security: ClientSecurity = PLAINTEXT) -> None:
+        """security: how to reach the services when they serve TLS (VINCULO_TLS_CERT...)."""
+        self.security = security
         self.settings = settings.with_free_ports()
         s = self.settings
         self.broker: EmbeddedBroker | None = None
@@ -149,8 +152,9 @@ class Stack:
                 service.start(self.bootstrap, data_dir)
             for service in self.services:
                 assert service.process is not None
+                timeout_s = self.settings.startup_timeout_s
                 wait_serving(
-                    service.address, self.settings.startup_timeout_s, service.process, service.name
+                    service.address, timeout_s, service.process, service.name, self.security
                 )
         except BaseException:
             self.stop()
@@ -255,7 +259,9 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_mod.load(UpSettings, args)
     signals = StopSignals()
     signals.install()
-    stack = Stack(settings)
+    # The services read VINCULO_TLS_CERT/KEY from the environment they inherit;
+    # VINCULO_TLS_CA tells this process how to check their health over TLS.
+    stack = Stack(settings, settings_mod.load(ClientSecurity, None))
     try:
         stack.start()
     except KeyboardInterrupt:

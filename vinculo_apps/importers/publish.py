@@ -23,6 +23,7 @@ from itertools import islice
 import grpc
 
 from vinculo.domain import MAX_EVENTS_PER_CALL
+from vinculo.security.channel import PLAINTEXT, ClientSecurity, open_channel
 from vinculo.v1 import events_pb2, ingest_pb2, ingest_pb2_grpc
 
 IN_FLIGHT = 4
@@ -75,9 +76,13 @@ class IngestClient:
     """Sends batches to one ingest address; use as a context manager."""
 
     def __init__(
-        self, address: str, in_flight: int = IN_FLIGHT, batch_size: int = MAX_EVENTS_PER_CALL
+        self,
+        address: str,
+        in_flight: int = IN_FLIGHT,
+        batch_size: int = MAX_EVENTS_PER_CALL,
+        security: ClientSecurity = PLAINTEXT,
     ):
-        self.channel = grpc.insecure_channel(address)
+        self.channel = open_channel(address, security)
         self.stub = ingest_pb2_grpc.IngestServiceStub(self.channel)  # type: ignore[no-untyped-call]
         self.in_flight = in_flight
         self.batch_size = min(batch_size, MAX_EVENTS_PER_CALL)
