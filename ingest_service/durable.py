@@ -105,8 +105,10 @@ class DurablePublisher:
         return max(0, end - start)
 
     def _topic_id(self) -> str:
+        # Create before describing, every time: Tansu creates a missing topic on any
+        # metadata request with its own default of 4 partitions (NOTES.md).
+        ensure_ingest_topics(self._settings)
         if self._admin is None:
-            ensure_ingest_topics(self._settings)
             self._admin = KafkaAdminClient(
                 bootstrap_servers=self._settings.kafka_bootstrap,
                 client_id="vinculo-ingest-outbox",
