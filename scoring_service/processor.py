@@ -21,6 +21,7 @@ from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
 from scoring_service.features.fold import Events, fold
 from scoring_service.features.state import FloatArray, S, new_state
+from scoring_service.profiles import EMPTY, of_event
 from scoring_service.store import Batch, RelationshipKey, StateStore
 from vinculo.identifiers import mirror_event_id
 from vinculo.v1 import events_pb2 as pb
@@ -183,6 +184,9 @@ class BatchProcessor:
         # A reply carries the time of what it answers.
         reply_to = self._reply_to_time(event) if event.in_reply_to else None
         poll.add(key, partition, event, t, reply_to)
+        profile = of_event(event, t, self.batch.profiles.get(key, EMPTY))
+        if profile is not None:
+            self.batch.profiles[key] = profile
         if t > newest:
             poll.set_newest(key, feedback, t)
         self.batch.seen[(owner, event_id)] = t
@@ -253,19 +257,19 @@ class _Poll:
             if key not in self._batch.states:
                 self._batch.before[key] = None if current is None else current.copy()
         # `fold.columns_of`'s columns, read straight from the protobuf (no Interaction).
-        self._table.append(
-            (
-                row,
-                event.type,
-                event.direction,
-                t,
-                event.personalized,
-                event.duration_seconds,
-                event.audience_size,
-                event.feedback_label,
-                math.nan if reply_to is None else reply_to,
-            )
+        columns = (
+            event.type,
+            event.direction,
+            t,
+            event.personalized,
+            event.duration_seconds,
+            event.audience_size,
+            event.feedback_label,
+            math.nan if reply_to is None else reply_to,
         )
+        self._table.append((row, *columns))
+        owner, contact = key
+        self._batch.history.append((owner, contact, t, *columns[:2], *columns[3:]))
 
     def fold(self) -> None:
         if not self._table:

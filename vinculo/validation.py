@@ -25,6 +25,7 @@ from vinculo.v1 import events_pb2 as pb
 
 MAX_ID_LENGTH = 256
 MAX_CHANNEL_LENGTH = 64
+MAX_PROFILE_LENGTH = 200  # contact_name, contact_company, contact_position
 # Clocks drift and time zones get mislabelled; a day covers both, a year does not.
 MAX_FUTURE_SECONDS = 86_400.0
 # Before 1990 there was no e-mail to speak of; earlier times are unit mistakes.
@@ -151,6 +152,9 @@ def _check_attributes(event: pb.InteractionEvent) -> Rejection | None:
         return Rejection("duration_too_long", "duration_seconds: more than 7 days")
     if event.audience_size > MAX_AUDIENCE:
         return Rejection("audience_too_large", f"audience_size: at most {MAX_AUDIENCE}")
+    for name in ("contact_name", "contact_company", "contact_position"):
+        if len(getattr(event, name)) > MAX_PROFILE_LENGTH:
+            return Rejection(f"{name}_too_long", f"{name}: at most {MAX_PROFILE_LENGTH} characters")
     answered = event.in_reply_to
     if not answered:
         return None
@@ -232,6 +236,9 @@ def mirrored(event: pb.InteractionEvent) -> pb.InteractionEvent | None:
     copy.owner_id, copy.contact_id = event.contact_id, event.owner_id
     copy.event_id = mirror_event_id(event.owner_id, event.event_id)
     copy.direction = mirror_direction(event.direction)  # type: ignore[assignment]
+    # The name, company and position describe the original contact, not the owner.
+    for name in ("contact_name", "contact_company", "contact_position"):
+        copy.ClearField(name)
     return copy
 
 

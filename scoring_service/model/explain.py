@@ -36,6 +36,7 @@ from scoring_service.features.state import (
     decayed_index,
     totals_index,
 )
+from scoring_service.words import days_ago
 from vinculo.domain import Kind
 from vinculo.v1 import events_pb2 as pb
 
@@ -172,9 +173,7 @@ def _sentence(group: str, row: FloatArray, decayed: FloatArray, as_of: float) ->
     if group == "recency":
         if row[S["LAST_IN_TIME"]] <= 0:
             return "never heard from them"
-        days = round((as_of - row[S["LAST_IN_TIME"]]) / DAY)
-        when = {0: "today", 1: "yesterday"}.get(days, f"{days} days ago")
-        return f"last heard from them {when}"
+        return f"last heard from them {days_ago(row[S['LAST_IN_TIME']], as_of)}"
     if group == "one_sided":
         if total_in == 0:
             return "only you write"

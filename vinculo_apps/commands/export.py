@@ -26,6 +26,7 @@ nothing and does not disturb a running scoring service.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 import time
@@ -44,6 +45,7 @@ from vinculo.settings import SettingsError, setting
 from vinculo.topics import INTERACTIONS_TOPIC
 from vinculo.v1 import events_pb2 as pb
 from vinculo.validation import Rejection, checked_time, original
+from vinculo_apps import addresses
 from vinculo_apps.arguments import missing_directory
 from vinculo_apps.importers.files import FORMATS, write_csv, write_jsonl
 
@@ -53,7 +55,9 @@ POLL_MS = 500
 @dataclass(frozen=True)
 class ExportSettings:
     kafka_bootstrap: str = setting(
-        "127.0.0.1:9092", "VINCULO_KAFKA_BOOTSTRAP", "Kafka bootstrap servers to read from"
+        "127.0.0.1:9092",
+        "VINCULO_KAFKA_BOOTSTRAP",
+        "Kafka bootstrap servers to read from (unset: 127.0.0.1:$VINCULO_BROKER_PORT)",
     )
     timeout_s: float = setting(
         10.0,
@@ -87,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"vinculo export: {exc}", file=sys.stderr)
         return 2
+    # The one way every command finds the broker (vinculo_apps.addresses).
+    bootstrap = addresses.resolve(addresses.KAFKA, getattr(args, "kafka_bootstrap", None))
+    settings = dataclasses.replace(settings, kafka_bootstrap=bootstrap)
     problem = missing_directory("--out", args.out)
     if problem:
         print(f"vinculo export: {problem}", file=sys.stderr)

@@ -4,13 +4,15 @@ Both read their source as a stream of events and publish it through the gRPC
 ingest API (vinculo_apps.importers.publish), with a progress bar and, at the end,
 the counts: accepted, duplicate, rejected by reason, and the rows the parser
 skipped with their reasons. Exit status 0 when every event was accepted or a
-duplicate, 1 when any was rejected or skipped, 2 when the source is unusable.
+duplicate, 1 when any was rejected or a row could not be read, 2 when the source
+is unusable or nothing answers at the ingest address (found out within
+`CONNECT_TIMEOUT_S`). Rows left out by design (SPAM, rejected endorsements)
+are counted, not an error.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import time
 import zipfile
 from collections.abc import Iterable
@@ -25,16 +27,15 @@ from vinculo import settings as settings_mod
 from vinculo.security.channel import PLAINTEXT, ClientSecurity
 from vinculo.settings import SettingsError
 from vinculo.v1 import events_pb2
+from vinculo_apps import addresses
 from vinculo_apps.importers.common import SkipLog
 from vinculo_apps.importers.files import FORMATS, read_events
 from vinculo_apps.importers.linkedin import LinkedInExport
-from vinculo_apps.importers.publish import IngestClient, PublishSummary
-
-DEFAULT_INGEST = "127.0.0.1:50051"
+from vinculo_apps.importers.publish import IngestClient, IngestUnreachable, PublishSummary
 
 
 def default_ingest_address() -> str:
-    return os.environ.get("VINCULO_INGEST_ADDRESS", DEFAULT_INGEST)
+    return addresses.resolve(addresses.INGEST)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         sub.add_argument(
             "--ingest",
             default=None,
-            help=f"ingest address [env VINCULO_INGEST_ADDRESS, default {DEFAULT_INGEST}]",
+            help=f"ingest address [{addresses.describe(addresses.INGEST)}]",
         )
 
 
@@ -85,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     except grpc.RpcError as exc:
         console.print(f"[red]error:[/] ingest at {address}: {exc.code().name} {exc.details()}")
+        return 2
+    except IngestUnreachable as exc:
+        console.print(f"[red]error:[/] {exc}")
         return 2
     except SettingsError as exc:  # a TLS file that cannot be used
         console.print(f"[red]error:[/] {exc}")
@@ -124,7 +128,10 @@ def print_summary(
         f"[bold]{summary.total}[/] events in {seconds:.1f} s ({rate:,.0f}/s): "
         f"[green]{summary.accepted} accepted[/], {summary.duplicates} duplicate, "
         f"[red]{sum(summary.rejected.values())} rejected[/]; {skips.total} rows skipped"
+        + (f"; {sum(skips.ignored.values())} left out by design" if skips.ignored else "")
     )
+    for reason, count in skips.ignored.most_common():
+        console.print(f"  left out by design: {reason}: {count}")
     if summary.rejected:
         table = Table("rejected: reason", "events", "example", title="Rejected by the ingest API")
         for code, count in summary.rejected.most_common():

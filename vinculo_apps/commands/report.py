@@ -8,7 +8,6 @@ from the scoring service at one instant, prints them with rich and, with
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -18,11 +17,10 @@ from rich.console import Console
 from vinculo import settings as settings_mod
 from vinculo.security.channel import ClientSecurity
 from vinculo.settings import SettingsError
+from vinculo_apps import addresses
 from vinculo_apps.arguments import instant, missing_directory, positive_int
 from vinculo_apps.report import html, terminal
 from vinculo_apps.report.data import fetch
-
-DEFAULT_SCORING = "127.0.0.1:50052"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scoring",
         default=None,
-        help=f"scoring address [env VINCULO_SCORING_ADDRESS, default {DEFAULT_SCORING}]",
+        help=f"scoring address [{addresses.describe(addresses.SCORING)}]",
     )
     parser.add_argument("--html", type=Path, default=None, help="also write this HTML page")
     parser.add_argument(
@@ -47,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     console = Console()
-    address = args.scoring or os.environ.get("VINCULO_SCORING_ADDRESS", DEFAULT_SCORING)
+    address = addresses.resolve(addresses.SCORING, args.scoring)
     problem = missing_directory("--html", args.html)
     if problem:
         console.print(f"[red]error:[/] {problem}", soft_wrap=True)

@@ -146,7 +146,10 @@ class Stack:
         try:
             if not self.settings.kafka_bootstrap:
                 broker_log = data_dir / "logs" / "broker.log"
-                self.broker = EmbeddedBroker(port=self.settings.broker_port, log_path=broker_log)
+                # The relay makes the broker port work for librdkafka clients (kcat).
+                self.broker = EmbeddedBroker(
+                    port=self.settings.broker_port, log_path=broker_log, relay=True
+                )
                 self.broker.start()
             for service in self.services:
                 service.start(self.bootstrap, data_dir)
@@ -185,7 +188,7 @@ class Stack:
         """Where everything listens, one line each."""
         lines = [
             f"broker   {self.bootstrap}"
-            + (" (embedded Tansu, in memory)" if self.broker else " (external Kafka)")
+            + (" (embedded Tansu, in memory; kcat works)" if self.broker else " (external Kafka)")
         ]
         for service in self.services:
             lines.append(

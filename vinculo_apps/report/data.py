@@ -93,3 +93,14 @@ def _suggestions(
             raise
         return [], "this scoring service does not offer suggestions yet"
     return list(response.suggestions), ""
+
+
+def who(item: pb.Relationship | pb.Suggestion) -> str:
+    """The contact as a person reads them: their name when the service knows it, else the id."""
+    return item.contact_name or item.contact_id
+
+
+def role(relationship: pb.Relationship) -> str:
+    """'Position, Company' where known, else ''."""
+    parts = (relationship.contact_position, relationship.contact_company)
+    return ", ".join(part for part in parts if part)
