@@ -35,6 +35,7 @@ from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartitio
 from kafka.errors import KafkaError
 
 from ingest_service.metrics import RawBridgeMetrics
+from ingest_service.publisher import Record
 from ingest_service.servicer import records_for
 from vinculo.cloudevents import decode_record
 from vinculo.topics import (
@@ -75,8 +76,11 @@ class RawBridge:
         max_poll_records: int = 1000,
         metrics: RawBridgeMetrics | None = None,
         prepare: Callable[[], None] | None = None,
+        keep: Callable[[Sequence[Record]], None] | None = None,
     ) -> None:
-        """`prepare` runs before each (re)connection, e.g. to create the topics."""
+        """`prepare` runs before each (re)connection, e.g. to create the topics;
+        `keep` receives the forwarded records once acknowledged, before the raw
+        offsets are committed (the ingest outbox)."""
         self.bootstrap = bootstrap
         self.group_id = group_id
         self.clock = clock
@@ -86,6 +90,7 @@ class RawBridge:
         self.counts = BridgeCounts()
         self.metrics = metrics
         self.prepare = prepare
+        self.keep = keep
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -170,6 +175,7 @@ class RawBridge:
         now = self.clock()
         futures = []
         forwarded = 0
+        kept: list[Record] = []
         reasons: dict[str, int] = {}
         for record in records:
             outcome = self._route(record, now)
@@ -182,6 +188,7 @@ class RawBridge:
                 continue
             for out in outcome:
                 futures.append(producer.send(INTERACTIONS_TOPIC, out.value, out.key.encode()))
+                kept.append(out)
             forwarded += 1
         producer.flush(timeout=self.ack_timeout_s)
         failed = [f.exception for f in futures if not f.succeeded()]
@@ -192,6 +199,8 @@ class RawBridge:
             if self.metrics is not None:
                 self.metrics.failed_batches.inc()
             raise KafkaError(f"{len(failed)} records not acknowledged: {failed[0]}")
+        if self.keep is not None:
+            self.keep(kept)
         consumer.commit({partition: OffsetAndMetadata(records[-1].offset + 1, "", -1)})
         self._count(forwarded, reasons)
 

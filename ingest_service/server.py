@@ -24,7 +24,9 @@ from types import FrameType
 from prometheus_client import CollectorRegistry
 
 from ingest_service.dedupe import RecentEvents
+from ingest_service.durable import DurablePublisher
 from ingest_service.metrics import IngestMetrics, RawBridgeMetrics
+from ingest_service.outbox import Outbox
 from ingest_service.publisher import BrokerUnavailable, KafkaPublisher, ensure_ingest_topics
 from ingest_service.raw_bridge import RawBridge
 from ingest_service.servicer import BatchProcessor, IngestServicer
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     return serve(settings)
 
 
-def _connect_in_background(publisher: KafkaPublisher) -> None:
+def _connect_in_background(publisher: KafkaPublisher | DurablePublisher) -> None:
     """Reach the broker early so the first call is fast; a failure is only logged."""
     try:
         publisher.connect()
@@ -61,7 +63,9 @@ def _connect_in_background(publisher: KafkaPublisher) -> None:
         log.warning("%s; publishing answers UNAVAILABLE until it is reachable", exc)
 
 
-def _raw_bridge(settings: IngestSettings, registry: CollectorRegistry) -> RawBridge | None:
+def _raw_bridge(
+    settings: IngestSettings, registry: CollectorRegistry, outbox: Outbox | None
+) -> RawBridge | None:
     if not settings.raw_bridge:
         log.info("raw bridge off (VINCULO_RAW_BRIDGE=false)")
         return None
@@ -71,6 +75,7 @@ def _raw_bridge(settings: IngestSettings, registry: CollectorRegistry) -> RawBri
         metrics=RawBridgeMetrics(registry),
         # Topics vanish with an in-memory broker's restart; re-create them on each connection.
         prepare=lambda: ensure_ingest_topics(settings),
+        keep=outbox.append if outbox is not None else None,
     )
 
 
@@ -80,7 +85,13 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
     registry = CollectorRegistry()
     metrics = IngestMetrics(registry)
     metrics.broker_up.set(0)
-    publisher = KafkaPublisher(settings, on_broker_state=lambda up: metrics.broker_up.set(up))
+    kafka = KafkaPublisher(settings, on_broker_state=lambda up: metrics.broker_up.set(up))
+    publisher: KafkaPublisher | DurablePublisher = kafka
+    outbox = Outbox(settings.data_dir / "ingest") if settings.outbox else None
+    if outbox is not None:
+        # Acknowledged means kept even if an in-memory broker dies (decision 11).
+        publisher = DurablePublisher(kafka, outbox, settings)
+        publisher.start()
     processor = BatchProcessor(
         publisher, RecentEvents(settings.dedupe_window), metrics, settings.max_batch
     )
@@ -96,7 +107,7 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
         IngestServicer(processor),
         SERVICE_NAME,
     )
-    bridge = _raw_bridge(settings, registry)
+    bridge = _raw_bridge(settings, registry, outbox)
     http_server, _ = start_metrics_http(settings.metrics_port, registry, settings.metrics_host)
     try:
         port = server.start(settings.grpc_host, settings.grpc_port)

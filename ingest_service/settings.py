@@ -45,6 +45,12 @@ class IngestSettings(ServerSecuritySettings):
         200_000, "VINCULO_INGEST_DEDUPE_WINDOW", "recent (owner, event_id) pairs remembered"
     )
     max_workers: int = setting(16, "VINCULO_INGEST_WORKERS", "gRPC worker threads")
+    outbox: bool = setting(
+        True,
+        "VINCULO_INGEST_OUTBOX",
+        "keep acknowledged records in DATA_DIR/ingest/ (fsync) and replay them into an"
+        " emptied broker (true/false)",
+    )
     max_streams: int = setting(
         8, "VINCULO_INGEST_MAX_STREAMS", "open StreamEvents calls in all, below the workers"
     )

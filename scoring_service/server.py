@@ -26,6 +26,7 @@ from scoring_service.integrity import DamagedStore
 from scoring_service.lag_monitor import LagMonitor
 from scoring_service.metrics import ScoringMetrics
 from scoring_service.ops_metrics import OpsMetrics
+from scoring_service.rebuild_guard import check_rebuild
 from scoring_service.routing.directory import PartitionDirectory
 from scoring_service.routing.forwarding import ForwardingInterceptor
 from scoring_service.scored_network import network_cache
@@ -78,6 +79,8 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
     metrics = ScoringMetrics(registry)
     hub = WatchHub(max_watchers=settings.max_watch_streams)
     with contextlib.ExitStack() as cleanup:  # whatever fails, what started is stopped
+        if settings.rebuild_state:
+            check_rebuild(settings.database_path, settings.kafka_bootstrap, settings.rebuild_wait_s)
         store = StateStore(
             settings.database_path,
             INTERACTIONS_TOPIC,

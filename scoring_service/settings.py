@@ -100,6 +100,11 @@ class ScoringSettings(ServerSecuritySettings):
         "VINCULO_SCORING_REBUILD_STATE",
         "drop stored state of another schema version and re-consume the topic from the start",
     )
+    rebuild_wait_s: float = setting(
+        60.0,
+        "VINCULO_SCORING_REBUILD_WAIT_S",
+        "before a rebuild, wait this long for the topic to hold the store's history, then refuse",
+    )
 
     @property
     def database_path(self) -> Path:

@@ -17,7 +17,6 @@ import argparse
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -30,6 +29,7 @@ from vinculo import settings as settings_mod
 from vinculo.security.channel import PLAINTEXT, ClientSecurity
 from vinculo.settings import setting
 from vinculo_apps.devstack.broker import EmbeddedBroker, free_port
+from vinculo_apps.devstack.ports import port_in_use
 from vinculo_apps.devstack.processes import terminate, wait_serving
 
 log = logging.getLogger("vinculo.up")
@@ -185,11 +185,9 @@ class Stack:
         if not s.kafka_bootstrap:
             wanted["--broker-port"] = s.broker_port
         for flag, port in wanted.items():
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError as exc:
-                    raise OSError(f"port {port} ({flag}) is in use: {exc.strerror}") from exc
+            problem = port_in_use(port) if port else None
+            if problem is not None:
+                raise OSError(f"port {port} ({flag}) is in use: {problem}")
 
     def describe(self) -> list[str]:
         """Where everything listens, one line each."""
