@@ -43,6 +43,11 @@ class IngestSettings:
         200_000, "VINCULO_INGEST_DEDUPE_WINDOW", "recent (owner, event_id) pairs remembered"
     )
     max_workers: int = setting(16, "VINCULO_INGEST_WORKERS", "gRPC worker threads")
+    ready_file: str = setting(
+        "",
+        "VINCULO_READY_FILE",
+        "once serving, write the bound ports here as JSON (for port 0); empty: no file",
+    )
     raw_bridge: bool = setting(
         True, "VINCULO_RAW_BRIDGE", "forward CloudEvents from the raw topic (true/false)"
     )

@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import threading
+from pathlib import Path
 from types import FrameType
 
 from prometheus_client import CollectorRegistry
@@ -32,6 +33,7 @@ from scoring_service.suggestions import Cadences, make_suggester
 from scoring_service.watch import WatchHub
 from vinculo import settings as settings_lib
 from vinculo.grpc_server import ServiceServer, start_metrics_http
+from vinculo.ready import remove_ready_file, write_ready_file
 from vinculo.topics import INTERACTIONS_TOPIC
 from vinculo.v1 import scoring_pb2, scoring_pb2_grpc
 
@@ -93,12 +95,16 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         servicer = ScoringServicer(
             store, scorer, hub, make_suggester(cadences_of(settings)), cache=cache
         )
-        server = _start_grpc(settings, registry, servicer)
+        server, grpc_port = _start_grpc(settings, registry, servicer)
         cleanup.callback(server.stop)
         cleanup.callback(hub.close)
         http, _ = start_metrics_http(settings.metrics_port, registry, settings.metrics_host)
         cleanup.callback(http.shutdown)
-        log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
+        metrics_port = int(http.server_port)  # the bound one, also with port 0
+        log.info("metrics on http://%s:%d/metrics", settings.metrics_host, metrics_port)
+        if settings.ready_file:
+            write_ready_file(Path(settings.ready_file), grpc_port, metrics_port)
+            cleanup.callback(remove_ready_file, Path(settings.ready_file))
         while not stop.wait(CONSUMER_CHECK_S) and consumer.is_alive():
             pass
         # Stop consuming first: commit state and offsets, leave the group; then gRPC.
@@ -136,12 +142,12 @@ def _return_large_buffers_to_the_os() -> None:
 
 def _start_grpc(
     settings: ScoringSettings, registry: CollectorRegistry, servicer: ScoringServicer
-) -> ServiceServer:
+) -> tuple[ServiceServer, int]:
     server = ServiceServer(registry, max_workers=settings.max_workers)
     server.add(scoring_pb2_grpc.add_ScoringServiceServicer_to_server, servicer, SERVICE_NAME)
     port = server.start(settings.grpc_host, settings.grpc_port)
     log.info("gRPC listening on %s:%d", settings.grpc_host, port)
-    return server
+    return server, port
 
 
 def run(args: argparse.Namespace) -> int:

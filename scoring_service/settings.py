@@ -72,6 +72,11 @@ class ScoringSettings:
         "VINCULO_SCORING_WAL_LIMIT_MB",
         "size of the state store's write-ahead log past which it is checkpointed and truncated",
     )
+    ready_file: str = setting(
+        "",
+        "VINCULO_READY_FILE",
+        "once serving, write the bound ports here as JSON (for port 0); empty: no file",
+    )
     rebuild_state: bool = setting(
         False,
         "VINCULO_SCORING_REBUILD_STATE",
