@@ -27,6 +27,7 @@ __all__ = [
     "children_of",
     "free_port",
     "read_topic",
+    "start_together",
     "wait_until",
 ]
 
@@ -124,7 +125,15 @@ class ServiceProcess:
         return self.data_dir / f"{self.module}.log"
 
     def start(self, timeout_s: float = 60.0) -> ServiceProcess:
-        launch = ServiceLaunch(
+        try:
+            return self.spawn().wait_ready(timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+
+    def spawn(self) -> ServiceProcess:
+        """Start the process without waiting; `wait_ready` waits (see start_together)."""
+        self._launch = ServiceLaunch(
             self.module,
             self.data_dir,
             self.bootstrap,
@@ -132,11 +141,15 @@ class ServiceProcess:
             list(self.extra_args),
             0 if isinstance(self.grpc_port, _PickedPort) else self.grpc_port,
             0 if isinstance(self.metrics_port, _PickedPort) else self.metrics_port,
-        )
-        self._launch = launch
-        launch.start(timeout_s)
-        self.process = launch.process
-        self.grpc_port, self.metrics_port = launch.grpc_port, launch.metrics_port
+        ).spawn()
+        self.process = self._launch.process
+        return self
+
+    def wait_ready(self, timeout_s: float = 60.0) -> ServiceProcess:
+        if self._launch is None:
+            raise RuntimeError(f"{self.module} was not started")
+        self._launch.wait_ready(timeout_s)
+        self.grpc_port, self.metrics_port = self._launch.grpc_port, self._launch.metrics_port
         return self
 
     def stop(self, timeout_s: float = 10.0) -> None:
@@ -162,3 +175,17 @@ class ServiceProcess:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def start_together(*services: ServiceProcess, timeout_s: float = 60.0) -> None:
+    """Start services at once (each needs seconds to import and load), then wait for
+    each; if one fails, all are stopped."""
+    try:
+        for service in services:
+            service.spawn()
+        for service in services:
+            service.wait_ready(timeout_s)
+    except BaseException:
+        for service in services:
+            service.stop()
+        raise
