@@ -51,6 +51,7 @@ model: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.security
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick

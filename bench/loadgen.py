@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 
 from bench.stats import LatencySummary
+from vinculo.security.channel import PLAINTEXT, ClientSecurity, open_aio_channel
 
 CallFactory = Callable[[grpc.aio.Channel], Callable[[], Any]]
 
@@ -27,9 +28,10 @@ async def _run(
     duration_s: float,
     min_requests: int,
     warmup: int,
+    security: ClientSecurity,
 ) -> LatencySummary:
     latencies: list[float] = []
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with open_aio_channel(address, security) as channel:
         call = make_call(channel)
         for _ in range(warmup):
             await call()
@@ -54,10 +56,13 @@ def run_load(
     duration_s: float,
     min_requests: int = 50,
     warmup: int = 5,
+    security: ClientSecurity = PLAINTEXT,
 ) -> LatencySummary:
     """Latency and QPS of `make_call(channel)()` at `concurrency` for `duration_s`
-    (longer if fewer than `min_requests` answers came back by then)."""
-    return asyncio.run(_run(address, make_call, concurrency, duration_s, min_requests, warmup))
+    (longer if fewer than `min_requests` answers came back by then); `security`: TLS, token."""
+    return asyncio.run(
+        _run(address, make_call, concurrency, duration_s, min_requests, warmup, security)
+    )
 
 
 def unary_call(method: str, request: bytes, decode: Callable[[bytes], Any]) -> CallFactory:

@@ -43,7 +43,7 @@ from vinculo.topics import (
     RAW_TOPIC,
     dead_letter_headers,
 )
-from vinculo.validation import Rejection, validate_event
+from vinculo.validation import Rejection, normalise, validate_event
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +211,7 @@ class RawBridge:
         decoded = decode_record(record.value, headers)
         if isinstance(decoded, Rejection):
             return decoded
+        normalise(decoded)
         problem = validate_event(decoded, now)
         if problem is not None:
             return problem

@@ -30,9 +30,11 @@ from ingest_service.publisher import BrokerUnavailable, KafkaPublisher, ensure_i
 from ingest_service.raw_bridge import RawBridge
 from ingest_service.servicer import BatchProcessor, IngestServicer
 from ingest_service.settings import IngestSettings
+from ingest_service.stream_limits import StreamLimitInterceptor, StreamSlots
 from vinculo import settings as settings_mod
 from vinculo.grpc_server import ServiceServer, start_metrics_http
 from vinculo.ready import remove_ready_file, write_ready_file
+from vinculo.security.settings import build_server_security
 from vinculo.v1 import ingest_pb2_grpc
 
 log = logging.getLogger("ingest_service")
@@ -84,7 +86,13 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
     processor = BatchProcessor(
         publisher, RecentEvents(settings.dedupe_window), metrics, settings.max_batch
     )
-    server = ServiceServer(registry, max_workers=settings.max_workers)
+    slots = StreamSlots(settings.max_streams, settings.max_streams_per_caller)
+    server = ServiceServer(
+        registry,
+        max_workers=settings.max_workers,
+        interceptors=[StreamLimitInterceptor(slots)],
+        security=build_server_security(settings),
+    )
     server.add(
         ingest_pb2_grpc.add_IngestServiceServicer_to_server,
         IngestServicer(processor),

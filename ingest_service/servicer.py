@@ -13,7 +13,7 @@ from ingest_service.dedupe import EventKey, RecentEvents
 from ingest_service.metrics import IngestMetrics
 from ingest_service.publisher import BrokerUnavailable, Publisher, Record
 from vinculo.v1 import events_pb2, ingest_pb2, ingest_pb2_grpc
-from vinculo.validation import mirrored, validate_event
+from vinculo.validation import mirrored, normalise, validate_event
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ class BatchOutcome:
 
 def records_for(event: events_pb2.InteractionEvent) -> list[Record]:
     """The event keyed by its owner and, when the contact is tracked, the mirrored copy."""
+    event.DiscardUnknownFields()  # fields this version does not know are not passed on
     records = [Record(event.owner_id, event.SerializeToString())]
     copy = mirrored(event)
     if copy is not None:
@@ -91,6 +92,7 @@ class BatchProcessor:
         records: list[Record] = []
         for event in events:
             result = ingest_pb2.EventResult(event_id=event.event_id)
+            normalise(event)  # NFC ids: "josé" typed either way is one contact
             rejection = validate_event(event, now)
             key = (event.owner_id, event.event_id)
             if rejection is not None:

@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vinculo.domain import MAX_EVENTS_PER_CALL
+from vinculo.security.settings import ServerSecuritySettings
 from vinculo.settings import SettingsError, setting
 
 # The documented limit of the API (ingest.proto): a call carries at most this many events.
 
 
 @dataclass(frozen=True)
-class IngestSettings:
+class IngestSettings(ServerSecuritySettings):
     kafka_bootstrap: str = setting(
         "127.0.0.1:9092", "VINCULO_KAFKA_BOOTSTRAP", "Kafka bootstrap servers, comma-separated"
     )
@@ -43,6 +44,12 @@ class IngestSettings:
         200_000, "VINCULO_INGEST_DEDUPE_WINDOW", "recent (owner, event_id) pairs remembered"
     )
     max_workers: int = setting(16, "VINCULO_INGEST_WORKERS", "gRPC worker threads")
+    max_streams: int = setting(
+        8, "VINCULO_INGEST_MAX_STREAMS", "open StreamEvents calls in all, below the workers"
+    )
+    max_streams_per_caller: int = setting(
+        4, "VINCULO_INGEST_MAX_STREAMS_PER_CALLER", "open StreamEvents calls per client address"
+    )
     ready_file: str = setting(
         "",
         "VINCULO_READY_FILE",
@@ -53,6 +60,7 @@ class IngestSettings:
     )
 
     def validate(self) -> None:
+        self.validate_security()
         if not 1 <= self.max_batch <= MAX_EVENTS_PER_CALL:
             raise SettingsError(
                 f"max_batch: must be in 1..{MAX_EVENTS_PER_CALL}, not {self.max_batch}"
@@ -61,6 +69,13 @@ class IngestSettings:
             raise SettingsError(f"partitions: must be at least 1, not {self.partitions}")
         if self.ack_timeout_s <= 0 or self.connect_timeout_s <= 0:
             raise SettingsError("ack_timeout_s, connect_timeout_s: must be positive")
+        if not 1 <= self.max_streams <= self.max_workers - 2:
+            raise SettingsError(
+                f"max_streams: must be in 1..{self.max_workers - 2} (workers - 2, kept for"
+                f" PublishEvents and health), not {self.max_streams}"
+            )
+        if self.max_streams_per_caller < 1:
+            raise SettingsError("max_streams_per_caller: must be at least 1")
         if self.dedupe_window < 0:
             raise SettingsError("dedupe_window: must not be negative")
         for name in ("grpc_port", "metrics_port"):

@@ -40,14 +40,21 @@ from kafka.structs import OffsetAndMetadata
 
 from scoring_service.metrics import ScoringMetrics
 from scoring_service.processor import BatchProcessor, DeadLetter, Outcome
+from scoring_service.routing.assignor import RoutingAssignor
+from scoring_service.routing.changelog import ChangelogWriter, RestoredPartition
+from scoring_service.routing.changelog import restore as changelog_restore
+from scoring_service.routing.directory import PartitionDirectory
 from scoring_service.settings import ScoringSettings
 from scoring_service.store import Batch, SeenBefore, StateStore
 from scoring_service.watch import WatchHub
 from vinculo.topics import (
     DEAD_LETTER_TOPIC,
     INTERACTIONS_TOPIC,
+    changelog_topic,
+    check_partitions,
     dead_letter_headers,
     ensure_topics,
+    recreate_if_misshapen,
 )
 
 log = logging.getLogger(__name__)
@@ -85,8 +92,10 @@ class ScoringConsumer:
         store: StateStore,
         metrics: ScoringMetrics,
         hub: WatchHub,
+        directory: PartitionDirectory | None = None,
     ) -> None:
         self._settings = settings
+        self._directory = directory
         self._store = store
         self._metrics = metrics
         self._hub = hub
@@ -96,6 +105,9 @@ class ScoringConsumer:
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaProducer | None = None
         self._dlq_futures: list[Any] = []
+        self._routing_pending: list[TopicPartition] | None = None
+        self._changelog: ChangelogWriter | None = None
+        self._unsettled: set[TopicPartition] = set()
         self._lag_partitions: set[int] = set()
         self._last_commit = time.monotonic()
         self._uncommitted = 0  # records processed since the last durable commit
@@ -136,13 +148,29 @@ class ScoringConsumer:
         settings = self._settings
         while not self._stop.is_set():
             try:
-                ensure_topics(settings.kafka_bootstrap, settings.partitions)
+                changelog = changelog_topic(settings.consumer_group)
+                ensure_topics(
+                    settings.kafka_bootstrap,
+                    settings.partitions,
+                    extra_compacted=(changelog,) if settings.changelog else (),
+                )
+                check_partitions(
+                    settings.kafka_bootstrap,
+                    (INTERACTIONS_TOPIC, changelog)
+                    if settings.changelog
+                    else (INTERACTIONS_TOPIC,),
+                    settings.partitions,
+                )
                 self._producer = KafkaProducer(
                     bootstrap_servers=settings.kafka_bootstrap,
                     client_id="vinculo-scoring-dlq",
                     acks="all",
                     linger_ms=5,
                 )
+                if settings.changelog:
+                    self._changelog = ChangelogWriter(
+                        settings.kafka_bootstrap, changelog, settings.partitions
+                    )
                 self._consumer = self._new_consumer()
                 return True
             except KafkaError as exc:
@@ -167,15 +195,28 @@ class ScoringConsumer:
             allow_auto_create_topics=False,
             metadata_max_age_ms=5000,  # notice a re-created topic within seconds
             fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+            **self._routing_options(),
         )
         consumer.subscribe([INTERACTIONS_TOPIC], listener=_Rebalance(self))
         return consumer
+
+    def _routing_options(self) -> dict[str, Any]:
+        """Every member advertises its gRPC address through the group join (routing/)."""
+        directory = self._directory
+        if directory is None:
+            return {}
+        assignor = RoutingAssignor(
+            INTERACTIONS_TOPIC, directory.own_address, directory.routes_assigned
+        )
+        return {"partition_assignment_strategy": [assignor]}
 
     def _close(self) -> None:
         if self._consumer is not None:
             self._consumer.close()  # leaves the group: partitions move at once
         if self._producer is not None:
             self._producer.close()
+        if self._changelog is not None:
+            self._changelog.close()
 
     # --- the loop --------------------------------------------------------------
 
@@ -185,11 +226,14 @@ class ScoringConsumer:
         last_topic_check = time.monotonic()
         while not self._stop.is_set():
             polled = consumer.poll(timeout_ms=self._poll_timeout_ms())
+            if self._routing_pending is not None:
+                polled = self._after_assignment(consumer, polled)
             if polled:
                 # One call for the whole poll: the state lookup and the fold are per
                 # call, and each partition's records keep their order.
                 self._process([record for records in polled.values() for record in records])
             self._check_log_ends(consumer)
+            self._settle_log_ends(consumer)
             lag = self._update_lag(consumer)
             now = time.monotonic()
             # Commit when due, and at once when caught up (nothing more fetched, or
@@ -262,6 +306,7 @@ class ScoringConsumer:
                 )
                 self._metrics.log_resets.inc()
                 consumer.seek_to_beginning(tp)
+                self._renew_changelog()
 
     def _update_lag(self, consumer: KafkaConsumer) -> int | None:
         """Sets the lag gauges; the total lag, None while a partition's is unknown."""
@@ -289,6 +334,8 @@ class ScoringConsumer:
             return
         with self._metrics.commit_duration.time():
             self._flush_dead_letters()
+            if self._changelog is not None:  # never behind the store (routing/changelog.py)
+                self._changelog.write(batch, self._store.log_id())
             try:
                 self._store.commit(batch)
             except SeenBefore:
@@ -298,6 +345,8 @@ class ScoringConsumer:
         self._metrics.committed.inc(self._uncommitted)
         self._uncommitted = 0
         self._metrics.relationships.inc(batch.new_relationships)
+        if self._directory is not None:
+            self._directory.committed(batch.offsets)
         self._commit_to_kafka(batch)
         self._hub.publish(batch, time.time())
 
@@ -366,10 +415,14 @@ class ScoringConsumer:
             )
             self._metrics.log_resets.inc()
         self._store.start_new_log(current)
+        if stored is not None:
+            self._renew_changelog()
 
     def on_revoked(self, revoked: list[TopicPartition]) -> None:
         # Whoever gets these partitions next reads the store's offsets: write them now.
         self.commit()
+        if self._directory is not None:
+            self._directory.rebalance_started()
         for tp in revoked:
             if tp.partition in self._lag_partitions:
                 self._metrics.lag.remove(str(tp.partition))
@@ -381,7 +434,106 @@ class ScoringConsumer:
         assert consumer is not None
         self._check_log_identity(consumer)
         self._seek_to_stored(assigned)
+        # The log ends are asked from the loop: a rebalance callback runs on kafka-python's
+        # IO thread, which must not block on a request.
+        self._routing_pending = list(assigned)
         log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
+
+    def _renew_changelog(self) -> None:
+        """The broker lost its log, and the changelog with it: give it back its shape
+        (the broker may have re-created it with its default count) and a new producer."""
+        if self._changelog is None:
+            return
+        settings = self._settings
+        if recreate_if_misshapen(
+            settings.kafka_bootstrap, self._changelog.topic, settings.partitions
+        ):
+            self._changelog.close()
+            self._changelog = ChangelogWriter(
+                settings.kafka_bootstrap, self._changelog.topic, settings.partitions
+            )
+
+    def _after_assignment(self, consumer: KafkaConsumer, polled: dict[Any, Any]) -> dict[Any, Any]:
+        """Restore newly assigned partitions this store never held from the changelog, then
+        tell the directory; records polled for a restored partition are dropped (it is
+        sought to the restored offset)."""
+        assigned = self._routing_pending or []
+        restored = self._restore(consumer, assigned) if self._changelog is not None else set()
+        self._tell_directory(consumer)
+        return {tp: records for tp, records in polled.items() if tp.partition not in restored}
+
+    def _restore(self, consumer: KafkaConsumer, assigned: list[TopicPartition]) -> set[int]:
+        """Partitions this store never held come from the changelog (one it held
+        before resumes from its own offset: the log since then is enough)."""
+        never_held = [tp for tp in assigned if self._store.next_offset(tp.partition) is None]
+        if not never_held or self._changelog is None:
+            return set()
+        started = time.monotonic()
+        parts = changelog_restore(
+            self._settings.kafka_bootstrap,
+            self._changelog.topic,
+            [tp.partition for tp in never_held],
+        )
+        current_log = _topic_id(consumer, INTERACTIONS_TOPIC)
+        done: set[int] = set()
+        for tp in never_held:
+            part = parts[tp.partition]
+            if not part.records_read:
+                continue
+            self._apply_restored(consumer, tp, part, current_log)
+            done.add(tp.partition)
+        if done:
+            self._metrics.relationships.set(self._store.count_relationships())
+            log.info(
+                "partitions %s restored from the changelog: %d relationships, %d records, "
+                "%d bytes in %.2f s",
+                sorted(done),
+                sum(len(parts[p].states) for p in done),
+                sum(parts[p].records_read for p in done),
+                sum(parts[p].bytes_read for p in done),
+                time.monotonic() - started,
+            )
+        return done
+
+    def _apply_restored(
+        self,
+        consumer: KafkaConsumer,
+        tp: TopicPartition,
+        part: RestoredPartition,
+        current_log: str | None,
+    ) -> None:
+        # Offsets of another log (the topic was re-created) mean nothing: resume at 0.
+        same_log = part.log_id is None or part.log_id == current_log
+        resume = part.next_offset if same_log else None
+        states = {k: state for k, (_, state) in part.states.items()}
+        self._store.apply_restored(tp.partition, states, part.durable_seen(), resume)
+        guard = part.guard()
+        if guard is not None and same_log:
+            self._processor.guards[tp.partition] = guard
+        consumer.seek(tp, resume or 0)
+
+    def _tell_directory(self, consumer: KafkaConsumer) -> None:
+        """The newly assigned partitions and the store's offsets; each one's log end is
+        learnt from the fetches (`_settle_log_ends`): it serves once caught up."""
+        assigned, self._routing_pending = self._routing_pending, None
+        if self._directory is None or assigned is None:
+            return
+        stored = {tp.partition: self._store.next_offset(tp.partition) or 0 for tp in assigned}
+        count = len(consumer.partitions_for_topic(INTERACTIONS_TOPIC) or ())
+        self._directory.partitions_assigned(stored, count or None)
+        self._unsettled = set(assigned)
+
+    def _settle_log_ends(self, consumer: KafkaConsumer) -> None:
+        """The high watermark of the first fetch of each newly assigned partition is the
+        offset to reach before serving it (ListOffsets is not used: the embedded broker
+        answers it with the last batch's base offset)."""
+        if self._directory is None or not self._unsettled:
+            return
+        for tp in list(self._unsettled):
+            high = consumer.highwater(tp)
+            if high is not None:
+                self._directory.log_end(tp.partition, high)
+                self._unsettled.discard(tp)
 
 
 def _topic_id(consumer: KafkaConsumer, topic: str) -> str | None:

@@ -21,7 +21,9 @@ from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
 from scoring_service.features.fold import Events, fold
 from scoring_service.features.state import FloatArray, S, new_state
+from scoring_service.profiles import EMPTY, of_event
 from scoring_service.store import Batch, RelationshipKey, StateStore
+from vinculo.identifiers import mirror_event_id
 from vinculo.v1 import events_pb2 as pb
 from vinculo.validation import Rejection, checked_time
 
@@ -92,6 +94,16 @@ def _checked(record: RecordLike, now: float) -> _Valid | Rejection:
     return _check_key(record, event) or (event, t)
 
 
+@dataclass(frozen=True)
+class RestoreGuard:
+    """After a restore from the changelog, until input offset `until`: a record of a
+    restored relationship whose restored state already holds it (its offset is below
+    that state's batch end in `rows`) is not applied again (routing/changelog.py)."""
+
+    until: int
+    rows: dict[RelationshipKey, int]
+
+
 class BatchProcessor:
     def __init__(self, store: StateStore, clock: Callable[[], float] = time.time) -> None:
         self._store = store
@@ -99,6 +111,9 @@ class BatchProcessor:
         self.batch = Batch()
         # Look every event id up, newer or not: set to replay a batch the store refused.
         self.strict = False
+        # Partitions just restored from the changelog, until the consumer passes what
+        # the restored states already hold (routing/changelog.py).
+        self.guards: dict[int, RestoreGuard] = {}
 
     def take_batch(self) -> Batch:
         """The changes so far; processing continues in a fresh batch."""
@@ -125,7 +140,7 @@ class BatchProcessor:
                 )
                 outcomes.append(Outcome.DEAD_LETTER)
             else:
-                outcomes.append(self._take(record.partition, *valid, poll))
+                outcomes.append(self._guarded(record, valid, poll))
             self.batch.offsets[record.partition] = record.offset + 1
         poll.fold()
         return outcomes, dead
@@ -141,6 +156,20 @@ class BatchProcessor:
         }
         return self._store.load_states(wanted - self.batch.states.keys())
 
+    def _guarded(self, record: RecordLike, valid: _Valid, poll: _Poll) -> Outcome:
+        """`_take`, except a record that a restored state already holds."""
+        guard = self.guards.get(record.partition)
+        if guard is not None:
+            if record.offset >= guard.until:
+                del self.guards[record.partition]
+            else:
+                event, t = valid
+                end = guard.rows.get((event.owner_id, event.contact_id))
+                if end is not None and record.offset < end:
+                    self.batch.seen[(event.owner_id, event.event_id)] = t
+                    return Outcome.DUPLICATE
+        return self._take(record.partition, *valid, poll)
+
     def _take(self, partition: int, event: pb.InteractionEvent, t: float, poll: _Poll) -> Outcome:
         """Outcome of one valid event; a new one joins the poll's events to fold."""
         owner, event_id = event.owner_id, event.event_id
@@ -153,13 +182,23 @@ class BatchProcessor:
         if (self.strict or t <= newest) and self._seen_time(owner, event_id) is not None:
             return Outcome.DUPLICATE
         # A reply carries the time of what it answers.
-        answered = event.in_reply_to
-        reply_to = self._seen_time(owner, answered) if answered else None
+        reply_to = self._reply_to_time(event) if event.in_reply_to else None
         poll.add(key, partition, event, t, reply_to)
+        profile = of_event(event, t, self.batch.profiles.get(key, EMPTY))
+        if profile is not None:
+            self.batch.profiles[key] = profile
         if t > newest:
             poll.set_newest(key, feedback, t)
         self.batch.seen[(owner, event_id)] = t
         return Outcome.APPLIED
+
+    def _reply_to_time(self, event: pb.InteractionEvent) -> float | None:
+        """The answered event's time: one of the owner's own, else the contact's copy."""
+        owner, answered = event.owner_id, event.in_reply_to
+        own = self._seen_time(owner, answered)
+        if own is not None:
+            return own
+        return self._seen_time(owner, mirror_event_id(event.contact_id, answered))
 
     def _seen_time(self, owner: str, event_id: str) -> float | None:
         pending = self.batch.seen.get((owner, event_id))
@@ -218,19 +257,19 @@ class _Poll:
             if key not in self._batch.states:
                 self._batch.before[key] = None if current is None else current.copy()
         # `fold.columns_of`'s columns, read straight from the protobuf (no Interaction).
-        self._table.append(
-            (
-                row,
-                event.type,
-                event.direction,
-                t,
-                event.personalized,
-                event.duration_seconds,
-                event.audience_size,
-                event.feedback_label,
-                math.nan if reply_to is None else reply_to,
-            )
+        columns = (
+            event.type,
+            event.direction,
+            t,
+            event.personalized,
+            event.duration_seconds,
+            event.audience_size,
+            event.feedback_label,
+            math.nan if reply_to is None else reply_to,
         )
+        self._table.append((row, *columns))
+        owner, contact = key
+        self._batch.history.append((owner, contact, t, *columns[:2], *columns[3:]))
 
     def fold(self) -> None:
         if not self._table:

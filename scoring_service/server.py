@@ -24,6 +24,8 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from scoring_service.consumer import ScoringConsumer
 from scoring_service.metrics import ScoringMetrics
+from scoring_service.routing.directory import PartitionDirectory
+from scoring_service.routing.forwarding import ForwardingInterceptor
 from scoring_service.scored_network import network_cache
 from scoring_service.scorer import IncompatibleModel, load_scorer
 from scoring_service.servicer import ScoringServicer
@@ -34,6 +36,8 @@ from scoring_service.watch import WatchHub
 from vinculo import settings as settings_lib
 from vinculo.grpc_server import ServiceServer, start_metrics_http
 from vinculo.ready import remove_ready_file, write_ready_file
+from vinculo.security.settings import build_server_security
+from vinculo.security.tls import client_credentials
 from vinculo.topics import INTERACTIONS_TOPIC
 from vinculo.v1 import scoring_pb2, scoring_pb2_grpc
 
@@ -81,7 +85,9 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         )
         cleanup.callback(store.close)
         metrics.relationships.set(store.count_relationships())
-        consumer = ScoringConsumer(settings, store, metrics, hub)
+        server, directory, forwarding = _bind_grpc(settings, registry)
+        cleanup.callback(forwarding.close)
+        consumer = ScoringConsumer(settings, store, metrics, hub, directory)
         consumer.start()  # joining the group (~3 s) overlaps loading the model (~2 s)
         cleanup.callback(consumer.stop)
         log.info("consuming %s from %s", INTERACTIONS_TOPIC, settings.kafka_bootstrap)
@@ -95,8 +101,11 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         servicer = ScoringServicer(
             store, scorer, hub, make_suggester(cadences_of(settings)), cache=cache
         )
-        server, grpc_port = _start_grpc(settings, registry, servicer)
+        grpc_port = _start_grpc(settings, server, servicer)
         cleanup.callback(server.stop)
+        # Ready (health SERVING) while every partition held here has caught up.
+        directory.on_readiness(server.set_serving)
+        server.set_serving(directory.is_ready())
         cleanup.callback(hub.close)
         http, _ = start_metrics_http(settings.metrics_port, registry, settings.metrics_host)
         cleanup.callback(http.shutdown)
@@ -140,14 +149,34 @@ def _return_large_buffers_to_the_os() -> None:
         mallopt(M_MMAP_THRESHOLD, LARGE_BUFFER_BYTES)
 
 
-def _start_grpc(
-    settings: ScoringSettings, registry: CollectorRegistry, servicer: ScoringServicer
-) -> tuple[ServiceServer, int]:
-    server = ServiceServer(registry, max_workers=settings.max_workers)
+def _bind_grpc(
+    settings: ScoringSettings, registry: CollectorRegistry
+) -> tuple[ServiceServer, PartitionDirectory, ForwardingInterceptor]:
+    """The gRPC port is bound before the consumer joins its group: the join advertises
+    it to the other instances, which forward calls for this instance's owners."""
+    directory = PartitionDirectory(settings.partitions, "")
+    # Forwarded calls carry the caller's token; the peer checks it again.
+    peers = client_credentials(settings.tls_peer_ca) if settings.tls_cert else None
+    forwarding = ForwardingInterceptor(directory, settings.route_wait_s, registry, peers)
+    server = ServiceServer(
+        registry,
+        max_workers=settings.max_workers,
+        security=build_server_security(settings),
+        interceptors=[forwarding],
+    )
+    port = server.bind(settings.grpc_host, settings.grpc_port)
+    directory.own_address = settings.advertised_address or f"{settings.grpc_host}:{port}"
+    log.info(
+        "gRPC bound on %s:%d, advertised as %s", settings.grpc_host, port, directory.own_address
+    )
+    return server, directory, forwarding
+
+
+def _start_grpc(settings: ScoringSettings, server: ServiceServer, servicer: ScoringServicer) -> int:
     server.add(scoring_pb2_grpc.add_ScoringServiceServicer_to_server, servicer, SERVICE_NAME)
     port = server.start(settings.grpc_host, settings.grpc_port)
     log.info("gRPC listening on %s:%d", settings.grpc_host, port)
-    return server, port
+    return port
 
 
 def run(args: argparse.Namespace) -> int:

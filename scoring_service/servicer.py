@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scoring_service.features.state import FloatArray
+from scoring_service.history import HistoryMissing
 from scoring_service.network_cache import NetworkCache
 from scoring_service.pagination import (
     BadRequest,
@@ -30,6 +31,7 @@ from scoring_service.pagination import (
     after_token,
     parse_list_request,
 )
+from scoring_service.profiles import Profile
 from scoring_service.scored_network import OwnerStates, ScoredNetwork, network_cache
 from scoring_service.scorer import Scorer
 from scoring_service.signals import network_figures, signals_for, summary_response
@@ -63,6 +65,13 @@ def _fail(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) ->
 def _require_id(context: grpc.ServicerContext, value: str, name: str) -> None:
     if not value:
         _fail(context, grpc.StatusCode.INVALID_ARGUMENT, f"{name}: required")
+
+
+def _profile_fields(profile: Profile | None) -> dict[str, str]:
+    if profile is None:
+        return {}
+    (name, _), (company, _), (position, _) = profile
+    return {"contact_name": name, "contact_company": company, "contact_position": position}
 
 
 class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
@@ -119,13 +128,25 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         base: OwnerStates | None = None,
     ) -> ScoredNetwork:
         """`base`: the owner's committed states carried forward by the cache, if any."""
-        contacts, states = self._store.owner_states(owner_id) if base is None else base
+        if base is None:
+            contacts, states = self._owner_states(context, owner_id, as_of)
+        else:
+            contacts, states = base
         if not contacts:
             _fail(context, grpc.StatusCode.NOT_FOUND, missing.format(owner_id))
         context = self._scorer.owner_context(states, as_of)
         scores = self._scorer.score(states, as_of, context)
         tiers = self._scorer.tiers(scores, states)
         return ScoredNetwork(owner_id, contacts, states, scores, tiers, as_of, context)
+
+    def _owner_states(
+        self, context: grpc.ServicerContext, owner_id: str, as_of: float
+    ) -> OwnerStates:
+        """The owner's states as they stood at `as_of` (only events at or before it)."""
+        try:
+            return self._store.owner_states_as_of(owner_id, as_of)
+        except HistoryMissing as exc:
+            _fail(context, grpc.StatusCode.FAILED_PRECONDITION, f"as_of: {exc}")
 
     def _relationships(self, network: ScoredNetwork, rows: list[int]) -> list[pb.Relationship]:
         """The rows rendered; a row rendered before for this network is reused (the
@@ -137,10 +158,12 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             context = None if network.context is None else network.context[todo]
             explanations = self._scorer.explain(states, network.as_of, context)
             trends = self._scorer.trend(states, network.as_of)
+            known = self._store.profiles(network.owner_id, (network.contacts[r] for r in todo))
             rendered = {
                 row: pb.Relationship(
                     owner_id=network.owner_id,
                     contact_id=network.contacts[row],
+                    **_profile_fields(known.get(network.contacts[row])),
                     score=float(network.scores[row]),
                     tier=int(network.tiers[row]),  # type: ignore[arg-type]
                     signals=signals_for(network.states[row]),
@@ -173,7 +196,10 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             )
         # A score reads the owner's whole network (owner-relative features), so the
         # relationship is scored with its network's context, as ListRelationships does.
-        contacts, all_states = self._store.owner_states(request.owner_id)
+        if as_of is None:
+            contacts, all_states = self._store.owner_states(request.owner_id)
+        else:
+            contacts, all_states = self._owner_states(context, request.owner_id, as_of)
         if not contacts:
             _fail(context, grpc.StatusCode.NOT_FOUND, f"owner_id: unknown {request.owner_id!r}")
         row = self._row_of(context, contacts, request)
@@ -282,7 +308,12 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             _fail(context, grpc.StatusCode.UNIMPLEMENTED, "SuggestActions: no suggester configured")
         _require_id(context, request.owner_id, "owner_id")
         network = self._scored(context, request.owner_id, self._requested_as_of(request))
-        return self._suggester(request, network, self._scorer)
+        response = self._suggester(request, network, self._scorer)
+        known = self._store.profiles(request.owner_id, {s.contact_id for s in response.suggestions})
+        for suggestion in response.suggestions:
+            if suggestion.contact_id in known:
+                suggestion.contact_name = known[suggestion.contact_id][0][0]
+        return response
 
     def WatchRelationships(
         self, request: pb.WatchRelationshipsRequest, context: grpc.ServicerContext

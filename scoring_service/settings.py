@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from vinculo.security.settings import ServerSecuritySettings
 from vinculo.settings import SettingsError, setting
 
 
 @dataclass(frozen=True)
-class ScoringSettings:
+class ScoringSettings(ServerSecuritySettings):
     kafka_bootstrap: str = setting(
         "127.0.0.1:9092", "VINCULO_KAFKA_BOOTSTRAP", "Kafka bootstrap servers, comma separated"
     )
@@ -72,6 +73,27 @@ class ScoringSettings:
         "VINCULO_SCORING_WAL_LIMIT_MB",
         "size of the state store's write-ahead log past which it is checkpointed and truncated",
     )
+    advertised_address: str = setting(
+        "",
+        "VINCULO_SCORING_ADVERTISED_ADDRESS",
+        "host:port other scoring instances forward calls to (empty = the gRPC host and port)",
+    )
+    changelog: bool = setting(
+        True,
+        "VINCULO_SCORING_CHANGELOG",
+        "back each partition's state with the compacted changelog topic, restore from it",
+    )
+    tls_peer_ca: str = setting(
+        "",
+        "VINCULO_SCORING_TLS_PEER_CA",
+        "with TLS: CA of the other scoring instances' certificates, for forwarding"
+        " (empty = the system's roots)",
+    )
+    route_wait_s: float = setting(
+        5.0,
+        "VINCULO_SCORING_ROUTE_WAIT_S",
+        "seconds a call waits for its owner's partition to settle before UNAVAILABLE",
+    )
     ready_file: str = setting(
         "",
         "VINCULO_READY_FILE",
@@ -88,6 +110,7 @@ class ScoringSettings:
         return self.data_dir / "scoring.sqlite3"
 
     def validate(self) -> None:
+        self.validate_security()
         for name in ("grpc_port", "metrics_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535:
@@ -114,5 +137,7 @@ class ScoringSettings:
             raise SettingsError(f"cache_ttl_s: {self.cache_ttl_s}, must be > 0")
         if self.store_cache_mb < 1 or self.wal_limit_mb < 1:
             raise SettingsError("store_cache_mb, wal_limit_mb: must be >= 1 MiB")
+        if self.route_wait_s < 0:
+            raise SettingsError(f"route_wait_s: {self.route_wait_s}, must be >= 0")
         if self.max_poll_records < 1:
             raise SettingsError(f"max_poll_records: {self.max_poll_records}, at least 1")

@@ -37,9 +37,11 @@ from pathlib import Path
 
 import numpy as np
 
+from scoring_service import history, profiles
 from scoring_service.checkpointer import WalCheckpointer
 from scoring_service.codec import decode_states, encode_states
 from scoring_service.features.state import STATE_SCHEMA_VERSION, STATE_SIZE, FloatArray
+from scoring_service.profiles import Profile
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +110,8 @@ class Batch:
     before: dict[RelationshipKey, FloatArray | None] = field(default_factory=dict)
     seen: dict[tuple[str, str], float] = field(default_factory=dict)
     offsets: dict[int, int] = field(default_factory=dict)
+    history: list[history.HistoryRow] = field(default_factory=list)  # applied events
+    profiles: dict[RelationshipKey, Profile] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.offsets or self.states)
@@ -147,6 +151,8 @@ class StateStore:
         self._conn.execute(f"PRAGMA cache_size = -{int(cache_mb) * 1024}")
         self._conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's job
         self._conn.executescript(_SCHEMA)
+        history.create(self._conn)
+        profiles.create(self._conn)
         self._checkpointer = WalCheckpointer(path, wal_limit_mb * 2**20)
         self._readers = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
@@ -167,6 +173,9 @@ class StateStore:
                 "--rebuild-state (VINCULO_SCORING_REBUILD_STATE=true) to drop it and re-consume "
                 "the topic from its beginning, or use a build of the matching version"
             )
+        if rebuild and not foreign and history.incomplete(self._conn):
+            log.warning("dropping state kept without event history; re-consuming %s", self.topic)
+            self._drop_everything()
         if foreign:
             log.warning(
                 "dropping state of schema version(s) %s (this build: %d); re-consuming from the "
@@ -196,6 +205,8 @@ class StateStore:
         with self._transaction():
             for table in ("relationships", "offsets", "seen_events"):
                 self._conn.execute(f"DELETE FROM {table}")  # fixed table names, no input
+            history.clear(self._conn)
+            self._conn.execute("DELETE FROM contact_profiles")
 
     # --- writer side (the consumer thread) --------------------------------------
 
@@ -290,6 +301,8 @@ class StateStore:
             )
             if self._conn.total_changes - before != len(batch.seen):
                 raise SeenBefore(f"a batch of {len(batch.seen)} events repeats a stored event id")
+            history.append(self._conn, batch.history)
+            profiles.write(self._conn, batch.profiles)
             self._conn.executemany(
                 "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
                 ((self.topic, p, offset) for p, offset in batch.offsets.items()),
@@ -300,6 +313,42 @@ class StateStore:
             changed: dict[str, list[tuple[str, FloatArray]]] = {}
             for (owner, contact), (_, state) in batch.states.items():
                 changed.setdefault(owner, []).append((contact, state))
+            for listener in self._commit_listeners:
+                listener(changed)
+
+    def apply_restored(
+        self,
+        partition: int,
+        states: dict[RelationshipKey, FloatArray],
+        seen: dict[tuple[str, str], float],
+        next_offset: int | None,
+    ) -> None:
+        """Write a partition restored from the changelog (routing/changelog.py), with the
+        input offset to resume at, in one transaction."""
+        keys = list(states)
+        blobs = encode_states(np.array([states[k] for k in keys]).reshape(-1, STATE_SIZE))
+        with self._transaction():
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO relationships VALUES (?, ?, ?, ?, ?)",
+                (
+                    (owner, contact, partition, blob, STATE_SCHEMA_VERSION)
+                    for (owner, contact), blob in zip(keys, blobs, strict=True)
+                ),
+            )
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO seen_events VALUES (?, ?, ?)",
+                ((owner, event_id, t) for (owner, event_id), t in seen.items()),
+            )
+            self._conn.execute(
+                "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
+                (self.topic, partition, next_offset or 0),
+            )
+            history.mark_missing(self._conn, {owner for owner, _ in keys})
+        self._checkpointer.committed()
+        if keys and self._commit_listeners:
+            changed: dict[str, list[tuple[str, FloatArray]]] = {}
+            for owner, contact in keys:
+                changed.setdefault(owner, []).append((contact, states[(owner, contact)]))
             for listener in self._commit_listeners:
                 listener(changed)
 
@@ -331,6 +380,18 @@ class StateStore:
             .fetchall()
         )
         return _stack(rows)
+
+    def owner_states_as_of(self, owner: str, as_of: float) -> tuple[list[str], FloatArray]:
+        """`owner_states` as they stood at `as_of`: refolded from the event history when
+        the owner has events after it (raises history.HistoryMissing when it cannot)."""
+        contacts, states = self.owner_states(owner)
+        if as_of >= history.newest_time(states):
+            return contacts, states
+        return history.states_as_of(self._reader(), owner, as_of)
+
+    def profiles(self, owner: str, contacts: Iterable[str]) -> dict[str, Profile]:
+        """Name, company and position of those contacts that have any."""
+        return profiles.read(self._reader(), owner, contacts)
 
     def relationship_state(self, owner: str, contact: str) -> FloatArray | None:
         row = (

@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scoring_service.features.state import DAY, FloatArray, S, totals_index
+from scoring_service.words import days_ago, days_between
 from vinculo.domain import TIER_NAMES, TREND_NAMES, Kind
 from vinculo.timestamps import set_seconds
 from vinculo.v1 import events_pb2 as pb
@@ -171,8 +172,15 @@ def _was_strong(f: _Facts, c: Cadences) -> BoolArray:
     return (f.reciprocal & (history >= c.reconnect_min_exchanges)) | (f.meetings > 0)
 
 
+def _gone_quiet(f: _Facts, c: Cadences) -> BoolArray:
+    """A real tie (a history, or a cared-for tier) silent past `reconnect_after_days`:
+    reconnect, not nurture, so that one silence never reads as both."""
+    real = _was_strong(f, c) | (f.tiers >= pb.TIER_ACQUAINTANCE)
+    return real & (f.silent_days >= c.reconnect_after_days)
+
+
 def _reconnect(f: _Facts, c: Cadences) -> tuple[BoolArray, FloatArray]:
-    mask = _was_strong(f, c) & (f.silent_days >= c.reconnect_after_days)
+    mask = _gone_quiet(f, c)
     history = np.log1p(np.minimum(f.sent, f.received))
     return mask, history - f.silent_days / 3650.0
 
@@ -182,8 +190,7 @@ def _nurture(f: _Facts, c: Cadences) -> tuple[BoolArray, FloatArray]:
     overdue = f.silent_days > cadence
     strong = f.tiers >= pb.TIER_RELATIONSHIP
     cooling = strong & (f.trends == scoring_pb2.TREND_COOLING)
-    gone = _was_strong(f, c) & (f.silent_days >= c.reconnect_after_days)
-    mask = (overdue | cooling) & (f.tiers >= pb.TIER_ACQUAINTANCE) & ~gone
+    mask = (overdue | cooling) & (f.tiers >= pb.TIER_ACQUAINTANCE) & ~_gone_quiet(f, c)
     ratio = np.where(np.isfinite(cadence), f.silent_days / cadence, 0.0)
     return mask, f.scores * (1.0 + np.minimum(ratio, 10.0))
 
@@ -213,7 +220,7 @@ def _date(t: float) -> str:
 
 
 def _ago(f: _Facts, t: float) -> str:
-    return f"{_date(t)} ({int((f.as_of - t) // DAY)} days ago)"
+    return f"{_date(t)} ({days_ago(t, f.as_of)})"
 
 
 def _last_seen(f: _Facts, i: int) -> str:
@@ -259,7 +266,8 @@ def _words(kind: int, f: _Facts, c: Cadences, i: int) -> tuple[str, list[str]]:
     if kind == scoring_pb2.ACTION_KIND_RECONNECT:
         return "You used to be in regular touch; it has gone quiet.", [
             _exchanges(f, i),
-            f"silent for {int(f.silent_days[i])} days; {_last_seen(f, i)}",
+            f"silent for {_count(days_between(f.col('LAST_TIME')[i], f.as_of), 'day')}; "
+            f"{_last_seen(f, i)}",
         ]
     cadence = c.for_tiers(f.tiers[i : i + 1])[0]
     cooling = f.trends[i] == scoring_pb2.TREND_COOLING

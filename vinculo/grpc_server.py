@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from typing import Any
 
@@ -19,6 +19,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+from vinculo.grpc_guards import DecodeGuardInterceptor
+from vinculo.security.settings import ServerSecurity
 
 # Latencies of interest run from sub-millisecond reads to multi-second bulk loads.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
@@ -125,13 +128,30 @@ class ServiceServer:
     health status (e.g. while draining on shutdown).
     """
 
-    def __init__(self, registry: CollectorRegistry, max_workers: int = 16) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        max_workers: int = 16,
+        security: ServerSecurity | None = None,
+        interceptors: Sequence[grpc.ServerInterceptor] = (),
+    ) -> None:
         self.health = health.HealthServicer()
         self._service_names: list[str] = [reflection.SERVICE_NAME, health.SERVICE_NAME]
+        self._bound: int | None = None
+        self._security = security or ServerSecurity()
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-            interceptors=[MetricsInterceptor(GrpcMetrics(registry))],
-            options=[("grpc.so_reuseport", 0)],  # a port in use must fail loudly
+            # Metrics first: they see every call, also one a later interceptor answers
+            # (the decode guard's INVALID_ARGUMENT, auth refusing it, a limit). Then the
+            # decode guard, then auth: later ones know the request is whole and the caller known.
+            interceptors=[
+                MetricsInterceptor(GrpcMetrics(registry)),
+                DecodeGuardInterceptor(),
+                *self._security.interceptors,
+                *interceptors,
+            ],
+            # A port in use must fail loudly.
+            options=[("grpc.so_reuseport", 0), *self._security.options],
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
 
@@ -140,11 +160,21 @@ class ServiceServer:
         register(servicer, self._server)
         self._service_names.append(name)
 
-    def start(self, host: str, port: int) -> int:
-        """Bind and start; returns the bound port (useful with port 0)."""
-        bound = self._server.add_insecure_port(f"{host}:{port}")
+    def bind(self, host: str, port: int) -> int:
+        """Reserve the port before `start` (to advertise it); returns it (useful with 0)."""
+        credentials = self._security.credentials
+        if credentials is None:
+            bound = self._server.add_insecure_port(f"{host}:{port}")
+        else:
+            bound = self._server.add_secure_port(f"{host}:{port}", credentials)
         if bound == 0:
             raise OSError(f"cannot listen for gRPC on {host}:{port}")
+        self._bound = int(bound)
+        return self._bound
+
+    def start(self, host: str, port: int) -> int:
+        """Bind (unless `bind` did) and start; returns the bound port (useful with port 0)."""
+        bound = self._bound if self._bound is not None else self.bind(host, port)
         reflection.enable_server_reflection(self._service_names, self._server)
         self._server.start()
         self.set_serving(True)

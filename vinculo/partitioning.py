@@ -18,6 +18,13 @@ from kafka.partitioner.default import DefaultPartitioner, murmur2
 DEFAULT_REMEMBERED_KEYS = 65_536
 
 
+def partition_of(owner_id: str, partitions: int) -> int:
+    """The partition of an owner's records on a topic of `partitions` partitions
+    (numbered 0..n-1): where the ingest service puts them, so where the owner's
+    state lives (decision 1)."""
+    return int(murmur2(owner_id.encode()) & 0x7FFFFFFF) % partitions
+
+
 class RememberingPartitioner(DefaultPartitioner):  # type: ignore[misc]
     def __init__(self, max_keys: int = DEFAULT_REMEMBERED_KEYS) -> None:
         self._max_keys = max_keys

@@ -4,7 +4,7 @@ One record is one `InteractionEvent` with the proto field names (docs/importing.
 
     event_id, owner_id, contact_id, type, direction, occurred_at, channel,
     personalized, in_reply_to, duration_seconds, audience_size, feedback_label,
-    owner_only
+    owner_only, contact_name, contact_company, contact_position
 
 Enums are written as short lower-case names ("message", "outbound", "close"),
 and read from a short name, the full proto name or the number. `occurred_at` is
@@ -38,7 +38,11 @@ COLUMNS: tuple[str, ...] = (
     "audience_size",
     "feedback_label",
     "owner_only",
+    "contact_name",
+    "contact_company",
+    "contact_position",
 )
+PROFILE_FIELDS: tuple[str, ...] = ("contact_name", "contact_company", "contact_position")
 REQUIRED: tuple[str, ...] = ("owner_id", "contact_id", "type", "occurred_at")
 _ENUMS: dict[str, tuple[Any, str]] = {
     "type": (pb.InteractionType, "INTERACTION_TYPE_"),
@@ -129,7 +133,7 @@ def event_from_record(record: Mapping[str, Any]) -> pb.InteractionEvent:
         if record.get(name) in (None, ""):
             raise RecordError(f"missing_{name}", f"{name}: required")
     event = pb.InteractionEvent()
-    for name in ("event_id", "owner_id", "contact_id", "channel", "in_reply_to"):
+    for name in ("event_id", "owner_id", "contact_id", "channel", "in_reply_to", *PROFILE_FIELDS):
         value = record.get(name)
         if value is not None:
             if not isinstance(value, str | int):
@@ -164,7 +168,7 @@ def event_to_record(event: pb.InteractionEvent) -> dict[str, Any]:
         "direction": _enum_name("direction", event.direction),
         "occurred_at": format_timestamp(seconds_of(event.occurred_at)),
     }
-    for name in ("channel", "in_reply_to", "duration_seconds", "audience_size"):
+    for name in ("channel", "in_reply_to", "duration_seconds", "audience_size", *PROFILE_FIELDS):
         if getattr(event, name):
             record[name] = getattr(event, name)
     if event.feedback_label:

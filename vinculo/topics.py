@@ -25,6 +25,22 @@ DEAD_LETTER_TOPIC = "vinculo.interactions.v1.dlq"
 # CloudEvents written by other tools, bridged by the ingest service.
 RAW_TOPIC = "vinculo.raw.v1"
 ALL_TOPICS = (INTERACTIONS_TOPIC, DEAD_LETTER_TOPIC, RAW_TOPIC)
+COMPACTED = {"cleanup.policy": "compact"}
+# Explicit settings, so that a cluster's defaults never decide what is kept: the
+# interaction log is the history state is rebuilt from (kept until a retention is set),
+# the changelog keeps the latest value of every key.
+TOPIC_CONFIGS: dict[str, dict[str, str]] = {
+    INTERACTIONS_TOPIC: {"cleanup.policy": "delete", "retention.ms": "-1"},
+}
+
+
+def changelog_topic(group: str) -> str:
+    """The scoring state of one consumer group (one logical scoring service), one
+    compacted partition per interaction partition (scoring_service/routing/changelog.py);
+    named per group, as Kafka Streams names a store's changelog per application."""
+    return f"vinculo.scoring.{group}.changelog.v1"
+
+
 TOPIC_ALREADY_EXISTS = 36  # Kafka error code: creating topics is idempotent
 
 
@@ -36,8 +52,10 @@ def ensure_topics(
     client_id: str = "vinculo-admin",
     connect_timeout_s: float = 3.0,
     request_timeout_s: float = 10.0,
+    extra_compacted: tuple[str, ...] = (),
 ) -> None:
-    """Create the topics Vinculo uses if missing; an existing topic is left as is.
+    """Create the topics Vinculo uses if missing (and `extra_compacted`, compacted: a
+    scoring group's changelog); an existing topic is left as is.
 
     Either service may start first, so both call this. Replication factor -1
     is the broker's default.
@@ -50,9 +68,11 @@ def ensure_topics(
     )
     try:
         spec = {"num_partitions": partitions, "replication_factor": replication_factor}
-        response = admin.create_topics(
-            {name: dict(spec) for name in ALL_TOPICS}, raise_errors=False
-        )
+        wanted = {
+            name: {**spec, "configs": dict(TOPIC_CONFIGS.get(name, {}))} for name in ALL_TOPICS
+        }
+        wanted.update({name: {**spec, "configs": dict(COMPACTED)} for name in extra_compacted})
+        response = admin.create_topics(wanted, raise_errors=False)
     finally:
         admin.close()
     for topic in response["topics"]:
@@ -81,3 +101,63 @@ def dead_letter_headers(
         ("vinculo-source-partition", str(partition).encode()),
         ("vinculo-source-offset", str(offset).encode()),
     ]
+
+
+def recreate_if_misshapen(bootstrap: str, topic: str, partitions: int) -> bool:
+    """Re-create `topic` (compacted) when it is missing or has another partition count.
+
+    For a scoring group's changelog after the embedded broker lost its data: the
+    broker creates a topic a client merely asks about, with its own default count,
+    so the changelog can come back with the wrong shape; it holds nothing then.
+    Returns whether the topic was (re-)created.
+    """
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vinculo-admin")
+    try:
+        described = admin.describe_topics([topic])
+        found = described[0] if described else {}
+        count = len(found.get("partitions") or []) if not found.get("error_code") else 0
+        if count == partitions:
+            return False
+        if count:
+            log.warning(
+                "topic %s has %d partitions, not %d: re-creating it", topic, count, partitions
+            )
+            admin.delete_topics([topic])
+        admin.create_topics(
+            {
+                topic: {
+                    "num_partitions": partitions,
+                    "replication_factor": -1,
+                    "configs": dict(COMPACTED),
+                }
+            },
+            raise_errors=False,
+        )
+        return True
+    finally:
+        admin.close()
+
+
+class TopicShapeError(RuntimeError):
+    """An existing topic whose shape would misplace or lose data; the message says the fix."""
+
+
+def check_partitions(bootstrap: str, topics: tuple[str, ...], partitions: int) -> None:
+    """Refuse topics whose partition count differs from `partitions` (VINCULO_PARTITIONS):
+    an owner's state lives in the partition its key hashes to, so the count decides where
+    every owner's state is."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vinculo-admin")
+    try:
+        described = admin.describe_topics(list(topics))
+    finally:
+        admin.close()
+    for found in described:
+        count = len(found.get("partitions") or [])
+        if not found.get("error_code") and count != partitions:
+            raise TopicShapeError(
+                f"topic {found['name']} has {count} partitions but VINCULO_PARTITIONS is "
+                f"{partitions}: each owner's state lives in the partition its id hashes to. "
+                f"Set VINCULO_PARTITIONS={count} on every service (with "
+                f"VINCULO_SCORING_REBUILD_STATE=true once), or re-create the topic with "
+                f"{partitions} partitions"
+            )

@@ -8,21 +8,34 @@ written it).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from vinculo.domain import Interaction, has_mirror, mirror_direction
+from vinculo.identifiers import (
+    MIRROR_MARK,
+    forbidden_character,
+    is_mirror_id,
+    is_nfc,
+    mirror_event_id,
+    nfc,
+    original_event_id,
+)
 from vinculo.timestamps import seconds_of
 from vinculo.v1 import events_pb2 as pb
 
 MAX_ID_LENGTH = 256
 MAX_CHANNEL_LENGTH = 64
+MAX_PROFILE_LENGTH = 200  # contact_name, contact_company, contact_position
 # Clocks drift and time zones get mislabelled; a day covers both, a year does not.
 MAX_FUTURE_SECONDS = 86_400.0
 # Before 1990 there was no e-mail to speak of; earlier times are unit mistakes.
 MIN_TIME_SECONDS = 631_152_000.0
 MAX_DURATION_SECONDS = 7 * 86_400
 MAX_AUDIENCE = 100_000_000
+# google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+MIN_TIMESTAMP_SECONDS = -62_135_596_800
+MAX_TIMESTAMP_SECONDS = 253_402_300_799
+NANOS_PER_SECOND = 1_000_000_000
 
 # Built once: `.values()` makes a new list per call, and these run per consumed record.
 _TYPES = frozenset(pb.InteractionType.values())
@@ -31,7 +44,7 @@ _FEEDBACK_LABELS = frozenset(pb.FeedbackLabel.values())
 _SPECIFIED_TYPES = _TYPES - {pb.INTERACTION_TYPE_UNSPECIFIED}
 _SPECIFIED_DIRECTIONS = _DIRECTIONS - {pb.DIRECTION_UNSPECIFIED}
 _NO_LABEL = pb.FEEDBACK_LABEL_UNSPECIFIED
-_CONTROL = re.compile(r"[\x00-\x1f]")
+_NORMALISED_FIELDS = ("event_id", "owner_id", "contact_id", "in_reply_to", "channel")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +62,41 @@ def _check_id(value: str, name: str) -> Rejection | None:
         return Rejection(
             "id_too_long", f"{name}: {len(value)} characters, at most {MAX_ID_LENGTH} allowed"
         )
-    if value != value.strip() or _CONTROL.search(value) is not None:
-        return Rejection("bad_id", f"{name}: must not contain control or surrounding whitespace")
+    problem = _check_text(value, name, "bad_id")
+    if problem is None and value != value.strip():
+        return Rejection("bad_id", f"{name}: must not begin or end with whitespace")
+    return problem
+
+
+def _check_text(value: str, name: str, code: str) -> Rejection | None:
+    """The characters rule of vinculo.identifiers, for ids and the channel."""
+    if value.isprintable() and is_nfc(value):
+        return None  # the usual case: one C-level pass each
+    bad = forbidden_character(value)
+    if bad is not None:
+        return Rejection(
+            code,
+            f"{name}: contains {bad}; control, format (bidi, zero-width) and line or"
+            " paragraph separator characters are not allowed",
+        )
+    if not is_nfc(value):
+        return Rejection(code, f"{name}: not in Unicode normalisation form C")
     return None
+
+
+def _check_event_id(event: pb.InteractionEvent, own: bool) -> Rejection | None:
+    """An own event's id must not be a mirrored copy's; a copy's must be its original's."""
+    event_id = event.event_id
+    if not is_mirror_id(event_id):
+        return _check_id(event_id, "event_id")
+    original = None if own else original_event_id(event_id, event.contact_id)
+    if original is None or is_mirror_id(original):
+        return Rejection(
+            "reserved_event_id",
+            f"event_id: a leading {MIRROR_MARK!r} is reserved for mirrored copies"
+            f" ({MIRROR_MARK}OWNER/EVENT_ID)",
+        )
+    return _check_id(original, "event_id")
 
 
 def _check_enums(event: pb.InteractionEvent) -> Rejection | None:
@@ -78,6 +123,16 @@ def _check_enums(event: pb.InteractionEvent) -> Rejection | None:
 def _checked_time(event: pb.InteractionEvent, now: float) -> float | Rejection:
     if not event.HasField("occurred_at"):
         return Rejection("missing_occurred_at", "occurred_at: required")
+    stamp = event.occurred_at
+    if not 0 <= stamp.nanos < NANOS_PER_SECOND:
+        return Rejection(
+            "bad_occurred_at", f"occurred_at.nanos: {stamp.nanos} not in [0, 999999999]"
+        )
+    if not MIN_TIMESTAMP_SECONDS <= stamp.seconds <= MAX_TIMESTAMP_SECONDS:
+        return Rejection(
+            "bad_occurred_at",
+            f"occurred_at.seconds: {stamp.seconds} outside years 0001 to 9999",
+        )
     t = event_time(event)
     if t > now + MAX_FUTURE_SECONDS:
         return Rejection("future_time", "occurred_at: more than a day in the future")
@@ -89,10 +144,17 @@ def _checked_time(event: pb.InteractionEvent, now: float) -> float | Rejection:
 def _check_attributes(event: pb.InteractionEvent) -> Rejection | None:
     if len(event.channel) > MAX_CHANNEL_LENGTH:
         return Rejection("channel_too_long", f"channel: at most {MAX_CHANNEL_LENGTH} characters")
+    if event.channel:
+        problem = _check_text(event.channel, "channel", "bad_channel")
+        if problem:
+            return problem
     if event.duration_seconds > MAX_DURATION_SECONDS:
         return Rejection("duration_too_long", "duration_seconds: more than 7 days")
     if event.audience_size > MAX_AUDIENCE:
         return Rejection("audience_too_large", f"audience_size: at most {MAX_AUDIENCE}")
+    for name in ("contact_name", "contact_company", "contact_position"):
+        if len(getattr(event, name)) > MAX_PROFILE_LENGTH:
+            return Rejection(f"{name}_too_long", f"{name}: at most {MAX_PROFILE_LENGTH} characters")
     answered = event.in_reply_to
     if not answered:
         return None
@@ -101,20 +163,32 @@ def _check_attributes(event: pb.InteractionEvent) -> Rejection | None:
     return _check_id(answered, "in_reply_to")
 
 
+def normalise(event: pb.InteractionEvent) -> None:
+    """Put ids and the channel in Unicode normalisation form C, in place (before validating)."""
+    for name in _NORMALISED_FIELDS:
+        value = getattr(event, name)
+        if not value.isascii():
+            setattr(event, name, nfc(value))
+
+
 def validate_event(event: pb.InteractionEvent, now: float) -> Rejection | None:
-    """None when the event is valid; else the first problem found."""
-    checked = checked_time(event, now)
+    """None when an event a producer sends is valid; else the first problem found.
+
+    A producer's own event id must not take the mirrored copies' form.
+    """
+    checked = checked_time(event, now, own=True)
     return checked if isinstance(checked, Rejection) else None
 
 
-def checked_time(event: pb.InteractionEvent, now: float) -> float | Rejection:
+def checked_time(event: pb.InteractionEvent, now: float, own: bool = False) -> float | Rejection:
     """The event's time (unix seconds) when it is valid; else the first problem found.
 
     For callers that need the time anyway: reading it costs as much as a check.
+    Without `own` (a record on the interaction topic) the event may be a mirrored copy.
     """
     owner, contact = event.owner_id, event.contact_id
     problem = (
-        _check_id(event.event_id, "event_id")
+        _check_event_id(event, own)
         or _check_id(owner, "owner_id")
         or _check_id(contact, "contact_id")
     )
@@ -150,12 +224,32 @@ def to_interaction(event: pb.InteractionEvent, reply_to_time: float | None = Non
 def mirrored(event: pb.InteractionEvent) -> pb.InteractionEvent | None:
     """The same event in the contact's network, or None when only the owner is tracked.
 
-    Feedback is the owner's private judgement and is never mirrored.
+    Feedback is the owner's private judgement and is never mirrored. The copy's
+    id is `~OWNER/EVENT_ID` (vinculo.identifiers): it cannot collide with an id
+    of the contact's own. `in_reply_to` is kept: the scoring service looks it up
+    among the receiving owner's own events, then among the sender's copies.
     """
     if not has_mirror(event):
         return None
     copy = pb.InteractionEvent()
     copy.CopyFrom(event)
     copy.owner_id, copy.contact_id = event.contact_id, event.owner_id
+    copy.event_id = mirror_event_id(event.owner_id, event.event_id)
     copy.direction = mirror_direction(event.direction)  # type: ignore[assignment]
+    # The name, company and position describe the original contact, not the owner.
+    for name in ("contact_name", "contact_company", "contact_position"):
+        copy.ClearField(name)
     return copy
+
+
+def original(copy: pb.InteractionEvent) -> pb.InteractionEvent | None:
+    """The event a mirrored copy was made from; None when `copy` is not a mirrored copy."""
+    event_id = original_event_id(copy.event_id, copy.contact_id)
+    if event_id is None:
+        return None
+    event = pb.InteractionEvent()
+    event.CopyFrom(copy)
+    event.owner_id, event.contact_id = copy.contact_id, copy.owner_id
+    event.event_id = event_id
+    event.direction = mirror_direction(copy.direction)  # type: ignore[assignment]
+    return event

@@ -36,6 +36,7 @@ from scoring_service.features.state import (
     decayed_index,
     totals_index,
 )
+from scoring_service.words import days_ago
 from vinculo.domain import Kind
 from vinculo.v1 import events_pb2 as pb
 
@@ -142,6 +143,17 @@ def _times(n: float) -> str:
     return {1: "once", 2: "twice"}.get(n, f"{n} times")
 
 
+def _calls_sentence(row: FloatArray) -> str:
+    """Phone and video calls share a class in the state; `VIDEO_CALLS` tells them apart,
+    so a video call is never described as a phone call."""
+    n = round(sum(row[totals_index(Kind.CALL, c)] for c in range(3)))
+    video = min(round(row[S["VIDEO_CALLS"]]), n)
+    parts = [f"on the phone {_times(n - video)}"] if n > video else []
+    parts += [f"by video {_times(video)}"] if video else []
+    minutes = round(row[S["CALL_SECONDS"]] / 60)
+    return f"spoke {' and '.join(parts)}, {minutes} minutes in all"
+
+
 def _sentence(group: str, row: FloatArray, decayed: FloatArray, as_of: float) -> str:
     total_in = sum(row[totals_index(k, 1)] + row[totals_index(k, 2)] for k in Kind)
     total_out = sum(row[totals_index(k, 0)] + row[totals_index(k, 2)] for k in Kind)
@@ -161,9 +173,7 @@ def _sentence(group: str, row: FloatArray, decayed: FloatArray, as_of: float) ->
     if group == "recency":
         if row[S["LAST_IN_TIME"]] <= 0:
             return "never heard from them"
-        days = round((as_of - row[S["LAST_IN_TIME"]]) / DAY)
-        when = {0: "today", 1: "yesterday"}.get(days, f"{days} days ago")
-        return f"last heard from them {when}"
+        return f"last heard from them {days_ago(row[S['LAST_IN_TIME']], as_of)}"
     if group == "one_sided":
         if total_in == 0:
             return "only you write"
@@ -172,10 +182,7 @@ def _sentence(group: str, row: FloatArray, decayed: FloatArray, as_of: float) ->
         sent, answered = row[S["OUTREACH_SENT"]], row[S["OUTREACH_ANSWERED"]]
         return f"they answered {round(answered)} of {round(sent)} of your messages"
     if group == "calls":
-        n = sum(row[totals_index(Kind.CALL, c)] for c in range(3))
-        return (
-            f"spoke on the phone {_times(n)}, {round(row[S['CALL_SECONDS']] / 60)} minutes in all"
-        )
+        return _calls_sentence(row)
     if group == "meetings":
         n = sum(row[totals_index(Kind.MEETING, c)] for c in range(3))
         return f"met in person {_times(n)}"

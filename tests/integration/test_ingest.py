@@ -95,7 +95,11 @@ def test_accepted_events_are_on_the_topic_keyed_by_owner_with_the_mirrored_copy(
     records = topic_records(consumer, 3)
     decoded = [(r.key.decode(), pb.InteractionEvent.FromString(r.value)) for r in records]
     by_key = sorted(decoded, key=lambda pair: (pair[0], pair[1].event_id))
-    assert [(k, e.event_id) for k, e in by_key] == [("ana", "e1"), ("ana", "e2"), ("bruno", "e1")]
+    assert [(k, e.event_id) for k, e in by_key] == [
+        ("ana", "e1"),
+        ("ana", "e2"),
+        ("bruno", "~ana/e1"),
+    ]
     mirror = by_key[2][1]
     assert (mirror.owner_id, mirror.contact_id) == ("bruno", "ana")
     assert mirror.direction == pb.DIRECTION_INBOUND
@@ -129,7 +133,7 @@ def test_duplicates_and_rejections_are_answered_and_not_published(
     ids = sorted(
         pb.InteractionEvent.FromString(r.value).event_id for r in topic_records(consumer, 4)
     )
-    assert ids == ["e1", "e1", "e4", "e4"]
+    assert ids == ["e1", "e4", "~ana/e1", "~ana/e4"]
 
 
 def test_batch_limit_and_stream_summary(ingest: ServiceProcess) -> None:

@@ -82,7 +82,7 @@ def test_ingest_service_bridges_raw_cloudevents(
     events = sorted((r.key.decode(), pb.InteractionEvent.FromString(r.value)) for r in forwarded)
     assert [(k, e.event_id, e.owner_id, e.contact_id, e.direction) for k, e in events] == [
         ("ana", "ce-ok", "ana", "bob", pb.DIRECTION_OUTBOUND),
-        ("bob", "ce-ok", "bob", "ana", pb.DIRECTION_INBOUND),  # the mirrored copy
+        ("bob", "~ana/ce-ok", "bob", "ana", pb.DIRECTION_INBOUND),  # the mirrored copy
     ]
 
     (dead,) = read_topic(broker.bootstrap, DEAD_LETTER_TOPIC, 1)

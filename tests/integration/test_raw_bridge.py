@@ -8,21 +8,17 @@ reason in headers, then commit the raw offsets.
 Debian's kcat links librdkafka 2.0.2, which cannot parse the ApiVersions v3
 answer of the embedded broker (Tansu 0.6.0): "Read underflow" on connect. A
 real Kafka broker answers a too-new ApiVersions request with
-UNSUPPORTED_VERSION, and librdkafka then retries with v0; `ApiVersionsShim`
-gives exactly that answer to librdkafka's v3 request and forwards every other
-byte unchanged, so the test still runs a real external producer end to end.
+UNSUPPORTED_VERSION, and librdkafka then retries with v0; the relay that
+`vinculo up` also uses (`vinculo_apps.devstack.relay`) gives exactly that
+answer, so the test runs a real external producer end to end.
 Production brokers (Apache Kafka) need no shim.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
-import socket
-import struct
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +30,7 @@ from ingest_service.raw_bridge import GROUP_ID, RawBridge
 from tests.harness import read_topic, wait_until
 from vinculo.topics import DEAD_LETTER_TOPIC, INTERACTIONS_TOPIC, RAW_TOPIC, ensure_topics
 from vinculo.v1 import events_pb2 as pb
-from vinculo_apps.devstack.broker import broker_binary, free_port, wait_for_port
+from vinculo_apps.devstack.broker import EmbeddedBroker
 
 pytestmark = [
     pytest.mark.integration,
@@ -72,91 +68,11 @@ BINARY = {
 }
 
 
-API_VERSIONS, UNSUPPORTED_VERSION = 18, 35
-
-
-class ApiVersionsShim:
-    """A loopback TCP relay in front of the broker (see the module docstring)."""
-
-    def __init__(self, upstream: tuple[str, int]) -> None:
-        self.upstream = upstream
-        self.port = free_port()
-        self.server = socket.create_server(("127.0.0.1", self.port))
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.upstream)
-            threading.Thread(target=_pump, args=(upstream, client), daemon=True).start()
-            threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
-
-    def _requests(self, client: socket.socket, upstream: socket.socket) -> None:
-        try:
-            while True:
-                size = struct.unpack(">i", _read(client, 4))[0]
-                payload = _read(client, size)
-                key, version, correlation = struct.unpack(">hhi", payload[:8])
-                if key == API_VERSIONS and version >= 3 and b"librdkafka" in payload:
-                    client.sendall(struct.pack(">iih", 6, correlation, UNSUPPORTED_VERSION))
-                    continue
-                upstream.sendall(struct.pack(">i", size) + payload)
-        except (EOFError, OSError):
-            _pump_close(client, upstream)
-
-
-def _read(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise EOFError
-        data += chunk
-    return data
-
-
-def _pump(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while chunk := source.recv(65536):
-            sink.sendall(chunk)
-    except OSError:
-        pass
-    _pump_close(source, sink)
-
-
-def _pump_close(*sockets: socket.socket) -> None:
-    for sock in sockets:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-        sock.close()
-
-
 @pytest.fixture
 def bootstrap(tmp_path: Path) -> Iterator[str]:
-    """Tansu advertising the shim's address, so every client goes through the shim."""
-    broker_port = free_port()
-    shim = ApiVersionsShim(("127.0.0.1", broker_port))
-    args = [broker_binary(), "broker", "--listener-url", f"tcp://127.0.0.1:{broker_port}",
-            "--advertised-listener-url", f"tcp://127.0.0.1:{shim.port}"]  # fmt: skip
-    with (tmp_path / "broker.log").open("wb") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port("127.0.0.1", broker_port, 10.0, process)
-        yield f"127.0.0.1:{shim.port}"
-    finally:
-        shim.close()
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    """Tansu behind the relay `vinculo up` uses, advertising the relay's address."""
+    with EmbeddedBroker(log_path=tmp_path / "broker.log", relay=True) as broker:
+        yield broker.bootstrap
 
 
 @pytest.fixture
@@ -186,7 +102,7 @@ def test_kcat_cloudevents_are_forwarded_or_dead_lettered(bootstrap: str, bridge:
         ("bob", "bob", "ana", pb.DIRECTION_INBOUND),
         ("carla", "carla", "bob", pb.DIRECTION_OUTBOUND),
     ]
-    assert {e.event_id for _, e in events} == {"s-1", "b-1"}
+    assert {e.event_id for _, e in events} == {"s-1", "~ana/s-1", "b-1"}  # with the copy
 
     reasons = {dict(r.headers)["vinculo-reason-code"].decode(): dict(r.headers) for r in dead}
     assert set(reasons) == {"self_relationship", "not_cloudevent"}

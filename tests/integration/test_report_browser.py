@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.unit.test_report_render import sample_report
+from vinculo.v1 import scoring_pb2 as pb
 from vinculo_apps.report import html
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -73,3 +74,43 @@ def test_report_renders_in_chromium(tmp_path: Path) -> None:
     assert dom.count('class="bar"') == 10 and dom.count('class="span"') == 15
     keep = Path("/tmp/vinculo-report-screenshot.png")
     shutil.copy(shot, keep)  # for a human to look at after the run
+
+
+def _named_report() -> html.ReportData:
+    data = sample_report()
+    names = ["Íñigo Fernández Martínez", "Ana López", "Zoë Ángel-Castellanos de la Fuente"]
+    for i, r in enumerate(data.relationships):
+        r.contact_name = f"{names[i % 3]} {i}"
+        r.contact_company, r.contact_position = "Acme", "CTO"
+        r.trend = pb.TREND_STRENGTHENING
+        r.score = 0.973
+    return data
+
+
+MEASURE = """<script>
+const svg = document.getElementById("top-timeline");
+const width = svg.viewBox.baseVal.width;
+let clipped = 0;
+for (const text of svg.querySelectorAll("text")) {
+  const box = text.getBBox();
+  if (box.x < 0 || box.x + box.width > width) clipped += 1;
+}
+document.body.setAttribute("data-clipped", String(clipped));
+document.body.setAttribute("data-texts", String(svg.querySelectorAll("text").length));
+</script>"""
+
+
+def test_report_with_names_and_no_clipped_timeline_labels_in_chromium(tmp_path: Path) -> None:
+    data = _named_report()
+    page = tmp_path / "named.html"
+    # the page itself has no script; the measuring one is added for this check only
+    page.write_text(
+        html.render(data, top=15).replace("</body>", MEASURE + "</body>"), encoding="utf-8"
+    )
+    dom = chromium(tmp_path, "--dump-dom", page.as_uri()).stdout
+    assert 'data-texts="32"' in dom  # 15 names, 15 scores with trends, two dates
+    assert 'data-clipped="0"' in dom
+    assert "Íñigo Fernández Martínez 0" in dom and "CTO, Acme" in dom
+    shot = tmp_path / "named.png"
+    chromium(tmp_path, f"--screenshot={shot}", "--window-size=1200,1600", page.as_uri())
+    shutil.copy(shot, Path("/tmp/vinculo-report-names.png"))  # for a human to look at

@@ -6,14 +6,16 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from scoring_service.features.features import feature_matrix
-from scoring_service.features.state import S
+from scoring_service.features.state import S, new_state
 from vinculo.domain import Interaction
 from vinculo.v1 import events_pb2 as pb
 from vinculo_apps.importers.common import SkipLog
 from vinculo_apps.training.dataset import (
     EventLog,
+    Snapshot,
     future_counts,
     future_labels,
     read_labels,
@@ -171,3 +173,25 @@ def test_csv_event_files_load_like_their_json_lines(tmp_path: Path) -> None:
     from_jsonl = list(read_events(tmp_path / "events.jsonl"))
     from_csv = list(read_events(tmp_path / "events.csv"))
     assert len(from_csv) == 5 and from_csv == from_jsonl
+
+
+def test_conflicting_directions_are_reported_and_directed_keeps_them_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    labels = tmp_path / "labels.csv"
+    labels.write_text("owner_id,contact_id,label\na,b,1\nb,a,0\na,c,1\nc,a,1\n")
+    assert read_labels(labels, []) == {("a", "b"): 0, ("a", "c"): 1}  # the last row wins
+    err = capsys.readouterr().err
+    assert f"{labels}: 1 pairs are labelled differently in each direction" in err
+    assert "a,b 1 but b,a 0" in err and "--directed" in err
+    directed = read_labels(labels, [], directed=True)
+    assert directed == {("a", "b"): 1, ("b", "a"): 0, ("a", "c"): 1, ("c", "a"): 1}
+    assert capsys.readouterr().err == ""
+    snap = Snapshot([("a", "b"), ("b", "a")], np.stack([new_state(), new_state()]), 0.0)
+    rows, y = supervised_rows(snap, directed, directed=True)
+    assert dict(zip(rows.keys, y.tolist(), strict=True)) == {
+        ("a", "b"): 1,
+        ("b", "a"): 0,
+        ("a", "c"): 1,
+        ("c", "a"): 1,
+    }

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scoring_service.model.artifact import ScoringModel
+from scoring_service.model.artifact import DEFAULT_MODEL_PATH, ScoringModel
 from tests.model.conftest import DATASETS
 from vinculo_apps.cli import main
 from vinculo_apps.training import pipeline
@@ -48,6 +48,7 @@ def test_cli_train_then_evaluate_writes_the_json_schema(
     assert "warning" not in data["split"]  # --holdout: the test window was never seen
     auc = data["margins"]["auc"]  # the margin each target reads, with its interval
     best = data["baselines"][auc["baseline"]]["auc"]
+    best = 1.0 - best if auc["reversed"] else best  # below 0.5: counted reversed
     assert auc["margin"] == pytest.approx(data["model"]["auc"] - best)
     assert auc["low"] <= auc["margin"] <= auc["high"]
     assert set(data["model"]) == {"auc", "ndcg_at_10", "ece"}
@@ -95,6 +96,8 @@ def test_evaluate_prints_the_split_and_the_margin_over_the_best_baseline() -> No
         "over 200 resamples of people)"
     ) in text
     assert "model - best baseline, ndcg_at_10: -0.0500 (count; 95% interval -0.1000 to" in text
+    result["margins"]["auc"]["reversed"] = True
+    assert "model - best baseline, auc: +0.0500 (recency, reversed; 95% interval" in render(result)
 
 
 def test_evaluating_a_labels_model_on_its_own_labels_says_so(tmp_path: Path) -> None:
@@ -114,6 +117,23 @@ def test_evaluating_a_labels_model_on_its_own_labels_says_so(tmp_path: Path) -> 
     other.write_text("\n".join(lines[: len(lines) // 2]) + "\n")
     assert main([*evaluate, "--labels", str(other)]) == 0
     assert "warning" not in json.loads(out.read_text())["split"]
+    assert "ece_note" not in json.loads(out.read_text())["model"]  # it predicts these labels
+
+
+def test_the_default_model_on_labels_notes_that_it_predicts_something_else(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copenhagen = DATASETS / "copenhagen"
+    if not copenhagen.exists():
+        pytest.skip(f"real data not found at {copenhagen} (../shared/datasets beside the repo)")
+    events = [str(copenhagen / "calls.csv"), str(copenhagen / "sms.csv")]
+    out = tmp_path / "eval.json"
+    evaluate = ["evaluate", "--events", *events, "--model", str(DEFAULT_MODEL_PATH)]
+    labels = ["--labels", str(copenhagen / "fb_friends.csv"), "--json", str(out)]
+    assert main([*evaluate, *labels]) == 0
+    note = json.loads(out.read_text())["model"]["ece_note"]
+    assert note.startswith("this model predicts something else (future task:")
+    assert f"ECE note: {note}" in capsys.readouterr().out
 
 
 def test_evaluate_shows_how_much_the_fit_seed_moves_the_model(
@@ -132,3 +152,24 @@ def test_evaluate_shows_how_much_the_fit_seed_moves_the_model(
     assert main(["train", "--events", str(events), "--holdout", "--out", str(model)]) == 0
     with pytest.raises(SystemExit, match="--seeds: only when evaluate trains"):
         main(["evaluate", "--events", str(events), "--seeds", "2", "--model", str(model)])
+
+
+def test_labels_choose_among_candidates_and_seeds_show_the_spread(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copenhagen = DATASETS / "copenhagen"
+    if not copenhagen.exists():
+        pytest.skip(f"real data not found at {copenhagen} (../shared/datasets beside the repo)")
+    out = tmp_path / "eval.json"
+    argv = ["evaluate", "--events", str(copenhagen / "calls.csv"), "--folds", "2"]
+    labels = ["--labels", str(copenhagen / "fb_friends.csv"), "--seeds", "2", "--json", str(out)]
+    assert main([*argv, *labels]) == 0
+    data = json.loads(out.read_text())
+    chosen = data["split"]["cross_validation"]["chosen_per_fold"]
+    assert len(chosen) == 2 and all(
+        c in ("linear", "boosted") or c.startswith("signal:") for c in chosen
+    )
+    spread = data["split"]["fit_seeds"]
+    assert spread["auc"][0] == pytest.approx(data["model"]["auc"])  # the table is seed 0's
+    assert len(spread["ece"]) == 2 and spread["auc"][0] != spread["auc"][1]
+    assert "fit_seeds: auc " in capsys.readouterr().out

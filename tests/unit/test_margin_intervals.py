@@ -59,3 +59,17 @@ def test_an_interval_narrows_with_more_people() -> None:
         m = margin_intervals(y, signal, {"noisy": noisy}, owners)["auc"]
         widths.append(m["high"] - m["low"])
     assert widths[1] < widths[0] / 2  # 16x the people: about a quarter of the width
+
+
+def test_a_baseline_below_half_is_counted_reversed_and_named_so() -> None:
+    owners, signal, y, _ = _data()
+    weaker = signal + np.random.default_rng(6).normal(size=len(y))  # the model
+    baselines = {"reversed_signal": -signal, "noise": np.random.default_rng(7).normal(size=len(y))}
+    auc = margin_intervals(y, weaker, baselines, owners)["auc"]
+    assert roc_auc_score(y, -signal) < 0.5  # as a baseline it reads as worse than chance ...
+    assert auc["baseline"] == "reversed_signal" and auc["reversed"] is True
+    expected = roc_auc_score(y, weaker) - roc_auc_score(y, signal)  # ... its reverse wins
+    assert auc["margin"] == pytest.approx(expected) and auc["margin"] < 0
+    assert auc["low"] <= auc["margin"] <= auc["high"] < 0
+    plain = margin_intervals(y, weaker, {"good": signal}, owners)["auc"]
+    assert plain["reversed"] is False

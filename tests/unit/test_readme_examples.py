@@ -11,7 +11,9 @@ from google.protobuf import descriptor_pool, json_format, symbol_database
 
 from ingest_service.settings import IngestSettings
 from scoring_service.settings import ScoringSettings
+from vinculo.security.channel import ClientSecurity
 from vinculo.v1 import ingest_pb2, scoring_pb2  # noqa: F401  (registers the services)
+from vinculo_apps import addresses
 from vinculo_apps.commands.up import UpSettings
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
@@ -49,9 +51,12 @@ def test_every_rpc_in_the_table_exists() -> None:
 def test_every_configuration_variable_is_read_by_a_service() -> None:
     known = {
         field.metadata["env"]
-        for cls in (IngestSettings, ScoringSettings, UpSettings)
+        for cls in (IngestSettings, ScoringSettings, UpSettings, ClientSecurity)
         for field in dataclasses.fields(cls)
     }
+    # and the client commands' addresses (vinculo_apps.addresses) and TLS/token settings
+    known |= {which[0] for which in (addresses.INGEST, addresses.SCORING, addresses.KAFKA)}
+    known |= {field.metadata["env"] for field in dataclasses.fields(ClientSecurity)}
     table = README.split("## Configuration", 1)[1].split("##", 1)[0]
     named = set(re.findall(r"`(VINCULO_[A-Z_]+)`", table))
     prefixes = {m.rstrip("_") for m in re.findall(r"`(_[A-Z_]+)`", table)}

@@ -119,3 +119,46 @@ def test_empty_network_still_renders() -> None:
     data = sample_report(n=0, suggestions=False)
     page = html.render(data)
     assert 'id="funnel"' in page and "Nothing needs your attention" in page
+
+
+def test_one_word_one_meaning_and_scores_that_explain_their_tiers() -> None:
+    data = sample_report(n=4)
+    data.relationships[1].score = 0.2341
+    data.relationships[2].score = 0.2349
+    console = Console(record=True, width=200)
+    terminal.render(data, console, top=5)
+    text = console.export_text()
+    assert "0.234" in text and "0.235" in text  # not two "0.23" in two tiers
+    assert "Tier follows the score, except" in text
+    # "met in person" is in person only; the funnel step that counts video says so
+    assert "met in person (not counting video)" in text
+    assert re.search(r"met or video call[\s│]+3[\s│]", text), text
+    page = html.render(data)
+    assert "0.234" in page and "Tier follows the score, except" in page
+    assert "met or video call: 3" in page
+
+
+def test_timeline_labels_fit_inside_the_chart() -> None:
+    data = sample_report(n=3)
+    data.relationships[0].trend = pb.TREND_STRENGTHENING
+    svg = html.timeline_svg(data.relationships, AS_OF)
+    width = float(re.search(r'width="(\d+)"', svg).group(1))  # type: ignore[union-attr]
+    for x, label in re.findall(r'<text x="([\d.]+)"[^>]*>([^<]*strengthening)</text>', svg):
+        assert float(x) + 7.5 * len(label) <= width, (x, label)  # ~7.5 px a character
+
+
+def test_people_are_shown_by_name_with_their_role() -> None:
+    data = sample_report(n=3)
+    named = data.relationships[0]
+    named.contact_id = "linkedin:%c3%ad%c3%b1igo-fern%c3%a1ndez-mart%c3%adnez-716"
+    named.contact_name, named.contact_company = "Íñigo Fernández Martínez", "Acme"
+    named.contact_position = "CTO"
+    data.suggestions[0].contact_id = named.contact_id
+    data.suggestions[0].contact_name = named.contact_name
+    console = Console(record=True, width=80)
+    terminal.render(data, console, top=3)
+    text = console.export_text()
+    assert "Íñigo" in text and "%c3" not in text
+    page = html.render(data)
+    assert "Íñigo Fernández Martínez" in page and "CTO, Acme" in page and "%c3" not in page
+    assert "linkedin:contact-0001" in page  # no name known: the id

@@ -171,3 +171,54 @@ def test_an_inbound_message_from_long_ago_is_not_a_reply_to_make() -> None:
         )
     }
     assert spb.ACTION_KIND_REPLY not in run(cases)
+
+
+def test_one_date_reads_as_one_number_of_days_and_one_day_is_yesterday() -> None:
+    # NOW is 2025-06-15 15:06 UTC; 0.7 and 1.2 days before are both 2025-06-14
+    evening, morning = state_of((MSG, IN, 0.7)), state_of((MSG, IN, 1.2))
+    for state in (evening, morning):
+        found = suggest(
+            ["c"],
+            state[None, :],
+            [0.3],
+            [2],
+            [STEADY],
+            NOW + DAY,
+            Cadences(reply_after_days=0.0),
+            {spb.ACTION_KIND_REPLY},
+            5,
+        )
+        assert "2025-06-14 (2 days ago)" in found[0].evidence[0]
+    yesterday = suggest(
+        ["c"],
+        morning[None, :],
+        [0.3],
+        [2],
+        [STEADY],
+        NOW,
+        Cadences(reply_after_days=0.0),
+        {spb.ACTION_KIND_REPLY},
+        5,
+    )
+    assert "(yesterday)" in yesterday[0].evidence[0]
+    assert "1 days" not in yesterday[0].evidence[0]
+
+
+def test_a_tie_silent_past_the_reconnect_threshold_is_never_nurtured() -> None:
+    # a relationship-tier tie with a short history, silent 387 days: reconnect, as the
+    # long-standing ones are, and not nurture beside a reconnect list starting at 180 days
+    cases = {"quiet": (state_of(*conversation(387, 2)), 0.4, 3, STEADY)}
+    found = run(cases, {spb.ACTION_KIND_NURTURE, spb.ACTION_KIND_RECONNECT})
+    assert found == {spb.ACTION_KIND_RECONNECT: ["quiet"]}
+    silence = suggest(
+        ["quiet"],
+        cases["quiet"][0][None, :],
+        [0.4],
+        [3],
+        [STEADY],
+        NOW,
+        Cadences(),
+        {spb.ACTION_KIND_RECONNECT},
+        5,
+    )[0].evidence[1]
+    assert silence.startswith("silent for 379 days; last interaction 2024-06-01 (379 days ago)")

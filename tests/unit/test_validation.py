@@ -111,7 +111,7 @@ def test_mirrored_swaps_the_people_and_the_direction() -> None:
     assert copy is not None
     assert (copy.owner_id, copy.contact_id) == ("bruno", "ana")
     assert copy.direction == pb.DIRECTION_INBOUND
-    assert copy.event_id == "e1"
+    assert copy.event_id == "~ana/e1"  # not an id bruno could use for his own events
 
 
 def test_mutual_stays_mutual() -> None:

@@ -9,9 +9,15 @@ people's networks.
 
 Each event is written once. The ingest service publishes an event keyed by its
 owner and, unless it is owner-only or feedback, a mirrored copy keyed by the
-contact; training mirrors events itself, so one of the two is left out. Which
-one is decided by the pair's ids alone, so no set of seen events is kept and a
-topic of any length streams through in constant memory.
+contact, with the id `~OWNER/EVENT_ID`; training mirrors events itself, so the
+copy is left out, unless `--owner` keeps the copy's network and not the
+original's: then the original is written, rebuilt from the copy. No set of
+seen events is kept, and a topic of any length streams through in constant
+memory.
+
+A record that is not a valid event (it cannot be decoded, or its time or ids
+break the rules of `vinculo.validation`, e.g. written by another producer or
+before a rule existed) is left out and counted, and the command exits 1.
 
 It assigns partitions by hand and joins no consumer group, so it commits
 nothing and does not disturb a running scoring service.
@@ -20,6 +26,8 @@ nothing and does not disturb a running scoring service.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import math
 import sys
 import time
 from collections.abc import Iterator
@@ -31,10 +39,13 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from vinculo import settings as settings_lib
-from vinculo.domain import has_mirror, type_name
+from vinculo.domain import type_name
+from vinculo.identifiers import is_mirror_id
 from vinculo.settings import SettingsError, setting
 from vinculo.topics import INTERACTIONS_TOPIC
 from vinculo.v1 import events_pb2 as pb
+from vinculo.validation import Rejection, checked_time, original
+from vinculo_apps import addresses
 from vinculo_apps.arguments import missing_directory
 from vinculo_apps.importers.files import FORMATS, write_csv, write_jsonl
 
@@ -44,7 +55,9 @@ POLL_MS = 500
 @dataclass(frozen=True)
 class ExportSettings:
     kafka_bootstrap: str = setting(
-        "127.0.0.1:9092", "VINCULO_KAFKA_BOOTSTRAP", "Kafka bootstrap servers to read from"
+        "127.0.0.1:9092",
+        "VINCULO_KAFKA_BOOTSTRAP",
+        "Kafka bootstrap servers to read from (unset: 127.0.0.1:$VINCULO_BROKER_PORT)",
     )
     timeout_s: float = setting(
         10.0,
@@ -78,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"vinculo export: {exc}", file=sys.stderr)
         return 2
+    # The one way every command finds the broker (vinculo_apps.addresses).
+    bootstrap = addresses.resolve(addresses.KAFKA, getattr(args, "kafka_bootstrap", None))
+    settings = dataclasses.replace(settings, kafka_bootstrap=bootstrap)
     problem = missing_directory("--out", args.out)
     if problem:
         print(f"vinculo export: {problem}", file=sys.stderr)
@@ -95,6 +111,9 @@ def run(args: argparse.Namespace) -> int:
         partial.unlink(missing_ok=True)
         print(f"vinculo export: Kafka at {settings.kafka_bootstrap}: {exc}", file=sys.stderr)
         return 2
+    except BaseException:
+        partial.unlink(missing_ok=True)  # Ctrl-C or a bug: no half file either
+        raise
     partial.replace(args.out)
     print(_summary(counts, args.out, time.monotonic() - started))
     return 1 if counts.unreadable else 0
@@ -104,31 +123,35 @@ def exported_events(
     settings: ExportSettings, owners: set[str], counts: ExportCounts
 ) -> Iterator[pb.InteractionEvent]:
     """Every event of the topic once (see the module docstring), in partition order."""
+    now = time.time()
     for value in _topic_values(settings, counts):
-        try:
-            event = pb.InteractionEvent.FromString(value)
-        except DecodeError:
+        event = _readable(value, now)
+        if event is None:
             counts.unreadable += 1  # the scoring service dead-letters these too
             continue
         if owners and event.owner_id not in owners:
             counts.other_owners += 1
             continue
-        if _is_left_out_copy(event, owners):
-            counts.mirrored_copies += 1
-            continue
+        if is_mirror_id(event.event_id):
+            made_from = original(event)
+            if made_from is None or not owners or made_from.owner_id in owners:
+                counts.mirrored_copies += 1
+                continue
+            event = made_from
         counts.written += 1
         name = type_name(event.type)
         counts.per_type[name] = counts.per_type.get(name, 0) + 1
         yield event
 
 
-def _is_left_out_copy(event: pb.InteractionEvent, owners: set[str]) -> bool:
-    """Of an event and its mirrored copy, the one whose owner id sorts after its contact's
-    is left out, when the other one is exported too (always, without `--owner`)."""
-    if not has_mirror(event):
-        return False  # never mirrored: this record is the only one
-    other_exported = not owners or event.contact_id in owners
-    return other_exported and event.owner_id > event.contact_id
+def _readable(value: bytes, now: float) -> pb.InteractionEvent | None:
+    """The record's event when it decodes and is valid (as the scoring service checks it)."""
+    try:
+        event = pb.InteractionEvent.FromString(value)
+    except DecodeError:
+        return None
+    # No limit on future times here: the topic may hold events ingested days ago.
+    return None if isinstance(checked_time(event, math.inf), Rejection) else event
 
 
 def _topic_values(settings: ExportSettings, counts: ExportCounts) -> Iterator[bytes]:

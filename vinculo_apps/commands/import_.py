@@ -4,13 +4,15 @@ Both read their source as a stream of events and publish it through the gRPC
 ingest API (vinculo_apps.importers.publish), with a progress bar and, at the end,
 the counts: accepted, duplicate, rejected by reason, and the rows the parser
 skipped with their reasons. Exit status 0 when every event was accepted or a
-duplicate, 1 when any was rejected or skipped, 2 when the source is unusable.
+duplicate, 1 when any was rejected or a row could not be read, 2 when the source
+is unusable or nothing answers at the ingest address (found out within
+`CONNECT_TIMEOUT_S`). Rows left out by design (SPAM, rejected endorsements)
+are counted, not an error.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import time
 import zipfile
 from collections.abc import Iterable
@@ -21,17 +23,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from vinculo import settings as settings_mod
+from vinculo.security.channel import PLAINTEXT, ClientSecurity
+from vinculo.settings import SettingsError
 from vinculo.v1 import events_pb2
+from vinculo_apps import addresses
 from vinculo_apps.importers.common import SkipLog
 from vinculo_apps.importers.files import FORMATS, read_events
 from vinculo_apps.importers.linkedin import LinkedInExport
-from vinculo_apps.importers.publish import IngestClient, PublishSummary
-
-DEFAULT_INGEST = "127.0.0.1:50051"
+from vinculo_apps.importers.publish import IngestClient, IngestUnreachable, PublishSummary
 
 
 def default_ingest_address() -> str:
-    return os.environ.get("VINCULO_INGEST_ADDRESS", DEFAULT_INGEST)
+    return addresses.resolve(addresses.INGEST)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,10 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     events.add_argument("file", type=Path, help=".jsonl/.csv, optionally .gz")
     events.add_argument("--format", choices=FORMATS, help="default: from the file name")
     for sub in (linkedin, events):
+        settings_mod.add_flags(sub, ClientSecurity)
         sub.add_argument(
             "--ingest",
             default=None,
-            help=f"ingest address [env VINCULO_INGEST_ADDRESS, default {DEFAULT_INGEST}]",
+            help=f"ingest address [{addresses.describe(addresses.INGEST)}]",
         )
 
 
@@ -66,23 +71,38 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"[red]error:[/] {path}: no such file")
         return 2
     address = args.ingest or default_ingest_address()
+    try:
+        security = settings_mod.load(ClientSecurity, args)
+    except SettingsError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
     skips = SkipLog()
     events, label = _source(args, skips)
     started = time.monotonic()
     try:
-        summary = publish_with_progress(events, address, label, console)
+        summary = publish_with_progress(events, address, label, console, security)
     except zipfile.BadZipFile as exc:
         console.print(f"[red]error:[/] {path}: not a ZIP file ({exc})")
         return 2
     except grpc.RpcError as exc:
         console.print(f"[red]error:[/] ingest at {address}: {exc.code().name} {exc.details()}")
         return 2
+    except IngestUnreachable as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+    except SettingsError as exc:  # a TLS file that cannot be used
+        console.print(f"[red]error:[/] {exc}")
+        return 2
     print_summary(console, summary, skips, time.monotonic() - started)
     return 0 if not summary.rejected and not skips.total else 1
 
 
 def publish_with_progress(
-    events: Iterable[events_pb2.InteractionEvent], address: str, label: str, console: Console
+    events: Iterable[events_pb2.InteractionEvent],
+    address: str,
+    label: str,
+    console: Console,
+    security: ClientSecurity = PLAINTEXT,
 ) -> PublishSummary:
     columns = (
         TextColumn("[bold]{task.description}"),
@@ -94,7 +114,7 @@ def publish_with_progress(
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(f"importing {label}", total=None)
         # A stream has no known length: the bar pulses and counts until the end.
-        with IngestClient(address) as client:
+        with IngestClient(address, security=security) as client:
             summary = client.publish(events, lambda n: progress.advance(task, n))
         progress.update(task, total=summary.total, completed=summary.total)
     return summary
@@ -108,7 +128,10 @@ def print_summary(
         f"[bold]{summary.total}[/] events in {seconds:.1f} s ({rate:,.0f}/s): "
         f"[green]{summary.accepted} accepted[/], {summary.duplicates} duplicate, "
         f"[red]{sum(summary.rejected.values())} rejected[/]; {skips.total} rows skipped"
+        + (f"; {sum(skips.ignored.values())} left out by design" if skips.ignored else "")
     )
+    for reason, count in skips.ignored.most_common():
+        console.print(f"  left out by design: {reason}: {count}")
     if summary.rejected:
         table = Table("rejected: reason", "events", "example", title="Rejected by the ingest API")
         for code, count in summary.rejected.most_common():

@@ -8,26 +8,28 @@ from the scoring service at one instant, prints them with rich and, with
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
 import grpc
 from rich.console import Console
 
+from vinculo import settings as settings_mod
+from vinculo.security.channel import ClientSecurity
+from vinculo.settings import SettingsError
+from vinculo_apps import addresses
 from vinculo_apps.arguments import instant, missing_directory, positive_int
 from vinculo_apps.report import html, terminal
 from vinculo_apps.report.data import fetch
 
-DEFAULT_SCORING = "127.0.0.1:50052"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    settings_mod.add_flags(parser, ClientSecurity)
     parser.add_argument("--owner", required=True, help="whose network")
     parser.add_argument(
         "--scoring",
         default=None,
-        help=f"scoring address [env VINCULO_SCORING_ADDRESS, default {DEFAULT_SCORING}]",
+        help=f"scoring address [{addresses.describe(addresses.SCORING)}]",
     )
     parser.add_argument("--html", type=Path, default=None, help="also write this HTML page")
     parser.add_argument(
@@ -43,17 +45,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     console = Console()
-    address = args.scoring or os.environ.get("VINCULO_SCORING_ADDRESS", DEFAULT_SCORING)
+    address = addresses.resolve(addresses.SCORING, args.scoring)
     problem = missing_directory("--html", args.html)
     if problem:
         console.print(f"[red]error:[/] {problem}", soft_wrap=True)
         return 2
     started = time.monotonic()
     try:
-        data = fetch(address, args.owner, args.as_of)
+        data = fetch(address, args.owner, args.as_of, settings_mod.load(ClientSecurity, args))
     except grpc.RpcError as exc:
         what = f"scoring at {address}: {exc.code().name} {exc.details()}"
         console.print(f"[red]error:[/] {what}", soft_wrap=True)
+        return 2
+    except SettingsError as exc:  # a TLS or token setting that cannot be used
+        console.print(f"[red]error:[/] {exc}", soft_wrap=True)
         return 2
     terminal.render(data, console, top=args.top)
     if args.html is not None:

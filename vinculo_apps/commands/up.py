@@ -26,6 +26,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from vinculo import settings as settings_mod
+from vinculo.security.channel import PLAINTEXT, ClientSecurity
 from vinculo.settings import setting
 from vinculo_apps.devstack.broker import EmbeddedBroker, free_port
 from vinculo_apps.devstack.stack import ServiceLaunch
@@ -97,10 +98,10 @@ class ServiceChild:
             env=dict(os.environ),  # VINCULO_* settings reach the services
         ).spawn()
 
-    def wait_ready(self, timeout_s: float) -> None:
+    def wait_ready(self, timeout_s: float, security: ClientSecurity = PLAINTEXT) -> None:
         if self.launch is None:
             raise RuntimeError(f"{self.name} was not started")
-        self.launch.wait_ready(timeout_s)
+        self.launch.wait_ready(timeout_s, security)
         self.grpc_port, self.metrics_port = self.launch.grpc_port, self.launch.metrics_port
 
     def exit_code(self) -> int | None:
@@ -114,7 +115,9 @@ class ServiceChild:
 class Stack:
     """Broker (unless external), ingest and scoring services; stop() always reaps all."""
 
-    def __init__(self, settings: UpSettings) -> None:
+    def __init__(self, settings: UpSettings, security: ClientSecurity = PLAINTEXT) -> None:
+        """security: how to reach the services when they serve TLS (VINCULO_TLS_CERT...)."""
+        self.security = security
         self.settings = settings.with_free_ports()
         s = self.settings
         self.broker: EmbeddedBroker | None = None
@@ -142,12 +145,15 @@ class Stack:
         try:
             if not self.settings.kafka_bootstrap:
                 broker_log = data_dir / "logs" / "broker.log"
-                self.broker = EmbeddedBroker(port=self.settings.broker_port, log_path=broker_log)
+                # The relay makes the broker port work for librdkafka clients (kcat).
+                self.broker = EmbeddedBroker(
+                    port=self.settings.broker_port, log_path=broker_log, relay=True
+                )
                 self.broker.start()
             for service in self.services:
                 service.start(self.bootstrap, data_dir)
             for service in self.services:
-                service.wait_ready(self.settings.startup_timeout_s)
+                service.wait_ready(self.settings.startup_timeout_s, self.security)
         except BaseException:
             self.stop()
             raise
@@ -179,7 +185,7 @@ class Stack:
         """Where everything listens, one line each."""
         lines = [
             f"broker   {self.bootstrap}"
-            + (" (embedded Tansu, in memory)" if self.broker else " (external Kafka)")
+            + (" (embedded Tansu, in memory; kcat works)" if self.broker else " (external Kafka)")
         ]
         for service in self.services:
             lines.append(
@@ -253,7 +259,9 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_mod.load(UpSettings, args)
     signals = StopSignals()
     signals.install()
-    stack = Stack(settings)
+    # The services read VINCULO_TLS_CERT/KEY from the environment they inherit;
+    # VINCULO_TLS_CA tells this process how to check their health over TLS.
+    stack = Stack(settings, settings_mod.load(ClientSecurity, None))
     try:
         stack.start()
     except KeyboardInterrupt:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from vinculo_apps.devstack.processes import terminate
+from vinculo_apps.devstack.relay import ApiVersionsRelay
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -46,13 +47,19 @@ def wait_for_port(host: str, port: int, timeout_s: float, process: subprocess.Po
 
 @dataclass
 class EmbeddedBroker:
-    """A Tansu process on a loopback port; stop() always reaps it."""
+    """A Tansu process on a loopback port; stop() always reaps it.
+
+    With `relay`, Tansu listens on a private port and an `ApiVersionsRelay` on
+    `port` (which Tansu advertises), so librdkafka clients such as kcat work too.
+    """
 
     host: str = "127.0.0.1"
     port: int = 0
     log_path: Path | None = None
+    relay: bool = False
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
     _log: IO[bytes] | None = field(default=None, init=False)
+    _relay: ApiVersionsRelay | None = field(default=None, init=False)
 
     @property
     def bootstrap(self) -> str:
@@ -61,13 +68,25 @@ class EmbeddedBroker:
     def start(self, timeout_s: float = 10.0) -> EmbeddedBroker:
         if self.port == 0:
             self.port = free_port(self.host)
-        url = f"tcp://{self.host}:{self.port}"
+        url = advertised = f"tcp://{self.host}:{self.port}"
+        listen_port = self.port
+        if self.relay:
+            listen_port = free_port(self.host)
+            url = f"tcp://{self.host}:{listen_port}"
+            self._relay = ApiVersionsRelay(self.host, self.port, (self.host, listen_port))
         stdout: IO[bytes] | int = subprocess.DEVNULL
         if self.log_path is not None:
             self._log = self.log_path.open("ab")
             stdout = self._log
         self.process = subprocess.Popen(
-            [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            [
+                broker_binary(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                advertised,
+            ],
             stdout=stdout,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -75,7 +94,7 @@ class EmbeddedBroker:
             start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it in order
         )
         try:
-            wait_for_port(self.host, self.port, timeout_s, self.process)
+            wait_for_port(self.host, listen_port, timeout_s, self.process)
         except BaseException:
             self.stop()
             raise
@@ -83,6 +102,9 @@ class EmbeddedBroker:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         process, self.process = self.process, None
+        relay, self._relay = self._relay, None
+        if relay is not None:
+            relay.close()
         terminate(process, timeout_s, "broker")
         if self._log is not None:
             self._log.close()

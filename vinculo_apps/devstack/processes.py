@@ -6,6 +6,10 @@ import logging
 import signal
 import subprocess
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vinculo.security.channel import ClientSecurity
 
 log = logging.getLogger("vinculo_apps.devstack.processes")
 
@@ -28,18 +32,22 @@ def wait_serving(
     timeout_s: float,
     process: subprocess.Popen[bytes] | None = None,
     name: str = "",
+    security: ClientSecurity | None = None,
 ) -> None:
     """Block until the standard gRPC health check at `address` answers SERVING.
 
     Fails at once if `process` (the server being waited for) exits meanwhile.
+    `security`: how to reach a TLS server (health needs no token).
     """
     import grpc  # late: `vinculo up --help` and the broker need no gRPC
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+    from vinculo.security.channel import PLAINTEXT, open_channel
+
     label = name or address
     deadline = time.monotonic() + timeout_s
     last_error: grpc.RpcError | None = None
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(address, security or PLAINTEXT) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             if process is not None and process.poll() is not None:

@@ -21,11 +21,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from vinculo.ready import read_ready_file, remove_ready_file
 from vinculo_apps.devstack.broker import EmbeddedBroker
-from vinculo_apps.devstack.processes import terminate
+from vinculo_apps.devstack.processes import terminate, wait_serving
+
+if TYPE_CHECKING:
+    from vinculo.security.channel import ClientSecurity
 
 READY_POLL_S = 0.05
 
@@ -90,8 +93,10 @@ class ServiceLaunch:
         )
         return self
 
-    def wait_ready(self, timeout_s: float) -> ServiceLaunch:
-        """Until the service's ready file names the ports it bound; fails if it exits first."""
+    def wait_ready(self, timeout_s: float, security: ClientSecurity | None = None) -> ServiceLaunch:
+        """Until the ready file names the ports bound and health answers SERVING there
+        (the scoring service is SERVING once its partitions caught up); fails at once
+        if the process exits. `security`: how to reach a TLS server."""
         process = self.process
         if process is None:
             raise RuntimeError(f"{self.label} was not started")
@@ -107,14 +112,16 @@ class ServiceLaunch:
                     f"{self.label} not ready within {timeout_s} s; log: {self.log_path}"
                 )
             time.sleep(READY_POLL_S)
-        # The file is written after gRPC started SERVING: no health check is needed here
-        # (so this works the same for a TLS-only server).
         self.grpc_port, self.metrics_port = ready.grpc_port, ready.metrics_port
+        remaining = max(deadline - time.monotonic(), 1.0)
+        wait_serving(self.address, remaining, process, self.label, security)
         return self
 
-    def start(self, timeout_s: float = 60.0) -> ServiceLaunch:
+    def start(
+        self, timeout_s: float = 60.0, security: ClientSecurity | None = None
+    ) -> ServiceLaunch:
         try:
-            return self.spawn().wait_ready(timeout_s)
+            return self.spawn().wait_ready(timeout_s, security)
         except BaseException:
             self.stop()
             raise

@@ -11,10 +11,19 @@ MAX_EXAMPLES = 20
 
 @dataclass
 class SkipLog:
-    """Rows an importer could not turn into events: counts per reason, a few examples."""
+    """Rows an importer could not turn into events: counts per reason, a few examples.
+
+    `ignored` counts rows left out by design (a message in the SPAM folder, an
+    endorsement the owner rejected): reported, but not an error.
+    """
 
     counts: Counter[str] = field(default_factory=Counter)
     examples: list[str] = field(default_factory=list)
+    ignored: Counter[str] = field(default_factory=Counter)
+
+    def ignore(self, reason: str) -> None:
+        """A row left out on purpose, not a row that could not be read."""
+        self.ignored[reason] += 1
 
     def skip(self, where: str, reason: str) -> None:
         """`where` names the row (file:line), `reason` why it was skipped."""

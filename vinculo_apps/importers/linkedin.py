@@ -5,9 +5,13 @@ owner's name), Connections.csv, Invitations.csv, messages.csv,
 Endorsement_Given_Info.csv, Endorsement_Received_Info.csv,
 Recommendations_Given.csv, Recommendations_Received.csv.
 
-People are matched across files by profile URL, falling back to the
-normalised name; a contact's id is `linkedin:<profile slug>` or, when no URL is
-ever seen, `linkedin-name:<normalised name>`. Every event is `owner_only`
+People are matched across files by profile URL (their identity: two URLs are
+two people, whatever their names); a row without a URL (or with a member-id
+URL) is matched by normalised name only when exactly one contact has that name,
+and reported as ambiguous when namesakes share it. A contact's id is
+`linkedin:<profile slug>` or, when no URL is ever seen, `linkedin-name:<normalised
+name>`; a deleted account ("LinkedIn Member", no URL) is one contact per
+conversation, `linkedin-deleted:<hash>`, never one for all of them. Every event is `owner_only`
 (imported contacts are not Vinculo users) and its id is a hash of the file and
 the row's natural key, so importing the same export again changes nothing.
 
@@ -28,6 +32,7 @@ from pathlib import Path
 
 from vinculo.timestamps import set_seconds
 from vinculo.v1 import events_pb2 as pb
+from vinculo.validation import MAX_PROFILE_LENGTH
 from vinculo_apps.importers.common import SkipLog, stable_id
 from vinculo_apps.importers.linkedin_csv import (
     find_member,
@@ -46,14 +51,37 @@ OUT, IN, MUTUAL = pb.DIRECTION_OUTBOUND, pb.DIRECTION_INBOUND, pb.DIRECTION_MUTU
 class Person:
     slug: str
     name: str  # normalised
+    # For a deleted account ("LinkedIn Member", no URL): the conversation it wrote in.
+    # Such senders are different people; one per conversation is the best the export says.
+    anonymous_in: str = ""
+    display: str = field(default="", compare=False)  # the name as written, for people
+
+
+# Shown instead of a deleted or hidden member's name.
+PLACEHOLDER_NAMES = frozenset({"linkedin member", "linkedin user"})
+
+
+def _opaque(slug: str) -> bool:
+    """A member-id URL (/in/ACoAAB...) rather than the vanity one Connections.csv has."""
+    return slug.startswith("acoa") and len(slug) >= 20
+
+
+class Ambiguous(LookupError):
+    """A name without a URL that several contacts (different profile URLs) share."""
 
 
 @dataclass
 class People:
-    """Contact ids by profile slug and by normalised name, and who the owner is."""
+    """Contact ids by profile slug and by normalised name, and who the owner is.
+
+    The profile URL is a person's identity; a name alone never merges two URLs.
+    A row without a URL is matched by name only when one contact has that name;
+    when several do (namesakes), `contact_id` raises `Ambiguous`: reported, not
+    guessed.
+    """
 
     by_slug: dict[str, str] = field(default_factory=dict)
-    by_name: dict[str, str] = field(default_factory=dict)
+    by_name: dict[str, set[str]] = field(default_factory=dict)  # name -> contact ids
     owner_slugs: set[str] = field(default_factory=set)
     owner_names: set[str] = field(default_factory=set)
 
@@ -65,24 +93,38 @@ class People:
         return bool(person.name) and person.name in self.owner_names
 
     def contact_id(self, person: Person) -> str:
-        """The id of a person, registering them on first sight."""
+        """The id of a person, registering them on first sight (raises Ambiguous)."""
+        if person.anonymous_in:
+            digest = hashlib.blake2b(person.anonymous_in.encode(), digest_size=6).hexdigest()
+            return f"linkedin-deleted:{digest}"
         if person.slug in self.by_slug:
             return self.by_slug[person.slug]
-        if person.name in self.by_name:
-            found = self.by_name[person.name]
-            if person.slug:
-                self.by_slug[person.slug] = found
-            return found
+        named = self.by_name.get(person.name, set()) if person.name else set()
+        if not person.slug or _opaque(person.slug):
+            if len(named) > 1:
+                raise Ambiguous(
+                    f"{len(named)} contacts are named {person.name!r} and this row has no "
+                    "profile URL that tells which"
+                )
+            if named:
+                found = next(iter(named))
+                if person.slug:
+                    self.by_slug[person.slug] = found
+                return found
         cid = f"linkedin:{person.slug}" if person.slug else f"linkedin-name:{person.name}"
         if person.slug:
             self.by_slug[person.slug] = cid
         if person.name:
-            self.by_name.setdefault(person.name, cid)
+            self.by_name.setdefault(person.name, set()).add(cid)
         return cid
 
 
-def person(url: str, first: str, last: str = "") -> Person:
-    return Person(profile_slug(url), normalise_name(f"{first} {last}"))
+def person(url: str, first: str, last: str = "", in_conversation: str = "") -> Person:
+    """`in_conversation`: where a deleted account without URL is seen (messages only)."""
+    slug, name = profile_slug(url), normalise_name(f"{first} {last}")
+    if not slug and name in PLACEHOLDER_NAMES:
+        return Person("", "", anonymous_in=in_conversation)
+    return Person(slug, name, display=" ".join(fix_mojibake(f"{first} {last}").split()))
 
 
 @dataclass
@@ -94,6 +136,8 @@ class LinkedInExport:
     skips: SkipLog = field(default_factory=SkipLog)
     per_file: Counter[str] = field(default_factory=Counter)
     people: People = field(default_factory=People)
+    # contact id -> (name as written, company, position), for people to read
+    profiles: dict[str, tuple[str, str, str]] = field(default_factory=dict)
 
     def events(self) -> Iterator[pb.InteractionEvent]:
         with zipfile.ZipFile(self.path) as archive:
@@ -118,6 +162,14 @@ class LinkedInExport:
             owner_only=True,
         )
         set_seconds(event.occurred_at, int(t))
+        profile = self.profiles.get(contact)
+        if profile is not None:
+            name, company, position = (value[:MAX_PROFILE_LENGTH] for value in profile)
+            event.contact_name, event.contact_company, event.contact_position = (
+                name,
+                company,
+                position,
+            )
         self.per_file[file] += 1
         return event
 
@@ -129,6 +181,25 @@ class LinkedInExport:
             return
         for line, row in read_rows(archive, info, anchors, self.skips):
             yield f"{file}:{line}", row
+
+    def _contact(
+        self, where: str, who: Person, company: str = "", position: str = ""
+    ) -> str | None:
+        """The contact's id, or None with the row reported when the match is ambiguous.
+
+        Connections.csv gives name, company and position; other files a name only,
+        kept when nothing better is known.
+        """
+        try:
+            contact = self.people.contact_id(who)
+        except Ambiguous as exc:
+            self.skips.skip(where, f"ambiguous: {exc}")
+            return None
+        if company or position:
+            self.profiles[contact] = (who.display, company.strip(), position.strip())
+        elif who.display:
+            self.profiles.setdefault(contact, (who.display, "", ""))
+        return contact
 
     def _time(self, where: str, text: str) -> float | None:
         try:
@@ -155,7 +226,9 @@ class LinkedInExport:
             t = self._time(where, row.get("connected on", ""))
             if t is None:
                 continue
-            contact = self.people.contact_id(who)
+            contact = self._contact(where, who, row.get("company", ""), row.get("position", ""))
+            if contact is None:
+                continue
             yield self._event(
                 file, (contact,), contact, pb.INTERACTION_TYPE_CONNECTION_ACCEPTED, MUTUAL, t
             )
@@ -177,7 +250,9 @@ class LinkedInExport:
             t = self._time(where, row.get("sent at", ""))
             if t is None:
                 continue
-            contact = self.people.contact_id(other)
+            contact = self._contact(where, other)
+            if contact is None:
+                continue
             way = OUT if direction == "OUTGOING" else IN
             event = self._event(
                 file,
@@ -211,25 +286,32 @@ class LinkedInExport:
 
     def _message(self, where: str, row: dict[str, str]) -> _Message | None:
         if row.get("folder", "").upper() == "SPAM":
-            self.skips.skip(where, "message in the SPAM folder")
+            self.skips.ignore("message in the SPAM folder")
             return None
         t = self._time(where, row.get("date", ""))
         if t is None:
             return None
-        sender = person(row.get("sender profile url", ""), row["from"])
+        conversation = row["conversation id"]
+        sender = person(
+            row.get("sender profile url", ""), row["from"], in_conversation=conversation
+        )
         urls = [u for u in _split(row.get("recipient profile urls", ""), ";,") if u.strip()]
         names = _split(fix_mojibake(row.get("to", "")), ",;")
         count = max(len(urls), len(names))
         recipients = tuple(
-            person(urls[i] if i < len(urls) else "", names[i] if i < len(names) else "")
+            person(
+                urls[i] if i < len(urls) else "",
+                names[i] if i < len(names) else "",
+                in_conversation=conversation,
+            )
             for i in range(count)
         )
-        recipients = tuple(r for r in recipients if r.slug or r.name)
-        if not (sender.slug or sender.name) or not recipients:
+        recipients = tuple(r for r in recipients if r.slug or r.name or r.anonymous_in)
+        if not (sender.slug or sender.name or sender.anonymous_in) or not recipients:
             self.skips.skip(where, "message without sender or recipients")
             return None
         digest = hashlib.blake2b(row.get("content", "").encode(), digest_size=8).hexdigest()
-        key = (row["conversation id"], row.get("date", ""), sender.slug or sender.name, digest)
+        key = (conversation, row.get("date", ""), sender.slug or sender.name, digest)
         return _Message(row["conversation id"], t, where, sender, recipients, key)
 
     def _guess_owner(self, conversations: dict[str, list[_Message]]) -> None:
@@ -238,7 +320,7 @@ class LinkedInExport:
         seen: Counter[str] = Counter()
         slugs: dict[str, set[str]] = defaultdict(set)
         for messages in conversations.values():
-            people = {p for m in messages for p in (m.sender, *m.recipients)}
+            people = {p for m in messages for p in (m.sender, *m.recipients) if not p.anonymous_in}
             seen.update({p.name or p.slug for p in people})
             for p in people:
                 slugs[p.name or p.slug].add(p.slug)
@@ -252,15 +334,17 @@ class LinkedInExport:
         last_event: dict[tuple[str, int], str] = {}  # (contact, direction) -> event id
         for m in messages:
             if self.people.is_owner(m.sender):
-                contacts = [
-                    self.people.contact_id(r) for r in m.recipients if not self.people.is_owner(r)
-                ]
+                others = [r for r in m.recipients if not self.people.is_owner(r)]
                 direction = OUT
             elif any(self.people.is_owner(r) for r in m.recipients):
-                contacts = [self.people.contact_id(m.sender)]
+                others = [m.sender]
                 direction = IN
             else:
                 self.skips.skip(m.where, "the owner is neither sender nor recipient")
+                continue
+            found = [self._contact(m.where, who) for who in others]
+            contacts = [c for c in found if c is not None]
+            if not contacts:
                 continue
             audience = len(m.recipients)
             for contact in contacts:
@@ -292,7 +376,7 @@ class LinkedInExport:
             )
             for where, row in self._rows(archive, file, (first, last)):
                 if row.get("endorsement status", "").upper() == "REJECTED":
-                    self.skips.skip(where, "endorsement rejected")
+                    self.skips.ignore("endorsement you rejected")
                     continue
                 who = person(row.get(f"{role} public url", ""), row[first], row[last])
                 if not who.slug and not who.name:
@@ -301,7 +385,9 @@ class LinkedInExport:
                 t = self._time(where, row.get(date_column, ""))
                 if t is None:
                     continue
-                contact = self.people.contact_id(who)
+                contact = self._contact(where, who)
+                if contact is None:
+                    continue
                 detail = row.get("skill name", "") or row.get("text", "")[:200]
                 yield self._event(
                     file, (contact, row.get(date_column, ""), detail), contact, kind, direction, t

@@ -16,6 +16,7 @@ import unicodedata
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from urllib.parse import unquote
 
 from vinculo_apps.importers.common import SkipLog
 
@@ -87,7 +88,14 @@ def normalise_name(name: str) -> str:
 
 def profile_slug(url: str) -> str:
     """'https://www.linkedin.com/in/Ana-Silva/?x=1' -> 'ana-silva'; '' when no profile URL."""
-    text = url.strip().lower().split("?")[0].split("#")[0].rstrip("/")
+    # Percent-encoded and literal forms of one URL are one slug: '%C3%AD' is 'í'.
+    text = (
+        unicodedata.normalize("NFC", unquote(url.strip()))
+        .lower()
+        .split("?")[0]
+        .split("#")[0]
+        .rstrip("/")
+    )
     if not text:
         return ""
     marker = text.find("/in/")

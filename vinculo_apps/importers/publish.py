@@ -23,12 +23,19 @@ from itertools import islice
 import grpc
 
 from vinculo.domain import MAX_EVENTS_PER_CALL
+from vinculo.security.channel import PLAINTEXT, ClientSecurity, open_channel
 from vinculo.v1 import events_pb2, ingest_pb2, ingest_pb2_grpc
 
 IN_FLIGHT = 4
 RETRIES = 5
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 CALL_TIMEOUT_S = 60.0
+# Nothing answering at the address is found out this fast, before any retry.
+CONNECT_TIMEOUT_S = 2.0
+
+
+class IngestUnreachable(ConnectionError):
+    """Nothing answers at the ingest address: the message says where and what to check."""
 
 
 @dataclass
@@ -75,14 +82,27 @@ class IngestClient:
     """Sends batches to one ingest address; use as a context manager."""
 
     def __init__(
-        self, address: str, in_flight: int = IN_FLIGHT, batch_size: int = MAX_EVENTS_PER_CALL
+        self,
+        address: str,
+        in_flight: int = IN_FLIGHT,
+        batch_size: int = MAX_EVENTS_PER_CALL,
+        security: ClientSecurity = PLAINTEXT,
     ):
-        self.channel = grpc.insecure_channel(address)
+        self.address = address
+        self.channel = open_channel(address, security)
         self.stub = ingest_pb2_grpc.IngestServiceStub(self.channel)  # type: ignore[no-untyped-call]
         self.in_flight = in_flight
         self.batch_size = min(batch_size, MAX_EVENTS_PER_CALL)
 
     def __enter__(self) -> IngestClient:
+        try:
+            grpc.channel_ready_future(self.channel).result(timeout=CONNECT_TIMEOUT_S)
+        except grpc.FutureTimeoutError:
+            self.channel.close()
+            raise IngestUnreachable(
+                f"no ingest service answers at {self.address} within {CONNECT_TIMEOUT_S:g} s: "
+                "is `vinculo up` running? Point --ingest or VINCULO_INGEST_ADDRESS at it"
+            ) from None
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from vinculo.security.channel import PLAINTEXT, ClientSecurity, open_channel
 from vinculo.timestamps import set_seconds
 from vinculo.v1 import scoring_pb2 as pb
 from vinculo.v1 import scoring_pb2_grpc
@@ -42,10 +43,15 @@ class ReportData:
         return self.summary.outreach_answered / sent if sent else None
 
 
-def fetch(address: str, owner_id: str, as_of: float | None = None) -> ReportData:
+def fetch(
+    address: str,
+    owner_id: str,
+    as_of: float | None = None,
+    security: ClientSecurity = PLAINTEXT,
+) -> ReportData:
     """Every page of the ranking, the summary and the suggestions, at one instant."""
     instant = time.time() if as_of is None else as_of
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(address, security) as channel:
         stub = scoring_pb2_grpc.ScoringServiceStub(channel)  # type: ignore[no-untyped-call]
         summary_request = pb.GetNetworkSummaryRequest(owner_id=owner_id)
         set_seconds(summary_request.as_of, instant)
@@ -87,3 +93,14 @@ def _suggestions(
             raise
         return [], "this scoring service does not offer suggestions yet"
     return list(response.suggestions), ""
+
+
+def who(item: pb.Relationship | pb.Suggestion) -> str:
+    """The contact as a person reads them: their name when the service knows it, else the id."""
+    return item.contact_name or item.contact_id
+
+
+def role(relationship: pb.Relationship) -> str:
+    """'Position, Company' where known, else ''."""
+    parts = (relationship.contact_position, relationship.contact_company)
+    return ", ".join(part for part in parts if part)

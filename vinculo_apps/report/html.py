@@ -5,11 +5,9 @@ Charts:
 - the funnel: connections → engaged → relationships → met;
 - top relationships over time: for the strongest ties, the span from the first
   to the last interaction on a shared time axis, coloured by tier, with the
-  current score and trend. This is real history (dates of events the service
-  recorded); a score curve is not drawn because the service keeps no score
-  history, and asking for the score "as of" past instants is not history:
-  state is folded forward and only decays, so a past `as_of` reads today's
-  counts without the decay, not the tie as it was.
+  score at the report's instant and trend. This is real history (dates of events
+  the service recorded); the whole report can be drawn as of a past instant
+  (`--as-of`: the service refolds the events up to it).
 """
 
 from __future__ import annotations
@@ -19,7 +17,8 @@ from html import escape
 
 from vinculo.domain import TIER_NAMES, TREND_NAMES
 from vinculo.v1 import scoring_pb2 as pb
-from vinculo_apps.report.data import ACTION_NAMES, ReportData
+from vinculo_apps.report.data import ACTION_NAMES, ReportData, role, who
+from vinculo_apps.report.terminal import TIER_NOTE
 
 TIER_COLOURS = {1: "#b0b7c3", 2: "#7aa6d8", 3: "#3b7dd8", 4: "#1b4f9c"}
 FUNNEL_COLOURS = ("#b0b7c3", "#7aa6d8", "#3b7dd8", "#1b4f9c")
@@ -78,7 +77,7 @@ def funnel_svg(funnel: pb.Funnel, width: int = 640, height: int = 230) -> str:
         ("connections", funnel.connections),
         ("engaged", funnel.engaged),
         ("relationships", funnel.relationships),
-        ("met", funnel.met),
+        ("met or video call", funnel.met),
     )
     base = max(funnel.connections, 1)
     row_h = (height - 10) / len(steps)
@@ -87,7 +86,7 @@ def funnel_svg(funnel: pb.Funnel, width: int = 640, height: int = 230) -> str:
         f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">'
         "<title>From contact to relationship</title>"
     ]
-    label_w, plot_w = 120, width - 120 - 110
+    label_w, plot_w = 140, width - 140 - 110
     for i, ((name, count), colour) in enumerate(zip(steps, FUNNEL_COLOURS, strict=True)):
         w = max(plot_w * count / base, 2.0)
         x = label_w + (plot_w - w) / 2
@@ -105,10 +104,14 @@ def funnel_svg(funnel: pb.Funnel, width: int = 640, height: int = 230) -> str:
     return "".join(parts)
 
 
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
 def timeline_svg(relationships: list[pb.Relationship], as_of: float, width: int = 1000) -> str:
     """Span of each top relationship from first to last interaction, on one time axis."""
     rows = [r for r in relationships if r.signals.first_interaction.seconds]
-    row_h, label_w, right_w = 24, 260, 120
+    row_h, label_w, right_w = 24, 260, 180  # room for "0.973 strengthening"
     height = 40 + row_h * max(len(rows), 1)
     starts = [r.signals.first_interaction.seconds for r in rows] or [as_of - 365 * 86400]
     t0 = float(min(starts))
@@ -129,14 +132,14 @@ def timeline_svg(relationships: list[pb.Relationship], as_of: float, width: int 
         y = 14 + i * row_h
         first, last = r.signals.first_interaction.seconds, r.signals.last_interaction.seconds
         colour = TIER_COLOURS.get(r.tier, "#888")
-        parts.append(f'<text x="4" y="{y + 4}">{escape(r.contact_id[:34])}</text>')
+        parts.append(f'<text x="4" y="{y + 4}">{escape(_clip(who(r), 34))}</text>')
         parts.append(
             f'<line class="span" x1="{x(first):.1f}" y1="{y}" x2="{x(max(last, first)):.1f}" '
             f'y2="{y}" stroke="{colour}" stroke-width="8" stroke-linecap="round">'
-            f"<title>{escape(r.contact_id)}: {_date(first)} - {_date(last)}</title></line>"
+            f"<title>{escape(who(r))}: {_date(first)} - {_date(last)}</title></line>"
         )
         trend = TREND_NAMES.get(r.trend, "")
-        parts.append(f'<text x="{label_w + plot_w + 8}" y="{y + 4}">{r.score:.2f} {trend}</text>')
+        parts.append(f'<text x="{label_w + plot_w + 8}" y="{y + 4}">{r.score:.3f} {trend}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -147,7 +150,7 @@ def _cards(data: ReportData) -> str:
     cards = (
         ("contacts", str(s.total_contacts)),
         ("real relationships", f"{100 * s.relationship_share:.1f}%"),
-        ("met in person", f"{100 * s.met_in_person_share:.1f}%"),
+        ("met in person (not counting video)", f"{100 * s.met_in_person_share:.1f}%"),
         (
             "reply rate to your personalised messages",
             f"{100 * rate:.0f}% of {s.outreach_sent}" if rate is not None else "—",
@@ -165,7 +168,7 @@ def _suggestions(data: ReportData) -> str:
         for s in (s for s in data.suggestions if s.kind == kind):
             evidence = escape("; ".join(s.evidence))
             rows.append(
-                f"<tr><td>{escape(name)}</td><td>{escape(s.contact_id)}</td>"
+                f"<tr><td>{escape(name)}</td><td>{escape(who(s))}</td>"
                 f"<td>{escape(s.reason)}</td><td>{evidence}</td></tr>"
             )
     if not rows:
@@ -178,7 +181,8 @@ def _suggestions(data: ReportData) -> str:
 
 def _ranking(relationships: list[pb.Relationship]) -> str:
     rows = "".join(
-        f"<tr><td>{i}</td><td>{escape(r.contact_id)}</td><td>{r.score:.2f}</td>"
+        f"<tr><td>{i}</td><td>{escape(who(r))}<br><small>{escape(role(r))}</small></td>"
+        f"<td>{r.score:.3f}</td>"
         f"<td>{TIER_NAMES.get(r.tier, '?')}</td><td>{TREND_NAMES.get(r.trend, '')}</td>"
         f"<td>{escape(r.explanation[0] if r.explanation else '')}</td></tr>"
         for i, r in enumerate(relationships, start=1)
@@ -205,6 +209,6 @@ def render(data: ReportData, top: int = 20) -> str:
 {timeline_svg(data.relationships[:top], data.as_of)}</section>
 <section><h2>What to do</h2>{_suggestions(data)}</section>
 <section><h2>Strongest {min(top, len(data.relationships))}</h2>
-{_ranking(data.relationships[:top])}</section>
+{_ranking(data.relationships[:top])}<p class="sub">{escape(TIER_NOTE)}</p></section>
 </body></html>
 """

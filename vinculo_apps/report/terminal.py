@@ -11,9 +11,14 @@ from rich.text import Text
 
 from vinculo.domain import TIER_NAMES, TREND_NAMES
 from vinculo.v1 import scoring_pb2 as pb
-from vinculo_apps.report.data import ACTION_NAMES, ReportData
+from vinculo_apps.report.data import ACTION_NAMES, ReportData, who
 
 TREND_MARKS = {1: "↓", 2: "→", 3: "↑"}
+# Why two equal scores can sit in different tiers (scoring_service/tiers.py).
+TIER_NOTE = (
+    "Tier follows the score, except: a contact who never wrote back, called or met is at "
+    "most acquaintance; no exchange at all is contact; your own label always wins."
+)
 
 
 def _date(stamp: object) -> str:
@@ -28,8 +33,8 @@ def ranking_table(relationships: list[pb.Relationship], title: str, start: int =
     for rank, r in enumerate(relationships, start=start):
         table.add_row(
             str(rank),
-            r.contact_id,
-            f"{r.score:.2f}",
+            who(r),
+            f"{r.score:.3f}",
             TIER_NAMES.get(r.tier, "?"),
             f"{TREND_MARKS.get(r.trend, '')} {TREND_NAMES.get(r.trend, '')}",
             _date(r.signals.last_interaction),
@@ -44,7 +49,7 @@ def funnel_table(data: ReportData) -> Table:
         ("connections", funnel.connections, "connected on a network"),
         ("engaged", funnel.engaged, "any reciprocal exchange"),
         ("relationships", funnel.relationships, "tier relationship or close"),
-        ("met", funnel.met, "met in person or by video call"),
+        ("met or video call", funnel.met, "met in person or by video call at least once"),
     )
     table = Table(title="From contact to relationship", title_justify="left")
     for column in ("step", "contacts", "of connections", "meaning"):
@@ -68,7 +73,7 @@ def headline(data: ReportData) -> Text:
     text = Text()
     text.append(f"{s.total_contacts} contacts", style="bold")
     text.append(f" · {100 * s.relationship_share:.1f}% real relationships")
-    text.append(f" · {100 * s.met_in_person_share:.1f}% met in person\n")
+    text.append(f" · {100 * s.met_in_person_share:.1f}% met in person (not counting video)\n")
     tiers = sorted(s.tier_counts, key=lambda tc: -tc.tier)  # close first
     if tiers:
         counts = " · ".join(f"{TIER_NAMES.get(tc.tier, '?')} {tc.count}" for tc in tiers)
@@ -92,7 +97,7 @@ def suggestions_tables(data: ReportData) -> list[Table | Text]:
         for column in ("contact", "reason", "evidence"):
             table.add_column(column)
         for s in rows:
-            table.add_row(s.contact_id, s.reason, "; ".join(s.evidence))
+            table.add_row(who(s), s.reason, "; ".join(s.evidence))
         out.append(table)
     return out
 
@@ -113,5 +118,6 @@ def render(data: ReportData, console: Console, top: int = 15) -> None:
         console.print(
             ranking_table(bottom, f"Weakest {len(bottom)}", len(ranked) - len(bottom) + 1)
         )
+    console.print(Text(TIER_NOTE, style="dim"))
     console.print(funnel_table(data))
     console.print(Group(*suggestions_tables(data)))

@@ -26,13 +26,20 @@ def add_event_arguments(parser: argparse.ArgumentParser) -> None:
         "--format",
         choices=FORMATS,
         default="auto",
-        help="snap (SRC DST UNIXTIME), copenhagen (calls.csv/sms.csv), jsonl; auto: per file",
+        help="snap (SRC DST UNIXTIME), copenhagen (calls.csv/sms.csv), jsonl, csv, "
+        "sociopatterns (t i j [Ci Cj]); auto: per file",
     )
     parser.add_argument(
         "--labels",
         type=Path,
         metavar="FILE",
         help="CSV owner_id,contact_id,label, or a friend list like fb_friends.csv: labels task",
+    )
+    parser.add_argument(
+        "--directed",
+        action="store_true",
+        help="labels task: a label is for owner_id -> contact_id only (default: for the pair; "
+        "conflicting directions are reported)",
     )
     parser.add_argument(
         "--as-of",

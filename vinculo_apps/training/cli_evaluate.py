@@ -47,8 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--seeds",
         type=positive_int,
         default=1,
-        help="future task: also fit with seeds 1..N-1 and show how much the model's "
-        "metrics move with the fit's random splits (not with --model)",
+        help="also fit with seeds 1..N-1 and show how much the model's metrics move with "
+        "the fit's random splits (labels task: the deal of people into folds; not with --model)",
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the metrics as JSON")
     parser.add_argument("--reliability-png", type=Path, metavar="FILE", help="reliability diagram")
@@ -84,12 +84,14 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     require_directory("--json", args.json)
     require_directory("--reliability-png", args.reliability_png)
     require_directory("--comparison-png", args.comparison_png)
-    if args.seeds > 1 and (args.model or args.labels):
-        raise ModelInputError("--seeds: only when evaluate trains the future-task model itself")
+    if args.seeds > 1 and args.model:
+        raise ModelInputError("--seeds: only when evaluate trains the model itself")
     log = load_log(args)
     model = ScoringModel.load(args.model) if args.model else None
     if args.labels:
-        return pipeline.evaluate_labels(log, args.labels, as_of(args, log), model, args.folds)
+        return pipeline.evaluate_labels(
+            log, args.labels, as_of(args, log), model, args.folds, args.directed, args.seeds
+        )
     return pipeline.evaluate_future(log, model, validation=args.validation, seeds=args.seeds)
 
 
@@ -99,7 +101,7 @@ def public(result: dict[str, Any]) -> dict[str, Any]:
     return {
         "task": result["task"],
         "split": result["split"],
-        "model": {k: result["model"][k] for k in METRICS if k in result["model"]},
+        "model": {k: result["model"][k] for k in (*METRICS, "ece_note") if k in result["model"]},
         "baselines": {
             name: {k: m[k] for k in METRICS if k in m} for name, m in result["baselines"].items()
         },
@@ -138,9 +140,8 @@ def _margins(result: dict[str, Any]) -> list[str]:
             f"{m['level']:.0%} interval {m['low']:+.4f} to {m['high']:+.4f} "
             f"over {m['resamples']} resamples of people"
         )
-        lines.append(
-            f"model - best baseline, {metric}: {m['margin']:+.4f} ({m['baseline']}; {interval})"
-        )
+        name = f"{m['baseline']}, reversed" if m.get("reversed") else m["baseline"]
+        lines.append(f"model - best baseline, {metric}: {m['margin']:+.4f} ({name}; {interval})")
     return lines
 
 
@@ -154,6 +155,8 @@ def render(result: dict[str, Any]) -> str:
     rows = {"model": result["model"], **result["baselines"]}
     for name, values in rows.items():
         lines.append(f"{name:12}" + "".join(f"    {_cell(values.get(m))}" for m in METRICS))
+    if "ece_note" in result["model"]:
+        lines += ["", f"ECE note: {result['model']['ece_note']}"]
     lines += ["", *_margins(result)]
     lines += [
         "",

@@ -45,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
         require_directory("--out", args.out)
         log = load_log(args)
         if args.labels:
-            model = pipeline.train_labels(log, args.labels, as_of(args, log), args.version)
+            model = pipeline.train_labels(
+                log, args.labels, as_of(args, log), args.version, args.directed
+            )
         else:
             cuts = pipeline.TRAIN_CUTS if args.holdout else LATEST_CUTS
             model = pipeline.train_future(log, args.version, cuts=cuts)

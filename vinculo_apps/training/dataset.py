@@ -9,6 +9,7 @@ holds events strictly before T, never one at or after it.
 from __future__ import annotations
 
 import csv
+import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -137,26 +138,46 @@ def future_labels(snapshot: Snapshot, counts: Counter[Pair]) -> tuple[np.ndarray
 POSITIVE_FEEDBACK = (pb.FEEDBACK_LABEL_CLOSE, pb.FEEDBACK_LABEL_RELATIONSHIP)
 
 
-def read_labels(path: Path, known_pairs: Iterable[Pair]) -> dict[Pair, int]:
-    """Unordered pair -> 0/1 from a labels file.
+def read_labels(path: Path, known_pairs: Iterable[Pair], directed: bool = False) -> dict[Pair, int]:
+    """Unordered pair -> 0/1 from a labels file (`directed`: ordered pair -> 0/1).
 
     Two layouts: the project's CSV `owner_id,contact_id,label`, and a friend list
     such as Copenhagen's fb_friends.csv (`# user_a,user_b`): listed pairs are 1
     and every other pair in `known_pairs` is 0; only `known_pairs` (the pairs that
-    interacted) are labelled, as the Copenhagen task asks.
+    interacted) are labelled, as the Copenhagen task asks. Undirected, a pair labelled
+    differently in its two directions is reported on stderr (the last row wins).
     """
     with path.open(encoding="utf-8") as handle:
         header = handle.readline().strip().lstrip("#").replace(" ", "").split(",")
         body = list(csv.reader(handle))
     if header[:3] == ["owner_id", "contact_id", "label"]:
-        return {unordered(r[0], r[1]): _label(path, line, r[2]) for line, r in _rows(body, 3)}
+        listed = [((r[0], r[1]), _label(path, line, r[2])) for line, r in _rows(body, 3)]
+        rows = dict(listed)
+        if directed:
+            return rows
+        _report_conflicts(path, rows)
+        return {unordered(a, b): label for (a, b), label in listed}  # the last row wins
     if len(header) == 2:
-        friends = {unordered(r[0], r[1]) for _, r in _rows(body, 2)}
-        return {p: int(p in friends) for p in {unordered(a, b) for a, b in known_pairs}}
+        pair = (lambda a, b: (a, b)) if directed else unordered
+        friends = {pair(r[0], r[1]) for _, r in _rows(body, 2)}
+        return {p: int(p in friends) for p in {pair(a, b) for a, b in known_pairs}}
     raise ModelInputError(
         f"{path}: expected header 'owner_id,contact_id,label' or a two-column friend list, "
         f"got {','.join(header)!r}"
     )
+
+
+def _report_conflicts(path: Path, rows: dict[Pair, int]) -> None:
+    """Name the pairs whose two directions carry different labels (undirected reading)."""
+    conflicts = sorted((a, b) for (a, b), label in rows.items() if rows.get((b, a), label) != label)
+    if conflicts:
+        a, b = conflicts[0]
+        print(
+            f"{path}: {len(conflicts) // 2} pairs are labelled differently in each direction "
+            f"(for example {a},{b} {rows[(a, b)]} but {b},{a} {rows[(b, a)]}); the last row "
+            "of a pair wins; --directed keeps the two directions apart",
+            file=sys.stderr,
+        )
 
 
 def _rows(body: list[list[str]], width: int) -> Iterable[tuple[int, list[str]]]:
@@ -171,7 +192,7 @@ def _label(path: Path, line: int, text: str) -> int:
 
 
 def supervised_rows(
-    snapshot: Snapshot, file_labels: dict[Pair, int]
+    snapshot: Snapshot, file_labels: dict[Pair, int], directed: bool = False
 ) -> tuple[Snapshot, np.ndarray]:
     """Rows with a label: the file's label (both directions of the pair), else the owner's feedback.
 
@@ -182,7 +203,7 @@ def supervised_rows(
     keys, states, labels = [], [], []
     present = set(snapshot.keys)
     for i, key in enumerate(snapshot.keys):
-        label = file_labels.get(unordered(*key))
+        label = file_labels.get(key if directed else unordered(*key))
         feedback = int(snapshot.states[i, S["FEEDBACK_LABEL"]])
         if label is None and feedback:
             label = int(feedback in POSITIVE_FEEDBACK)
@@ -191,7 +212,7 @@ def supervised_rows(
             states.append(snapshot.states[i])
             labels.append(label)
     for (a, b), label in file_labels.items():
-        for key in ((a, b), (b, a)):
+        for key in ((a, b),) if directed else ((a, b), (b, a)):
             if key not in present:
                 keys.append(key)
                 states.append(new_state())

@@ -5,7 +5,9 @@ margin of 0.01 on about a thousand positives can be noise. People (owners) are
 resampled with replacement, each with all of its rows, because one person's rows
 are not independent of each other. The margin is recomputed on every resample,
 and the 2.5th and 97.5th percentiles bound it. The best baseline is the one
-chosen on the whole window, as the printed margin uses.
+chosen on the whole window, as the printed margin uses. A baseline whose AUC is
+below 0.5 is counted reversed (its reverse is a signal the model must beat too),
+and the margin says so (`reversed`).
 
 A resample is a weight per owner (how often it was drawn), so nothing is
 gathered or re-sorted: AUC is computed once per resample from one sort of the
@@ -62,11 +64,12 @@ def margin_intervals(
         .astype(np.float64)
     )  # (resamples, owners): times each owner was drawn
     result: dict[str, dict[str, Any]] = {}
-    aucs = {"model": _WeightedAuc(y, model)} | {n: _WeightedAuc(y, s) for n, s in baselines.items()}
+    aucs, reversed_ = _baseline_aucs(y, model, baselines)
     ones = np.ones(len(y))
     best = max(baselines, key=lambda n: aucs[n](ones))
     margins = [aucs["model"](d[owner_of]) - aucs[best](d[owner_of]) for d in draws]
     result["auc"] = _interval(best, aucs["model"](ones) - aucs[best](ones), margins, resamples)
+    result["auc"]["reversed"] = best in reversed_
     if gains is not None:
         per_owner = {"model": ndcg_per_owner(owner_of, model, gains)}
         per_owner |= {n: ndcg_per_owner(owner_of, s, gains) for n, s in baselines.items()}
@@ -77,6 +80,22 @@ def margin_intervals(
         margins = list((weights @ diff[counted]) / weights.sum(axis=1))
         result["ndcg_at_10"] = _interval(best, float(diff[counted].mean()), margins, resamples)
     return result
+
+
+def _baseline_aucs(
+    y: np.ndarray, model: FloatArray, baselines: dict[str, FloatArray]
+) -> tuple[dict[str, _WeightedAuc], set[str]]:
+    """AUC functions of the model and every baseline; a baseline whose AUC on the whole
+    window is below 0.5 is counted reversed (its reverse is the signal), and named."""
+    aucs = {"model": _WeightedAuc(y, model)}
+    reversed_: set[str] = set()
+    ones = np.ones(len(y))
+    for name, scores in baselines.items():
+        aucs[name] = _WeightedAuc(y, scores)
+        if aucs[name](ones) < 0.5:
+            aucs[name] = _WeightedAuc(y, -scores)
+            reversed_.add(name)
+    return aucs, reversed_
 
 
 def _interval(baseline: str, margin: float, margins: list[float], resamples: int) -> dict[str, Any]:

@@ -19,11 +19,18 @@ from typing import IO, NamedTuple
 from scoring_service.model.errors import ModelInputError
 from vinculo.domain import Interaction, has_mirror
 from vinculo.v1 import events_pb2 as pb
-from vinculo.validation import event_time, to_interaction
+from vinculo.validation import MIN_TIME_SECONDS, event_time, to_interaction
 from vinculo_apps.importers import files
 from vinculo_apps.importers.common import SkipLog
 
-FORMATS = ("auto", "snap", "copenhagen", "jsonl", "csv")
+FORMATS = ("auto", "snap", "copenhagen", "jsonl", "csv", "sociopatterns")
+# What each --format reads, for error messages that name the accepted layouts.
+LAYOUTS = (
+    "snap: 'SRC DST UNIXTIME' lines",
+    "copenhagen: calls.csv or sms.csv of the Copenhagen Networks Study",
+    "jsonl/csv: the project's own event records",
+    "sociopatterns: 't i j [Ci Cj]' face-to-face contact windows",
+)
 
 
 class PairEvent(NamedTuple):
@@ -33,7 +40,7 @@ class PairEvent(NamedTuple):
     owner_only: bool = False
 
 
-def _open_text(path: Path) -> IO[str]:
+def open_text(path: Path) -> IO[str]:
     if path.suffix == ".gz":
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
     return path.open(encoding="utf-8")
@@ -41,7 +48,7 @@ def _open_text(path: Path) -> IO[str]:
 
 def detect_format(path: Path) -> str:
     """'jsonl' when the first line is a JSON object, 'copenhagen' for its headers, else 'snap'."""
-    with _open_text(path) as handle:
+    with open_text(path) as handle:
         first = handle.readline().strip()
     if first.startswith("{"):
         return "jsonl"
@@ -49,6 +56,8 @@ def detect_format(path: Path) -> str:
         return "copenhagen"
     if "owner_id" in first and "," in first:
         return "csv"
+    if len(first.split()) == 5:
+        return "sociopatterns"  # t i j Ci Cj: the classes are not numbers
     return "snap"
 
 
@@ -60,7 +69,13 @@ def read_events(path: Path, fmt: str = "auto") -> Iterator[PairEvent]:
         return read_copenhagen(path)
     if fmt in ("jsonl", "csv"):
         return read_project_events(path, fmt)
-    raise ModelInputError(f"unknown event format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if fmt == "sociopatterns":
+        from vinculo_apps.training.sociopatterns import read_sociopatterns
+
+        return read_sociopatterns(path)
+    raise ModelInputError(
+        f"unknown event format {fmt!r}; expected one of {', '.join(FORMATS)} ({'; '.join(LAYOUTS)})"
+    )
 
 
 def snap_type(path: Path) -> int:
@@ -75,18 +90,41 @@ def read_snap(path: Path, limit: int | None = None) -> Iterator[PairEvent]:
     """`SRC DST UNIXTIME` lines; a private message counts as personalised outreach."""
     kind = snap_type(path)
     personal = kind == pb.INTERACTION_TYPE_MESSAGE
-    with _open_text(path) as handle:
+    with open_text(path) as handle:
         for number, line in enumerate(handle):
             if limit is not None and number >= limit:
                 return
             parts = line.split()
-            if len(parts) < 3 or parts[0].startswith("#"):
+            if not parts or parts[0].startswith("#"):
                 continue
-            src, dst, when = parts[0], parts[1], _number(parts[2], path, number + 1, "UNIXTIME")
+            if len(parts) < 3:
+                raise ModelInputError(
+                    f"{path}:{number + 1}: {line.strip()[:60]!r} is not SNAP 'SRC DST UNIXTIME' "
+                    f"(whitespace separated); --format reads {'; '.join(LAYOUTS)}"
+                )
+            src, dst, when = (
+                parts[0],
+                parts[1],
+                parse_number(parts[2], path, number + 1, "UNIXTIME"),
+            )
+            _check_snap_time(path, number + 1, parts)
             if src == dst:
                 continue  # a self-loop is no relationship
             event = Interaction(kind, pb.DIRECTION_OUTBOUND, when, personalized=personal)
             yield PairEvent(src, dst, event)
+
+
+def _check_snap_time(path: Path, line: int, parts: list[str]) -> None:
+    """Refuse a file whose UNIXTIME column holds node ids: SRC reads as a unix time after
+    1990 while UNIXTIME reads as one before (SocioPatterns `t i j` read as SNAP)."""
+    src, when = parts[0], parts[2]
+    looks_like_time = src.replace(".", "", 1).isdigit() and float(src) >= MIN_TIME_SECONDS
+    if looks_like_time and float(when) < MIN_TIME_SECONDS:
+        raise ModelInputError(
+            f"{path}:{line}: read as SNAP 'SRC DST UNIXTIME', but SRC {src} is a unix time and "
+            f"UNIXTIME {when} is before 1990 (a node id?); for SocioPatterns 't i j [Ci Cj]' "
+            "contact windows use --format sociopatterns"
+        )
 
 
 def read_copenhagen(path: Path) -> Iterator[PairEvent]:
@@ -96,14 +134,14 @@ def read_copenhagen(path: Path) -> Iterator[PairEvent]:
     message-class attempt by the caller, not as a call, so that it can never
     count as the two-way conversation an answered call is.
     """
-    with _open_text(path) as handle:
+    with open_text(path) as handle:
         reader = csv.DictReader(handle)
         is_calls = _copenhagen_kind(path, reader.fieldnames or [])
         for row in reader:
-            when = _number(row["timestamp"], path, reader.line_num, "timestamp")
+            when = parse_number(row["timestamp"], path, reader.line_num, "timestamp")
             if is_calls:
                 src, dst = row["caller"], row["callee"]
-                duration = _number(row["duration"], path, reader.line_num, "duration")
+                duration = parse_number(row["duration"], path, reader.line_num, "duration")
                 if duration < 0:
                     event = Interaction(pb.INTERACTION_TYPE_MESSAGE, pb.DIRECTION_OUTBOUND, when)
                 else:
@@ -137,7 +175,7 @@ def _copenhagen_kind(path: Path, fields: Sequence[str]) -> bool:
     )
 
 
-def _number(text: str | None, path: Path, line: int, field: str) -> float:
+def parse_number(text: str | None, path: Path, line: int, field: str) -> float:
     try:
         return float(text or "")
     except ValueError:

@@ -13,7 +13,7 @@ owners' feedback; evaluated by person-grouped cross-validation.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,8 +28,8 @@ from scoring_service.features.features import (
 )
 from scoring_service.features.owner_context import owner_context
 from scoring_service.features.state import DAY, FloatArray
-from scoring_service.model.artifact import ScoringModel
-from vinculo_apps.training import training
+from scoring_service.model.artifact import ScoringModel, load_default_model
+from vinculo_apps.training import candidates, training
 from vinculo_apps.training.dataset import (
     EventLog,
     Pair,
@@ -299,15 +299,17 @@ def _seen_after(model: ScoringModel, log: EventLog, cut: float) -> str | None:
     )
 
 
-def labelled_rows(log: EventLog, labels: Path, as_of: float) -> Rows:
+def labelled_rows(log: EventLog, labels: Path, as_of: float, directed: bool = False) -> Rows:
     (snapshot,) = snapshots(log, [as_of])
-    file_labels = read_labels(labels, snapshot.keys)
-    rows, y = supervised_rows(snapshot, file_labels)
+    file_labels = read_labels(labels, snapshot.keys, directed)
+    rows, y = supervised_rows(snapshot, file_labels, directed)
     return Rows(rows, y, np.zeros(len(y)), _pair_groups(rows, ""))
 
 
-def train_labels(log: EventLog, labels: Path, as_of: float, version: str = "") -> ScoringModel:
-    rows = labelled_rows(log, labels, as_of)
+def train_labels(
+    log: EventLog, labels: Path, as_of: float, version: str = "", directed: bool = False
+) -> ScoringModel:
+    rows = labelled_rows(log, labels, as_of, directed)
     rows.recent = True
     meta = {
         "task": "labels",
@@ -320,36 +322,29 @@ def train_labels(log: EventLog, labels: Path, as_of: float, version: str = "") -
 
 
 def evaluate_labels(
-    log: EventLog, labels: Path, as_of: float, model: ScoringModel | None = None, folds: int = 5
+    log: EventLog,
+    labels: Path,
+    as_of: float,
+    model: ScoringModel | None = None,
+    folds: int = 5,
+    directed: bool = False,
+    seeds: int = 1,
 ) -> dict[str, Any]:
-    """Person-grouped cross-validation: people are dealt into folds; a fold's rows are
-    those its people own, and its model is trained only on rows where neither person
-    belongs to the fold, so no person is on both sides. With `model`, it is only scored."""
-    rows = labelled_rows(log, labels, as_of)
-    states, keys = rows.snapshot.states, rows.snapshot.keys
+    """Nested person-grouped cross-validation (`candidates`): people are dealt into folds;
+    a fold's rows are those its people own, and the candidate chosen on inner folds of
+    the rest is trained only on rows where neither person belongs to the fold, so no
+    person is on both sides. With `model`, it is only scored. `seeds`: deal the people
+    again with seeds 1..N-1 and report each deal's metrics."""
+    rows = labelled_rows(log, labels, as_of, directed)
+    states = rows.snapshot.states
     scores = np.zeros(len(rows.y))
+    chosen: list[str] = []
+    spread: dict[str, list[float]] = {}
     context = snapshot_context(rows.snapshot)  # each owner's labelled rows
     if model is not None:
         scores = model.score(states, as_of, context)
     else:
-        people = sorted({p for k in keys for p in k})
-        fold_of = dict(
-            zip(people, np.random.default_rng(0).permutation(len(people)) % folds, strict=True)
-        )
-        owner_fold = np.array([fold_of[a] for a, _ in keys])
-        contact_fold = np.array([fold_of[b] for _, b in keys])
-        for f in range(folds):
-            train = (owner_fold != f) & (contact_fold != f)
-            test = owner_fold == f
-            train_keys = [k for k, t in zip(keys, train, strict=True) if t]
-            part = Rows(
-                Snapshot(train_keys, states[train], as_of),
-                rows.y[train],
-                rows.gains[train],
-                rows.groups[train],
-            )
-            fold_model = fit_model([part], {}, f"cv-{f}")
-            scores[test] = fold_model.score(states[test], as_of, context[test])
+        scores, chosen, spread = _nested(rows, context, as_of, folds, seeds)
     base = baseline_scores(states, as_of)
     result = compare(rows.y, scores, states, as_of, base=base)
     result["margins"] = margin_intervals(rows.y, scores, base, rows.snapshot.owners)
@@ -357,7 +352,9 @@ def evaluate_labels(
         "as_of": _iso(as_of),
         "rows": len(rows.y),
         "positive_rate": float(rows.y.mean()),
-        "cross_validation": None if model is not None else {"folds": folds, "grouped_by": "person"},
+        "cross_validation": None
+        if model is not None
+        else {"folds": folds, "grouped_by": "person", "chosen_per_fold": chosen},
         "model": model.version if model is not None else "trained per fold",
     }
     if model is not None and model.metadata.get("labels_sha256") == _sha256(labels):
@@ -365,7 +362,37 @@ def evaluate_labels(
             f"the model was trained on this labels file ({labels.name}, same contents): this "
             "is not a held-out test (without --model, evaluate cross-validates by person)"
         )
+    if spread:
+        split["fit_seeds"] = spread
+    if model is not None and model.metadata.get("task") != "labels":
+        result["model"]["ece_note"] = (
+            f"this model predicts something else ({model.metadata.get('task')} task: "
+            f"{model.metadata.get('label')}), so its ECE on these labels measures that gap, "
+            "not miscalibration"
+        )
     return {"task": "labels", "split": split, **result}
+
+
+def _nested(
+    rows: Rows, context: FloatArray, as_of: float, folds: int, seeds: int
+) -> tuple[FloatArray, list[str], dict[str, list[float]]]:
+    """Nested CV scores and choices of seed 0, and the AUC and ECE of every seed's deal."""
+    states, y = rows.snapshot.states, rows.y
+    shipped = load_default_model().score(states, as_of, context)
+
+    def fit_boosted(train: np.ndarray) -> Callable[[np.ndarray], FloatArray]:
+        keys = [k for k, t in zip(rows.snapshot.keys, train, strict=True) if t]
+        part = Rows(
+            Snapshot(keys, states[train], as_of), y[train], rows.gains[train], rows.groups[train]
+        )
+        fitted = fit_model([part], {}, "cv")
+        return lambda test: fitted.score(states[test], as_of, context[test])
+
+    found = candidates.candidates(y, candidates.signals(states, as_of, shipped), fit_boosted)
+    runs = [candidates.nested_scores(y, rows.snapshot.keys, found, folds, s) for s in range(seeds)]
+    per_seed = [metrics(y, scores, probabilities=True) for scores, _ in runs]
+    spread = {m: [float(r[m]) for r in per_seed] for m in ("auc", "ece")} if seeds > 1 else {}
+    return runs[0][0], runs[0][1], spread
 
 
 def _sha256(path: Path) -> str:

@@ -1,0 +1,258 @@
+"""`python -m bench.scale_out [--quick]`: the scoring service over several instances.
+
+Three measurements, each against its peer in the same run (issue "Scale out"):
+
+1. forwarding: the top 10 of an owner with 1,000 relationships asked of the
+   instance holding the owner (direct) and of the other one (forwarded), at
+   concurrency 1 and 32: what a forward adds;
+2. restore: a partition's state rebuilt by a new instance from the changelog,
+   against rebuilding it by replaying the interaction log: time and bytes read;
+3. throughput: the same records consumed to durable state by 1, 2 and 3
+   instances of one group.
+
+Everything runs on free loopback ports under a temporary directory and is
+stopped at the end, also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from kafka import KafkaProducer
+
+from bench.loadgen import run_load, unary_call
+from bench.stack import Service, service
+from bench.stats import LatencySummary
+from vinculo.partitioning import partition_of
+from vinculo.timestamps import set_seconds
+from vinculo.topics import INTERACTIONS_TOPIC, ensure_topics
+from vinculo.v1 import events_pb2 as ev
+from vinculo.v1 import scoring_pb2 as pb
+from vinculo_apps.devstack.broker import EmbeddedBroker
+
+PARTITIONS = 8
+COMMITTED = "vinculo_scoring_events_committed_total"
+FORWARDED = "vinculo_scoring_forwarded_calls_total"
+T0 = time.time() - 30 * 86_400
+
+
+@dataclass
+class ScaleOutResult:
+    forward_p50_ms: dict[str, float]
+    direct_p50_ms: dict[str, float]
+    forward_added_p50_ms: dict[str, float]
+    restore_relationships: int
+    restore_s: float
+    restore_only_s: float
+    restore_bytes: int
+    replay_s: float
+    replay_bytes: int
+    throughput_eps: dict[str, float]
+
+
+def events(owners: list[str], contacts: int) -> Iterator[ev.InteractionEvent]:
+    for owner in owners:
+        for c in range(contacts):
+            event = ev.InteractionEvent(
+                event_id=f"{owner}-{c}",
+                owner_id=owner,
+                contact_id=f"c-{c}",
+                type=ev.INTERACTION_TYPE_MESSAGE,
+                direction=ev.DIRECTION_INBOUND,
+                channel="email",
+                owner_only=True,
+            )
+            set_seconds(event.occurred_at, T0 + c)
+            yield event
+
+
+def publish(bootstrap: str, owners: list[str], contacts: int) -> tuple[int, int]:
+    """Records and bytes written to the interaction topic."""
+    ensure_topics(bootstrap, PARTITIONS)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024)
+    count = size = 0
+    for event in events(owners, contacts):
+        value = event.SerializeToString()
+        producer.send(INTERACTIONS_TOPIC, key=event.owner_id.encode(), value=value)
+        count += 1
+        size += len(value) + len(event.owner_id)
+    producer.flush()
+    producer.close()
+    return count, size
+
+
+def owners_of_partition(partition: int, count: int) -> list[str]:
+    found: list[str] = []
+    i = 0
+    while len(found) < count:
+        name = f"owner-{i}"
+        if partition_of(name, PARTITIONS) == partition:
+            found.append(name)
+        i += 1
+    return found
+
+
+def scoring(root: Path, bootstrap: str, name: str, group: str, *extra: str) -> Service:
+    process = service(
+        "scoring_service", root / name, bootstrap, ["--consumer-group", group, *extra]
+    )
+    process.name = name
+    return process
+
+
+def wait_for(check: object, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{what}: not within {timeout_s} s")
+
+
+def forwarding(root: Path, bootstrap: str, duration_s: float) -> dict[str, dict[str, float]]:
+    owner = owners_of_partition(0, 1)[0]
+    sent, _ = publish(bootstrap, [owner], 1000)
+    with ExitStack() as stack:
+        pair = [scoring(root, bootstrap, f"fw-{n}", "bench-forward") for n in range(2)]
+        for process in pair:
+            stack.callback(process.stop)
+            process.start()
+        wait_for(lambda: sum(p.metric(COMMITTED) for p in pair) >= sent, 120, "1,000 scored")
+        request = pb.ListRelationshipsRequest(owner_id=owner, page_size=10).SerializeToString()
+        call = unary_call(
+            "/vinculo.v1.ScoringService/ListRelationships",
+            request,
+            pb.ListRelationshipsResponse.FromString,
+        )
+        before = [p.metric(FORWARDED) for p in pair]
+        for p in pair:
+            run_load(p.address, call, 1, 0.2, min_requests=5)
+        forwarder = 0 if pair[0].metric(FORWARDED) > before[0] else 1
+        routes = {"forwarded": pair[forwarder], "direct": pair[1 - forwarder]}
+        result: dict[str, dict[str, float]] = {"forwarded": {}, "direct": {}}
+        for concurrency in (1, 32):
+            for kind, process in routes.items():
+                summary: LatencySummary = run_load(process.address, call, concurrency, duration_s)
+                result[kind][f"c{concurrency}"] = summary.p50_ms
+    return result
+
+
+def restore_against_replay(root: Path, bootstrap: str, relationships: int) -> dict[str, float]:
+    owners = owners_of_partition(3, max(1, relationships // 1000))
+    sent, log_bytes = publish(bootstrap, owners, min(relationships, 1000))
+    with ExitStack() as stack:
+        first = scoring(root, bootstrap, "restore-first", "bench-restore")
+        stack.callback(first.stop)
+        first.start()
+        wait_for(lambda: first.metric(COMMITTED) >= sent, 1800, "the first instance scored all")
+        first.stop()
+        newcomer = scoring(root, bootstrap, "restore-new", "bench-restore")
+        stack.callback(newcomer.stop)
+        started = time.perf_counter()
+        newcomer.start(timeout_s=1800)  # health SERVING: every held partition caught up
+        restore_s = time.perf_counter() - started
+        text = newcomer.log_path.read_text(errors="replace")
+        restored_bytes = sum(int(b) for b in re.findall(r"records, (\d+) bytes in", text))
+        restore_only_s = sum(float(s) for s in re.findall(r"bytes in ([0-9.]+) s", text))
+        newcomer.stop()
+        replayer = scoring(root, bootstrap, "replay", "bench-replay", "--changelog", "false")
+        stack.callback(replayer.stop)
+        started = time.perf_counter()
+        replayer.start(timeout_s=1800)
+        wait_for(lambda: replayer.metric(COMMITTED) >= sent, 1800, "the replay scored all")
+        replay_s = time.perf_counter() - started
+    return {
+        "relationships": float(sent),
+        "restore_s": restore_s,
+        "restore_only_s": restore_only_s,
+        "restore_bytes": float(restored_bytes),
+        "replay_s": replay_s,
+        "replay_bytes": float(log_bytes),
+    }
+
+
+def throughput(root: Path, bootstrap: str, records: int) -> dict[str, float]:
+    """Each group first consumes what the topic already holds; then `records` new ones
+    are published and timed until the group's committed count has grown by all."""
+    result: dict[str, float] = {}
+    for instances in (1, 2, 3):
+        with ExitStack() as stack:
+            group = f"bench-throughput-{instances}"
+            members = [scoring(root, bootstrap, f"{group}-{n}", group) for n in range(instances)]
+            for process in members:
+                stack.callback(process.stop)
+                process.start(timeout_s=600)
+
+            def committed(members: list[Service] = members) -> float:
+                return sum(p.metric(COMMITTED) for p in members)
+
+            time.sleep(1.0)
+            settled = committed()
+            owners = [f"tp{instances}-owner-{i}" for i in range(max(1, records // 100))]
+            started = time.perf_counter()
+            sent, _ = publish(bootstrap, owners, 100)
+            target = settled + sent
+            wait_for(lambda t=target: committed() >= t, 1800, f"{instances} instances")
+            result[f"{instances}"] = sent / (time.perf_counter() - started)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.scale_out", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small data, a minute or two")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/scale_out.json"))
+    args = parser.parse_args(argv)
+    relationships = 20_000 if args.quick else 1_000_000
+    records = 40_000 if args.quick else 400_000
+    duration_s = 1.0 if args.quick else 3.0
+    with tempfile.TemporaryDirectory(prefix="vinculo-bench-") as tmp:
+        root = Path(tmp)
+        with EmbeddedBroker(log_path=root / "broker.log") as broker:
+            fw = forwarding(root, broker.bootstrap, duration_s)
+            rs = restore_against_replay(root, broker.bootstrap, relationships)
+            tp = throughput(root, broker.bootstrap, records)
+    result = ScaleOutResult(
+        forward_p50_ms=fw["forwarded"],
+        direct_p50_ms=fw["direct"],
+        forward_added_p50_ms={c: fw["forwarded"][c] - fw["direct"][c] for c in fw["direct"]},
+        restore_relationships=int(rs["relationships"]),
+        restore_s=rs["restore_s"],
+        restore_only_s=rs["restore_only_s"],
+        restore_bytes=int(rs["restore_bytes"]),
+        replay_s=rs["replay_s"],
+        replay_bytes=int(rs["replay_bytes"]),
+        throughput_eps=tp,
+    )
+    print(report(result))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(asdict(result), indent=2))
+    return 0
+
+
+def report(r: ScaleOutResult) -> str:
+    lines = ["Scale out (scoring instances of one group, same broker, same run)"]
+    for c in ("c1", "c32"):
+        lines.append(
+            f"  top-10 @1k {c}: direct p50 {r.direct_p50_ms[c]:.2f} ms, forwarded "
+            f"{r.forward_p50_ms[c]:.2f} ms, added {r.forward_added_p50_ms[c]:+.2f} ms"
+        )
+    lines.append(
+        f"  restore {r.restore_relationships:,} relationships, process start to ready: "
+        f"changelog {r.restore_s:.1f} s (the restore itself {r.restore_only_s:.1f} s, "
+        f"{r.restore_bytes:,} B read) vs replay {r.replay_s:.1f} s ({r.replay_bytes:,} B of log)"
+    )
+    rates = ", ".join(f"{k} instance(s) {v:,.0f}/s" for k, v in r.throughput_eps.items())
+    lines.append(f"  ingest -> scored state: {rates}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,114 @@
+"""Bounds on open client streams, so that streams cannot take every worker thread.
+
+The ingest server runs calls on a pool of worker threads, and an open
+StreamEvents call holds one for as long as the client keeps it open, idle or
+not. Sixteen idle streams used to take all sixteen workers: PublishEvents and
+the health check then waited until a stream closed. This interceptor admits at
+most `per_caller` open streams from one caller (one client address) and
+`total` in all; the one over a limit is answered RESOURCE_EXHAUSTED naming the
+limit and its setting. With `total` below the worker count, the remaining
+workers are always free for PublishEvents, health and reflection.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+
+
+def caller_of(peer: str) -> str:
+    """The client's address without its port: "ipv4:10.0.0.7:5123" -> "ipv4:10.0.0.7"."""
+    kind, _, rest = peer.partition(":")
+    if kind in ("ipv4", "ipv6") and ":" in rest:
+        return f"{kind}:{rest.rpartition(':')[0]}"
+    return peer
+
+
+class StreamSlots:
+    """Thread-safe counts of open streams, per caller and in total."""
+
+    def __init__(self, total: int, per_caller: int) -> None:
+        self.total = total
+        self.per_caller = per_caller
+        self._open: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, caller: str) -> str | None:
+        """None when a slot was taken; else which limit was reached."""
+        with self._lock:
+            if self._open.get(caller, 0) >= self.per_caller:
+                return (
+                    f"at most {self.per_caller} open streams per caller"
+                    " (VINCULO_INGEST_MAX_STREAMS_PER_CALLER)"
+                )
+            if sum(self._open.values()) >= self.total:
+                return f"at most {self.total} open streams in all (VINCULO_INGEST_MAX_STREAMS)"
+            self._open[caller] = self._open.get(caller, 0) + 1
+            return None
+
+    def release(self, caller: str) -> None:
+        with self._lock:
+            left = self._open[caller] - 1
+            if left:
+                self._open[caller] = left
+            else:
+                del self._open[caller]
+
+
+class StreamLimitInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    """Client-streaming calls beyond the limits answer RESOURCE_EXHAUSTED."""
+
+    def __init__(self, slots: StreamSlots) -> None:
+        self._slots = slots
+
+    def intercept_service(
+        self, continuation: Callable[[Any], Any], handler_call_details: Any
+    ) -> Any:
+        handler = continuation(handler_call_details)
+        if handler is None or not handler.request_streaming:
+            return handler
+        method = handler_call_details.method.rpartition("/")[2]
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                self._unary(handler.stream_unary, method),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            self._streaming(handler.stream_stream, method),
+            handler.request_deserializer,
+            handler.response_serializer,
+        )
+
+    def _admit(self, method: str, context: grpc.ServicerContext) -> str:
+        caller = caller_of(context.peer())
+        refused = self._slots.acquire(caller)
+        if refused is not None:
+            context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{method}: {refused}; close a stream or retry later",
+            )
+        return caller
+
+    def _unary(self, behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
+        def wrapped(requests: Any, context: grpc.ServicerContext) -> Any:
+            caller = self._admit(method, context)
+            try:
+                return behavior(requests, context)
+            finally:
+                self._slots.release(caller)
+
+        return wrapped
+
+    def _streaming(self, behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
+        def wrapped(requests: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            caller = self._admit(method, context)
+            try:
+                yield from behavior(requests, context)
+            finally:
+                self._slots.release(caller)
+
+        return wrapped

@@ -1,0 +1,93 @@
+"""The security settings both servers share, and what they build.
+
+Both services' settings classes inherit `ServerSecuritySettings`; by default
+everything is off (plaintext, no auth), which `vinculo up` uses on loopback.
+Turning auth on requires TLS: a bearer token must never cross the network in
+clear.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from vinculo.security.interceptor import Authenticator, AuthInterceptor
+from vinculo.security.policy import Policy
+from vinculo.security.tls import server_credentials
+from vinculo.security.tokens import TokenStore
+from vinculo.settings import SettingsError, setting
+
+
+@dataclass(frozen=True)
+class ServerSecuritySettings:
+    tls_cert: str = setting("", "VINCULO_TLS_CERT", "server certificate (PEM); empty: plaintext")
+    tls_key: str = setting("", "VINCULO_TLS_KEY", "server private key (PEM)")
+    tls_client_ca: str = setting(
+        "", "VINCULO_TLS_CLIENT_CA", "CA of client certificates (mutual TLS); their CN names them"
+    )
+    auth_tokens_file: str = setting(
+        "", "VINCULO_AUTH_TOKENS_FILE", "file of '<identity> sha256:<hex>' lines (bearer tokens)"
+    )
+    auth_policy_file: str = setting(
+        "",
+        "VINCULO_AUTH_POLICY_FILE",
+        "JSON roles per identity; if set, calls need needs a credential",
+    )
+    grpc_max_message_mb: int = setting(
+        8, "VINCULO_GRPC_MAX_MESSAGE_MB", "largest gRPC message received or sent, in MiB"
+    )
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.auth_policy_file)
+
+    def validate_security(self) -> None:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise SettingsError("tls_cert, tls_key: give both or neither")
+        if self.tls_client_ca and not self.tls_cert:
+            raise SettingsError("tls_client_ca: mutual TLS needs tls_cert and tls_key")
+        has_credentials = bool(self.auth_tokens_file or self.tls_client_ca)
+        if self.auth_enabled and not has_credentials:
+            raise SettingsError("auth_policy_file: needs auth_tokens_file or tls_client_ca")
+        if has_credentials and not self.auth_enabled:
+            raise SettingsError("auth_tokens_file/tls_client_ca: needs auth_policy_file (roles)")
+        if self.auth_enabled and not self.tls_cert:
+            raise SettingsError("auth_policy_file: auth needs TLS (tls_cert, tls_key)")
+        if not 1 <= self.grpc_max_message_mb <= 512:
+            raise SettingsError("grpc_max_message_mb: must be in 1..512")
+
+
+@dataclass
+class ServerSecurity:
+    """What ServiceServer needs: credentials (None: plaintext), interceptors, options."""
+
+    credentials: grpc.ServerCredentials | None = None
+    interceptors: list[Any] = field(default_factory=list)
+    options: list[tuple[str, Any]] = field(default_factory=list)
+
+
+def build_server_security(settings: ServerSecuritySettings) -> ServerSecurity:
+    """Read the files the settings name; errors name the setting at fault."""
+    limit = settings.grpc_max_message_mb * 1024 * 1024
+    security = ServerSecurity(
+        options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+        ]
+    )
+    if settings.tls_cert:
+        security.credentials = server_credentials(
+            settings.tls_cert, settings.tls_key, settings.tls_client_ca
+        )
+    if settings.auth_enabled:
+        tokens = (
+            TokenStore.load(Path(settings.auth_tokens_file)) if settings.auth_tokens_file else None
+        )
+        authenticator = Authenticator(tokens, trust_client_certs=bool(settings.tls_client_ca))
+        security.interceptors.append(
+            AuthInterceptor(authenticator, Policy.load(Path(settings.auth_policy_file)))
+        )
+    return security

@@ -1,0 +1,142 @@
+"""No-regret model choice for the labels task (issue 15): nested cross-validation.
+
+Candidates, each fitted on training rows only and giving probabilities:
+- `signal:<name>`: one single signal (a baseline of `evaluation.BASELINES`, or
+  `shipped`, the shipped model's score), through a one-column logistic regression,
+  so it is calibrated and, where it runs backwards, reversed;
+- `linear`: an L2-regularised logistic regression on all of those signals, the
+  shipped score among them, so a few labels adjust the shipped model rather than
+  replace it;
+- `boosted`: the project's boosted trees on the full features (`fit_boosted`).
+
+People are dealt into outer folds; a fold's rows are those its people own, and
+everything is fitted on rows where neither person is in the fold. Inside each
+outer training set, people are dealt again into `INNER_FOLDS` folds, and the
+candidate with the best inner AUC (a combination only if it beats the best single
+signal by `MARGIN`) is refitted on the whole outer training set
+and scores the outer fold. The outer folds never take part in the choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from scoring_service.features.state import DAY, FloatArray
+from vinculo_apps.training.evaluation import baseline_scores
+
+INNER_FOLDS = 3
+# A fitted combination is chosen over the best single signal only when its inner AUC
+# is higher by this much: smaller gains are within the noise of a few hundred labels.
+MARGIN = 0.01
+# Fits on a training mask and returns a scorer of any row mask.
+Fitter = Callable[[np.ndarray], Callable[[np.ndarray], FloatArray]]
+
+
+def signals(states: FloatArray, as_of: float, shipped: FloatArray) -> dict[str, FloatArray]:
+    """Single signals on a scale a logistic regression can use: log counts, days since."""
+    base = baseline_scores(states, as_of)
+    out = {name: np.log1p(np.maximum(v, 0.0)) for name, v in base.items() if name != "recency"}
+    last = base["recency"]
+    out["recency"] = -np.minimum(np.where(last > 0, (as_of - last) / DAY, 3650.0), 3650.0)
+    p = np.clip(shipped, 1e-6, 1.0 - 1e-6)
+    out["shipped"] = np.log(p / (1.0 - p))
+    return out
+
+
+def _logistic(x: FloatArray, y: np.ndarray) -> Fitter:
+    def fit(train: np.ndarray) -> Callable[[np.ndarray], FloatArray]:
+        mean, std = x[train].mean(axis=0), x[train].std(axis=0) + 1e-9
+        model = LogisticRegression(C=1.0, max_iter=1000).fit((x[train] - mean) / std, y[train])
+
+        def score(rows: np.ndarray) -> FloatArray:
+            p: FloatArray = model.predict_proba((x[rows] - mean) / std)[:, 1]
+            return p
+
+        return score
+
+    return fit
+
+
+def candidates(
+    y: np.ndarray, columns: dict[str, FloatArray], fit_boosted: Fitter | None
+) -> dict[str, Fitter]:
+    """Every candidate's fitter (module docstring); the simplest first."""
+    table = np.column_stack(list(columns.values()))
+    found: dict[str, Fitter] = {
+        f"signal:{name}": _logistic(column[:, None], y) for name, column in columns.items()
+    }
+    found["linear"] = _logistic(table, y)
+    if fit_boosted is not None:
+        found["boosted"] = fit_boosted
+    return found
+
+
+def _folds_of(
+    keys: list[tuple[str, str]], people: list[str], folds: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's owner fold and contact fold (-1 for a person not dealt)."""
+    fold_of = dict(
+        zip(people, np.random.default_rng(seed).permutation(len(people)) % folds, strict=True)
+    )
+    owner = np.array([fold_of.get(a, -1) for a, _ in keys])
+    contact = np.array([fold_of.get(b, -1) for _, b in keys])
+    return owner, contact
+
+
+def _auc(y: np.ndarray, scores: FloatArray) -> float:
+    return float(roc_auc_score(y, scores)) if len(np.unique(y)) == 2 else 0.5
+
+
+def choose(
+    y: np.ndarray,
+    keys: list[tuple[str, str]],
+    train: np.ndarray,
+    found: dict[str, Fitter],
+    seed: int,
+) -> str:
+    """The candidate with the best AUC over inner person-grouped folds of `train`."""
+    people = sorted({p for k, t in zip(keys, train, strict=True) if t for p in k})
+    owner, contact = _folds_of(keys, people, INNER_FOLDS, seed + 1)
+    inner = {name: np.zeros(len(y)) for name in found}
+    tested = np.zeros(len(y), dtype=bool)
+    for f in range(INNER_FOLDS):
+        fit_rows = train & (owner != f) & (contact != f)
+        test_rows = train & (owner == f)
+        if not fit_rows.any() or not test_rows.any() or len(np.unique(y[fit_rows])) < 2:
+            continue
+        tested |= test_rows
+        for name, fit in found.items():
+            inner[name][test_rows] = fit(fit_rows)(test_rows)
+    aucs = {name: _auc(y[tested], s[tested]) for name, s in inner.items()}
+    best = max(aucs, key=lambda name: aucs[name])  # first of the best: the simplest
+    singles = [name for name in aucs if name.startswith("signal:")]
+    if not singles:
+        return best
+    single = max(singles, key=lambda name: aucs[name])
+    return best if aucs[best] > aucs[single] + MARGIN else single
+
+
+def nested_scores(
+    y: np.ndarray,
+    keys: list[tuple[str, str]],
+    found: dict[str, Fitter],
+    folds: int,
+    seed: int = 0,
+) -> tuple[FloatArray, list[str]]:
+    """Outer-fold scores of the candidate chosen inside each outer training set, and
+    the names chosen per fold."""
+    people = sorted({p for k in keys for p in k})
+    owner, contact = _folds_of(keys, people, folds, seed)
+    scores = np.zeros(len(y))
+    chosen = []
+    for f in range(folds):
+        train = (owner != f) & (contact != f)
+        test = owner == f
+        name = choose(y, keys, train, found, seed)
+        scores[test] = found[name](train)(test)
+        chosen.append(name)
+    return scores, chosen
