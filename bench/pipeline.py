@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import grpc
 
 from bench.datasets import make_event
-from bench.stack import Process
+from bench.stack import Service
 from bench.stats import LatencySummary, percentile, wait_until
 from vinculo.v1 import events_pb2 as pb
 from vinculo.v1 import ingest_pb2, ingest_pb2_grpc, scoring_pb2, scoring_pb2_grpc
@@ -77,8 +77,8 @@ def _publisher(channel: grpc.Channel) -> grpc.UnaryUnaryMultiCallable:
 
 
 def throughput(
-    ingest: Process,
-    scoring: Process,
+    ingest: Service,
+    scoring: Service,
     events: Sequence[pb.InteractionEvent],
     clients: int = 4,
     timeout_s: float = 900.0,
@@ -142,8 +142,8 @@ def _visible(reply: scoring_pb2.GetRelationshipResponse, at_seconds: int) -> boo
 
 
 def freshness(
-    ingest: Process,
-    scoring: Process,
+    ingest: Service,
+    scoring: Service,
     samples: int,
     workers: int = 4,
     poll_s: float = 0.002,

@@ -36,7 +36,7 @@ import psutil
 
 from bench.datasets import SNAP_DIR, SOURCES, make_event, read_snap, source_events
 from bench.raw_kafka import create_topic, publish_direct
-from bench.stack import Process, Stack, service
+from bench.stack import Service, Stack, service
 from bench.stats import wait_until
 from vinculo.topics import INTERACTIONS_TOPIC
 from vinculo.v1 import events_pb2 as pb
@@ -137,12 +137,12 @@ class ScaleRow:
         return row
 
 
-def _drain(scoring: Process, target: float, timeout_s: float) -> None:
+def _drain(scoring: Service, target: float, timeout_s: float) -> None:
     wait_until(lambda: scoring.metric(COMMITTED) >= target, timeout_s, 0.05, "scoring to drain")
 
 
 def _backlog(
-    scoring: Process, bootstrap: str, events: list[pb.InteractionEvent], timeout_s: float
+    scoring: Service, bootstrap: str, events: list[pb.InteractionEvent], timeout_s: float
 ) -> Probe:
     """Write events while scoring is suspended, then time its drain."""
     base = scoring.metric(COMMITTED)
@@ -176,7 +176,7 @@ def _settle(ps: psutil.Process, window_s: float = 0.05, timeout_s: float = 10.0)
 
 
 def _fill(
-    scoring: Process, bootstrap: str, events: Iterable[pb.InteractionEvent], timeout_s: float
+    scoring: Service, bootstrap: str, events: Iterable[pb.InteractionEvent], timeout_s: float
 ) -> float:
     """Publish and consume concurrently; records/s."""
     base = scoring.metric(COMMITTED)
@@ -191,7 +191,7 @@ class _Store:
     """A broker and a scoring service with `filled` synthetic relationships."""
 
     stack: Stack
-    scoring: Process
+    scoring: Service
     filled: int = 0
 
     @property

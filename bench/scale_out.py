@@ -29,7 +29,7 @@ from pathlib import Path
 from kafka import KafkaProducer
 
 from bench.loadgen import run_load, unary_call
-from bench.stack import Process, service
+from bench.stack import Service, service
 from bench.stats import LatencySummary
 from vinculo.partitioning import partition_of
 from vinculo.timestamps import set_seconds
@@ -100,7 +100,7 @@ def owners_of_partition(partition: int, count: int) -> list[str]:
     return found
 
 
-def scoring(root: Path, bootstrap: str, name: str, group: str, *extra: str) -> Process:
+def scoring(root: Path, bootstrap: str, name: str, group: str, *extra: str) -> Service:
     process = service(
         "scoring_service", root / name, bootstrap, ["--consumer-group", group, *extra]
     )
@@ -191,7 +191,7 @@ def throughput(root: Path, bootstrap: str, records: int) -> dict[str, float]:
                 stack.callback(process.stop)
                 process.start(timeout_s=600)
 
-            def committed(members: list[Process] = members) -> float:
+            def committed(members: list[Service] = members) -> float:
                 return sum(p.metric(COMMITTED) for p in members)
 
             time.sleep(1.0)

@@ -20,12 +20,11 @@ from typing import Any
 
 from bench.loadgen import run_load
 from bench.serving import CONSUMED, calls_for, load_owners
-from bench.stack import Process, Stack, service
+from bench.stack import Service, Stack, service
 from bench.stats import LatencySummary, ratio
 from vinculo.security.channel import ClientSecurity
 from vinculo.security.tokens import hash_token, new_token
 from vinculo_apps.devstack.pki import make_local_pki
-from vinculo_apps.devstack.processes import wait_serving
 
 SIZE = 1000
 TARGET_P50_RATIO = 1.3
@@ -49,11 +48,9 @@ def _credentials(root: Path) -> tuple[list[str], ClientSecurity]:
     return flags, client
 
 
-def _start_secure(stack: Stack, root: Path, flags: list[str], client: ClientSecurity) -> Process:
+def _start_secure(stack: Stack, root: Path, flags: list[str], client: ClientSecurity) -> Service:
     secure = service("scoring_service", root / "secure", stack.broker.bootstrap, flags)
-    secure.start(health=False)
-    assert secure.popen is not None
-    wait_serving(secure.address, 180.0, secure.popen, "secure scoring", client)
+    secure.start(180.0, client)
     return secure
 
 

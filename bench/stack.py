@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -25,21 +23,14 @@ import psutil
 
 from vinculo_apps.devstack.broker import EmbeddedBroker, free_port
 from vinculo_apps.devstack.processes import wait_serving
-
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
+from vinculo_apps.devstack.stack import DevStack, ServiceLaunch
+from vinculo_apps.scrape import fetch_metrics, sum_samples
 
 
 def parse_metric(text: str, name: str) -> float:
     """Sum of every sample of `name` (all label sets) in Prometheus text format; NaN if none."""
-    total, seen = 0.0, False
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        match = _SAMPLE.match(line)
-        if match and match.group(1) == name:
-            total += float(match.group(3))
-            seen = True
-    return total if seen else float("nan")
+    total = sum_samples(text, name)
+    return float("nan") if total is None else total
 
 
 @dataclass
@@ -83,9 +74,7 @@ class Process:
         return self
 
     def metrics_text(self) -> str:
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as reply:
-            return str(reply.read().decode())
+        return fetch_metrics(f"http://127.0.0.1:{self.metrics_port}/metrics")
 
     def metric(self, name: str) -> float:
         return parse_metric(self.metrics_text(), name)
@@ -102,13 +91,26 @@ class Process:
             popen.wait()
 
 
-def service(module: str, root: Path, bootstrap: str, extra: list[str] | None = None) -> Process:
-    data_dir = root / module
-    data_dir.mkdir(parents=True, exist_ok=True)
-    grpc_port, metrics_port = free_port(), free_port()
-    args = ["-m", module, "--grpc-port", str(grpc_port), "--metrics-port", str(metrics_port)]
-    args += ["--kafka-bootstrap", bootstrap, "--data-dir", str(data_dir), *(extra or [])]
-    return Process(module, args, root / f"{module}.log", grpc_port, metrics_port)
+class Service(ServiceLaunch):
+    """A service started by the dev-stack launcher, with what the bench reads of it."""
+
+    @property
+    def ps(self) -> psutil.Process:
+        if self.process is None:
+            raise RuntimeError(f"{self.label} is not running")
+        return psutil.Process(self.process.pid)
+
+    def metrics_text(self) -> str:
+        return fetch_metrics(self.metrics_url)
+
+    def metric(self, name: str) -> float:
+        return parse_metric(self.metrics_text(), name)
+
+
+def service(module: str, root: Path, bootstrap: str, extra: list[str] | None = None) -> Service:
+    """On port 0: the ports are known once it is ready (see vinculo_apps.devstack.stack)."""
+    log_path = root / f"{module}.log"
+    return Service(module, root / module, bootstrap, log_path, list(extra or []), name=module)
 
 
 def echo_server(root: Path, name: str, payload: bytes, workers: int) -> Process:
@@ -140,8 +142,8 @@ class Stack:
         self.root = root
         self.with_services = with_services
         self.broker = EmbeddedBroker(log_path=root / "broker.log")
-        self.ingest: Process | None = None
-        self.scoring: Process | None = None
+        self.ingest: Service | None = None
+        self.scoring: Service | None = None
         self._extra: list[Process] = []
 
     def __enter__(self) -> Stack:
@@ -150,8 +152,7 @@ class Stack:
             if self.with_services:
                 self.scoring = service("scoring_service", self.root, self.broker.bootstrap)
                 self.ingest = service("ingest_service", self.root, self.broker.bootstrap)
-                self.scoring.start()
-                self.ingest.start()
+                DevStack([self.scoring, self.ingest], self.broker).start()  # both at once
         except BaseException:
             self.close()
             raise
@@ -182,7 +183,7 @@ class Stack:
     ) -> None:
         self.close()
 
-    def services(self) -> dict[str, Process]:
+    def services(self) -> dict[str, Service]:
         return {p.name: p for p in (self.ingest, self.scoring) if p is not None}
 
     def broker_ps(self) -> psutil.Process | None:

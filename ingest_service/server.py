@@ -19,6 +19,7 @@ import argparse
 import logging
 import signal
 import threading
+from pathlib import Path
 from types import FrameType
 
 from prometheus_client import CollectorRegistry
@@ -35,6 +36,7 @@ from ingest_service.stream_limits import StreamLimitInterceptor, StreamSlots
 from vinculo import logs
 from vinculo import settings as settings_mod
 from vinculo.grpc_server import ServiceServer, start_metrics_http
+from vinculo.ready import remove_ready_file, write_ready_file
 from vinculo.security.settings import build_server_security
 from vinculo.v1 import ingest_pb2_grpc
 
@@ -111,19 +113,24 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
     http_server, _ = start_metrics_http(settings.metrics_port, registry, settings.metrics_host)
     try:
         port = server.start(settings.grpc_host, settings.grpc_port)
+        metrics_port = int(http_server.server_port)  # the bound one, also with port 0
         log.info(
             "ingest listening: gRPC %s:%d, metrics http://%s:%d/metrics, Kafka %s",
-            settings.grpc_host, port, settings.metrics_host, settings.metrics_port,
+            settings.grpc_host, port, settings.metrics_host, metrics_port,
             settings.kafka_bootstrap,
         )  # fmt: skip
         threading.Thread(target=_connect_in_background, args=(publisher,), daemon=True).start()
         if bridge is not None:
             bridge.start()
         _stop_on_signals(stop)
+        if settings.ready_file:
+            write_ready_file(Path(settings.ready_file), port, metrics_port)
         stop.wait()
         log.info("stopping: draining calls, flushing the producer")
         server.stop(grace_s=settings.ack_timeout_s)
     finally:
+        if settings.ready_file:
+            remove_ready_file(Path(settings.ready_file))
         try:
             if bridge is not None:
                 bridge.stop()

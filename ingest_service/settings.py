@@ -57,6 +57,11 @@ class IngestSettings(ServerSecuritySettings):
     max_streams_per_caller: int = setting(
         4, "VINCULO_INGEST_MAX_STREAMS_PER_CALLER", "open StreamEvents calls per client address"
     )
+    ready_file: str = setting(
+        "",
+        "VINCULO_READY_FILE",
+        "once serving, write the bound ports here as JSON (for port 0); empty: no file",
+    )
     raw_bridge: bool = setting(
         True, "VINCULO_RAW_BRIDGE", "forward CloudEvents from the raw topic (true/false)"
     )

@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import threading
+from pathlib import Path
 from types import FrameType
 
 from prometheus_client import CollectorRegistry
@@ -39,6 +40,7 @@ from scoring_service.watch import WatchHub
 from vinculo import logs
 from vinculo import settings as settings_lib
 from vinculo.grpc_server import ServiceServer, start_metrics_http
+from vinculo.ready import remove_ready_file, write_ready_file
 from vinculo.security.settings import build_server_security
 from vinculo.security.tls import client_credentials
 from vinculo.topics import INTERACTIONS_TOPIC
@@ -116,7 +118,7 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         servicer = ScoringServicer(
             store, scorer, hub, make_suggester(cadences_of(settings)), cache=cache
         )
-        _start_grpc(settings, server, servicer)
+        grpc_port = _start_grpc(settings, server, servicer)
         cleanup.callback(server.stop)
         # Ready (health "", readiness, the service) while every partition held here has
         # caught up, the broker answers and the store can be written: reads still answer
@@ -141,7 +143,11 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         cleanup.callback(hub.close)
         http, _ = start_metrics_http(settings.metrics_port, registry, settings.metrics_host)
         cleanup.callback(http.shutdown)
-        log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
+        metrics_port = int(http.server_port)  # the bound one, also with port 0
+        log.info("metrics on http://%s:%d/metrics", settings.metrics_host, metrics_port)
+        if settings.ready_file:
+            write_ready_file(Path(settings.ready_file), grpc_port, metrics_port)
+            cleanup.callback(remove_ready_file, Path(settings.ready_file))
         was_ready: bool | None = None
         while not stop.wait(CONSUMER_CHECK_S) and consumer.is_alive():
             if ready() != was_ready:  # the broker or the store came back, or went away
@@ -203,12 +209,11 @@ def _bind_grpc(
     return server, directory, forwarding
 
 
-def _start_grpc(
-    settings: ScoringSettings, server: ServiceServer, servicer: ScoringServicer
-) -> None:
+def _start_grpc(settings: ScoringSettings, server: ServiceServer, servicer: ScoringServicer) -> int:
     server.add(scoring_pb2_grpc.add_ScoringServiceServicer_to_server, servicer, SERVICE_NAME)
     port = server.start(settings.grpc_host, settings.grpc_port)
     log.info("gRPC listening on %s:%d", settings.grpc_host, port)
+    return port
 
 
 def run(args: argparse.Namespace) -> int:

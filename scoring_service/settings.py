@@ -95,6 +95,11 @@ class ScoringSettings(ServerSecuritySettings):
         "VINCULO_SCORING_ROUTE_WAIT_S",
         "seconds a call waits for its owner's partition to settle before UNAVAILABLE",
     )
+    ready_file: str = setting(
+        "",
+        "VINCULO_READY_FILE",
+        "once serving, write the bound ports here as JSON (for port 0); empty: no file",
+    )
     rebuild_state: bool = setting(
         False,
         "VINCULO_SCORING_REBUILD_STATE",

@@ -62,6 +62,12 @@ class WatchHub:
             self._watchers[owner_id].add(watcher)
         return watcher
 
+    @property
+    def open_streams(self) -> int:
+        """How many watch streams are subscribed now."""
+        with self._lock:
+            return sum(len(ws) for ws in self._watchers.values())
+
     def unsubscribe(self, watcher: Watcher) -> None:
         with self._lock:
             watchers = self._watchers.get(watcher.owner_id)

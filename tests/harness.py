@@ -1,27 +1,35 @@
 """Real processes for integration tests: the broker and the two services.
 
-Every process is started on free loopback ports, waited for through the
-standard gRPC health service, and stopped by the fixture that started it,
-pass or fail.
+Every service binds port 0 and reports the ports it got (its ready file), is
+waited for through that file and the standard gRPC health service, and is
+stopped by the fixture that started it, pass or fail.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, TopicPartition
-from prometheus_client.parser import text_string_to_metric_families
 
 from vinculo_apps.devstack.broker import free_port
-from vinculo_apps.devstack.processes import terminate, wait_serving
+from vinculo_apps.devstack.processes import terminate
+from vinculo_apps.devstack.stack import ServiceLaunch
+from vinculo_apps.scrape import scrape_metric
+
+__all__ = [
+    "ServiceProcess",
+    "alive",
+    "children_of",
+    "free_port",
+    "read_topic",
+    "start_together",
+    "wait_until",
+]
 
 T = TypeVar("T")
 
@@ -79,17 +87,34 @@ def read_topic(bootstrap: str, topic: str, expected: int, timeout_s: float = 30.
         consumer.close()
 
 
+class _PickedPort(int):
+    """A free port picked when a ServiceProcess is made, for code that reads the port
+    before start() (as older subclasses do); start() itself asks the service for
+    port 0 instead and then holds the port the service reports."""
+
+
+def _picked_port() -> int:
+    return _PickedPort(free_port())
+
+
 @dataclass
 class ServiceProcess:
-    """`python -m <module>` with flags, on free ports, logging to a file."""
+    """`python -m <module>` with flags, logging to a file.
+
+    Unless given explicit ports, start() runs the service on port 0 and then
+    holds the ports it bound (its ready file, vinculo_apps.devstack.stack): no
+    race with other processes for a port picked in advance. A restart (start
+    after stop or kill) asks for the same ports again.
+    """
 
     module: str
     data_dir: Path
     bootstrap: str
     extra_args: list[str] = field(default_factory=list)
-    grpc_port: int = field(default_factory=free_port)
-    metrics_port: int = field(default_factory=free_port)
+    grpc_port: int = field(default_factory=_picked_port)
+    metrics_port: int = field(default_factory=_picked_port)
     process: subprocess.Popen[bytes] | None = None
+    _launch: ServiceLaunch | None = field(default=None, init=False, repr=False)
 
     @property
     def address(self) -> str:
@@ -100,55 +125,67 @@ class ServiceProcess:
         return self.data_dir / f"{self.module}.log"
 
     def start(self, timeout_s: float = 60.0) -> ServiceProcess:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [
-            sys.executable,
-            "-m",
-            self.module,
-            "--grpc-port",
-            str(self.grpc_port),
-            "--metrics-port",
-            str(self.metrics_port),
-            "--kafka-bootstrap",
-            self.bootstrap,
-            "--data-dir",
-            str(self.data_dir),
-            *self.extra_args,
-        ]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VINCULO_")}
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
-            )
         try:
-            wait_serving(self.address, timeout_s)
+            return self.spawn().wait_ready(timeout_s)
         except BaseException:
             self.stop()
             raise
+
+    def spawn(self) -> ServiceProcess:
+        """Start the process without waiting; `wait_ready` waits (see start_together)."""
+        self._launch = ServiceLaunch(
+            self.module,
+            self.data_dir,
+            self.bootstrap,
+            self.log_path,
+            list(self.extra_args),
+            0 if isinstance(self.grpc_port, _PickedPort) else self.grpc_port,
+            0 if isinstance(self.metrics_port, _PickedPort) else self.metrics_port,
+        ).spawn()
+        self.process = self._launch.process
+        return self
+
+    def wait_ready(self, timeout_s: float = 60.0) -> ServiceProcess:
+        if self._launch is None:
+            raise RuntimeError(f"{self.module} was not started")
+        self._launch.wait_ready(timeout_s)
+        self.grpc_port, self.metrics_port = self._launch.grpc_port, self._launch.metrics_port
         return self
 
     def stop(self, timeout_s: float = 10.0) -> None:
         process, self.process = self.process, None
-        terminate(process, timeout_s, self.module)
+        launch, self._launch = self._launch, None
+        if launch is not None:
+            launch.stop(timeout_s)
+        terminate(process, timeout_s, self.module)  # started by a subclass's own start()
 
     def kill(self) -> None:
         """SIGKILL: the crash the scoring service must survive."""
         process, self.process = self.process, None
-        if process is not None:
+        launch, self._launch = self._launch, None
+        if launch is not None:
+            launch.kill()
+        if process is not None and process.poll() is None:
             process.kill()
             process.wait()
 
     def metric(self, name: str, **labels: str) -> float:
         """Sum of the samples of `name` whose labels include `labels`, from /metrics."""
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as page:
-            text = page.read().decode()
-        return sum(
-            sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-            if sample.name == name and labels.items() <= sample.labels.items()
-        )
+        return scrape_metric(f"http://127.0.0.1:{self.metrics_port}/metrics", name, **labels)
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def start_together(*services: ServiceProcess, timeout_s: float = 60.0) -> None:
+    """Start services at once (each needs seconds to import and load), then wait for
+    each; if one fails, all are stopped."""
+    try:
+        for service in services:
+            service.spawn()
+        for service in services:
+            service.wait_ready(timeout_s)
+    except BaseException:
+        for service in services:
+            service.stop()
+        raise

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import Iterator, Sequence
 
 import grpc
-from prometheus_client.parser import text_string_to_metric_families
 
 from vinculo.domain import MAX_EVENTS_PER_CALL
 from vinculo.v1 import events_pb2, ingest_pb2, ingest_pb2_grpc
+from vinculo_apps.scrape import scrape_metric
+
+__all__ = ["batches", "publish_events", "scrape_metric", "stream_events"]
 
 
 def batches(
@@ -42,15 +43,3 @@ def publish_events(
         reply = stub.PublishEvents(ingest_pb2.PublishEventsRequest(events=batch), timeout=timeout_s)
         results.extend(reply.results)
     return results
-
-
-def scrape_metric(url: str, name: str) -> float:
-    """The sum of a metric's samples (all label sets) at a Prometheus /metrics URL."""
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
-    total = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name:
-                total += sample.value
-    return total

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from ingest_service.raw_bridge import GROUP_ID, RawBridge
-from tests.harness import read_topic
+from tests.harness import read_topic, wait_until
 from vinculo.topics import DEAD_LETTER_TOPIC, INTERACTIONS_TOPIC, RAW_TOPIC, ensure_topics
 from vinculo.v1 import events_pb2 as pb
 from vinculo_apps.devstack.broker import EmbeddedBroker
@@ -115,9 +114,11 @@ def test_kcat_cloudevents_are_forwarded_or_dead_lettered(bootstrap: str, bridge:
     assert reasons["not_cloudevent"]["vinculo-source-topic"] == RAW_TOPIC.encode()
     assert {r.value for r in dead} >= {b"just text"}
 
-    deadline = time.monotonic() + 10
-    while bridge.counts.forwarded + bridge.counts.dead_lettered < 4 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(
+        lambda: bridge.counts.forwarded + bridge.counts.dead_lettered >= 4,
+        timeout_s=10,
+        what="the bridge to count 4 records",
+    )
     assert (bridge.counts.forwarded, bridge.counts.dead_lettered) == (2, 2)
     probe = KafkaConsumer(bootstrap_servers=bootstrap, group_id=GROUP_ID, enable_auto_commit=False)
     try:  # committed() reads the group's offsets without joining it

@@ -29,7 +29,7 @@ from scoring_service.features.state import (
     TOTALS_START,
     S,
 )
-from tests.harness import ServiceProcess, free_port, read_topic, wait_until
+from tests.harness import ServiceProcess, read_topic, start_together, wait_until
 from vinculo.topics import DEAD_LETTER_TOPIC, INTERACTIONS_TOPIC, ensure_topics
 from vinculo.v1 import events_pb2 as ev
 from vinculo.v1 import scoring_pb2 as pb
@@ -282,8 +282,7 @@ def test_sigkill_mid_stream_then_restart_ends_in_the_uninterrupted_state(
     try:
         with producer(broker.bootstrap) as kafka:
             send(kafka, warmup)
-            reference.start()
-            crashing.start()
+            start_together(reference, crashing)
             wait_until(lambda: stored_offsets(crashed_dir) == len(warmup), what="the warm-up")
             # The kill lands while records stream in, however fast consumption is:
             # right after a send returns, before the consumer can have stored it all.
@@ -387,10 +386,7 @@ def test_state_of_an_older_schema_is_refused_then_rebuilt_from_the_log(
             broker.bootstrap,
             "--data-dir",
             str(data_dir),
-            "--grpc-port",
-            str(free_port()),
-            "--metrics-port",
-            str(free_port()),
+            *("--grpc-port", "0", "--metrics-port", "0"),  # it exits before binding
         ],
         capture_output=True,
         text=True,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from scoring_service.scored_network import network_cache
 from scoring_service.servicer import ScoringServicer
 from scoring_service.store import Batch, StateStore
 from scoring_service.watch import OwnerChanges, WatchHub
+from tests.harness import wait_until
 from vinculo.domain import Interaction
 from vinculo.grpc_server import ServiceServer
 from vinculo.v1 import events_pb2 as events
@@ -248,9 +248,7 @@ def test_watch_reports_committed_changes(
     received: list[pb.WatchRelationshipsResponse] = []
     reader = threading.Thread(target=lambda: received.extend([next(stream), next(stream)]))
     reader.start()
-    deadline = time.monotonic() + 5
-    while not hub._watchers and time.monotonic() < deadline:  # wait for the subscription
-        time.sleep(0.01)
+    wait_until(lambda: hub.open_streams == 1, timeout_s=5, what="the subscription")
     batch = Batch()
     before = store.load_state("ana", "c0")
     batch.before[("ana", "c0")] = before
@@ -280,9 +278,7 @@ def test_watch_streams_beyond_the_cap_are_refused(tmp_path: Path) -> None:
     try:
         stub = scoring_pb2_grpc.ScoringServiceStub(channel)
         first = stub.WatchRelationships(pb.WatchRelationshipsRequest(owner_id="ana"), timeout=10)
-        deadline = time.monotonic() + 5
-        while not hub._watchers and time.monotonic() < deadline:  # wait for the subscription
-            time.sleep(0.01)
+        wait_until(lambda: hub.open_streams == 1, timeout_s=5, what="the subscription")
         second = stub.WatchRelationships(pb.WatchRelationshipsRequest(owner_id="bob"), timeout=10)
         code, details = _code(lambda: next(second))
         assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "1 watch streams" in details

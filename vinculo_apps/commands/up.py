@@ -18,19 +18,18 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import IO, Any
+from typing import Any
 
 from vinculo import settings as settings_mod
 from vinculo.security.channel import PLAINTEXT, ClientSecurity
 from vinculo.settings import setting
 from vinculo_apps.devstack.broker import EmbeddedBroker, free_port
 from vinculo_apps.devstack.ports import port_in_use
-from vinculo_apps.devstack.processes import terminate, wait_serving
+from vinculo_apps.devstack.stack import ServiceLaunch
 
 log = logging.getLogger("vinculo.up")
 
@@ -55,62 +54,62 @@ class UpSettings:
     )
 
     def with_free_ports(self) -> UpSettings:
-        """Every port left at 0 replaced by a free one (so they can be logged and passed on)."""
-        ports: dict[str, Any] = {
-            name: free_port()
-            for name in (
-                "broker_port",
-                "ingest_grpc_port",
-                "ingest_metrics_port",
-                "scoring_grpc_port",
-                "scoring_metrics_port",
-            )
-            if getattr(self, name) == 0
-        }
+        """A broker port of 0 replaced by a free one, so the services can be told it.
+
+        Services keep 0: they bind any free port and report it (vinculo.ready).
+        """
+        ports: dict[str, Any] = {"broker_port": free_port()} if self.broker_port == 0 else {}
         return replace(self, **ports)
 
 
 @dataclass
 class ServiceChild:
-    """One service as `python -m <module>`, logging to <data_dir>/logs/<name>.log."""
+    """One service through the dev-stack launcher, logging to <data_dir>/logs/<name>.log.
+
+    A port of 0 is replaced by the one the service bound once it is ready.
+    """
 
     name: str
     module: str
     grpc_port: int
     metrics_port: int
-    process: subprocess.Popen[bytes] | None = None
-    log_path: Path | None = None
-    _log: IO[bytes] | None = field(default=None, repr=False)
+    launch: ServiceLaunch | None = field(default=None, repr=False)
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
 
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return None if self.launch is None else self.launch.process
+
+    @property
+    def log_path(self) -> Path | None:
+        return None if self.launch is None else self.launch.log_path
+
     def start(self, bootstrap: str, data_dir: Path) -> None:
-        self.log_path = data_dir / "logs" / f"{self.name}.log"
-        self._log = self.log_path.open("ab")
-        args = [
-            *(sys.executable, "-m", self.module),
-            *("--grpc-port", str(self.grpc_port), "--metrics-port", str(self.metrics_port)),
-            *("--kafka-bootstrap", bootstrap, "--data-dir", str(data_dir)),
-        ]
-        self.process = subprocess.Popen(
-            args,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # our Ctrl-C is ours: we stop children in order
-        )
+        """Spawn it; `wait_ready` waits for it."""
+        log_path = data_dir / "logs" / f"{self.name}.log"
+        self.launch = ServiceLaunch(
+            *(self.module, data_dir, bootstrap, log_path),
+            grpc_port=self.grpc_port,
+            metrics_port=self.metrics_port,
+            name=self.name,
+            env=dict(os.environ),  # VINCULO_* settings reach the services
+        ).spawn()
+
+    def wait_ready(self, timeout_s: float, security: ClientSecurity = PLAINTEXT) -> None:
+        if self.launch is None:
+            raise RuntimeError(f"{self.name} was not started")
+        self.launch.wait_ready(timeout_s, security)
+        self.grpc_port, self.metrics_port = self.launch.grpc_port, self.launch.metrics_port
 
     def exit_code(self) -> int | None:
-        return None if self.process is None else self.process.poll()
+        return None if self.launch is None else self.launch.exit_code()
 
     def stop(self, timeout_s: float = 15.0) -> None:
-        process, self.process = self.process, None
-        terminate(process, timeout_s, self.name)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        if self.launch is not None:
+            self.launch.stop(timeout_s)
 
 
 class Stack:
@@ -154,16 +153,7 @@ class Stack:
             for service in self.services:
                 service.start(self.bootstrap, data_dir)
             for service in self.services:
-                assert service.process is not None
-                timeout_s = self.settings.startup_timeout_s
-                wait_serving(  # ready: the scoring consumer joined its group and caught up
-                    service.address,
-                    timeout_s,
-                    service.process,
-                    service.name,
-                    self.security,
-                    service="readiness",
-                )
+                service.wait_ready(self.settings.startup_timeout_s, self.security)
         except BaseException:
             self.stop()
             raise
