@@ -42,6 +42,9 @@ class DurablePublisher:
         self._thread: threading.Thread | None = None
         self._admin: KafkaAdminClient | None = None
         self.replays = 0
+        # Records this process did not publish itself: with no topic id stored yet,
+        # only these can belong to a log that is gone.
+        self._kept_at_start = len(outbox)
 
     def connect(self) -> None:
         self._kafka.connect()
@@ -73,9 +76,12 @@ class DurablePublisher:
         base offset of the last batch, measured in vinculo_apps/commands/export.py.)
         """
         current = self._topic_id()
-        if current == self._stored_topic_id():
+        stored = self._stored_topic_id()
+        if current == stored:
             return 0
-        kept = len(self._outbox)
+        # No id stored yet (a first start): what this process published went to the
+        # current topic; only what the outbox held before it started is replayed.
+        kept = len(self._outbox) if stored is not None else self._kept_at_start
         if kept:
             log.warning(
                 "topic %s is new to the outbox (id %s): the broker lost its log (restarted?);"
@@ -83,9 +89,10 @@ class DurablePublisher:
                 INTERACTIONS_TOPIC, current, kept,
             )  # fmt: skip
         sent = self._replay(0, kept)
-        # A call acknowledged by the old broker just before it died may have
-        # reached the outbox after the snapshot: send those too (repeats are ignored).
-        sent += self._replay(kept, len(self._outbox))
+        if stored is not None:
+            # A call acknowledged by the old broker just before it died may have
+            # reached the outbox after the snapshot: send those too (repeats are ignored).
+            sent += self._replay(kept, len(self._outbox))
         self._store_topic_id(current)
         if sent:
             self.replays += 1
