@@ -20,6 +20,11 @@ log = logging.getLogger(__name__)
 MAX_REPORTED_REJECTIONS = 1000  # ingest.proto: StreamEventsResponse.rejections
 
 
+# Trailing metadata of a stream that failed: events its earlier messages got accepted.
+ACCEPTED_BEFORE = "vinculo-accepted-before"
+BATCH_TOO_LARGE = "batch_too_large"
+
+
 class BatchTooLarge(ValueError):
     """More events in one call (or one stream message) than the API allows."""
 
@@ -58,6 +63,23 @@ class BatchProcessor:
         self._metrics = metrics
         self._max_batch = max_batch
         self._clock = clock
+
+    def reject_all(
+        self, events: Sequence[events_pb2.InteractionEvent], reason: str
+    ) -> BatchOutcome:
+        """Every event rejected, with one reason (a stream message over the size limit)."""
+        self._metrics.received.inc(len(events))
+        self._metrics.rejected.labels(BATCH_TOO_LARGE).inc(len(events))
+        results = [
+            ingest_pb2.EventResult(
+                event_id=event.event_id,
+                status=ingest_pb2.EVENT_STATUS_REJECTED,
+                reason=reason,
+                reason_code=BATCH_TOO_LARGE,
+            )
+            for event in events
+        ]
+        return BatchOutcome(results, rejected=len(results))
 
     def process(self, events: Sequence[events_pb2.InteractionEvent]) -> BatchOutcome:
         """Raises BatchTooLarge, or BrokerUnavailable with nothing reported accepted."""
@@ -129,7 +151,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     ) -> ingest_pb2.StreamEventsResponse:
         summary = ingest_pb2.StreamEventsResponse()
         for request in request_iterator:
-            outcome = self._run(request.events, context, accepted_before=summary.accepted)
+            outcome = self._run_stream_message(request.events, context, summary.accepted)
             summary.accepted += outcome.accepted
             summary.duplicates += outcome.duplicates
             summary.rejected += outcome.rejected
@@ -153,8 +175,27 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 # A stream's earlier batches were acknowledged: a full retry
                 # will see them as duplicates.
                 message += f"; {accepted_before} events of earlier batches were accepted"
+            # Machine-readable too: what the stream's earlier messages got accepted.
+            context.set_trailing_metadata(((ACCEPTED_BEFORE, str(accepted_before)),))
             context.abort(grpc.StatusCode.UNAVAILABLE, message)
         raise AssertionError("context.abort always raises")
+
+    def _run_stream_message(
+        self,
+        events: Sequence[events_pb2.InteractionEvent],
+        context: grpc.ServicerContext,
+        accepted_before: int,
+    ) -> BatchOutcome:
+        """One message of a stream: one too big has each of its events rejected, naming the
+        limit, and the stream goes on, so the summary says exactly what was accepted."""
+        try:
+            return self._processor.process(events)
+        except BatchTooLarge as exc:
+            return self._processor.reject_all(
+                events, f"{exc}; no event of this message was accepted"
+            )
+        except BrokerUnavailable:
+            return self._run(events, context, accepted_before)
 
 
 def _rejections(

@@ -31,6 +31,7 @@ EVENT_REJECTION_CODES: tuple[str, ...] = (
     "audience_too_large",
     "reply_to_self",
     "self_relationship",
+    "batch_too_large",  # ingest_service.servicer: a StreamEvents message over the limit
 )
 
 # scoring_service.processor: a record on the interaction topic that is no event.

@@ -157,6 +157,27 @@ def test_batch_limit_and_stream_summary(ingest: ServiceProcess) -> None:
     ]
 
 
+def test_a_stream_message_over_the_limit_is_rejected_and_the_stream_goes_on(
+    ingest: ServiceProcess,
+) -> None:
+    """The client learns exactly what was accepted: the earlier and later messages' events,
+    and each event of the oversized one rejected with the limit named."""
+    messages = [
+        [event(f"a{i}") for i in range(10)],
+        [event(f"big{i}") for i in range(1001)],
+        [event(f"b{i}") for i in range(5)],
+    ]
+    with grpc.insecure_channel(ingest.address) as channel:
+        stub = ingest_pb2_grpc.IngestServiceStub(channel)
+        requests = iter(ingest_pb2.StreamEventsRequest(events=m) for m in messages)
+        summary = stub.StreamEvents(requests, timeout=60)
+    assert (summary.accepted, summary.duplicates, summary.rejected) == (15, 0, 1001)
+    assert {r.reason_code for r in summary.rejections} == {"batch_too_large"}
+    assert summary.rejections[0].event_id == "big0"
+    assert summary.rejections[0].reason.startswith("events: 1001 events")
+    assert ingest.metric("vinculo_ingest_events_rejected_total", reason="batch_too_large") == 1001
+
+
 def test_health_reflection_and_metrics_answer(ingest: ServiceProcess) -> None:
     url = f"http://127.0.0.1:{ingest.metrics_port}/metrics"
     with grpc.insecure_channel(ingest.address) as channel:

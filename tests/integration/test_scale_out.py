@@ -23,6 +23,8 @@ from vinculo.topics import INTERACTIONS_TOPIC, ensure_topics
 from vinculo.v1 import events_pb2 as ev
 from vinculo.v1 import scoring_pb2 as pb
 from vinculo.v1 import scoring_pb2_grpc
+from vinculo_apps.client import publish_events
+from vinculo_apps.commands.up import Stack, UpSettings
 from vinculo_apps.devstack.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.integration
@@ -271,3 +273,40 @@ def test_a_rolling_restart_under_queries_answers_no_owner_wrong_or_missing(
         print(f"rolling restart under load: {counts}")
         assert counts["answers"] > 100
         assert counts["not_found"] == 0 and counts["wrong"] == 0, counts
+
+
+def test_vinculo_up_runs_several_scoring_instances_that_answer_alike(tmp_path: Path) -> None:
+    settings = UpSettings(
+        data_dir=tmp_path / "data",
+        broker_port=0,
+        ingest_grpc_port=0,
+        ingest_metrics_port=0,
+        scoring_grpc_port=0,
+        scoring_metrics_port=0,
+        scoring_instances=2,
+    )
+    with Stack(settings) as stack:
+        scorers = [s for s in stack.services if s.module == "scoring_service"]
+        assert len(scorers) == 2 and len({s.address for s in scorers}) == 2
+        with grpc.insecure_channel(stack.ingest.address) as channel:
+            publish_events(channel, list(events_of(range(20))))
+        answers = [
+            wait_until(
+                lambda address=s.address: (
+                    (found := _answers_of(address, 20))
+                    and all(isinstance(a, list) and len(a) == CONTACTS for a in found)
+                    and found
+                ),
+                timeout_s=60,
+                what=f"{s.name} answers all 20 owners",
+            )
+            for s in scorers
+        ]
+        assert answers[0] == answers[1]
+        described = "\n".join(stack.describe())
+        assert "scoring-2" in described
+
+
+def _answers_of(address: str, owners: int) -> list[list[tuple[str, float, int]] | str]:
+    with grpc.insecure_channel(address) as channel:
+        return [ranking(channel, owner(i)) for i in range(owners)]

@@ -26,7 +26,7 @@ from typing import Any
 
 from vinculo import settings as settings_mod
 from vinculo.security.channel import PLAINTEXT, ClientSecurity
-from vinculo.settings import setting
+from vinculo.settings import SettingsError, setting
 from vinculo_apps.devstack.broker import EmbeddedBroker, free_port
 from vinculo_apps.devstack.ports import port_in_use
 from vinculo_apps.devstack.stack import ServiceLaunch
@@ -49,9 +49,19 @@ class UpSettings:
     ingest_metrics_port: int = setting(9101, "VINCULO_INGEST_METRICS_PORT", "ingest /metrics")
     scoring_grpc_port: int = setting(50052, "VINCULO_SCORING_GRPC_PORT", "scoring gRPC port")
     scoring_metrics_port: int = setting(9102, "VINCULO_SCORING_METRICS_PORT", "scoring /metrics")
+    scoring_instances: int = setting(
+        1,
+        "VINCULO_SCORING_INSTANCES",
+        "scoring instances of one group (the first on the scoring ports, the others on any "
+        "free ports); any of them answers any owner",
+    )
     startup_timeout_s: float = setting(
         90.0, "VINCULO_STARTUP_TIMEOUT_S", "wait this long for each service's health"
     )
+
+    def validate(self) -> None:
+        if self.scoring_instances < 1:
+            raise SettingsError(f"scoring_instances: {self.scoring_instances}, at least 1")
 
     def with_free_ports(self) -> UpSettings:
         """A broker port of 0 replaced by a free one, so the services can be told it.
@@ -73,6 +83,7 @@ class ServiceChild:
     module: str
     grpc_port: int
     metrics_port: int
+    subdir: str = ""  # its own data directory under the stack's (each scoring instance)
     launch: ServiceLaunch | None = field(default=None, repr=False)
 
     @property
@@ -90,8 +101,9 @@ class ServiceChild:
     def start(self, bootstrap: str, data_dir: Path) -> None:
         """Spawn it; `wait_ready` waits for it."""
         log_path = data_dir / "logs" / f"{self.name}.log"
+        service_dir = data_dir / self.subdir if self.subdir else data_dir
         self.launch = ServiceLaunch(
-            *(self.module, data_dir, bootstrap, log_path),
+            *(self.module, service_dir, bootstrap, log_path),
             grpc_port=self.grpc_port,
             metrics_port=self.metrics_port,
             name=self.name,
@@ -127,10 +139,15 @@ class Stack:
         self.scoring = ServiceChild(
             "scoring", "scoring_service", s.scoring_grpc_port, s.scoring_metrics_port
         )
+        # More instances of the same group: one logical scoring service (decision 8).
+        self.more_scoring = [
+            ServiceChild(f"scoring-{n}", "scoring_service", 0, 0, subdir=f"scoring-{n}")
+            for n in range(2, s.scoring_instances + 1)
+        ]
 
     @property
-    def services(self) -> tuple[ServiceChild, ServiceChild]:
-        return (self.ingest, self.scoring)
+    def services(self) -> tuple[ServiceChild, ...]:
+        return (self.ingest, self.scoring, *self.more_scoring)
 
     @property
     def bootstrap(self) -> str:
@@ -205,7 +222,7 @@ class Stack:
         return None
 
     def stop(self) -> None:
-        """Services first (ingest, then scoring), then the broker."""
+        """Services first (ingest, then the scoring instances), then the broker."""
         try:
             for service in self.services:
                 service.stop()
