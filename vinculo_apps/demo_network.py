@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from vinculo.timestamps import set_seconds
@@ -88,10 +89,32 @@ class DemoNetwork:
     tracked: list[str]
     # (owner, contact) -> archetype, for pairs generated from the owner's side
     archetypes: dict[tuple[str, str], str] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)  # person id -> display name
 
     def records(self) -> int:
         """Records the ingest service publishes: one per event, two if mirrored."""
         return sum(1 if e.owner_only else 2 for e in self.events)
+
+
+_GIVEN = ("Ana", "Luis", "Marta", "Javier", "Lucía", "Pablo", "Carmen", "Diego", "Elena",
+          "Sergio", "Nuria", "Álvaro", "Irene", "Jorge", "Paula", "Raúl", "Sofía", "Íñigo",
+          "Laura", "Andrés", "Beatriz", "Óscar", "Clara", "Mateo", "Rocío", "Hugo")  # fmt: skip
+_SURNAMES = ("García", "Martínez", "López", "Sánchez", "Pérez", "Gómez", "Fernández", "Ruiz",
+             "Díaz", "Moreno", "Muñoz", "Álvarez", "Romero", "Navarro", "Torres", "Domínguez",
+             "Vázquez", "Ramos", "Gil", "Serrano", "Blanco", "Molina", "Castro",
+             "Ortega")  # fmt: skip
+
+
+def display_names(person_ids: Iterable[str]) -> dict[str, str]:
+    """A made-up, distinct display name per generated person (given name and two
+    surnames, as in Spain), so the report shows people, not ids."""
+    names: dict[str, str] = {}
+    for i, person in enumerate(sorted(set(person_ids))):
+        given = _GIVEN[i % len(_GIVEN)]
+        first = _SURNAMES[(i // len(_GIVEN)) % len(_SURNAMES)]
+        second = _SURNAMES[(i // (len(_GIVEN) * len(_SURNAMES))) % len(_SURNAMES)]
+        names[person] = f"{given} {first} {second}"
+    return names
 
 
 class _PairWriter:
@@ -291,6 +314,9 @@ def generate(
             network.events.extend(writer.events)
             network.archetypes[(owner, contact)] = archetype
     network.events.sort(key=lambda e: (e.occurred_at.seconds, e.occurred_at.nanos))
+    network.names = display_names(e.contact_id for e in network.events)
+    for event in network.events:
+        event.contact_name = network.names[event.contact_id]
     return network
 
 

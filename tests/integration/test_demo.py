@@ -24,7 +24,7 @@ from vinculo_apps import demo_network
 pytestmark = pytest.mark.integration
 
 SEED, PEOPLE, CONTACTS = 3, 10, 60
-ROW = re.compile(r"^│\s*(\d+) │ (\S+)\s*│\s*([\d.]+) │ (\w+)\s*│")
+ROW = re.compile(r"^│\s*(\d+) │ (\S.*?)\s*│\s*([\d.]+) │ (\w+)\s*│")
 
 
 def mentioning(text: str) -> list[str]:
@@ -99,8 +99,10 @@ def test_demo_prints_the_report_writes_html_and_leaves_nothing_running(tmp_path:
     network = demo_network.generate(seed=SEED, people=PEOPLE, focal_contacts=CONTACTS)
     owner = network.focal
     assert f"Network of {owner}" in output
-    top = ranking(output, "Strongest 10")
-    bottom = ranking(output, "Weakest 10")
+    # The report shows names; the generator gave each person a distinct one.
+    person = {name: person_id for person_id, name in network.names.items()}
+    top = [(r, person[name], s, t) for r, name, s, t in ranking(output, "Strongest 10")]
+    bottom = [(r, person[name], s, t) for r, name, s, t in ranking(output, "Weakest 10")]
     assert [rank for rank, *_ in top] == list(range(1, 11)), output
     assert len(bottom) == 10, output
     contacts = demo_network.contacts_of(network, owner)
