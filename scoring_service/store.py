@@ -325,24 +325,8 @@ class StateStore:
 
         Raises SeenBefore, having written nothing, when an applied event's id was stored.
         """
-        rows = list(batch.states.items())
-        blobs = encode_states(np.array([state for _, (_, state) in rows]).reshape(-1, STATE_SIZE))
         with self._transaction():
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO relationships "
-                "(owner, contact, partition, state, schema_version, crc) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    (
-                        owner,
-                        contact,
-                        partition,
-                        blob,
-                        STATE_SCHEMA_VERSION,
-                        row_checksum(owner, contact, blob),
-                    )
-                    for ((owner, contact), (partition, _)), blob in zip(rows, blobs, strict=True)
-                ),
-            )
+            self._write_states(batch.states)
             before = self._conn.total_changes
             self._conn.executemany(
                 "INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?)",
@@ -364,12 +348,36 @@ class StateStore:
                 raise
             # The commit is durable in the WAL; the checkpoint is retried after the next.
             log.warning("WAL checkpoint of %s failed: %s", self.path, exc)
-        if batch.states and self._commit_listeners:
-            changed: dict[str, list[tuple[str, FloatArray]]] = {}
-            for (owner, contact), (_, state) in batch.states.items():
-                changed.setdefault(owner, []).append((contact, state))
-            for listener in self._commit_listeners:
-                listener(changed)
+        self._tell_listeners(batch.states)
+
+    def _write_states(self, states: dict[RelationshipKey, tuple[int, FloatArray]]) -> None:
+        """Every (partition, state) row, encoded and checksummed, in the open transaction."""
+        rows = list(states.items())
+        blobs = encode_states(np.array([state for _, (_, state) in rows]).reshape(-1, STATE_SIZE))
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO relationships "
+            "(owner, contact, partition, state, schema_version, crc) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    owner,
+                    contact,
+                    partition,
+                    blob,
+                    STATE_SCHEMA_VERSION,
+                    row_checksum(owner, contact, blob),
+                )
+                for ((owner, contact), (partition, _)), blob in zip(rows, blobs, strict=True)
+            ),
+        )
+
+    def _tell_listeners(self, states: dict[RelationshipKey, tuple[int, FloatArray]]) -> None:
+        if not states or not self._commit_listeners:
+            return
+        changed: dict[str, list[tuple[str, FloatArray]]] = {}
+        for (owner, contact), (_, state) in states.items():
+            changed.setdefault(owner, []).append((contact, state))
+        for listener in self._commit_listeners:
+            listener(changed)
 
     def probe_write(self) -> bool:
         """Whether a small write succeeds now (after the disk was full)."""
@@ -393,24 +401,9 @@ class StateStore:
     ) -> None:
         """Write a partition restored from the changelog (routing/changelog.py), with the
         input offset to resume at, in one transaction."""
-        keys = list(states)
-        blobs = encode_states(np.array([states[k] for k in keys]).reshape(-1, STATE_SIZE))
+        rows = {key: (partition, state) for key, state in states.items()}
         with self._transaction():
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO relationships "
-                "(owner, contact, partition, state, schema_version, crc) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    (
-                        owner,
-                        contact,
-                        partition,
-                        blob,
-                        STATE_SCHEMA_VERSION,
-                        row_checksum(owner, contact, blob),
-                    )
-                    for (owner, contact), blob in zip(keys, blobs, strict=True)
-                ),
-            )
+            self._write_states(rows)
             self._conn.executemany(
                 "INSERT OR REPLACE INTO seen_events VALUES (?, ?, ?)",
                 ((owner, event_id, t) for (owner, event_id), t in seen.items()),
@@ -419,14 +412,9 @@ class StateStore:
                 "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
                 (self.topic, partition, next_offset or 0),
             )
-            history.mark_missing(self._conn, {owner for owner, _ in keys})
+            history.mark_missing(self._conn, {owner for owner, _ in rows})
         self._checkpointer.committed()
-        if keys and self._commit_listeners:
-            changed: dict[str, list[tuple[str, FloatArray]]] = {}
-            for owner, contact in keys:
-                changed.setdefault(owner, []).append((contact, states[(owner, contact)]))
-            for listener in self._commit_listeners:
-                listener(changed)
+        self._tell_listeners(rows)
 
     def add_commit_listener(self, listener: CommitListener) -> None:
         """Called after every commit that changed state, with each changed owner's new
