@@ -329,6 +329,7 @@ class ScoringConsumer:
         self._metrics.dead_lettered.labels(letter.reason.code).inc()
 
     def _check_log_ends(self, consumer: KafkaConsumer) -> None:
+        lost: list[int] = []
         for tp in consumer.assignment():
             high = consumer.highwater(tp)
             if high is None:
@@ -344,7 +345,14 @@ class ScoringConsumer:
                 )
                 self._metrics.log_resets.inc()
                 consumer.seek_to_beginning(tp)
-                self._renew_changelog()
+                lost.append(tp.partition)
+        if lost:
+            # The stored offsets point into the lost log too: a later assignment must not
+            # seek back to them (a refilled log shorter than them would be skipped).
+            for partition in lost:
+                self._processor.batch.offsets.pop(partition, None)
+            self._store.forget_offsets(lost)
+            self._renew_changelog()
 
     def _fetch_lag(self, consumer: KafkaConsumer) -> int | None:
         """Records fetched by no poll yet (None while a partition's end is unknown).

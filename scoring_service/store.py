@@ -277,6 +277,14 @@ class StateStore:
         ).fetchone()
         return None if row is None else str(row[0])
 
+    def forget_offsets(self, partitions: list[int]) -> None:
+        """These partitions' log is gone (the broker lost it): consume them from the start."""
+        with self._transaction():
+            self._conn.executemany(
+                "DELETE FROM offsets WHERE topic = ? AND partition = ?",
+                ((self.topic, p) for p in partitions),
+            )
+
     def start_new_log(self, log_id: str) -> None:
         """The topic was re-created: its old offsets mean nothing; state is kept."""
         with self._transaction():
