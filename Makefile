@@ -21,10 +21,10 @@ install: $(STAMP)
 proto: $(STAMP)
 	$(BIN)/python protos/generate.py
 
-## The whole suite: unit, model and integration tests against real processes, in two
-## workers, one per core (most integration tests wait on real processes; every port is 0).
+## The whole suite: unit, model and integration tests against real processes, in three
+## workers (most integration tests wait on real processes; every port is port 0).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 3
 
 lint: $(STAMP) lint-proto
 	$(BIN)/ruff check .
