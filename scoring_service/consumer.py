@@ -39,6 +39,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, Topic
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from scoring_service.erasure.eraser import Eraser
 from scoring_service.metrics import ScoringMetrics
 from scoring_service.processor import BatchProcessor, DeadLetter, Outcome
 from scoring_service.routing.assignor import RoutingAssignor
@@ -97,6 +98,7 @@ class ScoringConsumer:
         metrics: ScoringMetrics,
         hub: WatchHub,
         directory: PartitionDirectory | None = None,
+        eraser: Eraser | None = None,
     ) -> None:
         self._settings = settings
         self._directory = directory
@@ -104,6 +106,9 @@ class ScoringConsumer:
         self._metrics = metrics
         self._hub = hub
         self._processor = BatchProcessor(store)
+        self._eraser = eraser
+        if eraser is not None:
+            self._processor.erased = eraser.known.erased
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="scoring-consumer", daemon=True)
         self._consumer: KafkaConsumer | None = None
@@ -267,6 +272,8 @@ class ScoringConsumer:
                 # One call for the whole poll: the state lookup and the fold are per
                 # call, and each partition's records keep their order.
                 self._process([record for records in polled.values() for record in records])
+            if self._eraser is not None and self._eraser.has_pending():
+                self._erase()
             self._check_log_ends(consumer)
             self._settle_log_ends(consumer)
             lag = self._fetch_lag(consumer)
@@ -284,6 +291,15 @@ class ScoringConsumer:
             if not consumer.assignment() and now - last_topic_check >= TOPIC_CHECK_INTERVAL_S:
                 last_topic_check = now
                 self._recreate_missing_topic(consumer)
+
+    def _erase(self) -> None:
+        """Commit what was consumed so far, then apply the queued tombstones."""
+        assert self._eraser is not None
+        self.commit()
+        erased = self._eraser.apply_pending()
+        if self._changelog is not None and erased.relationships + erased.seen:
+            self._changelog.forget(erased.relationships, erased.seen)
+        self._metrics.relationships.dec(len(erased.relationships))
 
     def _poll_timeout_ms(self) -> int:
         if not self._processor.batch:

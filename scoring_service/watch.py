@@ -12,6 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from scoring_service.features.state import FloatArray
@@ -95,6 +96,16 @@ class WatchHub:
         except queue.Full:
             watcher.overflowed = True
             self.unsubscribe(watcher)
+
+    def end_streams(self, owners: Callable[[str], bool]) -> None:
+        """End the streams of the owners `owners` selects (their data was erased)."""
+        with self._lock:
+            ended = [w for owner, ws in self._watchers.items() if owners(owner) for w in ws]
+        for watcher in ended:
+            self.unsubscribe(watcher)
+            watcher.overflowed = watcher.overflowed or watcher.changes.full()
+            if not watcher.overflowed:
+                watcher.changes.put_nowait(None)
 
     def close(self) -> None:
         """End every stream (shutdown)."""
