@@ -28,6 +28,7 @@ from ingest_service.dedupe import RecentEvents
 from ingest_service.durable import DurablePublisher
 from ingest_service.metrics import IngestMetrics, RawBridgeMetrics
 from ingest_service.outbox import Outbox
+from ingest_service.outbox_eraser import OutboxEraser
 from ingest_service.publisher import BrokerUnavailable, KafkaPublisher, ensure_ingest_topics
 from ingest_service.raw_bridge import RawBridge
 from ingest_service.servicer import BatchProcessor, IngestServicer
@@ -90,10 +91,13 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
     kafka = KafkaPublisher(settings, on_broker_state=lambda up: metrics.broker_up.set(up))
     publisher: KafkaPublisher | DurablePublisher = kafka
     outbox = Outbox(settings.data_dir / "ingest") if settings.outbox else None
+    eraser: OutboxEraser | None = None
     if outbox is not None:
         # Acknowledged means kept even if an in-memory broker dies (decision 11).
         publisher = DurablePublisher(kafka, outbox, settings)
         publisher.start()
+        eraser = OutboxEraser(settings.kafka_bootstrap, outbox)
+        eraser.start()
     processor = BatchProcessor(
         publisher, RecentEvents(settings.dedupe_window), metrics, settings.max_batch
     )
@@ -135,6 +139,8 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
             if bridge is not None:
                 bridge.stop()
         finally:
+            if eraser is not None:
+                eraser.stop()
             publisher.close()
             http_server.shutdown()
     log.info("ingest stopped")

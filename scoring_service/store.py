@@ -436,8 +436,18 @@ class StateStore:
             result = work(self._conn)
         if scrub:
             self._conn.execute("VACUUM")
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            self._truncate_wal()
         return result
+
+    def _truncate_wal(self, attempts: int = 250) -> None:
+        """Checkpoint all of the WAL and empty it; retried while a reader or the
+        checkpointer's own passive checkpoint is busy (SQLITE_BUSY, for a moment)."""
+        for _ in range(attempts):
+            busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return
+            time.sleep(0.02)
+        log.warning("WAL of %s not truncated after an erasure: readers kept it busy", self.path)
 
     def add_commit_listener(self, listener: CommitListener) -> None:
         """Called after every commit that changed state, with each changed owner's new

@@ -85,10 +85,15 @@ def erase(conn: sqlite3.Connection, tombstone: Tombstone) -> Erased:
             f"DELETE FROM relationships WHERE {match} RETURNING owner, contact", names
         ).fetchall()
     ]
+    # An event's seen id names neither side; its owner and time are matched to the
+    # erased events' history rows (an id of another contact's event at the very same
+    # instant goes too: it is then only not deduplicated if delivered again).
+    by_time = f"(owner, occurred_at) IN (SELECT owner, t FROM event_history WHERE {match})"
     erased.seen = [
         (str(o), str(e))
         for o, e in conn.execute(
-            f"DELETE FROM seen_events WHERE {seen} RETURNING owner, event_id", names
+            f"DELETE FROM seen_events WHERE {seen} OR {by_time} RETURNING owner, event_id",
+            names,
         ).fetchall()
     ]
     conn.execute(f"DELETE FROM event_history WHERE {match}", names)
