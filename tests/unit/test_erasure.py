@@ -11,6 +11,7 @@ from scoring_service.erasure.eraser import Eraser
 from scoring_service.features.state import new_state
 from scoring_service.routing.changelog import SEP, RestoredPartition, _read_record
 from scoring_service.store import Batch, StateStore
+from scoring_service.watch import WatchHub
 from vinculo.erasure import Tombstone, TombstoneSet, digest
 from vinculo.validation import MAX_FUTURE_SECONDS
 
@@ -101,3 +102,11 @@ def test_a_changelog_delete_removes_a_restored_relationship_and_event_id() -> No
     for key in (f"Rana{SEP}xerxes", f"Sana{SEP}~xerxes/x1"):
         _read_record(SimpleNamespace(key=key.encode(), value=None), result, rows)
     assert rows == {} and result.seen == {}
+
+
+def test_an_erasure_ends_the_watch_streams_it_selects() -> None:
+    hub = WatchHub(max_watchers=4)
+    ana, bob = hub.subscribe("ana"), hub.subscribe("bob")
+    hub.end_streams(lambda owner: owner == "ana")
+    assert ana.changes.get_nowait() is None  # the stream's end
+    assert bob.changes.empty() and hub.open_streams == 1
