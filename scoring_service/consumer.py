@@ -75,6 +75,7 @@ CONNECT_RETRY_S = 1.0
 MAX_CONNECT_RETRY_S = 10.0
 CLOSE_TIMEOUT_S = 5
 STORE_RETRY_S = 2.0
+TOMBSTONE_WAIT_S = 30.0
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -191,6 +192,7 @@ class ScoringConsumer:
                     self._changelog = ChangelogWriter(
                         settings.kafka_bootstrap, changelog, settings.partitions
                     )
+                self._wait_for_tombstones()
                 self._consumer = self._new_consumer()
                 return True
             except KafkaError as exc:
@@ -204,6 +206,16 @@ class ScoringConsumer:
                 self._stop.wait(delay)
                 delay = min(delay * 2, MAX_CONNECT_RETRY_S)
         return False
+
+    def _wait_for_tombstones(self) -> None:
+        """Known tombstones first (scoring_service/erasure/), bounded: a broker without
+        the topic's leader must not stop consumption for good."""
+        if self._eraser is None or self._eraser.caught_up.is_set():
+            return
+        if not self._eraser.caught_up.wait(TOMBSTONE_WAIT_S):
+            log.warning(
+                "tombstone topic not read within %.0f s: consuming anyway", TOMBSTONE_WAIT_S
+            )
 
     def _drop_uncommitted(self) -> None:
         """Forget what is not durable: the stored offsets bring it back."""

@@ -25,7 +25,7 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 from scoring_service.consumer import ScoringConsumer
 from scoring_service.erasure.eraser import Eraser
 from scoring_service.erasure.servicer import SERVICE_NAME as ERASURE_SERVICE
-from scoring_service.erasure.wiring import start_erasure
+from scoring_service.erasure.wiring import start_erasure, start_follower
 from scoring_service.integrity import DamagedStore
 from scoring_service.lag_monitor import LagMonitor
 from scoring_service.metrics import ScoringMetrics
@@ -99,6 +99,8 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         server, directory, forwarding = _bind_grpc(settings, registry)
         cleanup.callback(forwarding.close)
         eraser = Eraser(store)
+        follower = start_follower(settings.kafka_bootstrap, eraser)
+        cleanup.callback(follower.stop)
         consumer = ScoringConsumer(settings, store, metrics, hub, directory, eraser)
         consumer.start()  # joining the group (~3 s) overlaps loading the model (~2 s)
         cleanup.callback(consumer.stop)
@@ -123,8 +125,8 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         servicer = ScoringServicer(
             store, scorer, hub, make_suggester(cadences_of(settings)), cache=cache
         )
-        erasure = start_erasure(settings.kafka_bootstrap, eraser, hub, cache)
-        cleanup.callback(erasure.close)
+        erasure = start_erasure(settings.kafka_bootstrap, eraser, follower, hub, cache)
+        cleanup.callback(erasure.servicer.close)
         server.add(add_ErasureServiceServicer_to_server, erasure.servicer, ERASURE_SERVICE)
         grpc_port = _start_grpc(settings, server, servicer)
         cleanup.callback(server.stop)

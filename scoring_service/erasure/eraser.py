@@ -45,6 +45,10 @@ class Eraser:
         self.known = TombstoneSet(store.with_writer(_load))
         self._pending: queue.SimpleQueue[Ticket] = queue.SimpleQueue()
         self._listeners: list[ErasureListener] = []
+        # Set once the tombstone topic was read to its end (follower.py): the consumer
+        # waits for it before its first poll, so a new store never applies, even for a
+        # moment, events a tombstone on the topic already erased.
+        self.caught_up = threading.Event()
 
     def add_listener(self, listener: ErasureListener) -> None:
         self._listeners.append(listener)

@@ -81,6 +81,7 @@ class TombstoneFollower:
                 ):
                     caught_up = True
                     self._give_back(seen)
+                    self._eraser.caught_up.set()
         finally:
             consumer.close()
 

@@ -24,11 +24,22 @@ class ErasureParts:
         self.servicer.close()
 
 
+def start_follower(bootstrap: str, eraser: Eraser) -> TombstoneFollower:
+    """Reading the tombstone topic, before the consumer starts (it waits for it)."""
+    follower = TombstoneFollower(bootstrap, eraser)
+    follower.start()
+    return follower
+
+
 def start_erasure(
-    bootstrap: str, eraser: Eraser, hub: WatchHub, cache: NetworkCache[Any]
+    bootstrap: str,
+    eraser: Eraser,
+    follower: TombstoneFollower,
+    hub: WatchHub,
+    cache: NetworkCache[Any],
 ) -> ErasureParts:
     """Erasures drop the touched owners' cached networks and end their watch streams
-    (and those of a forgotten person), then the follower starts reading the topic."""
+    (and those of a forgotten person); the servicer answers the RPCs."""
 
     def on_erased(erased: Erased, tombstones: list[Tombstone]) -> None:
         owners = erased.owners
@@ -37,6 +48,4 @@ def start_erasure(
         hub.end_streams(lambda owner: owner in owners or digest(owner) in people)
 
     eraser.add_listener(on_erased)
-    follower = TombstoneFollower(bootstrap, eraser)
-    follower.start()
     return ErasureParts(ErasureServicer(eraser, bootstrap), follower)
