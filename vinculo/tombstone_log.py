@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 POLL_MS = 200
 
 
+class BadTombstone(ValueError):
+    """A record on the tombstone topic that is not a tombstone; names where it is."""
+
+
 def ensure_topic(bootstrap: str, partitions: int = 1) -> None:
     """Create the compacted tombstone topic if missing (idempotent)."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vinculo-admin")
@@ -94,7 +98,13 @@ def _read(consumer: KafkaConsumer, timeout_s: float) -> Iterable[Tombstone]:
         for tp, records in batches.items():
             for record in records:
                 if record.value is not None and (tp not in ends or record.offset < ends[tp]):
-                    yield Tombstone.decode(record.value)
+                    try:
+                        yield Tombstone.decode(record.value)
+                    except ValueError as exc:
+                        where = (
+                            f"{TOMBSTONES_TOPIC} partition {tp.partition} offset {record.offset}"
+                        )
+                        raise BadTombstone(f"{where}: {exc}") from exc
         pending = {tp for tp in pending if tp not in ends or consumer.position(tp) < ends[tp]}
         if pending and time.monotonic() > deadline:
             raise TimeoutError(f"{TOMBSTONES_TOPIC}: not read to its end in {timeout_s:.0f} s")

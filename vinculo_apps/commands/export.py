@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         events = exported_events(settings, set(args.owner), counts)
         (write_csv if fmt == "csv" else write_jsonl)(events, partial)
-    except (KafkaError, TimeoutError) as exc:
+    except (KafkaError, TimeoutError, tombstone_log.BadTombstone) as exc:
         partial.unlink(missing_ok=True)
         print(f"vinculo export: Kafka at {settings.kafka_bootstrap}: {exc}", file=sys.stderr)
         return 2
