@@ -104,15 +104,21 @@ class IdleStreams:
             try:
                 request = next(requests)
             except StopIteration:
+                self._abort_if_closed(watched)
                 return
             except grpc.RpcError:
-                if watched.closed:
-                    # Recorded for the metrics; the status itself was sent by the watchdog.
-                    watched.context.abort(IDLE_CODE, self.details(watched.method))
+                self._abort_if_closed(watched)
                 raise
             finally:
                 watched.waiting_since = None
             yield request
+
+    def _abort_if_closed(self, watched: _Watched) -> None:
+        """A wait the watchdog ended (as end of stream or as an error, depending on when the
+        close reached the core): record the code for the metrics; the status itself was
+        sent by the watchdog."""
+        if watched.closed:
+            watched.context.abort(IDLE_CODE, self.details(watched.method))
 
     def check(self, now: float) -> int:
         """Close the streams idle for longer than the timeout at `now`; return how many."""
