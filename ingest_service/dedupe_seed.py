@@ -9,18 +9,20 @@ ACCEPTED again.
 
 Bound: at most `capacity` keys (VINCULO_INGEST_DEDUPE_WINDOW, 200,000 by
 default), the newest ones: the same window, and memory, the running service
-keeps anyway. Mirrored copies (`~OWNER/ID`) are skipped:
-a client never sends those ids. At most 2 x capacity records are held to
-find them (an event has at most one copy); the file itself is read once, as
-the outbox's own recovery does at open. Events of the raw-topic bridge are in
-the outbox too and are remembered as well: they were acknowledged.
+keeps anyway. Mirrored copies (`~OWNER/ID`) are skipped: a client never
+sends those ids. At most 2 x capacity records are decoded to find them (an
+event has at most one copy); the file itself is read once more, as the
+outbox's own recovery does at open. Measured: a 1,000,000-record outbox
+(82 MB), window 200,000: 9.8 s on the 2-core machine at load average 14
+(window 20,000: 4.1 s); opening the outbox took 5.7 s on the same file.
+Events of the raw-topic bridge are in the outbox too and are remembered as
+well: they were acknowledged.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 
 from ingest_service.dedupe import EventKey, RecentEvents
 from ingest_service.outbox import Outbox
@@ -34,10 +36,9 @@ def newest_keys(outbox: Outbox, capacity: int) -> list[EventKey]:
     """The keys of the newest `capacity` own events in the outbox, oldest first."""
     if capacity <= 0:
         return []
-    tail = deque(outbox.records(len(outbox)), maxlen=2 * capacity)
     keys: list[EventKey] = []
     event = events_pb2.InteractionEvent()
-    for record in reversed(tail):
+    for record in reversed(outbox.tail(2 * capacity)):
         event.ParseFromString(record.value)
         if is_mirror_id(event.event_id):
             continue

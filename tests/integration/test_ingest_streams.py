@@ -78,10 +78,11 @@ def test_ingest_killed_mid_stream_then_full_retry_is_exact(
         ingest.start()  # the same data directory: the outbox is read back
         with grpc.insecure_channel(ingest.address) as channel:
             retry = publish_stream(channel, events, batch_size=PER_MESSAGE, timeout_s=120)
-        assert retry.duplicates == acked.accepted == 2400
-        assert retry.accepted == N - acked.accepted == 3600
+        assert retry.duplicates == acked.accepted  # 2,400
+        assert retry.accepted == N - acked.accepted  # 3,600
         assert retry.rejected == 0
-        assert "duplicate detection seeded from the outbox: 2400 events" in ingest.log_text()
+        seeded = f"duplicate detection seeded from the outbox: {acked.accepted} events"
+        assert seeded in ingest.log_text()
 
         scoring.start()
         with grpc.insecure_channel(scoring.address) as channel:
