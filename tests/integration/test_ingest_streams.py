@@ -96,6 +96,35 @@ def test_ingest_killed_mid_stream_then_full_retry_is_exact(
         ingest.stop()
 
 
+def test_acked_stream_client_resumes_after_an_ingest_restart(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    ingest = ServiceProcess("ingest_service", tmp_path / "ingest", broker.bootstrap)
+    events = [event(f"r-{i}", owner=f"o{i % OWNERS}") for i in range(3000)]
+
+    def crash_and_restart(tally: StreamTally) -> None:
+        if tally.messages == 10 and tally.resumes == 0:
+            ingest.kill()
+            ingest.start()
+
+    try:
+        ingest.start()
+        with grpc.insecure_channel(ingest.address) as channel:
+            tally = publish_stream(
+                channel, events, batch_size=PER_MESSAGE, window=4,
+                on_answer=crash_and_restart, timeout_s=120,
+            )  # fmt: skip
+        assert tally.resumes == 1
+        assert tally.messages == len(events) // PER_MESSAGE
+        # Up to window - 1 messages may have been kept with their answers lost: resent,
+        # they are DUPLICATE (only an acknowledged event is); none is accepted twice.
+        assert tally.accepted + tally.duplicates == len(events)
+        assert tally.duplicates <= 3 * PER_MESSAGE
+        assert tally.rejected == 0
+    finally:
+        ingest.stop()
+
+
 MAX_STREAMS = 8
 IDLE_TIMEOUT_S = 3
 
