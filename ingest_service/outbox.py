@@ -157,6 +157,14 @@ class Outbox:
             self._count = len(kept)
             return len(spans) - len(kept), sum(map(len, kept))
 
+    def tail(self, count: int) -> list[Record]:
+        """The last `count` records, oldest first (ingest_service.dedupe_seed)."""
+        if count <= 0:
+            return []
+        data = self.path.read_bytes()
+        spans, _ = _parse(data)
+        return [_record(data[start:end]) for start, end in spans[-count:]]
+
     def close(self) -> None:
         for fd in self._retired:
             os.close(fd)

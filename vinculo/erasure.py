@@ -13,7 +13,7 @@ accepts (`MAX_FUTURE_SECONDS`). Any event accepted before the forget therefore
 has `occurred_at <= until`, and no replay can bring it back; an event that
 occurs later (a new interaction after that day) counts again.
 
-What a tombstone matches (docs/decisions/0012-erasure.md):
+What a tombstone matches (docs/decisions/0013-erasure.md):
 - ForgetContact(A, B): A's events with contact B (A's side of the tie only: B's
   own network, which holds A, is B's data and is kept);
 - ForgetOwner(X): every event whose owner OR contact is X, so X leaves their own
