@@ -125,9 +125,9 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         servicer = ScoringServicer(
             store, scorer, hub, make_suggester(cadences_of(settings)), cache=cache
         )
-        erasure = start_erasure(settings.kafka_bootstrap, eraser, follower, hub, cache)
-        cleanup.callback(erasure.servicer.close)
-        server.add(add_ErasureServiceServicer_to_server, erasure.servicer, ERASURE_SERVICE)
+        erasure = start_erasure(settings.kafka_bootstrap, eraser, hub, cache)
+        cleanup.callback(erasure.close)
+        server.add(add_ErasureServiceServicer_to_server, erasure, ERASURE_SERVICE)
         grpc_port = _start_grpc(settings, server, servicer)
         cleanup.callback(server.stop)
         # Ready (health "", readiness, the service) while every partition held here has

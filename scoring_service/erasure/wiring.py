@@ -1,8 +1,7 @@
-"""The erasure parts of a scoring server: servicer, topic follower, listeners."""
+"""The erasure parts of a scoring server: topic follower, listeners, servicer."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from scoring_service.erasure.eraser import Eraser
@@ -14,16 +13,6 @@ from scoring_service.watch import WatchHub
 from vinculo.erasure import Tombstone, digest
 
 
-@dataclass
-class ErasureParts:
-    servicer: ErasureServicer
-    follower: TombstoneFollower
-
-    def close(self) -> None:
-        self.follower.stop()
-        self.servicer.close()
-
-
 def start_follower(bootstrap: str, eraser: Eraser) -> TombstoneFollower:
     """Reading the tombstone topic, before the consumer starts (it waits for it)."""
     follower = TombstoneFollower(bootstrap, eraser)
@@ -32,12 +21,8 @@ def start_follower(bootstrap: str, eraser: Eraser) -> TombstoneFollower:
 
 
 def start_erasure(
-    bootstrap: str,
-    eraser: Eraser,
-    follower: TombstoneFollower,
-    hub: WatchHub,
-    cache: NetworkCache[Any],
-) -> ErasureParts:
+    bootstrap: str, eraser: Eraser, hub: WatchHub, cache: NetworkCache[Any]
+) -> ErasureServicer:
     """Erasures drop the touched owners' cached networks and end their watch streams
     (and those of a forgotten person); the servicer answers the RPCs."""
 
@@ -48,4 +33,4 @@ def start_erasure(
         hub.end_streams(lambda owner: owner in owners or digest(owner) in people)
 
     eraser.add_listener(on_erased)
-    return ErasureParts(ErasureServicer(eraser, bootstrap), follower)
+    return ErasureServicer(eraser, bootstrap)
