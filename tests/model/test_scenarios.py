@@ -83,12 +83,6 @@ def test_reciprocated_beats_one_sided(model: ScoringModel) -> None:
         assert scores[0] >= scores[1] + 0.1, scores  # tolerance: a clear margin of 0.1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 15, open: reactions on five distinct days outscore a message, a call "
-    "and a video call in one network (shipped: 0.79 vs 0.67); engaged days and "
-    "recency count a reaction like a conversation",
-)
 def test_calls_and_messages_beat_reactions_and_a_comment(model: ScoringModel) -> None:
     talked = contact(event(MSG, IN, 12), event(CALL, OUT, 8), event(VIDEO, IN, 4))
     clicked = contact(*[event(REACTION, IN, 2 + 3 * i) for i in range(5)], event(COMMENT, IN, 5))
@@ -96,12 +90,6 @@ def test_calls_and_messages_beat_reactions_and_a_comment(model: ScoringModel) ->
         assert scores[0] >= scores[1] - TOL, scores
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 15, open: a meeting counts once whatever its length and the model "
-    "values distinct active days, so five reactions and a comment outscore 90 minutes "
-    "in person (shipped: 0.40 vs 0.19 alone)",
-)
 def test_a_long_meeting_is_not_weaker_than_a_few_reactions(model: ScoringModel) -> None:
     met = contact(event(MEETING, MUTUAL, 10, minutes=90))
     clicked = contact(*[event(REACTION, IN, 2 + 3 * i) for i in range(5)], event(COMMENT, IN, 4))
