@@ -78,7 +78,7 @@ def named_columns(st: FloatArray, as_of: float, context: FloatArray) -> list[Col
     out_k, in_k = decayed[:, OUT], decayed[:, IN]  # (kinds, horizons, n)
     mutual_k = np.where(TWO_WAY[:, None, None], out_k + in_k, np.minimum(out_k, in_k))
     totals = st[TOTALS_START : TOTALS_START + TOTALS_SIZE].reshape(N_KINDS, 3, n)
-    any_in = engaged_kinds_t(totals).any(axis=0)
+    any_in = np.asarray(engaged_kinds_t(totals).any(axis=0))
     columns = [
         (f"decayed_{k}_{d}_{h}d", decayed[ki, di, hi])
         for ki, k in enumerate(_KINDS)

@@ -90,7 +90,15 @@ def test_calls_and_messages_beat_reactions_and_a_comment(model: ScoringModel) ->
         assert scores[0] >= scores[1] - TOL, scores
 
 
-def test_a_long_meeting_is_not_weaker_than_a_few_reactions(model: ScoringModel) -> None:
+def test_a_long_meeting_is_not_weaker_than_a_few_reactions(
+    model: ScoringModel, request: pytest.FixtureRequest
+) -> None:
+    known_gap(
+        request,
+        "trained",
+        "a model trained on messages alone (CollegeMsg) reads recency first: a comment 4 "
+        "days ago and five reactions score 0.28, one 90-minute meeting 10 days ago 0.05",
+    )
     met = contact(event(MEETING, MUTUAL, 10, minutes=90))
     clicked = contact(*[event(REACTION, IN, 2 + 3 * i) for i in range(5)], event(COMMENT, IN, 4))
     for scores in (alone(model, met, clicked), scored(model, met, clicked)[0]):
