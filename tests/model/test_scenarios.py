@@ -161,3 +161,9 @@ def test_a_video_call_is_not_described_as_a_phone_call(model: ScoringModel) -> N
     assert "spoke by video 4 times, 120 minutes in all" in words[0], words[0]
     assert not any("phone" in sentence for sentence in words[0]), words[0]
     assert "spoke on the phone twice and by video once, 90 minutes in all" in words[1], words[1]
+
+
+def test_a_meeting_is_described_with_its_length(model: ScoringModel) -> None:
+    met = contact(event(MEETING, MUTUAL, 3, minutes=90), event(MEETING, MUTUAL, 9, minutes=30))
+    words = model.explain(np.stack([met]), 1_750_000_000.0, top=4)
+    assert "met in person twice, 120 minutes in all" in words[0], words[0]
