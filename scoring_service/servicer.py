@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import bisect
 import math
-import queue
 import time
 from collections.abc import Callable, Iterator
 from typing import NoReturn, Protocol
@@ -38,14 +37,13 @@ from scoring_service.scored_network import OwnerStates, ScoredNetwork, network_c
 from scoring_service.scorer import Scorer
 from scoring_service.signals import network_figures, signals_for, summary_response
 from scoring_service.store import StateStore
-from scoring_service.watch import OwnerChanges, TooManyWatchers, WatchHub
+from scoring_service.watch import End, OwnerChanges, TooManyWatchers, WatchHub
 from vinculo.timestamps import timestamp
 from vinculo.v1 import events_pb2 as events
 from vinculo.v1 import scoring_pb2 as pb
 from vinculo.v1 import scoring_pb2_grpc
 
 DEFAULT_MIN_SCORE_CHANGE = 0.01
-WATCH_POLL_S = 0.5  # how often an idle stream checks that its client is still there
 # Rendered rows (explanation, trend, signals) kept per scored network, at most:
 # a cached network serves its top rows again and again.
 MAX_RENDERED_ROWS = 1000
@@ -339,23 +337,20 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             watcher = self._hub.subscribe(request.owner_id)
         except TooManyWatchers as exc:
             _fail(context, grpc.StatusCode.RESOURCE_EXHAUSTED, f"WatchRelationships: {exc}")
+        # The stream sleeps on its queue (no polling): the client going away ends it too.
+        context.add_callback(lambda: watcher.end(End.CANCELLED))
         try:
             while context.is_active():
-                try:
-                    changes = watcher.changes.get(timeout=WATCH_POLL_S)
-                except queue.Empty:
-                    if watcher.overflowed:
-                        break
-                    continue
-                if changes is None:
-                    return  # server shutting down
+                changes = watcher.changes.get()
+                if changes is End.OVERFLOWED:
+                    _fail(
+                        context,
+                        grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        "WatchRelationships: the client fell behind; watch again",
+                    )
+                if isinstance(changes, End):
+                    return  # server shutting down, or the client left
                 yield from self._watch_responses(changes, threshold)
-            if watcher.overflowed:
-                _fail(
-                    context,
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    "WatchRelationships: the client fell behind; watch again",
-                )
         finally:
             self._hub.unsubscribe(watcher)
 
