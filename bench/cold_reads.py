@@ -36,9 +36,9 @@ from bench.loadgen import run_load, unary_call
 from bench.raw_kafka import publish_direct
 from bench.stack import Service
 from bench.stats import wait_until
+from vinculo.v1 import scoring_pb2
 from vinculo_apps.devstack.broker import EmbeddedBroker
 from vinculo_apps.devstack.stack import DevStack
-from vinculo.v1 import scoring_pb2
 
 SERVICE = "/vinculo.v1.ScoringService/"
 CONSUMED = "vinculo_scoring_events_consumed_total"
@@ -142,14 +142,22 @@ def _measure(
                 )
                 rows.append(
                     ColdRow(
-                        size, method, mode, concurrency,
-                        result.p50_ms, result.p99_ms, result.qps, result.count,
-                    )  # fmt: skip
+                        size,
+                        method,
+                        mode,
+                        concurrency,
+                        result.p50_ms,
+                        result.p99_ms,
+                        result.qps,
+                        result.count,
+                    )
                 )
     return rows
 
 
-def find(rows: Sequence[dict[str, Any]], method: str, mode: str, concurrency: int) -> dict[str, Any] | None:
+def find(
+    rows: Sequence[dict[str, Any]], method: str, mode: str, concurrency: int
+) -> dict[str, Any] | None:
     for row in rows:
         if (row["method"], row["mode"], row["concurrency"]) == (method, mode, concurrency):
             return row
