@@ -18,9 +18,7 @@ from typing import NoReturn, Protocol
 
 import grpc
 import numpy as np
-import numpy.typing as npt
 
-from scoring_service.features.state import FloatArray
 from scoring_service.history import HistoryMissing
 from scoring_service.instants import BadInstant, checked_seconds
 from scoring_service.integrity import DamagedState
@@ -38,8 +36,8 @@ from scoring_service.scorer import Scorer
 from scoring_service.signals import network_figures, signals_for, summary_response
 from scoring_service.store import StateStore
 from scoring_service.watch import End, OwnerChanges, TooManyWatchers, WatchHub
+from scoring_service.watch_scores import watch_scores
 from vinculo.timestamps import timestamp
-from vinculo.v1 import events_pb2 as events
 from vinculo.v1 import scoring_pb2 as pb
 from vinculo.v1 import scoring_pb2_grpc
 
@@ -377,19 +375,13 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
     def _watch_responses(
         self, changes: OwnerChanges, threshold: float
     ) -> Iterator[pb.WatchRelationshipsResponse]:
-        now = self._clock()
-        after = np.stack(changes.after)
-        is_new = np.array([b is None for b in changes.before])
-        before = np.stack(
-            [a if b is None else b for a, b in zip(changes.after, changes.before, strict=True)]
-        )
-        new_context, old_context = self._watch_contexts(changes, after, before, is_new, now)
-        new_scores = self._scorer.score(after, now, new_context)
-        new_tiers = self._scorer.tiers(new_scores, after)
-        old_scores = np.where(is_new, 0.0, self._scorer.score(before, now, old_context))
-        old_tiers = np.where(
-            is_new, events.TIER_UNSPECIFIED, self._scorer.tiers(old_scores, before)
-        )
+        with changes.lock:  # every stream of the owner gets these changes: scored once
+            scored = changes.derived.get("scored")
+            if scored is None:
+                scored = changes.derived["scored"] = watch_scores(
+                    changes, self._store, self._scorer, self._clock()
+                )
+        new_scores, old_scores, new_tiers, old_tiers = scored
         moved = (np.abs(new_scores - old_scores) >= threshold) | (new_tiers != old_tiers)
         changed_at = timestamp(changes.committed_at)
         for i in np.flatnonzero(moved):
@@ -401,30 +393,3 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
                 tier=int(new_tiers[i]),  # type: ignore[arg-type]
                 changed_at=changed_at,
             )
-
-    def _watch_contexts(
-        self,
-        changes: OwnerChanges,
-        after: FloatArray,
-        before: FloatArray,
-        is_new: npt.NDArray[np.bool_],
-        now: float,
-    ) -> tuple[FloatArray, FloatArray]:
-        """Owner contexts of the changed rows after and before the commit: the owner's
-        stored network with the changed rows set to their new (old) states, a new
-        relationship left out before (its old score is not used)."""
-        contacts, stored = self._store.owner_states(changes.owner_id)
-        index = {c: i for i, c in enumerate(contacts)}
-        missing = [c for c in changes.contacts if c not in index]  # not in the store (yet)
-        index.update({c: len(contacts) + i for i, c in enumerate(missing)})
-        network = np.vstack([stored, np.zeros((len(missing), after.shape[1]))])
-        rows = np.array([index[c] for c in changes.contacts], dtype=np.intp)
-        network[rows] = after
-        new_context = self._scorer.owner_context(network, now)[rows]
-        network[rows] = before
-        old_context = self._scorer.owner_context(network, now)
-        keep = np.ones(len(network), dtype=bool)
-        keep[rows[is_new]] = False
-        if keep.any() and is_new.any():
-            old_context[keep] = self._scorer.owner_context(network[keep], now)
-        return new_context, old_context[rows]

@@ -20,6 +20,7 @@ import queue
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from scoring_service.features.state import FloatArray
 from scoring_service.store import Batch
@@ -44,6 +45,10 @@ class OwnerChanges:
     before: list[FloatArray | None]
     after: list[FloatArray]
     committed_at: float
+    # What the streams of this owner derive from these changes, computed by the first
+    # of them (under `lock`) and read by the others: one scoring per commit, not per stream.
+    derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
 
 @dataclass(eq=False)
