@@ -108,6 +108,7 @@ def run(
     root: Path, size: int, duration_s: float, min_requests: int, timeout_s: float = 600.0
 ) -> list[ColdRow]:
     """A broker and the three scoring processes under `root`, all stopped at the end."""
+    root.mkdir(parents=True, exist_ok=True)
     broker = EmbeddedBroker(log_path=root / "broker.log")
     broker.start()
     services = _services(root, broker.bootstrap)
