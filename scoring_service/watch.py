@@ -35,6 +35,7 @@ class End(enum.Enum):
     CLOSED = "server shutting down"
     CANCELLED = "client gone"
     OVERFLOWED = "fell behind"
+    ERASED = "the owner's data was erased"
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +127,7 @@ class WatchHub:
             ended = [w for owner, ws in self._watchers.items() if owners(owner) for w in ws]
         for watcher in ended:
             self.unsubscribe(watcher)
-            watcher.overflowed = watcher.overflowed or watcher.changes.full()
-            if not watcher.overflowed:
-                watcher.changes.put_nowait(None)
+            watcher.end(End.ERASED)
 
     def close(self) -> None:
         """End every stream (shutdown)."""

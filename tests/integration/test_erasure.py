@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 
 import grpc
@@ -17,7 +18,7 @@ from tests.integration.test_durable_broker import publish, restart_broker
 from tests.integration.test_scoring_service import T0, contacts_of, interaction
 from vinculo import tombstone_log
 from vinculo.v1 import events_pb2 as ev
-from vinculo.v1 import scoring_pb2_grpc
+from vinculo.v1 import scoring_pb2, scoring_pb2_grpc
 from vinculo_apps.cli import main
 from vinculo_apps.devstack.broker import EmbeddedBroker
 from vinculo_apps.training.dataset import EventLog
@@ -75,12 +76,19 @@ def test_forgotten_people_stay_forgotten_through_restart_rebuild_export_and_trai
     publish(ingest.address, events)
     records = 2 * len(events)  # each event and its mirrored copy
     scoring = ServiceProcess("scoring_service", tmp_path / "scoring", broker.bootstrap)
-    try:
+    with ExitStack() as stack:
+        stack.callback(scoring.stop)
         scoring.start()
         wait_until(lambda: networks(scoring.address)["ana"] == {GONE, "bob", "carl"} or None)
         assert GONE_NAME.encode() in store_bytes(scoring.data_dir)  # the name was stored
+        channel = stack.enter_context(grpc.insecure_channel(scoring.address))
+        watch = scoring_pb2_grpc.ScoringServiceStub(channel).WatchRelationships(
+            scoring_pb2.WatchRelationshipsRequest(owner_id=GONE), timeout=60
+        )
+        wait_until(lambda: scoring.metric("vinculo_scoring_watch_streams") == 1 or None)
         scoring_flag = ["--scoring", scoring.address]
         assert main(["forget", "--owner", GONE, *scoring_flag]) == 0
+        list(watch)  # the forgotten person's open stream ended (else: deadline exceeded)
         assert main(["forget", "--owner", "ana", "--contact", "carl", *scoring_flag]) == 0
         assert networks(scoring.address) == AFTER  # at once: the call waits for it
         # Old events published again (a re-import) stay dropped.
@@ -91,8 +99,6 @@ def test_forgotten_people_stay_forgotten_through_restart_rebuild_export_and_trai
         with urllib.request.urlopen(url, timeout=5) as page:
             metrics = page.read().decode()
         assert not [t for t in TRACES if t.decode() in metrics]
-    finally:
-        scoring.stop()
     assert not [t for t in TRACES if t in store_bytes(scoring.data_dir)]
     # The ingest outbox (replayed into a broker that lost its log) is rewritten without them.
     outbox = ingest.data_dir / "ingest" / "ingest-outbox.log"

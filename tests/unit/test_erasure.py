@@ -11,7 +11,7 @@ from scoring_service.erasure.eraser import Eraser
 from scoring_service.features.state import new_state
 from scoring_service.routing.changelog import SEP, RestoredPartition, _read_record
 from scoring_service.store import Batch, StateStore
-from scoring_service.watch import WatchHub
+from scoring_service.watch import End, WatchHub
 from vinculo.erasure import Tombstone, TombstoneSet, digest
 from vinculo.validation import MAX_FUTURE_SECONDS
 
@@ -108,5 +108,5 @@ def test_an_erasure_ends_the_watch_streams_it_selects() -> None:
     hub = WatchHub(max_watchers=4)
     ana, bob = hub.subscribe("ana"), hub.subscribe("bob")
     hub.end_streams(lambda owner: owner == "ana")
-    assert ana.changes.get_nowait() is None  # the stream's end
+    assert ana.changes.get_nowait() is End.ERASED  # the stream's end
     assert bob.changes.empty() and hub.open_streams == 1
