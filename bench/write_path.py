@@ -77,13 +77,13 @@ def probe(size: int, updates: int, directory: Path, seed: int = 7) -> tuple[floa
         feed.run(events_for(iter(range(size)), "fill", seed))
         rng = random.Random(seed)
         indices = (rng.randrange(size) for _ in range(updates))
-        store._checkpointer.stop()  # noqa: SLF001 - its copies would blur the WAL count
-        store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # noqa: SLF001
+        store._checkpointer.stop()  # its copies would blur the WAL count
+        store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         wal_before = _wal_bytes(path)
         cpu = time.process_time()
         feed.run(events_for(indices, "uniform", seed + 1))
         pages = (_wal_bytes(path) - wal_before) / (PAGE + 24)
-        store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # noqa: SLF001 - its cost counts
+        store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # its cost counts
         cpu = time.process_time() - cpu
     finally:
         store.close()
@@ -98,7 +98,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             us, pages = probe(size, args.updates, Path(tmp))
-            print(f"{size:>9,} relationships: {us:6.1f} CPU µs/update, {pages:5.2f} WAL pages/update")
+            print(f"{size:>9,} relationships: {us:6.1f} CPU µs, {pages:5.2f} WAL pages per update")
 
 
 if __name__ == "__main__":
