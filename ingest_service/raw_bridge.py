@@ -38,6 +38,7 @@ from ingest_service.metrics import RawBridgeMetrics
 from ingest_service.publisher import Record
 from ingest_service.servicer import records_for
 from vinculo.cloudevents import decode_record
+from vinculo.security.kafka import PLAINTEXT, KafkaSecurity, kafka_client_config
 from vinculo.topics import (
     DEAD_LETTER_TOPIC,
     INTERACTIONS_TOPIC,
@@ -77,6 +78,7 @@ class RawBridge:
         metrics: RawBridgeMetrics | None = None,
         prepare: Callable[[], None] | None = None,
         keep: Callable[[Sequence[Record]], None] | None = None,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         """`prepare` runs before each (re)connection, e.g. to create the topics;
         `keep` receives the forwarded records once acknowledged, before the raw
@@ -91,6 +93,7 @@ class RawBridge:
         self.metrics = metrics
         self.prepare = prepare
         self.keep = keep
+        self._kafka = kafka_client_config(security)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -142,6 +145,7 @@ class RawBridge:
             session_timeout_ms=SESSION_TIMEOUT_MS,
             heartbeat_interval_ms=SESSION_TIMEOUT_MS // 3,
             max_poll_records=self.max_poll_records,
+            **self._kafka,
         )
         producer = KafkaProducer(
             bootstrap_servers=self.bootstrap,
@@ -149,6 +153,7 @@ class RawBridge:
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
+            **self._kafka,
         )
         log.info("raw bridge: %s -> %s (group %s)", RAW_TOPIC, INTERACTIONS_TOPIC, self.group_id)
         if self.metrics is not None:

@@ -37,6 +37,7 @@ from vinculo import logs
 from vinculo import settings as settings_mod
 from vinculo.grpc_server import ServiceServer, start_metrics_http
 from vinculo.ready import remove_ready_file, write_ready_file
+from vinculo.security.kafka_check import KafkaCredentialsRejected, check_kafka_credentials
 from vinculo.security.settings import build_server_security
 from vinculo.v1 import ingest_pb2_grpc
 
@@ -54,7 +55,11 @@ def run(args: argparse.Namespace) -> int:
     logs.configure(settings.log_json)
     # kafka-python logs every connection at INFO; our own lines say what matters.
     logging.getLogger("kafka").setLevel(logging.WARNING)
-    return serve(settings)
+    try:
+        return serve(settings)
+    except KafkaCredentialsRejected as exc:
+        log.error("%s", exc)
+        return 2
 
 
 def _connect_in_background(publisher: KafkaPublisher | DurablePublisher) -> None:
@@ -78,12 +83,17 @@ def _raw_bridge(
         # Topics vanish with an in-memory broker's restart; re-create them on each connection.
         prepare=lambda: ensure_ingest_topics(settings),
         keep=outbox.append if outbox is not None else None,
+        security=settings.kafka_security(),
     )
 
 
 def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
     """Run until SIGTERM/SIGINT (or `stop` is set); flush, stop, return 0."""
     stop = stop or threading.Event()
+    # A refused password or CA stops the start; a broker not up yet does not (see module doc).
+    check_kafka_credentials(
+        settings.kafka_bootstrap, settings.kafka_security(), max(5.0, settings.connect_timeout_s)
+    )
     registry = CollectorRegistry()
     metrics = IngestMetrics(registry)
     metrics.broker_up.set(0)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vinculo.domain import MAX_EVENTS_PER_CALL
+from vinculo.security.kafka import KafkaClientSettings
 from vinculo.security.settings import ServerSecuritySettings
 from vinculo.settings import SettingsError, setting
 
@@ -13,7 +14,7 @@ from vinculo.settings import SettingsError, setting
 
 
 @dataclass(frozen=True)
-class IngestSettings(ServerSecuritySettings):
+class IngestSettings(ServerSecuritySettings, KafkaClientSettings):
     kafka_bootstrap: str = setting(
         "127.0.0.1:9092", "VINCULO_KAFKA_BOOTSTRAP", "Kafka bootstrap servers, comma-separated"
     )
@@ -68,6 +69,7 @@ class IngestSettings(ServerSecuritySettings):
 
     def validate(self) -> None:
         self.validate_security()
+        self.validate_kafka_security()
         if not 1 <= self.max_batch <= MAX_EVENTS_PER_CALL:
             raise SettingsError(
                 f"max_batch: must be in 1..{MAX_EVENTS_PER_CALL}, not {self.max_batch}"
