@@ -36,6 +36,7 @@ from kafka.errors import KafkaError
 
 from ingest_service.metrics import RawBridgeMetrics
 from ingest_service.publisher import Record
+from ingest_service.raw_sources import SourceGate
 from ingest_service.servicer import records_for
 from vinculo.cloudevents import decode_record
 from vinculo.security.kafka import PLAINTEXT, KafkaSecurity, kafka_client_config
@@ -79,6 +80,7 @@ class RawBridge:
         prepare: Callable[[], None] | None = None,
         keep: Callable[[Sequence[Record]], None] | None = None,
         security: KafkaSecurity = PLAINTEXT,
+        gate: SourceGate | None = None,
     ) -> None:
         """`prepare` runs before each (re)connection, e.g. to create the topics;
         `keep` receives the forwarded records once acknowledged, before the raw
@@ -94,6 +96,7 @@ class RawBridge:
         self.prepare = prepare
         self.keep = keep
         self._kafka = kafka_client_config(security)
+        self.gate = gate  # with auth on: the source's producer identity must cover the owner
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -227,6 +230,8 @@ class RawBridge:
             return decoded
         normalise(decoded)
         problem = validate_event(decoded, now)
+        if problem is None and self.gate is not None:
+            problem = self.gate.check(record.value, headers, decoded)
         if problem is not None:
             return problem
         return records_for(decoded)

@@ -30,6 +30,7 @@ from ingest_service.metrics import IngestMetrics, RawBridgeMetrics
 from ingest_service.outbox import Outbox
 from ingest_service.publisher import BrokerUnavailable, KafkaPublisher, ensure_ingest_topics
 from ingest_service.raw_bridge import RawBridge
+from ingest_service.raw_sources import SourceGate, source_gate
 from ingest_service.servicer import BatchProcessor, IngestServicer
 from ingest_service.settings import IngestSettings
 from ingest_service.stream_limits import StreamLimitInterceptor, StreamSlots
@@ -39,6 +40,7 @@ from vinculo.grpc_server import ServiceServer, start_metrics_http
 from vinculo.ready import remove_ready_file, write_ready_file
 from vinculo.security.kafka_check import KafkaCredentialsRejected, check_kafka_credentials
 from vinculo.security.settings import build_server_security
+from vinculo.settings import SettingsError
 from vinculo.v1 import ingest_pb2_grpc
 
 log = logging.getLogger("ingest_service")
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("kafka").setLevel(logging.WARNING)
     try:
         return serve(settings)
-    except KafkaCredentialsRejected as exc:
+    except (KafkaCredentialsRejected, SettingsError) as exc:
         log.error("%s", exc)
         return 2
 
@@ -71,7 +73,10 @@ def _connect_in_background(publisher: KafkaPublisher | DurablePublisher) -> None
 
 
 def _raw_bridge(
-    settings: IngestSettings, registry: CollectorRegistry, outbox: Outbox | None
+    settings: IngestSettings,
+    registry: CollectorRegistry,
+    outbox: Outbox | None,
+    gate: SourceGate | None,
 ) -> RawBridge | None:
     if not settings.raw_bridge:
         log.info("raw bridge off (VINCULO_RAW_BRIDGE=false)")
@@ -84,6 +89,7 @@ def _raw_bridge(
         prepare=lambda: ensure_ingest_topics(settings),
         keep=outbox.append if outbox is not None else None,
         security=settings.kafka_security(),
+        gate=gate,
     )
 
 
@@ -93,6 +99,12 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
     # A refused password or CA stops the start; a broker not up yet does not (see module doc).
     check_kafka_credentials(
         settings.kafka_bootstrap, settings.kafka_security(), max(5.0, settings.connect_timeout_s)
+    )
+    # Read before anything starts: a bad sources file stops the start (exit 2).
+    gate = (
+        source_gate(settings.auth_policy_file, settings.raw_sources_file)
+        if settings.raw_bridge
+        else None
     )
     registry = CollectorRegistry()
     metrics = IngestMetrics(registry)
@@ -119,7 +131,7 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
         IngestServicer(processor),
         SERVICE_NAME,
     )
-    bridge = _raw_bridge(settings, registry, outbox)
+    bridge = _raw_bridge(settings, registry, outbox, gate)
     http_server, _ = start_metrics_http(settings.metrics_port, registry, settings.metrics_host)
     try:
         port = server.start(settings.grpc_host, settings.grpc_port)

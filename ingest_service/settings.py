@@ -66,10 +66,17 @@ class IngestSettings(ServerSecuritySettings, KafkaClientSettings):
     raw_bridge: bool = setting(
         True, "VINCULO_RAW_BRIDGE", "forward CloudEvents from the raw topic (true/false)"
     )
+    raw_sources_file: str = setting(
+        "",
+        "VINCULO_RAW_SOURCES_FILE",
+        "with auth: JSON mapping each CloudEvent source to a producer identity of the policy",
+    )
 
     def validate(self) -> None:
         self.validate_security()
         self.validate_kafka_security()
+        if self.raw_sources_file and not self.auth_enabled:
+            raise SettingsError("raw_sources_file: needs auth_policy_file (the identities' roles)")
         if not 1 <= self.max_batch <= MAX_EVENTS_PER_CALL:
             raise SettingsError(
                 f"max_batch: must be in 1..{MAX_EVENTS_PER_CALL}, not {self.max_batch}"
