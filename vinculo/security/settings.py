@@ -14,6 +14,7 @@ from typing import Any
 
 import grpc
 
+from vinculo.call_deadline import CallDeadlineInterceptor, DeadlineWatchdog
 from vinculo.security.interceptor import Authenticator, AuthInterceptor
 from vinculo.security.policy import Policy
 from vinculo.security.tls import server_credentials
@@ -39,6 +40,11 @@ class ServerSecuritySettings:
     grpc_max_message_mb: int = setting(
         8, "VINCULO_GRPC_MAX_MESSAGE_MB", "largest gRPC message received or sent, in MiB"
     )
+    grpc_max_call_s: float = setting(
+        30.0,
+        "VINCULO_GRPC_MAX_CALL_S",
+        "a unary call running longer is answered DEADLINE_EXCEEDED (0: no server limit)",
+    )
 
     @property
     def auth_enabled(self) -> bool:
@@ -58,6 +64,8 @@ class ServerSecuritySettings:
             raise SettingsError("auth_policy_file: auth needs TLS (tls_cert, tls_key)")
         if not 1 <= self.grpc_max_message_mb <= 512:
             raise SettingsError("grpc_max_message_mb: must be in 1..512")
+        if self.grpc_max_call_s < 0:
+            raise SettingsError("grpc_max_call_s: must be >= 0 (0: no server limit)")
 
 
 @dataclass
@@ -78,6 +86,10 @@ def build_server_security(settings: ServerSecuritySettings) -> ServerSecurity:
             ("grpc.max_send_message_length", limit),
         ]
     )
+    if settings.grpc_max_call_s > 0:
+        security.interceptors.append(
+            CallDeadlineInterceptor(DeadlineWatchdog(settings.grpc_max_call_s))
+        )
     if settings.tls_cert:
         security.credentials = server_credentials(
             settings.tls_cert, settings.tls_key, settings.tls_client_ca
