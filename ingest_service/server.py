@@ -29,17 +29,20 @@ from ingest_service.durable import DurablePublisher
 from ingest_service.metrics import IngestMetrics, RawBridgeMetrics
 from ingest_service.outbox import Outbox
 from ingest_service.publisher import BrokerUnavailable, KafkaPublisher, ensure_ingest_topics
+from ingest_service.rate_limit import CallerRateInterceptor, TokenBuckets
 from ingest_service.raw_bridge import RawBridge
 from ingest_service.raw_sources import SourceGate, source_gate
 from ingest_service.servicer import BatchProcessor, IngestServicer
 from ingest_service.settings import IngestSettings
-from ingest_service.stream_limits import StreamLimitInterceptor, StreamSlots
+from ingest_service.stream_limits import StreamLimitInterceptor, StreamSlots, caller_of
 from vinculo import logs
 from vinculo import settings as settings_mod
 from vinculo.grpc_server import ServiceServer, start_metrics_http
 from vinculo.ready import remove_ready_file, write_ready_file
+from vinculo.security.interceptor import Authenticator
 from vinculo.security.kafka_check import KafkaCredentialsRejected, check_kafka_credentials
 from vinculo.security.settings import build_server_security
+from vinculo.security.tokens import TokenStore
 from vinculo.settings import SettingsError
 from vinculo.v1 import ingest_pb2_grpc
 
@@ -93,6 +96,22 @@ def _raw_bridge(
     )
 
 
+def _rate_limit(settings: IngestSettings) -> list[CallerRateInterceptor]:
+    if settings.rate_events_per_s <= 0:
+        return []
+    capacity = max(settings.rate_events_per_s, float(settings.max_batch))
+    buckets = TokenBuckets(settings.rate_events_per_s, capacity)
+    if not settings.auth_enabled:
+        return [CallerRateInterceptor(buckets, lambda context: caller_of(context.peer()))]
+    tokens_file = settings.auth_tokens_file
+    authenticator = Authenticator(
+        TokenStore.load(Path(tokens_file)) if tokens_file else None,
+        trust_client_certs=bool(settings.tls_client_ca),
+    )
+    # Auth (an earlier interceptor) has refused calls without a credential already.
+    return [CallerRateInterceptor(buckets, lambda c: authenticator.identity(c) or "unknown")]
+
+
 def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
     """Run until SIGTERM/SIGINT (or `stop` is set); flush, stop, return 0."""
     stop = stop or threading.Event()
@@ -123,7 +142,7 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
     server = ServiceServer(
         registry,
         max_workers=settings.max_workers,
-        interceptors=[StreamLimitInterceptor(slots)],
+        interceptors=[StreamLimitInterceptor(slots), *_rate_limit(settings)],
         security=build_server_security(settings),
     )
     server.add(

@@ -66,6 +66,11 @@ class IngestSettings(ServerSecuritySettings, KafkaClientSettings):
     raw_bridge: bool = setting(
         True, "VINCULO_RAW_BRIDGE", "forward CloudEvents from the raw topic (true/false)"
     )
+    rate_events_per_s: float = setting(
+        0.0,
+        "VINCULO_INGEST_RATE_EVENTS_PER_S",
+        "events per second each caller may publish (token bucket); 0: no limit",
+    )
     raw_sources_file: str = setting(
         "",
         "VINCULO_RAW_SOURCES_FILE",
@@ -75,6 +80,8 @@ class IngestSettings(ServerSecuritySettings, KafkaClientSettings):
     def validate(self) -> None:
         self.validate_security()
         self.validate_kafka_security()
+        if self.rate_events_per_s < 0:
+            raise SettingsError("rate_events_per_s: must be >= 0 (0: no limit)")
         if self.raw_sources_file and not self.auth_enabled:
             raise SettingsError("raw_sources_file: needs auth_policy_file (the identities' roles)")
         if not 1 <= self.max_batch <= MAX_EVENTS_PER_CALL:
