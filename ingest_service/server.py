@@ -39,10 +39,8 @@ from vinculo import logs
 from vinculo import settings as settings_mod
 from vinculo.grpc_server import ServiceServer, start_metrics_http
 from vinculo.ready import remove_ready_file, write_ready_file
-from vinculo.security.interceptor import Authenticator
 from vinculo.security.kafka_check import KafkaCredentialsRejected, check_kafka_credentials
-from vinculo.security.settings import build_server_security
-from vinculo.security.tokens import TokenStore
+from vinculo.security.settings import build_authenticator, build_server_security
 from vinculo.settings import SettingsError
 from vinculo.v1 import ingest_pb2_grpc
 
@@ -103,11 +101,7 @@ def _rate_limit(settings: IngestSettings) -> list[CallerRateInterceptor]:
     buckets = TokenBuckets(settings.rate_events_per_s, capacity)
     if not settings.auth_enabled:
         return [CallerRateInterceptor(buckets, lambda context: caller_of(context.peer()))]
-    tokens_file = settings.auth_tokens_file
-    authenticator = Authenticator(
-        TokenStore.load(Path(tokens_file)) if tokens_file else None,
-        trust_client_certs=bool(settings.tls_client_ca),
-    )
+    authenticator = build_authenticator(settings)
     # Auth (an earlier interceptor) has refused calls without a credential already.
     return [CallerRateInterceptor(buckets, lambda c: authenticator.identity(c) or "unknown")]
 
