@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,10 @@ def test_refusals_name_the_setting_to_fix(cause: BaseException, named: str) -> N
 def test_an_unreachable_broker_is_not_a_refusal(cause: BaseException) -> None:
     assert rejection(cause, SASL_SSL) is None
     assert rejection(KeyError("v"), KafkaSecurity(protocol="SSL")) is None  # no SASL spoken
+
+
+def test_the_password_has_no_flag() -> None:
+    parser = argparse.ArgumentParser()
+    settings_mod.add_flags(parser, IngestSettings)
+    flags = {action.dest for action in parser._actions}
+    assert "kafka_sasl_password_file" in flags and "kafka_sasl_password" not in flags

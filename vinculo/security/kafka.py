@@ -99,7 +99,7 @@ class KafkaClientSettings:
     )
     kafka_sasl_username: str = setting("", USERNAME_ENV, "SASL user name")
     kafka_sasl_password: str = _secret(
-        "", PASSWORD_ENV, f"SASL password (prefer {PASSWORD_FILE_ENV}; never a flag in production)"
+        "", PASSWORD_ENV, f"SASL password (no flag; prefer {PASSWORD_FILE_ENV})"
     )
     kafka_sasl_password_file: str = setting(
         "", PASSWORD_FILE_ENV, "file holding the SASL password (one line)"
