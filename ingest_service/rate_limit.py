@@ -3,7 +3,7 @@
 `VINCULO_INGEST_RATE_EVENTS_PER_S` (0, the default: no limit; deploy/ sets one)
 gives each caller a bucket holding at most one second's worth of events, and
 never less than one full call (`VINCULO_INGEST_MAX_BATCH`), refilled at that
-rate. A PublishEvents call, or one StreamEvents message, takes as many tokens
+rate. A PublishEvents call, or one StreamEvents or PublishEventStream message, takes as many tokens
 as it carries events, all or nothing: if the bucket holds fewer, the call (or
 the stream, from that message on) is answered RESOURCE_EXHAUSTED with
 `retry-after` trailing metadata, the whole seconds after which it would pass,
@@ -28,6 +28,7 @@ MAX_CALLERS = 10_000
 LIMITED_METHODS = (
     "/vinculo.v1.IngestService/PublishEvents",
     "/vinculo.v1.IngestService/StreamEvents",
+    "/vinculo.v1.IngestService/PublishEventStream",
 )
 
 
@@ -73,6 +74,14 @@ class CallerRateInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(handler.unary_unary),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
+        if handler.stream_stream:
+            # Messages answered before the refused one were acknowledged, and the
+            # client holds their answers: the stream tells exactly what was kept.
+            return grpc.stream_stream_rpc_method_handler(
+                self._stream(handler.stream_stream),
                 handler.request_deserializer,
                 handler.response_serializer,
             )
