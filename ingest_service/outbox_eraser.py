@@ -20,6 +20,7 @@ from ingest_service.outbox import Outbox
 from ingest_service.publisher import Record
 from vinculo import tombstone_log
 from vinculo.erasure import TombstoneSet
+from vinculo.security.kafka import PLAINTEXT, KafkaSecurity
 from vinculo.timestamps import seconds_of
 from vinculo.v1 import events_pb2 as pb
 
@@ -38,8 +39,9 @@ def erased_by(tombstones: TombstoneSet, record: Record) -> bool:
 
 
 class OutboxEraser:
-    def __init__(self, bootstrap: str, outbox: Outbox) -> None:
+    def __init__(self, bootstrap: str, outbox: Outbox, security: KafkaSecurity = PLAINTEXT) -> None:
         self._bootstrap = bootstrap
+        self._security = security
         self._outbox = outbox
         self._applied = TombstoneSet()
         self._checked = 0  # the outbox's size when last found clean of `_applied`
@@ -56,7 +58,7 @@ class OutboxEraser:
     def check_once(self) -> int:
         """Compact for new tombstones, or for records appended since the last check that
         a tombstone matches (old events published again); returns the records removed."""
-        tombstones = tombstone_log.read_all(self._bootstrap, READ_TIMEOUT_S)
+        tombstones = tombstone_log.read_all(self._bootstrap, READ_TIMEOUT_S, self._security)
         if [t for t in tombstones if self._applied.add(t)]:
             self._checked = 0  # a new tombstone: the whole outbox is checked again
         if not self._applied:

@@ -49,6 +49,7 @@ from scoring_service.routing.directory import PartitionDirectory
 from scoring_service.settings import ScoringSettings
 from scoring_service.store import Batch, SeenBefore, StateStore, cannot_write
 from scoring_service.watch import WatchHub
+from vinculo.security.kafka import kafka_client_config
 from vinculo.topics import (
     DEAD_LETTER_TOPIC,
     INTERACTIONS_TOPIC,
@@ -102,6 +103,9 @@ class ScoringConsumer:
         eraser: Eraser | None = None,
     ) -> None:
         self._settings = settings
+        # Every Kafka client of this consumer connects the same way (TLS, SASL).
+        self._security = settings.kafka_security()
+        self._kafka = kafka_client_config(self._security)
         self._directory = directory
         self._store = store
         self._metrics = metrics
@@ -174,6 +178,7 @@ class ScoringConsumer:
                     settings.kafka_bootstrap,
                     settings.partitions,
                     extra_compacted=(changelog,) if settings.changelog else (),
+                    security=self._security,
                 )
                 check_partitions(
                     settings.kafka_bootstrap,
@@ -181,16 +186,18 @@ class ScoringConsumer:
                     if settings.changelog
                     else (INTERACTIONS_TOPIC,),
                     settings.partitions,
+                    self._security,
                 )
                 self._producer = KafkaProducer(
                     bootstrap_servers=settings.kafka_bootstrap,
                     client_id="vinculo-scoring-dlq",
                     acks="all",
                     linger_ms=5,
+                    **self._kafka,
                 )
                 if settings.changelog:
                     self._changelog = ChangelogWriter(
-                        settings.kafka_bootstrap, changelog, settings.partitions
+                        settings.kafka_bootstrap, changelog, settings.partitions, **self._kafka
                     )
                 self._wait_for_tombstones()
                 self._consumer = self._new_consumer()
@@ -242,6 +249,7 @@ class ScoringConsumer:
             metadata_max_age_ms=5000,  # notice a re-created topic within seconds
             fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
             **self._routing_options(),
+            **self._kafka,
         )
         consumer.subscribe([INTERACTIONS_TOPIC], listener=_Rebalance(self))
         return consumer
@@ -325,7 +333,9 @@ class ScoringConsumer:
         # to ~20 s on the embedded broker (measured).
         if consumer.partitions_for_topic(INTERACTIONS_TOPIC) is None:
             log.warning("topic %s is missing: creating it", INTERACTIONS_TOPIC)
-            ensure_topics(self._settings.kafka_bootstrap, self._settings.partitions)
+            ensure_topics(
+                self._settings.kafka_bootstrap, self._settings.partitions, security=self._security
+            )
 
     def _process(self, records: list[Any]) -> None:
         outcomes, dead = self._processor.process(records)
@@ -567,11 +577,11 @@ class ScoringConsumer:
             return
         settings = self._settings
         if recreate_if_misshapen(
-            settings.kafka_bootstrap, self._changelog.topic, settings.partitions
+            settings.kafka_bootstrap, self._changelog.topic, settings.partitions, self._security
         ):
             self._changelog.close()
             self._changelog = ChangelogWriter(
-                settings.kafka_bootstrap, self._changelog.topic, settings.partitions
+                settings.kafka_bootstrap, self._changelog.topic, settings.partitions, **self._kafka
             )
 
     def _after_assignment(self, consumer: KafkaConsumer, polled: dict[Any, Any]) -> dict[Any, Any]:
@@ -594,6 +604,7 @@ class ScoringConsumer:
             self._settings.kafka_bootstrap,
             self._changelog.topic,
             [tp.partition for tp in never_held],
+            **self._kafka,
         )
         current_log = _topic_id(consumer, INTERACTIONS_TOPIC)
         done: set[int] = set()

@@ -44,6 +44,7 @@ from vinculo import logs
 from vinculo import settings as settings_lib
 from vinculo.grpc_server import ServiceServer, start_metrics_http
 from vinculo.ready import remove_ready_file, write_ready_file
+from vinculo.security.kafka_check import KafkaCredentialsRejected, check_kafka_credentials
 from vinculo.security.settings import build_server_security
 from vinculo.security.tls import client_credentials
 from vinculo.topics import INTERACTIONS_TOPIC
@@ -57,6 +58,8 @@ CONSUMER_CHECK_S = 0.5
 # glibc's mallopt: buffers from this size up are mapped for themselves and unmapped when freed.
 M_MMAP_THRESHOLD = -3
 LARGE_BUFFER_BYTES = 4 * 2**20
+# At start, a broker refusing our TLS/SASL credentials stops the service within this bound.
+KAFKA_CREDENTIALS_CHECK_S = 5.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,9 +88,17 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
     metrics = ScoringMetrics(registry)
     hub = WatchHub(max_watchers=settings.max_watch_streams)
     metrics.watch_streams.set_function(lambda: hub.open_streams)
+    check_kafka_credentials(
+        settings.kafka_bootstrap, settings.kafka_security(), KAFKA_CREDENTIALS_CHECK_S
+    )
     with contextlib.ExitStack() as cleanup:  # whatever fails, what started is stopped
         if settings.rebuild_state:
-            check_rebuild(settings.database_path, settings.kafka_bootstrap, settings.rebuild_wait_s)
+            check_rebuild(
+                settings.database_path,
+                settings.kafka_bootstrap,
+                settings.rebuild_wait_s,
+                settings.kafka_security(),
+            )
         store = StateStore(
             settings.database_path,
             INTERACTIONS_TOPIC,
@@ -100,7 +111,7 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         server, directory, forwarding = _bind_grpc(settings, registry)
         cleanup.callback(forwarding.close)
         eraser = Eraser(store)
-        follower = start_follower(settings.kafka_bootstrap, eraser)
+        follower = start_follower(settings.kafka_bootstrap, eraser, settings.kafka_security())
         cleanup.callback(follower.stop)
         consumer = ScoringConsumer(settings, store, metrics, hub, directory, eraser)
         consumer.start()  # joining the group (~3 s) overlaps loading the model (~2 s)
@@ -112,6 +123,7 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
             store,
             metrics,
             assigned=lambda: consumer.assigned,
+            security=settings.kafka_security(),
         )
         monitor.start()
         cleanup.callback(monitor.stop)
@@ -126,7 +138,9 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         servicer = ScoringServicer(
             store, scorer, hub, make_suggester(cadences_of(settings)), cache=cache
         )
-        erasure = start_erasure(settings.kafka_bootstrap, eraser, hub, cache)
+        erasure = start_erasure(
+            settings.kafka_bootstrap, eraser, hub, cache, settings.kafka_security()
+        )
         cleanup.callback(erasure.close)
         server.add(add_ErasureServiceServicer_to_server, erasure, ERASURE_SERVICE)
         grpc_port = _start_grpc(settings, server, servicer)
@@ -237,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
     _install_signal_handlers(stop)
     try:
         return serve(settings, stop)
-    except (StateSchemaMismatch, DamagedStore, IncompatibleModel) as exc:
+    except (StateSchemaMismatch, DamagedStore, IncompatibleModel, KafkaCredentialsRejected) as exc:
         log.error("%s", exc)
         return 2
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from vinculo.erasure import TOMBSTONES_TOPIC, Tombstone
+from vinculo.security.kafka import PLAINTEXT, KafkaSecurity, kafka_client_config
 from vinculo.topics import COMPACTED, TOPIC_ALREADY_EXISTS
 
 log = logging.getLogger(__name__)
@@ -28,9 +29,11 @@ class BadTombstone(ValueError):
     """A record on the tombstone topic that is not a tombstone; names where it is."""
 
 
-def ensure_topic(bootstrap: str, partitions: int = 1) -> None:
+def ensure_topic(bootstrap: str, security: KafkaSecurity = PLAINTEXT, partitions: int = 1) -> None:
     """Create the compacted tombstone topic if missing (idempotent)."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vinculo-admin")
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="vinculo-admin", **kafka_client_config(security)
+    )
     try:
         spec = {"num_partitions": partitions, "replication_factor": -1, "configs": COMPACTED}
         response = admin.create_topics({TOMBSTONES_TOPIC: spec}, raise_errors=False)
@@ -52,11 +55,20 @@ def publish(producer: KafkaProducer, tombstones: Iterable[Tombstone], timeout_s:
         future.get(timeout=timeout_s)
 
 
-def new_producer(bootstrap: str, client_id: str) -> KafkaProducer:
-    return KafkaProducer(bootstrap_servers=bootstrap, client_id=client_id, acks="all")
+def new_producer(
+    bootstrap: str, client_id: str, security: KafkaSecurity = PLAINTEXT
+) -> KafkaProducer:
+    return KafkaProducer(
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        acks="all",
+        **kafka_client_config(security),
+    )
 
 
-def read_all(bootstrap: str, timeout_s: float) -> list[Tombstone]:
+def read_all(
+    bootstrap: str, timeout_s: float, security: KafkaSecurity = PLAINTEXT
+) -> list[Tombstone]:
     """Every tombstone on the topic, from its beginning to its end when first fetched.
 
     A missing topic means nothing was forgotten (through this broker). An
@@ -69,6 +81,7 @@ def read_all(bootstrap: str, timeout_s: float) -> list[Tombstone]:
         group_id=None,
         client_id="vinculo-tombstones",
         bootstrap_timeout_ms=int(timeout_s * 1000),
+        **kafka_client_config(security),
     )
     try:
         return list(_read(consumer, timeout_s))

@@ -20,6 +20,7 @@ from kafka.errors import KafkaError
 from scoring_service.erasure.eraser import Eraser
 from vinculo import tombstone_log
 from vinculo.erasure import TOMBSTONES_TOPIC, Tombstone, TombstoneSet
+from vinculo.security.kafka import PLAINTEXT, KafkaSecurity, kafka_client_config
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,9 @@ PUBLISH_TIMEOUT_S = 10.0
 
 
 class TombstoneFollower:
-    def __init__(self, bootstrap: str, eraser: Eraser) -> None:
+    def __init__(self, bootstrap: str, eraser: Eraser, security: KafkaSecurity = PLAINTEXT) -> None:
         self._bootstrap = bootstrap
+        self._security = security
         self._eraser = eraser
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tombstones", daemon=True)
@@ -52,13 +54,14 @@ class TombstoneFollower:
 
     def _follow(self) -> None:
         """Read from the beginning until the log is lost or stop()."""
-        tombstone_log.ensure_topic(self._bootstrap)
+        tombstone_log.ensure_topic(self._bootstrap, self._security)
         consumer = KafkaConsumer(
             bootstrap_servers=self._bootstrap,
             group_id=None,
             enable_auto_commit=False,
             client_id="vinculo-scoring-tombstones",
             metadata_max_age_ms=5000,
+            **kafka_client_config(self._security),
         )
         try:
             numbers = consumer.partitions_for_topic(TOMBSTONES_TOPIC) or set()
@@ -107,7 +110,9 @@ class TombstoneFollower:
         missing = [t for t in self._eraser.tombstones() if seen.add(t)]
         if not missing:
             return
-        producer = tombstone_log.new_producer(self._bootstrap, "vinculo-scoring-tombstones")
+        producer = tombstone_log.new_producer(
+            self._bootstrap, "vinculo-scoring-tombstones", self._security
+        )
         try:
             tombstone_log.publish(producer, missing, PUBLISH_TIMEOUT_S)
         finally:

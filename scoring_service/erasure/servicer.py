@@ -23,6 +23,7 @@ from scoring_service.erasure.eraser import Eraser
 from vinculo import tombstone_log
 from vinculo.erasure import Tombstone
 from vinculo.identifiers import forbidden_character, nfc
+from vinculo.security.kafka import PLAINTEXT, KafkaSecurity
 from vinculo.v1 import erasure_pb2 as pb
 from vinculo.v1 import erasure_pb2_grpc
 
@@ -52,7 +53,9 @@ class ErasureServicer(erasure_pb2_grpc.ErasureServiceServicer):
         bootstrap: str,
         clock: Callable[[], float] = time.time,
         apply_wait_s: float = APPLY_WAIT_S,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
+        self._security = security
         self._eraser = eraser
         self._bootstrap = bootstrap
         self._clock = clock
@@ -102,9 +105,9 @@ class ErasureServicer(erasure_pb2_grpc.ErasureServiceServicer):
     def _publish(self, tombstone: Tombstone) -> None:
         with self._lock:
             if self._producer is None:
-                tombstone_log.ensure_topic(self._bootstrap)
+                tombstone_log.ensure_topic(self._bootstrap, self._security)
                 self._producer = tombstone_log.new_producer(
-                    self._bootstrap, "vinculo-scoring-erasure"
+                    self._bootstrap, "vinculo-scoring-erasure", self._security
                 )
             try:
                 tombstone_log.publish(self._producer, [tombstone], PUBLISH_TIMEOUT_S)
