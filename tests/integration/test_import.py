@@ -8,6 +8,7 @@ unchanged, and prints the import speed for ~2,000 connections and
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -82,8 +83,15 @@ def test_linkedin_export_imports_once(
     second = capsys.readouterr().out
     assert f"0 accepted, {len(events)} duplicate" in second, second
 
-    ingest.stop()  # a restarted ingest service has forgotten them: the records reach
-    ingest.start()  # Kafka again, and the scoring service must ignore them by event id
+    ingest.stop()  # a restarted ingest service reads the ids back from its outbox
+    ingest.start()
+    assert main(argv) == 0
+    restarted = capsys.readouterr().out
+    assert f"0 accepted, {len(events)} duplicate" in restarted, restarted
+
+    ingest.stop()  # an ingest service that never saw them (another replica, a lost disk):
+    shutil.rmtree(ingest.data_dir / "ingest")  # the records reach Kafka again, and the
+    ingest.start()  # scoring service must ignore them by event id
     assert main(argv) == 0
     third = capsys.readouterr().out
     assert f"{len(events)} accepted" in third, third

@@ -48,7 +48,7 @@ def test_a_failed_stack_start_stops_the_broker_and_the_services_already_running(
 ) -> None:
     broker = EmbeddedBroker(log_path=tmp_path / "broker.log")
     good = launch("ingest_service", tmp_path, "")
-    bad = launch("scoring_service", tmp_path, "", "--max-watch-streams", "99")
+    bad = launch("scoring_service", tmp_path, "", "--max-watch-streams", "-1")
     stack = DevStack([good, bad], broker, startup_timeout_s=60)
     broker.start()
     good.bootstrap = bad.bootstrap = broker.bootstrap
