@@ -84,6 +84,12 @@ class ScoringSettings(ServerSecuritySettings):
         "VINCULO_SCORING_CHANGELOG",
         "back each partition's state with the compacted changelog topic, restore from it",
     )
+    interaction_retention_ms: int = setting(
+        -1,
+        "VINCULO_INTERACTION_RETENTION_MS",
+        "retention of the interaction topic when created, and the shortest deleting retention"
+        " accepted on an existing one (-1: keep every record)",
+    )
     tls_peer_ca: str = setting(
         "",
         "VINCULO_SCORING_TLS_PEER_CA",
@@ -145,5 +151,10 @@ class ScoringSettings(ServerSecuritySettings):
             raise SettingsError("store_cache_mb, wal_limit_mb: must be >= 1 MiB")
         if self.route_wait_s < 0:
             raise SettingsError(f"route_wait_s: {self.route_wait_s}, must be >= 0")
+        if self.interaction_retention_ms != -1 and self.interaction_retention_ms < 1:
+            raise SettingsError(
+                f"interaction_retention_ms: {self.interaction_retention_ms}, must be -1 "
+                "(keep every record) or > 0"
+            )
         if self.max_poll_records < 1:
             raise SettingsError(f"max_poll_records: {self.max_poll_records}, at least 1")
