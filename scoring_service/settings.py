@@ -96,6 +96,12 @@ class ScoringSettings(ServerSecuritySettings):
         "with TLS: CA of the other scoring instances' certificates, for forwarding"
         " (empty = the system's roots)",
     )
+    tls_peer_name: str = setting(
+        "",
+        "VINCULO_SCORING_TLS_PEER_NAME",
+        "with TLS: the name the other instances' certificates are checked against when"
+        " forwarding (empty = the host of each one's advertised address)",
+    )
     route_wait_s: float = setting(
         5.0,
         "VINCULO_SCORING_ROUTE_WAIT_S",
