@@ -321,7 +321,8 @@ class ScoringConsumer:
             if self._dead_letters is not None:
                 self._dead_letters.flush()
             if self._changelog is not None:  # never behind the store (routing/changelog.py)
-                self._changelog.write(batch, self._store.log_id())
+                stored = self._store.stored_profiles(batch.profiles) if batch.profiles else {}
+                self._changelog.write(batch, self._store.log_id(), stored)
             try:
                 self._store.commit(batch)
             except SeenBefore:

@@ -100,7 +100,8 @@ class AssignmentFollower:
         same_log = part.log_id is None or part.log_id == current_log
         resume = part.next_offset if same_log else None
         states = {k: state for k, (_, state) in part.states.items()}
-        self._store.apply_restored(tp.partition, states, part.durable_seen(), resume)
+        history = part.history()  # events applied, whichever log they came from
+        self._store.apply_restored(tp.partition, states, part.durable_seen(), resume, history)
         guard = part.guard()
         if guard is not None and same_log:
             self._processor.guards[tp.partition] = guard
