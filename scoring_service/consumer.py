@@ -37,6 +37,7 @@ from scoring_service.routing.assignment import AssignmentFollower
 from scoring_service.routing.assignor import RoutingAssignor
 from scoring_service.routing.changelog import ChangelogWriter
 from scoring_service.routing.directory import PartitionDirectory
+from scoring_service.routing.standby import StandbyReplicas
 from scoring_service.routing.topic_setup import prepare_topics
 from scoring_service.settings import ScoringSettings
 from scoring_service.store import Batch, SeenBefore, StateStore, cannot_write
@@ -100,6 +101,7 @@ class ScoringConsumer:
             settings.kafka_bootstrap, store, self._processor, metrics, directory
         )
         self._changelog: ChangelogWriter | None = None
+        self._standby: StandbyReplicas | None = None
         self._last_commit = time.monotonic()
         self._uncommitted = 0  # records processed since the last durable commit
         self.error: BaseException | None = None
@@ -154,6 +156,7 @@ class ScoringConsumer:
                     self._changelog = ChangelogWriter(
                         settings.kafka_bootstrap, changelog, settings.partitions
                     )
+                    self._standby = self._new_standby(changelog)
                 self._consumer = self._new_consumer()
                 return True
             except KafkaError as exc:
@@ -167,6 +170,18 @@ class ScoringConsumer:
                 self._stop.wait(delay)
                 delay = min(delay * 2, MAX_CONNECT_RETRY_S)
         return False
+
+    def _new_standby(self, changelog: str) -> StandbyReplicas | None:
+        settings = self._settings
+        if settings.standby_replicas < 1 or self._directory is None:
+            return None
+        return StandbyReplicas(
+            settings.kafka_bootstrap,
+            changelog,
+            self._store,
+            self._directory,
+            settings.standby_replicas,
+        )
 
     def _drop_uncommitted(self) -> None:
         """Forget what is not durable: the stored offsets bring it back."""
@@ -218,6 +233,9 @@ class ScoringConsumer:
             consumer.close(timeout_ms=CLOSE_TIMEOUT_S * 1000)  # leaves the group
         if dead_letters is not None:
             dead_letters.close(CLOSE_TIMEOUT_S)
+        standby, self._standby = self._standby, None
+        if standby is not None:
+            standby.close()
         changelog, self._changelog = self._changelog, None
         if changelog is not None:
             changelog.close()  # its writes wait for acks: nothing is left unsent
@@ -249,6 +267,8 @@ class ScoringConsumer:
                 caught_up and self._processor.batch
             ):
                 self.commit()
+            if self._standby is not None and self._paused_since is None:
+                self._standby.poll(self.assigned)
             if self._paused_since is not None:
                 self._resume_if_writable(consumer)
             if not consumer.assignment() and now - last_topic_check >= TOPIC_CHECK_INTERVAL_S:

@@ -90,6 +90,12 @@ class ScoringSettings(ServerSecuritySettings):
         "retention of the interaction topic when created, and the shortest deleting retention"
         " accepted on an existing one (-1: keep every record)",
     )
+    standby_replicas: int = setting(
+        0,
+        "VINCULO_SCORING_STANDBY_REPLICAS",
+        "warm copies kept of each partition on other instances (from its changelog), so a"
+        " failover resumes from a recent offset instead of a full restore",
+    )
     tls_peer_ca: str = setting(
         "",
         "VINCULO_SCORING_TLS_PEER_CA",
@@ -162,5 +168,7 @@ class ScoringSettings(ServerSecuritySettings):
                 f"interaction_retention_ms: {self.interaction_retention_ms}, must be -1 "
                 "(keep every record) or > 0"
             )
+        if self.standby_replicas < 0:
+            raise SettingsError(f"standby_replicas: {self.standby_replicas}, must be >= 0")
         if self.max_poll_records < 1:
             raise SettingsError(f"max_poll_records: {self.max_poll_records}, at least 1")

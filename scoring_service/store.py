@@ -432,6 +432,35 @@ class StateStore:
         self._checkpointer.committed()
         self._tell_listeners(rows)
 
+    def apply_standby(
+        self,
+        partition: int,
+        states: dict[RelationshipKey, FloatArray],
+        seen: dict[tuple[str, str], float],
+        next_offset: int,
+        restored: history.Restored,
+    ) -> None:
+        """Write whole changelog batches of a partition held elsewhere (a standby copy,
+        routing/standby.py) with the input offset they reach, in one transaction."""
+        rows = {key: (partition, state) for key, state in states.items()}
+        with self._transaction():
+            self._write_states(rows)
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO seen_events VALUES (?, ?, ?)",
+                ((owner, event_id, t) for (owner, event_id), t in seen.items()),
+            )
+            self._conn.execute(
+                "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
+                (self.topic, partition, next_offset),
+            )
+            history.append(
+                self._conn, (r for r in restored.rows if r[0] not in restored.incomplete)
+            )
+            history.mark_missing(self._conn, restored.incomplete)
+            profiles.write(self._conn, restored.profiles)
+        self._checkpointer.committed()
+        self._tell_listeners(rows)
+
     def add_commit_listener(self, listener: CommitListener) -> None:
         """Called after every commit that changed state, with each changed owner's new
         rows (the servicer's cache of scored networks drops those owners' networks and

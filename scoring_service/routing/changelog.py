@@ -191,7 +191,7 @@ def restore(
         while pending:
             for tp, records in consumer.poll(timeout_ms=RESTORE_POLL_MS).items():
                 for record in records:
-                    _read_record(record, results[tp.partition], rows[tp.partition])
+                    read_record(record, results[tp.partition], rows[tp.partition])
             # The end is the high watermark a fetch reports: some brokers (the embedded
             # one) answer ListOffsets with the last batch's base offset instead.
             for tp in list(pending):
@@ -214,7 +214,7 @@ def restore(
     return results
 
 
-def _read_record(
+def read_record(
     record: Any, result: RestoredPartition, rows: dict[RelationshipKey, tuple[int, bytes]]
 ) -> None:
     result.records_read += 1
