@@ -34,14 +34,15 @@ from scoring_service.lost_log import adopt_log_identity, rewind_beyond_log_end
 from scoring_service.metrics import ScoringMetrics
 from scoring_service.processor import BatchProcessor, Outcome
 from scoring_service.routing.assignment import AssignmentFollower
-from scoring_service.routing.assignor import RoutingAssignor
 from scoring_service.routing.changelog import ChangelogWriter
 from scoring_service.routing.directory import PartitionDirectory
-from scoring_service.routing.standby import StandbyReplicas
+from scoring_service.routing.group import join_group
+from scoring_service.routing.standby import StandbyReplicas, new_standby
 from scoring_service.routing.topic_setup import prepare_topics
 from scoring_service.settings import ScoringSettings
 from scoring_service.store import Batch, SeenBefore, StateStore, cannot_write
 from scoring_service.watch import WatchHub
+from scoring_service.write_pause import WritePause
 from vinculo.topics import INTERACTIONS_TOPIC, ensure_topics, recreate_if_misshapen
 
 log = logging.getLogger(__name__)
@@ -49,17 +50,12 @@ log = logging.getLogger(__name__)
 # Poll long while nothing is pending (idle CPU: each poll round sends fetches),
 # otherwise only until the next commit is due.
 IDLE_POLL_TIMEOUT_MS = 1000
-# Tansu holds a fetch with no new data until this wait expires (~225 ms of the
-# default 500 were measured before a new record was returned); 200 ms keeps an
-# idle consumer at ~5 fetches a second per broker.
-FETCH_MAX_WAIT_MS = 200
 # While no partition is assigned (topic missing, e.g. after a broker restart),
 # try to create the topics this often.
 TOPIC_CHECK_INTERVAL_S = 3.0
 CONNECT_RETRY_S = 1.0
 MAX_CONNECT_RETRY_S = 10.0
 CLOSE_TIMEOUT_S = 5
-STORE_RETRY_S = 2.0
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -105,8 +101,7 @@ class ScoringConsumer:
         self._last_commit = time.monotonic()
         self._uncommitted = 0  # records processed since the last durable commit
         self.error: BaseException | None = None
-        self.store_writable = True  # False while paused on a store that cannot be written
-        self._paused_since: float | None = None
+        self._pause = WritePause(store, metrics)
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -156,8 +151,8 @@ class ScoringConsumer:
                     self._changelog = ChangelogWriter(
                         settings.kafka_bootstrap, changelog, settings.partitions
                     )
-                    self._standby = self._new_standby(changelog)
-                self._consumer = self._new_consumer()
+                    self._standby = new_standby(settings, changelog, self._store, self._directory)
+                self._consumer = join_group(settings, self._directory, _Rebalance(self))
                 return True
             except KafkaError as exc:
                 log.warning(
@@ -171,18 +166,6 @@ class ScoringConsumer:
                 delay = min(delay * 2, MAX_CONNECT_RETRY_S)
         return False
 
-    def _new_standby(self, changelog: str) -> StandbyReplicas | None:
-        settings = self._settings
-        if settings.standby_replicas < 1 or self._directory is None:
-            return None
-        return StandbyReplicas(
-            settings.kafka_bootstrap,
-            changelog,
-            self._store,
-            self._directory,
-            settings.standby_replicas,
-        )
-
     def _drop_uncommitted(self) -> None:
         """Forget what is not durable: the stored offsets bring it back."""
         self._processor.take_batch()
@@ -190,38 +173,6 @@ class ScoringConsumer:
         self._appended_ms.clear()
         if self._dead_letters is not None:
             self._dead_letters.forget()
-
-    def _new_consumer(self) -> KafkaConsumer:
-        settings = self._settings
-        consumer = KafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap,
-            group_id=settings.consumer_group,
-            client_id="vinculo-scoring",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            # The group joins in ~3 s on the embedded broker instead of ~23 s (NOTES.md).
-            session_timeout_ms=6000,
-            heartbeat_interval_ms=2000,
-            max_poll_records=settings.max_poll_records,
-            # Topics are created by the services with the configured partition
-            # count, never implicitly by a metadata request with the broker's default.
-            allow_auto_create_topics=False,
-            metadata_max_age_ms=5000,  # notice a re-created topic within seconds
-            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-            **self._routing_options(),
-        )
-        consumer.subscribe([INTERACTIONS_TOPIC], listener=_Rebalance(self))
-        return consumer
-
-    def _routing_options(self) -> dict[str, Any]:
-        """Every member advertises its gRPC address through the group join (routing/)."""
-        directory = self._directory
-        if directory is None:
-            return {}
-        assignor = RoutingAssignor(
-            INTERACTIONS_TOPIC, directory.own_address, directory.routes_assigned
-        )
-        return {"partition_assignment_strategy": [assignor]}
 
     def _close(self) -> None:
         consumer, self._consumer = self._consumer, None
@@ -267,10 +218,10 @@ class ScoringConsumer:
                 caught_up and self._processor.batch
             ):
                 self.commit()
-            if self._standby is not None and self._paused_since is None:
+            if self._standby is not None and self._pause.since is None:
                 self._standby.poll(self.assigned)
-            if self._paused_since is not None:
-                self._resume_if_writable(consumer)
+            if self._pause.since is not None and self._pause.can_resume():
+                consumer.resume(*consumer.paused())
             if not consumer.assignment() and now - last_topic_check >= TOPIC_CHECK_INTERVAL_S:
                 last_topic_check = now
                 self._recreate_missing_topic(consumer)
@@ -364,41 +315,19 @@ class ScoringConsumer:
         self._hub.publish(batch, time.time())
 
     def _pause_unwritable(self, exc: sqlite3.OperationalError) -> None:
-        """The store cannot be written (disk full): stop consuming, keep the group.
-
-        Nothing of the batch was written; it is consumed again from the stored
-        offsets once a probe write succeeds. Reads go on serving committed state.
-        """
+        """The store cannot be written: stop consuming, keep the group (write_pause.py)."""
         consumer = self._consumer
         assert consumer is not None
-        log.error(
-            "state store %s cannot be written (%s): consumption paused, retried every %.0f s; "
-            "free space on its disk or end what locks it (nothing is lost: the records stay "
-            "in the log)",
-            self._store.path,
-            exc,
-            STORE_RETRY_S,
-        )
+        self._pause.begin(exc)
         self._drop_uncommitted()
-        self._metrics.store_writable.set(0)
-        self.store_writable = False
-        self._paused_since = time.monotonic()
         assigned = list(consumer.assignment())
         self._seek_to_stored(assigned)
         consumer.pause(*assigned)
 
-    def _resume_if_writable(self, consumer: KafkaConsumer) -> None:
-        assert self._paused_since is not None
-        if time.monotonic() - self._paused_since < STORE_RETRY_S:
-            return
-        if not self._store.probe_write():
-            self._paused_since = time.monotonic()
-            return
-        log.info("state store %s can be written again: consuming", self._store.path)
-        self._paused_since = None
-        self.store_writable = True
-        self._metrics.store_writable.set(1)
-        consumer.resume(*consumer.paused())
+    @property
+    def store_writable(self) -> bool:
+        """False while paused on a store that cannot be written."""
+        return self._pause.writable
 
     def _observe_freshness(self) -> None:
         now_ms = time.time() * 1000

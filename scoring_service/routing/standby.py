@@ -28,6 +28,7 @@ from kafka import KafkaConsumer, TopicPartition
 from scoring_service.codec import decode_states
 from scoring_service.routing.changelog import MARKER_KEY, RestoredPartition, read_record
 from scoring_service.routing.directory import PartitionDirectory
+from scoring_service.settings import ScoringSettings
 from scoring_service.store import RelationshipKey, StateStore
 
 log = logging.getLogger(__name__)
@@ -148,3 +149,17 @@ class StandbyReplicas:
         seen = {k: t for k, (_, t) in part.seen.items()}
         self._store.apply_standby(partition, states, seen, part.next_offset, part.history())
         self.batches_applied += 1
+
+
+def new_standby(
+    settings: ScoringSettings,
+    changelog: str,
+    store: StateStore,
+    directory: PartitionDirectory | None,
+) -> StandbyReplicas | None:
+    """Standby copies when the settings ask for them (and instances route to each other)."""
+    if settings.standby_replicas < 1 or directory is None:
+        return None
+    return StandbyReplicas(
+        settings.kafka_bootstrap, changelog, store, directory, settings.standby_replicas
+    )
