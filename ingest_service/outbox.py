@@ -122,5 +122,13 @@ class Outbox:
         for start, end in spans[:limit]:
             yield _record(data[start:end])
 
+    def tail(self, count: int) -> list[Record]:
+        """The last `count` records, oldest first (ingest_service.dedupe_seed)."""
+        if count <= 0:
+            return []
+        data = self.path.read_bytes()
+        spans, _ = _parse(data)
+        return [_record(data[start:end]) for start, end in spans[-count:]]
+
     def close(self) -> None:
         os.close(self._fd)  # also releases the flock
