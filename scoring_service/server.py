@@ -80,6 +80,7 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
     registry = CollectorRegistry()
     metrics = ScoringMetrics(registry)
     hub = WatchHub(max_watchers=settings.max_watch_streams)
+    metrics.watch_streams.set_function(lambda: hub.open_streams)
     with contextlib.ExitStack() as cleanup:  # whatever fails, what started is stopped
         if settings.rebuild_state:
             check_rebuild(settings.database_path, settings.kafka_bootstrap, settings.rebuild_wait_s)
@@ -198,7 +199,8 @@ def _bind_grpc(
     )
     server = ServiceServer(
         registry,
-        max_workers=settings.max_workers,
+        # A watch stream holds a thread for its lifetime: they come on top of the callers'.
+        max_workers=settings.max_workers + settings.max_watch_streams,
         security=build_server_security(settings),
         interceptors=[forwarding],
         ready_at_start=False,  # ready once the group is joined and caught up
