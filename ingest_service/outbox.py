@@ -12,7 +12,8 @@ whole log is produced again. The scoring service ignores repeats by event id.
 With Apache Kafka (production) the topic id never changes, so the watcher
 never replays; the outbox can also be turned off (`VINCULO_INGEST_OUTBOX=false`).
 The log grows with every acknowledged record (it is the history `vinculo
-export` and a state rebuild need); it is read whole when replayed.
+export` and a state rebuild need); it is read whole when replayed. Records of
+erased people are cut out of it (`compact`, driven by `outbox_eraser.py`).
 
 The file: frames of `u32 length | u32 crc32 | u16 key length | key | value`.
 A torn or damaged tail (a crash mid-write) is cut off at open and logged; it
@@ -28,7 +29,7 @@ import os
 import struct
 import threading
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from ingest_service.publisher import Record
@@ -83,6 +84,7 @@ class Outbox:
             os.close(self._fd)
             raise OutboxLocked(f"{self.path} is in use by another ingest process") from exc
         self._lock = threading.Lock()
+        self._retired: list[int] = []  # descriptors of files `compact` replaced
         self._count = self._recover()
 
     def _recover(self) -> int:
@@ -107,11 +109,12 @@ class Outbox:
             return
         blob = b"".join(_frame(r) for r in records)
         with self._lock:
-            written = os.write(self._fd, blob)
+            fd = self._fd
+            written = os.write(fd, blob)
         if written != len(blob):  # O_APPEND on a local file writes all or raises
             raise OSError(f"outbox {self.path}: short write ({written} of {len(blob)} bytes)")
         # fsync outside the lock: concurrent callers share one flush (group commit).
-        os.fsync(self._fd)
+        os.fsync(fd)
         with self._lock:
             self._count += len(records)
 
@@ -122,6 +125,38 @@ class Outbox:
         for start, end in spans[:limit]:
             yield _record(data[start:end])
 
+    def compact(self, drop: Callable[[Record], bool], checked: int = 0) -> tuple[int, int]:
+        """Rewrite the log without the records `drop` selects (erased people).
+
+        `checked`: the size the log had when `drop` last found nothing in it; only
+        records after it are tested for a match (the whole log is when one does).
+        Returns the records removed and the size to pass as `checked` next time.
+        Appends wait meanwhile. The new file is written, fsynced and locked beside
+        the old one, then renamed over it: a crash leaves one or the other whole.
+        """
+        with self._lock:
+            data = self.path.read_bytes()
+            spans, valid = _parse(data)
+            if not any(drop(_record(data[s:e])) for s, e in spans if s >= checked):
+                return 0, valid
+            kept = [data[s - _HEAD.size : e] for s, e in spans if not drop(_record(data[s:e]))]
+            partial = self.path.with_name(self.path.name + ".compact")
+            fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.write(fd, b"".join(kept))
+            os.fsync(fd)
+            os.replace(partial, self.path)
+            directory = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+            # The old descriptor may still be in an append's fsync: closed at close().
+            self._retired.append(self._fd)
+            self._fd = fd
+            self._count = len(kept)
+            return len(spans) - len(kept), sum(map(len, kept))
+
     def tail(self, count: int) -> list[Record]:
         """The last `count` records, oldest first (ingest_service.dedupe_seed)."""
         if count <= 0:
@@ -131,4 +166,6 @@ class Outbox:
         return [_record(data[start:end]) for start, end in spans[-count:]]
 
     def close(self) -> None:
+        for fd in self._retired:
+            os.close(fd)
         os.close(self._fd)  # also releases the flock

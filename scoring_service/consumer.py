@@ -30,6 +30,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from scoring_service.dead_letters import DeadLetterSender
+from scoring_service.erasure.eraser import Eraser
 from scoring_service.lost_log import adopt_log_identity, rewind_beyond_log_end
 from scoring_service.metrics import ScoringMetrics
 from scoring_service.processor import BatchProcessor, Outcome
@@ -43,6 +44,7 @@ from scoring_service.settings import ScoringSettings
 from scoring_service.store import Batch, SeenBefore, StateStore, cannot_write
 from scoring_service.watch import WatchHub
 from scoring_service.write_pause import WritePause
+from vinculo.security.kafka import kafka_client_config
 from vinculo.topics import INTERACTIONS_TOPIC, ensure_topics, recreate_if_misshapen
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ TOPIC_CHECK_INTERVAL_S = 3.0
 CONNECT_RETRY_S = 1.0
 MAX_CONNECT_RETRY_S = 10.0
 CLOSE_TIMEOUT_S = 5
+TOMBSTONE_WAIT_S = 30.0
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -79,13 +82,20 @@ class ScoringConsumer:
         metrics: ScoringMetrics,
         hub: WatchHub,
         directory: PartitionDirectory | None = None,
+        eraser: Eraser | None = None,
     ) -> None:
         self._settings = settings
+        # Every Kafka client of this consumer connects the same way (TLS, SASL).
+        self._security = settings.kafka_security()
+        self._kafka = kafka_client_config(self._security)
         self._directory = directory
         self._store = store
         self._metrics = metrics
         self._hub = hub
         self._processor = BatchProcessor(store)
+        self._eraser = eraser
+        if eraser is not None:
+            self._processor.erased = eraser.known.erased
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="scoring-consumer", daemon=True)
         self._consumer: KafkaConsumer | None = None
@@ -94,7 +104,7 @@ class ScoringConsumer:
         self.assigned: frozenset[int] = frozenset()
         self._appended_ms: list[int] = []  # Kafka timestamps of records not yet committed
         self._follower = AssignmentFollower(
-            settings.kafka_bootstrap, store, self._processor, metrics, directory
+            settings.kafka_bootstrap, store, self._processor, metrics, directory, self._kafka
         )
         self._changelog: ChangelogWriter | None = None
         self._standby: StandbyReplicas | None = None
@@ -145,14 +155,21 @@ class ScoringConsumer:
         delay = CONNECT_RETRY_S
         while not self._stop.is_set():
             try:
-                changelog = prepare_topics(settings)
-                self._dead_letters = DeadLetterSender(settings.kafka_bootstrap, self._metrics)
+                changelog = prepare_topics(settings, self._security)
+                self._dead_letters = DeadLetterSender(
+                    settings.kafka_bootstrap, self._metrics, **self._kafka
+                )
                 if changelog is not None:
                     self._changelog = ChangelogWriter(
-                        settings.kafka_bootstrap, changelog, settings.partitions
+                        settings.kafka_bootstrap, changelog, settings.partitions, **self._kafka
                     )
-                    self._standby = new_standby(settings, changelog, self._store, self._directory)
-                self._consumer = join_group(settings, self._directory, _Rebalance(self))
+                    self._standby = new_standby(
+                        settings, changelog, self._store, self._directory, self._kafka
+                    )
+                self._wait_for_tombstones()
+                self._consumer = join_group(
+                    settings, self._directory, _Rebalance(self), self._kafka
+                )
                 return True
             except KafkaError as exc:
                 log.warning(
@@ -165,6 +182,16 @@ class ScoringConsumer:
                 self._stop.wait(delay)
                 delay = min(delay * 2, MAX_CONNECT_RETRY_S)
         return False
+
+    def _wait_for_tombstones(self) -> None:
+        """Known tombstones first (scoring_service/erasure/), bounded: a broker without
+        the topic's leader must not stop consumption for good."""
+        if self._eraser is None or self._eraser.caught_up.is_set():
+            return
+        if not self._eraser.caught_up.wait(TOMBSTONE_WAIT_S):
+            log.warning(
+                "tombstone topic not read within %.0f s: consuming anyway", TOMBSTONE_WAIT_S
+            )
 
     def _drop_uncommitted(self) -> None:
         """Forget what is not durable: the stored offsets bring it back."""
@@ -206,6 +233,8 @@ class ScoringConsumer:
                 # One call for the whole poll: the state lookup and the fold are per
                 # call, and each partition's records keep their order.
                 self._process([record for records in polled.values() for record in records])
+            if self._eraser is not None and self._eraser.has_pending():
+                self._erase()
             self._check_log_ends(consumer)
             self._follower.settle_log_ends(consumer)
             lag = self._fetch_lag(consumer)
@@ -226,6 +255,15 @@ class ScoringConsumer:
                 last_topic_check = now
                 self._recreate_missing_topic(consumer)
 
+    def _erase(self) -> None:
+        """Commit what was consumed so far, then apply the queued tombstones."""
+        assert self._eraser is not None
+        self.commit()
+        erased = self._eraser.apply_pending()
+        if self._changelog is not None and erased.relationships + erased.seen:
+            self._changelog.forget(erased.relationships, erased.seen)
+        self._metrics.relationships.dec(len(erased.relationships))
+
     def _poll_timeout_ms(self) -> int:
         if not self._processor.batch:
             return IDLE_POLL_TIMEOUT_MS
@@ -243,6 +281,7 @@ class ScoringConsumer:
                 settings.kafka_bootstrap,
                 settings.partitions,
                 interaction_retention_ms=settings.interaction_retention_ms,
+                security=self._security,
             )
 
     def _process(self, records: list[Any]) -> None:
@@ -397,11 +436,11 @@ class ScoringConsumer:
             return
         settings = self._settings
         if recreate_if_misshapen(
-            settings.kafka_bootstrap, self._changelog.topic, settings.partitions
+            settings.kafka_bootstrap, self._changelog.topic, settings.partitions, self._security
         ):
             self._changelog.close()
             self._changelog = ChangelogWriter(
-                settings.kafka_bootstrap, self._changelog.topic, settings.partitions
+                settings.kafka_bootstrap, self._changelog.topic, settings.partitions, **self._kafka
             )
 
 

@@ -16,13 +16,14 @@ log = logging.getLogger(__name__)
 
 
 class DeadLetterSender:
-    def __init__(self, bootstrap: str, metrics: ScoringMetrics) -> None:
+    def __init__(self, bootstrap: str, metrics: ScoringMetrics, **client: Any) -> None:
         self._metrics = metrics
         self._producer = KafkaProducer(
             bootstrap_servers=bootstrap,
             client_id="vinculo-scoring-dlq",
             acks="all",
             linger_ms=5,
+            **client,
         )
         self._futures: list[Any] = []
 

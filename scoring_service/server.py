@@ -23,6 +23,9 @@ from prometheus_client import CollectorRegistry
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from scoring_service.consumer import ScoringConsumer
+from scoring_service.erasure.eraser import Eraser
+from scoring_service.erasure.servicer import SERVICE_NAME as ERASURE_SERVICE
+from scoring_service.erasure.wiring import start_erasure, start_follower
 from scoring_service.integrity import DamagedStore
 from scoring_service.lag_monitor import LagMonitor
 from scoring_service.metrics import ScoringMetrics
@@ -41,10 +44,12 @@ from vinculo import logs
 from vinculo import settings as settings_lib
 from vinculo.grpc_server import ServiceServer, start_metrics_http
 from vinculo.ready import remove_ready_file, write_ready_file
+from vinculo.security.kafka_check import KafkaCredentialsRejected, check_kafka_credentials
 from vinculo.security.settings import build_server_security
 from vinculo.security.tls import client_credentials
 from vinculo.topics import INTERACTIONS_TOPIC
 from vinculo.v1 import scoring_pb2, scoring_pb2_grpc
+from vinculo.v1.erasure_pb2_grpc import add_ErasureServiceServicer_to_server
 
 log = logging.getLogger("scoring_service")
 
@@ -53,6 +58,8 @@ CONSUMER_CHECK_S = 0.5
 # glibc's mallopt: buffers from this size up are mapped for themselves and unmapped when freed.
 M_MMAP_THRESHOLD = -3
 LARGE_BUFFER_BYTES = 4 * 2**20
+# At start, a broker refusing our TLS/SASL credentials stops the service within this bound.
+KAFKA_CREDENTIALS_CHECK_S = 5.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,9 +88,17 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
     metrics = ScoringMetrics(registry)
     hub = WatchHub(max_watchers=settings.max_watch_streams)
     metrics.watch_streams.set_function(lambda: hub.open_streams)
+    check_kafka_credentials(
+        settings.kafka_bootstrap, settings.kafka_security(), KAFKA_CREDENTIALS_CHECK_S
+    )
     with contextlib.ExitStack() as cleanup:  # whatever fails, what started is stopped
         if settings.rebuild_state:
-            check_rebuild(settings.database_path, settings.kafka_bootstrap, settings.rebuild_wait_s)
+            check_rebuild(
+                settings.database_path,
+                settings.kafka_bootstrap,
+                settings.rebuild_wait_s,
+                settings.kafka_security(),
+            )
         store = StateStore(
             settings.database_path,
             INTERACTIONS_TOPIC,
@@ -95,7 +110,10 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         metrics.relationships.set(store.count_relationships())
         server, directory, forwarding = _bind_grpc(settings, registry)
         cleanup.callback(forwarding.close)
-        consumer = ScoringConsumer(settings, store, metrics, hub, directory)
+        eraser = Eraser(store)
+        follower = start_follower(settings.kafka_bootstrap, eraser, settings.kafka_security())
+        cleanup.callback(follower.stop)
+        consumer = ScoringConsumer(settings, store, metrics, hub, directory, eraser)
         consumer.start()  # joining the group (~3 s) overlaps loading the model (~2 s)
         cleanup.callback(consumer.stop)
         monitor = LagMonitor(
@@ -105,6 +123,7 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
             store,
             metrics,
             assigned=lambda: consumer.assigned,
+            security=settings.kafka_security(),
         )
         monitor.start()
         cleanup.callback(monitor.stop)
@@ -119,6 +138,11 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         servicer = ScoringServicer(
             store, scorer, hub, make_suggester(cadences_of(settings)), cache=cache
         )
+        erasure = start_erasure(
+            settings.kafka_bootstrap, eraser, hub, cache, settings.kafka_security()
+        )
+        cleanup.callback(erasure.close)
+        server.add(add_ErasureServiceServicer_to_server, erasure, ERASURE_SERVICE)
         grpc_port = _start_grpc(settings, server, servicer)
         cleanup.callback(server.stop)
         # Ready (health "", readiness, the service) while every partition held here has
@@ -231,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
     _install_signal_handlers(stop)
     try:
         return serve(settings, stop)
-    except (StateSchemaMismatch, DamagedStore, IncompatibleModel) as exc:
+    except (StateSchemaMismatch, DamagedStore, IncompatibleModel, KafkaCredentialsRejected) as exc:
         log.error("%s", exc)
         return 2
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from vinculo.security.kafka import KafkaClientSettings
 from vinculo.security.settings import ServerSecuritySettings
 from vinculo.settings import SettingsError, setting
 
 
 @dataclass(frozen=True)
-class ScoringSettings(ServerSecuritySettings):
+class ScoringSettings(ServerSecuritySettings, KafkaClientSettings):
     kafka_bootstrap: str = setting(
         "127.0.0.1:9092", "VINCULO_KAFKA_BOOTSTRAP", "Kafka bootstrap servers, comma separated"
     )
@@ -138,6 +139,7 @@ class ScoringSettings(ServerSecuritySettings):
 
     def validate(self) -> None:
         self.validate_security()
+        self.validate_kafka_security()
         for name in ("grpc_port", "metrics_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535:

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
+from vinculo.security.kafka import PLAINTEXT, KafkaSecurity, kafka_client_config
+
 log = logging.getLogger(__name__)
 
 KEEP_FOREVER = -1
@@ -122,9 +124,13 @@ def unknown_settings(req: Requirement, configs: Mapping[str, str]) -> list[str]:
     return [name for name in names if name not in configs]
 
 
-def describe(bootstrap: str, topics: list[str], **client: object) -> dict[str, dict[str, str]]:
+def describe(
+    bootstrap: str, topics: list[str], security: KafkaSecurity = PLAINTEXT
+) -> dict[str, dict[str, str]]:
     """Every config of each topic the broker reports (defaults included), by name."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vinculo-admin", **client)
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="vinculo-admin", **kafka_client_config(security)
+    )
     try:
         resources = [ConfigResource(ConfigResourceType.TOPIC, t) for t in topics]
         answer = admin.describe_configs(resources, config_filter="all")
@@ -141,10 +147,12 @@ def describe(bootstrap: str, topics: list[str], **client: object) -> dict[str, d
     }
 
 
-def check_topic_settings(bootstrap: str, requirements: list[Requirement]) -> None:
+def check_topic_settings(
+    bootstrap: str, requirements: list[Requirement], security: KafkaSecurity = PLAINTEXT
+) -> None:
     """Raise TopicSettingsError naming every setting that would lose data; log the
     settings the broker did not report (they cannot be checked)."""
-    described = describe(bootstrap, [req.topic for req in requirements])
+    described = describe(bootstrap, [req.topic for req in requirements], security)
     found: list[str] = []
     for req in requirements:
         configs = described.get(req.topic, {})

@@ -35,8 +35,10 @@ class AssignmentFollower:
         processor: BatchProcessor,
         metrics: ScoringMetrics,
         directory: PartitionDirectory | None,
+        client: dict[str, Any],
     ) -> None:
         self._bootstrap = bootstrap
+        self._client = client  # TLS, SASL of the restore's consumer
         self._store = store
         self._processor = processor
         self._metrics = metrics
@@ -67,7 +69,8 @@ class AssignmentFollower:
         if not never_held:
             return set()
         started = time.monotonic()
-        parts = changelog_restore(self._bootstrap, changelog, [tp.partition for tp in never_held])
+        partitions = [tp.partition for tp in never_held]
+        parts = changelog_restore(self._bootstrap, changelog, partitions, **self._client)
         current_log = topic_id(consumer, INTERACTIONS_TOPIC)
         done: set[int] = set()
         for tp in never_held:

@@ -21,6 +21,7 @@ def join_group(
     settings: ScoringSettings,
     directory: PartitionDirectory | None,
     listener: ConsumerRebalanceListener,
+    client: dict[str, Any],
 ) -> KafkaConsumer:
     """A consumer of the interaction topic in the scoring group, subscribed."""
     consumer = KafkaConsumer(
@@ -39,6 +40,7 @@ def join_group(
         metadata_max_age_ms=5000,  # notice a re-created topic within seconds
         fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         **_routing_options(directory),
+        **client,  # TLS, SASL (vinculo/security/kafka.py)
     )
     consumer.subscribe([INTERACTIONS_TOPIC], listener=listener)
     return consumer

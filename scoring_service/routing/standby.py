@@ -86,6 +86,7 @@ class StandbyReplicas:
         store: StateStore,
         directory: PartitionDirectory,
         replicas: int,
+        **client: Any,
     ) -> None:
         self._changelog = changelog
         self._store = store
@@ -96,6 +97,7 @@ class StandbyReplicas:
             client_id="vinculo-scoring-standby",
             enable_auto_commit=False,
             fetch_max_bytes=16 * 1024 * 1024,
+            **client,
         )
         self._seen_state: tuple[int, frozenset[int]] | None = None
         self.partitions: frozenset[int] = frozenset()
@@ -156,10 +158,11 @@ def new_standby(
     changelog: str,
     store: StateStore,
     directory: PartitionDirectory | None,
+    client: dict[str, Any],
 ) -> StandbyReplicas | None:
     """Standby copies when the settings ask for them (and instances route to each other)."""
     if settings.standby_replicas < 1 or directory is None:
         return None
     return StandbyReplicas(
-        settings.kafka_bootstrap, changelog, store, directory, settings.standby_replicas
+        settings.kafka_bootstrap, changelog, store, directory, settings.standby_replicas, **client
     )

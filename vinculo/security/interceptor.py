@@ -1,7 +1,8 @@
 """The server interceptor: who is calling (authentication), may they (authorization).
 
-Identity: a bearer token in the `authorization` metadata (checked against the
-token store), else the common name of a client certificate the TLS layer
+Identity: a bearer token in the `authorization` metadata (a JWT, verified by
+jwt_tokens.py, whose `sub` names the caller; else checked against the token
+store), else the common name of a client certificate the TLS layer
 verified against the client CA. A bad token is UNAUTHENTICATED even beside a
 good certificate. Health and reflection need no credential (probes, grpcurl).
 
@@ -23,13 +24,19 @@ from typing import Any
 
 import grpc
 
+from vinculo.security.jwt_tokens import JwtVerifier, looks_like_jwt
 from vinculo.security.policy import ADMIN, PUBLISH, READ, Policy
 from vinculo.security.tokens import TokenStore
 
 log = logging.getLogger("vinculo.security")
 
 OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
-SERVICE_ACTIONS = {"vinculo.v1.IngestService": PUBLISH, "vinculo.v1.ScoringService": READ}
+# ErasureService is a reader's: a person may forget (in) their own network.
+SERVICE_ACTIONS = {
+    "vinculo.v1.IngestService": PUBLISH,
+    "vinculo.v1.ScoringService": READ,
+    "vinculo.v1.ErasureService": READ,
+}
 
 
 def action_of(method: str) -> str:
@@ -47,17 +54,23 @@ def owners_of(message: Any) -> list[str]:
 
 
 class Authenticator:
-    def __init__(self, tokens: TokenStore | None, trust_client_certs: bool) -> None:
+    def __init__(
+        self, tokens: TokenStore | None, trust_client_certs: bool, jwt: JwtVerifier | None = None
+    ) -> None:
         self._tokens = tokens
         self._trust_certs = trust_client_certs
+        self._jwt = jwt
 
     def identity(self, context: grpc.ServicerContext) -> str | None:
         for key, value in context.invocation_metadata():
             if key == "authorization":
                 scheme, _, token = str(value).partition(" ")
-                if scheme.lower() != "bearer" or self._tokens is None:
+                token = token.strip()
+                if scheme.lower() != "bearer":
                     return None
-                return self._tokens.identity_for(token.strip())
+                if self._jwt is not None and looks_like_jwt(token):
+                    return self._jwt.identity_for(token)
+                return self._tokens.identity_for(token) if self._tokens is not None else None
         if self._trust_certs:
             names = context.auth_context().get("x509_common_name")
             if names:
