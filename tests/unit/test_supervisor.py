@@ -15,8 +15,10 @@ from vinculo_apps.devstack.supervisor import RestartPolicy, Supervisor
 
 
 class FakeService:
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, module: str = "") -> None:
         self.label = label
+        self.module = module or f"{label}_service"
+        self.process: object | None = object()
         self.code: int | None = None
         self.spawned = 0
         self.stopped = 0
@@ -24,12 +26,36 @@ class FakeService:
     def exit_code(self) -> int | None:
         return self.code
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 15.0) -> None:
         self.stopped += 1
         self.code = None  # reaped: no process any more
+        self.process = None
 
     def spawn(self) -> FakeService:
         self.spawned += 1
+        self.process = object()
+        return self
+
+
+class FakePopen:
+    def __init__(self) -> None:
+        self.code: int | None = None
+
+    def poll(self) -> int | None:
+        return self.code
+
+
+class FakeBroker:
+    def __init__(self) -> None:
+        self.process: FakePopen | None = FakePopen()
+        self.starts = 0
+
+    def stop(self) -> None:
+        self.process = None
+
+    def start(self) -> FakeBroker:
+        self.starts += 1
+        self.process = FakePopen()
         return self
 
 
@@ -127,3 +153,29 @@ def test_a_restart_that_fails_to_start_counts_as_a_crash() -> None:
     clock.now += 1
     failure = supervisor.check()
     assert failure is not None and "failed to start (no space left on device)" in failure
+
+
+def test_a_dead_broker_is_restarted_with_topics_first_and_the_consumers_after_it() -> None:
+    ingest, scoring, broker, clock = (
+        FakeService("ingest"),
+        FakeService("scoring"),
+        FakeBroker(),
+        Clock(),
+    )
+    stack = FakeStack(ingest, scoring)
+    stack.broker = broker  # type: ignore[assignment]
+    order: list[str] = []
+    supervisor = Supervisor(
+        cast(Any, stack), RestartPolicy(3, 60.0, 1.0), clock,
+        after_broker_start=lambda: order.append(f"topics, scoring spawned {scoring.spawned}"),
+    )  # fmt: skip
+    assert broker.process is not None
+    broker.process.code = -9
+    assert supervisor.check() is None
+    assert scoring.stopped == 1 and ingest.stopped == 0  # held while the broker is down
+    clock.now += 1.0
+    assert supervisor.check() is None
+    assert broker.starts == 1 and order == ["topics, scoring spawned 0"]
+    assert scoring.spawned == 1 and ingest.spawned == 0
+    assert supervisor.check() is None  # the consumers' restart is no crash: nothing pending
+    assert supervisor.pending == []

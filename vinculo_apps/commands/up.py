@@ -26,9 +26,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from ingest_service.settings import IngestSettings
 from vinculo import settings as settings_mod
 from vinculo.security.channel import PLAINTEXT, ClientSecurity
 from vinculo.settings import SettingsError, setting
+from vinculo.topics import ensure_topics
 from vinculo_apps.devstack.broker import EmbeddedBroker, free_port
 from vinculo_apps.devstack.ports import port_in_use
 from vinculo_apps.devstack.stack import DevStack, ServiceLaunch
@@ -150,6 +152,12 @@ class Stack(DevStack):
         super().start()
         return self
 
+    def create_topics(self) -> None:
+        """The topics, with the partition count the services use (VINCULO_PARTITIONS),
+        before any client's question makes the embedded broker create them its way."""
+        ingest = settings_mod.load(IngestSettings, None)
+        ensure_topics(self.bootstrap, ingest.partitions, ingest.replication_factor)
+
     def _check_ports_free(self) -> None:
         """Fail clearly on a port in use (often another `vinculo up`) before starting anything.
 
@@ -240,7 +248,10 @@ def run(args: argparse.Namespace) -> int:
             os.getpid(),
         )
         signals.running = True
-        return _supervise(Supervisor(stack, settings.restart_policy), signals.event)
+        supervisor = Supervisor(
+            stack, settings.restart_policy, after_broker_start=stack.create_topics
+        )
+        return _supervise(supervisor, signals.event)
     finally:
         stack.stop()
         log.info("stopped")

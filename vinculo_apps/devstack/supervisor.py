@@ -10,8 +10,9 @@ then returns why, and the caller stops the stack and exits non-zero.
 The broker is restarted too. It is memory-only, so it comes back empty: the
 ingest outbox replays every acknowledged record into it (decision 11) and the
 scoring service ignores repeats by event id, so nothing is lost or counted
-twice. The scoring instances are restarted with it (their consumer group does
-not recover on the embedded broker; with Kafka there is no broker child).
+twice. The scoring instances are stopped while it is down and started after it
+(their consumer group does not recover on the embedded broker; with Kafka there
+is no broker child).
 A restarted service is not waited for here (the loop keeps watching the
 others); if it dies while starting, that is one more restart.
 
@@ -33,6 +34,7 @@ log = logging.getLogger("vinculo.supervisor")
 MAX_BACKOFF_S = 30.0
 BROKER = "broker"
 CONSUMER_MODULE = "scoring_service"
+CONSUMER_STOP_S = 5.0  # SIGTERM, then SIGKILL: its state and offsets commit together
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,15 @@ class Supervisor:
         stack: DevStack,
         policy: RestartPolicy,
         clock: Callable[[], float] = time.monotonic,
+        after_broker_start: Callable[[], None] | None = None,
     ) -> None:
+        """after_broker_start: run once a restarted broker listens, before the consumers
+        start again (`vinculo up` creates the topics there, with their partition count)."""
         self.stack = stack
         self.policy = policy
         self._clock = clock
+        self._after_broker_start = after_broker_start
+        self._held: list[ServiceLaunch] = []  # consumers stopped until the broker is back
         self._history: dict[str, deque[float]] = {}  # label -> times of its restarts
         self._due: dict[str, float] = {}  # label -> when its pending restart happens
         self.restarts = 0
@@ -112,6 +119,7 @@ class Supervisor:
         if label == BROKER:
             if self.stack.broker is not None:
                 self.stack.broker.stop()  # reaps it, closes the relay; the port stays its own
+            self._hold_consumers()
         else:
             self._service(label).stop()
 
@@ -122,8 +130,10 @@ class Supervisor:
             if label == BROKER:
                 if self.stack.broker is not None:
                     self.stack.broker.start()  # the same port: clients reconnect by themselves
+                if self._after_broker_start is not None:
+                    self._after_broker_start()
                 log.info("broker restarted (empty: the ingest outbox replays into it)")
-                self._restart_consumers()
+                self._release_consumers()
             else:
                 self._service(label).spawn()  # the ports it bound first: clients find it again
                 log.info("%s restarted", label)
@@ -132,17 +142,24 @@ class Supervisor:
             return self._schedule(label, f"failed to start ({exc})", now)
         return None
 
-    def _restart_consumers(self) -> None:
-        """Scoring instances start over with the new broker: on the embedded broker a
-        consumer group's members never get partitions again after its restart
-        (measured: revoked, no assignment within 90 s). Not counted as crashes;
-        their state store keeps what they scored, repeats are ignored by event id."""
+    def _hold_consumers(self) -> None:
+        """Stop the scoring instances while the broker is down; `_release_consumers`
+        starts them once it is back. On the embedded broker a consumer group's
+        members never get partitions again after its restart (seen: revoked, none
+        assigned within 90 s), and a client asking about a topic before it is
+        re-created makes the broker create it with its own partition count. Not
+        counted as crashes; their stores keep what they scored (decision 2)."""
         for service in self.stack.services:
             running = service.process is not None and service.exit_code() is None
-            if service.module == CONSUMER_MODULE and running and service.label not in self._due:
-                service.stop()  # SIGTERM: it commits what it consumed
-                service.spawn()
-                log.info("%s restarted to rejoin its group on the new broker", service.label)
+            if service.module == CONSUMER_MODULE and running:
+                service.stop(CONSUMER_STOP_S)
+                self._held.append(service)
+
+    def _release_consumers(self) -> None:
+        held, self._held = self._held, []
+        for service in held:
+            service.spawn()
+            log.info("%s restarted to rejoin its group on the new broker", service.label)
 
     @property
     def pending(self) -> list[str]:
