@@ -102,6 +102,7 @@ def measure_main(profile: Profile, root: Path) -> dict[str, Any]:
         results["ingest_cpu_bound_eps"] = cpu.cpu_bound_eps(flow_cpu, len(events))
         results["ingest_to_scored_eps"] = flow.events_per_s
         results["ingest_ratio"] = ratio(flow.events_per_s, results["raw_kafka_eps"])
+        results["outbox_bytes_per_event"] = stack.outbox_bytes() / len(events)
         results["ingest"] = {**asdict(flow), "ingest_eps": flow.ingest_eps,
                              "records_per_s": flow.records_per_s}  # fmt: skip
         log(f"freshness: {profile.freshness_samples} samples")

@@ -151,7 +151,9 @@ class Stack:
             self.broker.start()
             if self.with_services:
                 self.scoring = service("scoring_service", self.root, self.broker.bootstrap)
-                self.ingest = service("ingest_service", self.root, self.broker.bootstrap)
+                # The durable configuration (decision 11), explicit: the outbox on.
+                durable = ["--outbox", "true"]
+                self.ingest = service("ingest_service", self.root, self.broker.bootstrap, durable)
                 DevStack([self.scoring, self.ingest], self.broker).start()  # both at once
         except BaseException:
             self.close()
@@ -185,6 +187,11 @@ class Stack:
 
     def services(self) -> dict[str, Service]:
         return {p.name: p for p in (self.ingest, self.scoring) if p is not None}
+
+    def outbox_bytes(self) -> int:
+        """Bytes of the ingest outbox's segments on disk."""
+        outbox = self.root / "ingest_service" / "ingest"
+        return sum(p.stat().st_size for p in outbox.glob("ingest-outbox.*.seg"))
 
     def broker_ps(self) -> psutil.Process | None:
         popen = self.broker.process
