@@ -162,3 +162,35 @@ def test_people_are_shown_by_name_with_their_role() -> None:
     page = html.render(data)
     assert "Íñigo Fernández Martínez" in page and "CTO, Acme" in page and "%c3" not in page
     assert "linkedin:contact-0001" in page  # no name known: the id
+
+
+def namesakes_report() -> ReportData:
+    """Two different people called John Smith (Globex, Initech), and a third unnamed contact."""
+    people = [relationship(i, 0.5 - i / 10, 1) for i in range(3)]
+    for person, company in zip(people[:2], ("Globex", "Initech"), strict=True):
+        person.contact_name, person.contact_company = "John Smith", company
+    prune = pb.Suggestion(
+        kind=pb.ACTION_KIND_PRUNE, contact_id=people[1].contact_id, contact_name="John Smith"
+    )
+    summary = pb.GetNetworkSummaryResponse(owner_id="marta", total_contacts=3)
+    return ReportData("marta", AS_OF, people, summary, [prune])
+
+
+def test_namesakes_are_told_apart_by_company_in_every_table() -> None:
+    data = namesakes_report()
+    console = Console(record=True, width=200)
+    terminal.render(data, console)
+    text = console.export_text()
+    assert "John Smith (Globex)" in text
+    assert text.count("John Smith (Initech)") == 2  # ranking and the prune suggestion
+    page = html.render(data)
+    assert "John Smith (Globex)" in page and "John Smith (Initech)" in page
+
+
+def test_namesakes_without_a_role_are_told_apart_by_id() -> None:
+    data = namesakes_report()
+    data.relationships[1].contact_company = ""
+    labels = ReportData("marta", AS_OF, data.relationships, data.summary).labels
+    assert labels[data.relationships[0].contact_id] == "John Smith (linkedin:contact-0000)"
+    assert labels[data.relationships[1].contact_id] == "John Smith (linkedin:contact-0001)"
+    assert labels[data.relationships[2].contact_id] == "linkedin:contact-0002"

@@ -32,6 +32,15 @@ class ReportData:
     suggestions: list[pb.Suggestion] = field(default_factory=list)
     # Why there are no suggestions, when the service could not give them.
     suggestions_note: str = ""
+    # contact id -> how a person reads it (namesakes told apart); built from relationships.
+    labels: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.labels = contact_labels(self.relationships)
+
+    def who(self, item: pb.Relationship | pb.Suggestion) -> str:
+        """The contact's name, told apart from namesakes in this network; else the id."""
+        return self.labels.get(item.contact_id) or who(item)
 
     @property
     def model_version(self) -> str:
@@ -98,6 +107,29 @@ def _suggestions(
 def who(item: pb.Relationship | pb.Suggestion) -> str:
     """The contact as a person reads them: their name when the service knows it, else the id."""
     return item.contact_name or item.contact_id
+
+
+def contact_labels(relationships: list[pb.Relationship]) -> dict[str, str]:
+    """Each contact's name; two contacts with one name get their role, else their id, added.
+
+    Two "John Smith"s are different people (an export tells them apart by profile URL),
+    so a report must not show them as one name twice.
+    """
+    by_name: dict[str, list[pb.Relationship]] = {}
+    for relationship in relationships:
+        by_name.setdefault(who(relationship), []).append(relationship)
+    labels: dict[str, str] = {}
+    for name, namesakes in by_name.items():
+        roles = [role(r) for r in namesakes]
+        distinct_roles = len(namesakes) > 1 and all(roles) and len(set(roles)) == len(roles)
+        for relationship, known_role in zip(namesakes, roles, strict=True):
+            if len(namesakes) == 1:
+                labels[relationship.contact_id] = name
+            elif distinct_roles:
+                labels[relationship.contact_id] = f"{name} ({known_role})"
+            else:
+                labels[relationship.contact_id] = f"{name} ({relationship.contact_id})"
+    return labels
 
 
 def role(relationship: pb.Relationship) -> str:

@@ -108,7 +108,12 @@ def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def timeline_svg(relationships: list[pb.Relationship], as_of: float, width: int = 1000) -> str:
+def timeline_svg(
+    relationships: list[pb.Relationship],
+    as_of: float,
+    labels: dict[str, str] | None = None,
+    width: int = 1000,
+) -> str:
     """Span of each top relationship from first to last interaction, on one time axis."""
     rows = [r for r in relationships if r.signals.first_interaction.seconds]
     row_h, label_w, right_w = 24, 260, 180  # room for "0.973 strengthening"
@@ -132,11 +137,12 @@ def timeline_svg(relationships: list[pb.Relationship], as_of: float, width: int 
         y = 14 + i * row_h
         first, last = r.signals.first_interaction.seconds, r.signals.last_interaction.seconds
         colour = TIER_COLOURS.get(r.tier, "#888")
-        parts.append(f'<text x="4" y="{y + 4}">{escape(_clip(who(r), 34))}</text>')
+        label = (labels or {}).get(r.contact_id) or who(r)
+        parts.append(f'<text x="4" y="{y + 4}">{escape(_clip(label, 34))}</text>')
         parts.append(
             f'<line class="span" x1="{x(first):.1f}" y1="{y}" x2="{x(max(last, first)):.1f}" '
             f'y2="{y}" stroke="{colour}" stroke-width="8" stroke-linecap="round">'
-            f"<title>{escape(who(r))}: {_date(first)} - {_date(last)}</title></line>"
+            f"<title>{escape(label)}: {_date(first)} - {_date(last)}</title></line>"
         )
         trend = TREND_NAMES.get(r.trend, "")
         parts.append(f'<text x="{label_w + plot_w + 8}" y="{y + 4}">{r.score:.3f} {trend}</text>')
@@ -168,7 +174,7 @@ def _suggestions(data: ReportData) -> str:
         for s in (s for s in data.suggestions if s.kind == kind):
             evidence = escape("; ".join(s.evidence))
             rows.append(
-                f"<tr><td>{escape(name)}</td><td>{escape(who(s))}</td>"
+                f"<tr><td>{escape(name)}</td><td>{escape(data.who(s))}</td>"
                 f"<td>{escape(s.reason)}</td><td>{evidence}</td></tr>"
             )
     if not rows:
@@ -206,7 +212,7 @@ def render(data: ReportData, top: int = 20) -> str:
 <section><h2>From contact to relationship</h2>{funnel_svg(data.summary.funnel)}</section>
 <section><h2>Top relationships over time</h2>
 <p class="sub">Each bar runs from the first to the last recorded interaction.</p>
-{timeline_svg(data.relationships[:top], data.as_of)}</section>
+{timeline_svg(data.relationships[:top], data.as_of, data.labels)}</section>
 <section><h2>What to do</h2>{_suggestions(data)}</section>
 <section><h2>Strongest {min(top, len(data.relationships))}</h2>
 {_ranking(data.relationships[:top])}<p class="sub">{escape(TIER_NOTE)}</p></section>

@@ -26,14 +26,16 @@ def _date(stamp: object) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d") if seconds else "—"
 
 
-def ranking_table(relationships: list[pb.Relationship], title: str, start: int = 1) -> Table:
+def ranking_table(
+    relationships: list[pb.Relationship], title: str, labels: dict[str, str], start: int = 1
+) -> Table:
     table = Table(title=title, title_justify="left")
     for column in ("#", "contact", "score", "tier", "trend", "last interaction", "why"):
         table.add_column(column, justify="right" if column in ("#", "score") else "left")
     for rank, r in enumerate(relationships, start=start):
         table.add_row(
             str(rank),
-            who(r),
+            labels.get(r.contact_id) or who(r),
             f"{r.score:.3f}",
             TIER_NAMES.get(r.tier, "?"),
             f"{TREND_MARKS.get(r.trend, '')} {TREND_NAMES.get(r.trend, '')}",
@@ -97,7 +99,7 @@ def suggestions_tables(data: ReportData) -> list[Table | Text]:
         for column in ("contact", "reason", "evidence"):
             table.add_column(column)
         for s in rows:
-            table.add_row(who(s), s.reason, "; ".join(s.evidence))
+            table.add_row(data.who(s), s.reason, "; ".join(s.evidence))
         out.append(table)
     return out
 
@@ -112,11 +114,13 @@ def render(data: ReportData, console: Console, top: int = 15) -> None:
         )
     )
     ranked = data.relationships
-    console.print(ranking_table(ranked[:top], f"Strongest {min(top, len(ranked))}"))
+    console.print(ranking_table(ranked[:top], f"Strongest {min(top, len(ranked))}", data.labels))
     if len(ranked) > top:
         bottom = ranked[-min(top, len(ranked) - top) :]
         console.print(
-            ranking_table(bottom, f"Weakest {len(bottom)}", len(ranked) - len(bottom) + 1)
+            ranking_table(
+                bottom, f"Weakest {len(bottom)}", data.labels, len(ranked) - len(bottom) + 1
+            )
         )
     console.print(Text(TIER_NOTE, style="dim"))
     console.print(funnel_table(data))
