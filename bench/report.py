@@ -142,7 +142,8 @@ def table(results: Mapping[str, Any]) -> str:
     lines.append("Throughput (events/s; one event = the record and its mirror)")
     lines.append(f"  raw kafka-python produce-then-consume  {_fmt(results['raw_kafka_eps'])}")
     eps = _fmt(results["ingest_to_scored_eps"])
-    lines.append(f"  ingest -> scored (outbox on: durable)  {eps}")
+    label = "outbox on: durable" if results.get("outbox", True) else "outbox OFF"
+    lines.append(f"  {f'ingest -> scored ({label})':<37}  {eps}")
     lines.append(f"  ratio to raw kafka                     {_fmt(results.get('ingest_ratio'))}")
     lines += _cpu_lines(results)
     if "outbox_bytes_per_event" in results:

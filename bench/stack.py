@@ -137,10 +137,11 @@ def wait_port(port: int, timeout_s: float = 10.0) -> None:
 class Stack:
     """Broker, ingest and scoring under `root`; stops all of them on exit."""
 
-    def __init__(self, root: Path, with_services: bool = True) -> None:
+    def __init__(self, root: Path, with_services: bool = True, outbox: bool = True) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
         self.with_services = with_services
+        self.outbox = outbox
         self.broker = EmbeddedBroker(log_path=root / "broker.log")
         self.ingest: Service | None = None
         self.scoring: Service | None = None
@@ -151,8 +152,8 @@ class Stack:
             self.broker.start()
             if self.with_services:
                 self.scoring = service("scoring_service", self.root, self.broker.bootstrap)
-                # The durable configuration (decision 11), explicit: the outbox on.
-                durable = ["--outbox", "true"]
+                # The durable configuration (decision 11) unless told otherwise.
+                durable = ["--outbox", "true" if self.outbox else "false"]
                 self.ingest = service("ingest_service", self.root, self.broker.bootstrap, durable)
                 DevStack([self.scoring, self.ingest], self.broker).start()  # both at once
         except BaseException:
