@@ -3,7 +3,9 @@
 The ingest service remembers the most recently accepted (owner_id, event_id)
 pairs, up to a bounded count, in memory. It catches the common case (a client
 retrying a batch that was already acknowledged) cheaply and without a store.
-It forgets on restart and beyond the window, and two instances do not share
+With the outbox on, it is seeded at start with the newest acknowledged events
+(ingest_service.dedupe_seed), so a retry after a restart or a crash is told
+DUPLICATE too. It forgets beyond the window, and two instances do not share
 it: the scoring service dedupes authoritatively, in the same transaction as
 its state. So a duplicate that slips through here costs a record, never a
 double count.

@@ -263,6 +263,26 @@ class Outbox:
             paths = [s.path for s in self._segments]
         return sum(p.stat().st_size for p in paths if p.exists())
 
+    def tail(self, count: int) -> list[Record]:
+        """The last `count` records, oldest first (ingest_service.dedupe_seed); reads
+        segments from the newest back, only as many as hold them."""
+        if count <= 0:
+            return []
+        with self._lock:
+            segments = list(self._segments)
+        found: list[Record] = []
+        for segment in reversed(segments):
+            try:
+                data = segment.path.read_bytes()
+            except FileNotFoundError:  # dropped by retention meanwhile
+                break
+            spans, _ = _parse(data)
+            wanted = spans[-(count - len(found)) :]
+            found = [_record(data[start:end]) for start, end in wanted] + found
+            if len(found) >= count:
+                break
+        return found
+
     def close(self) -> None:
         with self._lock:
             for fd in [self._fd, *self._retired]:

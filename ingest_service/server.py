@@ -25,6 +25,7 @@ from types import FrameType
 from prometheus_client import CollectorRegistry
 
 from ingest_service.dedupe import RecentEvents
+from ingest_service.dedupe_seed import seed_recent
 from ingest_service.durable import DurablePublisher
 from ingest_service.metrics import IngestMetrics, RawBridgeMetrics
 from ingest_service.outbox import Outbox
@@ -32,6 +33,7 @@ from ingest_service.publisher import BrokerUnavailable, KafkaPublisher, ensure_i
 from ingest_service.raw_bridge import RawBridge
 from ingest_service.servicer import BatchProcessor, IngestServicer
 from ingest_service.settings import IngestSettings
+from ingest_service.stream_idle import IdleStreams
 from ingest_service.stream_limits import StreamLimitInterceptor, StreamSlots
 from vinculo import logs
 from vinculo import settings as settings_mod
@@ -94,14 +96,17 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
         # Acknowledged means kept even if an in-memory broker dies (decision 11).
         publisher = DurablePublisher(kafka, outbox, settings)
         publisher.start()
-    processor = BatchProcessor(
-        publisher, RecentEvents(settings.dedupe_window), metrics, settings.max_batch
-    )
+    recent = RecentEvents(settings.dedupe_window)
+    if outbox is not None:
+        # A retry after a crash is told DUPLICATE for what was acknowledged before it.
+        seed_recent(recent, outbox, settings.dedupe_window)
+    processor = BatchProcessor(publisher, recent, metrics, settings.max_batch)
     slots = StreamSlots(settings.max_streams, settings.max_streams_per_caller)
+    idle = IdleStreams(settings.stream_idle_timeout_s)
     server = ServiceServer(
         registry,
         max_workers=settings.max_workers,
-        interceptors=[StreamLimitInterceptor(slots)],
+        interceptors=[StreamLimitInterceptor(slots, idle)],
         security=build_server_security(settings),
     )
     server.add(
@@ -122,6 +127,7 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
         threading.Thread(target=_connect_in_background, args=(publisher,), daemon=True).start()
         if bridge is not None:
             bridge.start()
+        idle.start()
         _stop_on_signals(stop)
         if settings.ready_file:
             write_ready_file(Path(settings.ready_file), port, metrics_port)
@@ -129,6 +135,7 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
         log.info("stopping: draining calls, flushing the producer")
         server.stop(grace_s=settings.ack_timeout_s)
     finally:
+        idle.stop()
         if settings.ready_file:
             remove_ready_file(Path(settings.ready_file))
         try:

@@ -23,6 +23,8 @@ MAX_REPORTED_REJECTIONS = 1000  # ingest.proto: StreamEventsResponse.rejections
 # Trailing metadata of a stream that failed: events its earlier messages got accepted.
 ACCEPTED_BEFORE = "vinculo-accepted-before"
 BATCH_TOO_LARGE = "batch_too_large"
+# Trailing metadata of a PublishEventStream that failed: how many messages were answered.
+ACKNOWLEDGED_MESSAGES = "vinculo-acknowledged-messages"
 
 
 class BatchTooLarge(ValueError):
@@ -158,6 +160,33 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             room = MAX_REPORTED_REJECTIONS - len(summary.rejections)
             summary.rejections.extend(_rejections(outcome.results, room))
         return summary
+
+    def PublishEventStream(
+        self,
+        request_iterator: Iterable[ingest_pb2.PublishEventStreamRequest],
+        context: grpc.ServicerContext,
+    ) -> Iterator[ingest_pb2.PublishEventStreamResponse]:
+        """Each message answered once acknowledged: what was answered is exactly what was
+        acknowledged; a broker failure ends the stream UNAVAILABLE naming the first message
+        that was not."""
+        for answered, request in enumerate(request_iterator):
+            try:
+                outcome = self._processor.process(request.events)
+            except BatchTooLarge as exc:
+                outcome = self._processor.reject_all(
+                    request.events, f"{exc}; no event of this message was accepted"
+                )
+            except BrokerUnavailable as exc:
+                context.set_trailing_metadata(((ACKNOWLEDGED_MESSAGES, str(answered)),))
+                context.abort(
+                    grpc.StatusCode.UNAVAILABLE,
+                    f"{exc}; message sequence={request.sequence} and any after it were not"
+                    f" accepted; the {answered} messages answered before were acknowledged:"
+                    " resend from this one",
+                )
+            yield ingest_pb2.PublishEventStreamResponse(
+                sequence=request.sequence, results=outcome.results
+            )
 
     def _run(
         self,

@@ -70,6 +70,11 @@ class IngestSettings(ServerSecuritySettings):
     max_streams_per_caller: int = setting(
         4, "VINCULO_INGEST_MAX_STREAMS_PER_CALLER", "open StreamEvents calls per client address"
     )
+    stream_idle_timeout_s: float = setting(
+        30.0,
+        "VINCULO_INGEST_STREAM_IDLE_TIMEOUT_S",
+        "close a stream (StreamEvents, PublishEventStream) that sends nothing this long; 0: never",
+    )
     ready_file: str = setting(
         "",
         "VINCULO_READY_FILE",
@@ -101,6 +106,8 @@ class IngestSettings(ServerSecuritySettings):
             )
         if self.max_streams_per_caller < 1:
             raise SettingsError("max_streams_per_caller: must be at least 1")
+        if self.stream_idle_timeout_s < 0:
+            raise SettingsError("stream_idle_timeout_s: must not be negative (0: no timeout)")
         if self.dedupe_window < 0:
             raise SettingsError("dedupe_window: must not be negative")
         for name in ("grpc_port", "metrics_port"):

@@ -7,16 +7,21 @@ the health check then waited until a stream closed. This interceptor admits at
 most `per_caller` open streams from one caller (one client address) and
 `total` in all; the one over a limit is answered RESOURCE_EXHAUSTED naming the
 limit and its setting. With `total` below the worker count, the remaining
-workers are always free for PublishEvents, health and reflection.
+workers are always free for PublishEvents, health and reflection. With an
+`IdleStreams` (ingest_service.stream_idle), an admitted stream that sends
+nothing for its timeout is closed, giving back its thread and its slot.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import grpc
+
+from ingest_service.stream_idle import IdleStreams
 
 
 def caller_of(peer: str) -> str:
@@ -61,8 +66,9 @@ class StreamSlots:
 class StreamLimitInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     """Client-streaming calls beyond the limits answer RESOURCE_EXHAUSTED."""
 
-    def __init__(self, slots: StreamSlots) -> None:
+    def __init__(self, slots: StreamSlots, idle: IdleStreams | None = None) -> None:
         self._slots = slots
+        self._idle = idle
 
     def intercept_service(
         self, continuation: Callable[[Any], Any], handler_call_details: Any
@@ -97,7 +103,8 @@ class StreamLimitInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         def wrapped(requests: Any, context: grpc.ServicerContext) -> Any:
             caller = self._admit(method, context)
             try:
-                return behavior(requests, context)
+                with self._watched(requests, context, method) as watched:
+                    return behavior(watched, context)
             finally:
                 self._slots.release(caller)
 
@@ -107,8 +114,16 @@ class StreamLimitInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         def wrapped(requests: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             caller = self._admit(method, context)
             try:
-                yield from behavior(requests, context)
+                with self._watched(requests, context, method) as watched:
+                    yield from behavior(watched, context)
             finally:
                 self._slots.release(caller)
 
         return wrapped
+
+    def _watched(
+        self, requests: Any, context: grpc.ServicerContext, method: str
+    ) -> AbstractContextManager[Any]:
+        if self._idle is None:
+            return nullcontext(requests)
+        return self._idle.watching(requests, context, method)

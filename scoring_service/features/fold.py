@@ -171,8 +171,12 @@ def fold(states: FloatArray, events: Events) -> None:
         exchanged = events.where(counted)
         _add_decayed(states, exchanged, kind[counted], outbound[counted], inbound[counted])
         _count(states, exchanged, kind[counted], outbound[counted], inbound[counted])
-        count_active_periods(states, exchanged.rows, exchanged.times)
-        took_part = inbound[counted] | TWO_WAY[kind[counted]]
+        # A reaction is one click (issue 15): it counts in the exchange at its weight,
+        # but it opens no active or engaged period and refreshes no conversation time.
+        talk = kind[counted] != Kind.REACTION
+        _touch_talk(states, exchanged.where(talk), outbound[counted][talk], inbound[counted][talk])
+        count_active_periods(states, exchanged.rows[talk], exchanged.times[talk])
+        took_part = (inbound[counted] | TWO_WAY[kind[counted]]) & talk
         count_engaged_days(states, exchanged.rows[took_part], exchanged.times[took_part])
         _track_replies(states, exchanged)
     _track_outreach(states, events, kind)
@@ -190,6 +194,15 @@ def _touch_times(
     np.maximum.at(states[:, S["LAST_TIME"]], rows, times)
     np.maximum.at(states[:, S["LAST_OUT_TIME"]], rows[outbound], times[outbound])
     np.maximum.at(states[:, S["LAST_IN_TIME"]], rows[inbound], times[inbound])
+
+
+def _touch_talk(
+    states: FloatArray, events: Events, outbound: BoolArray, inbound: BoolArray
+) -> None:
+    """LAST_TALK_OUT_TIME and LAST_TALK_IN_TIME: the newest exchange other than a reaction."""
+    rows, times = events.rows, events.times
+    np.maximum.at(states[:, S["LAST_TALK_OUT_TIME"]], rows[outbound], times[outbound])
+    np.maximum.at(states[:, S["LAST_TALK_IN_TIME"]], rows[inbound], times[inbound])
 
 
 def _apply_feedback(states: FloatArray, events: Events) -> None:
@@ -253,6 +266,8 @@ def _count(
     np.add.at(states[:, S["EVENT_COUNT"]], rows, 1.0)
     calls = kind == Kind.CALL
     np.add.at(states[:, S["CALL_SECONDS"]], rows[calls], np.maximum(events.durations[calls], 0.0))
+    met = kind == Kind.MEETING
+    np.add.at(states[:, S["MEETING_SECONDS"]], rows[met], np.maximum(events.durations[met], 0.0))
     video = events.types == VIDEO_CALL
     np.add.at(states[:, S["VIDEO_CALLS"]], rows[video], 1.0)
 

@@ -73,7 +73,7 @@ def own_volumes(
             mutual[_H365],
             ex_in[_H30],
             mutual[_H90],
-            st[S["LAST_IN_TIME"]],
+            st[S["LAST_TALK_IN_TIME"]],
         ]
     )
 

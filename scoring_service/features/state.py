@@ -24,7 +24,8 @@ from vinculo.domain import Kind
 
 # 2: VIDEO_CALLS, for the funnel's "met in person or by video"
 # 3: ENGAGED_DAYS, decayed distinct days the contact took part on
-STATE_SCHEMA_VERSION = 3
+# 4: MEETING_SECONDS, LAST_TALK_*_TIME; reactions open no engaged or active period
+STATE_SCHEMA_VERSION = 4
 
 DAY = 86_400.0
 # Days, weeks, months, a year: a long tie survives a quiet year at the last horizon.
@@ -76,6 +77,14 @@ _SCALARS = (
     "FIRST_ACTIVE_WEEK",
     "FIRST_ENGAGED_DAY",
     "LAST_ENGAGED_DAY",
+    # Schema 4: time met in person, as CALL_SECONDS is time on calls. A meeting used
+    # to count once whatever its length (issue 15: 90 minutes in person scored below
+    # five reactions).
+    "MEETING_SECONDS",
+    # Schema 4: LAST_OUT_TIME and LAST_IN_TIME without reactions, for recency features:
+    # a click two days ago is not a conversation two days ago.
+    "LAST_TALK_OUT_TIME",
+    "LAST_TALK_IN_TIME",
 )
 SCALARS_START = TOTALS_START + TOTALS_SIZE
 S: dict[str, int] = {name: SCALARS_START + i for i, name in enumerate(_SCALARS)}

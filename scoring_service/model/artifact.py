@@ -17,8 +17,7 @@ from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 from scoring_service.features.features import (
     FEATURE_SCHEMA_VERSION,
     MODEL_FEATURES,
-    feature_matrix,
-    model_columns,
+    model_input_columns,
     model_inputs_of,
 )
 from scoring_service.features.owner_context import owner_context
@@ -84,7 +83,6 @@ class ScoringModel:
         # Models trained on windows of different lengths take the length as an input;
         # the service asks for contact within `serving_days` (docs/model.md).
         self.serving_horizon_days: float | None = horizon["serving_days"] if horizon else None
-        self._columns = model_columns()
         self._threads = ThreadpoolController()
         self._fast = compile_model(estimator)
 
@@ -119,8 +117,8 @@ class ScoringModel:
         scores = np.empty(len(states))
         for lo in range(0, len(states), CHUNK):
             hi = lo + CHUNK
-            xt = feature_matrix(states[lo:hi], as_of, context[lo:hi]).T[self._columns]  # (F, rows)
-            scores[lo : lo + CHUNK] = self._predict(self._with_horizon(xt, horizon_days))
+            xt = model_input_columns(states[lo:hi], as_of, context[lo:hi], self._days(horizon_days))
+            scores[lo : lo + CHUNK] = self._predict(xt)
         return scores
 
     def score_features(self, x: FloatArray) -> FloatArray:
@@ -128,10 +126,16 @@ class ScoringModel:
         at the serving horizon."""
         return self._predict(self._with_horizon(np.ascontiguousarray(x.T), None))
 
-    def _with_horizon(self, xt: FloatArray, horizon_days: float | None) -> FloatArray:
+    def _days(self, horizon_days: float | None) -> float | None:
+        """The horizon input to give the model: None for a model without one."""
         if self.serving_horizon_days is None:
+            return None
+        return self.serving_horizon_days if horizon_days is None else horizon_days
+
+    def _with_horizon(self, xt: FloatArray, horizon_days: float | None) -> FloatArray:
+        days = self._days(horizon_days)
+        if days is None:
             return xt
-        days = self.serving_horizon_days if horizon_days is None else horizon_days
         return np.vstack([xt, np.full((1, xt.shape[1]), days)])
 
     def _predict(self, xt: FloatArray) -> FloatArray:

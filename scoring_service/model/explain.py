@@ -18,8 +18,7 @@ import numpy as np
 from scoring_service.features.features import (
     MODEL_FEATURES,
     NEVER_DAYS,
-    feature_matrix,
-    model_columns,
+    model_input_columns,
 )
 from scoring_service.features.owner_context import (
     contact_engaged,
@@ -75,6 +74,8 @@ def _without_kind(states: FloatArray, kind: Kind) -> FloatArray:
     stripped[:, totals_index(kind, 0) : totals_index(kind, 2) + 1] = 0.0
     if kind is Kind.CALL:
         stripped[:, S["CALL_SECONDS"]] = 0.0
+    if kind is Kind.MEETING:
+        stripped[:, S["MEETING_SECONDS"]] = 0.0
     return stripped
 
 
@@ -86,10 +87,9 @@ def effects(
     `context`: the rows' `owner_context` in their owner's network (default: the
     rows are the whole network); a kind removed from a row moves the owner's
     totals by that row's part only."""
-    cols = model_columns()
     if context is None:
         context = owner_context(states, as_of)
-    base = feature_matrix(states, as_of, context)[:, cols]
+    base = model_input_columns(states, as_of, context).T
     variants = []
     for select in _FEATURE_GROUPS.values():
         x = base.copy()
@@ -101,7 +101,7 @@ def effects(
     for kind in _KIND_GROUPS.values():
         stripped = _without_kind(states, kind)
         changed = context_after_change(context, states, stripped, as_of)
-        variants.append(feature_matrix(stripped, as_of, changed)[:, cols])
+        variants.append(model_input_columns(stripped, as_of, changed).T)
     scores = model.score_features(np.vstack([base, *variants])).reshape(len(variants) + 1, -1)
     names = [*_FEATURE_GROUPS, *_KIND_GROUPS]
     return {name: scores[0] - scores[i + 1] for i, name in enumerate(names)}
@@ -170,10 +170,10 @@ def _sentence(group: str, row: FloatArray, decayed: FloatArray, as_of: float) ->
         if weeks == 1:
             return "in touch for a week"
         return f"in touch for {weeks} weeks, active in {active} of them"
-    if group == "recency":
-        if row[S["LAST_IN_TIME"]] <= 0:
-            return "never heard from them"
-        return f"last heard from them {days_ago(row[S['LAST_IN_TIME']], as_of)}"
+    if group == "recency":  # what the recency features read: reactions refresh none of it
+        if row[S["LAST_TALK_IN_TIME"]] > 0:
+            return f"last heard from them {days_ago(row[S['LAST_TALK_IN_TIME']], as_of)}"
+        return "only reactions from them" if row[S["LAST_IN_TIME"]] > 0 else "never heard from them"
     if group == "one_sided":
         if total_in == 0:
             return "only you write"
@@ -185,6 +185,7 @@ def _sentence(group: str, row: FloatArray, decayed: FloatArray, as_of: float) ->
         return _calls_sentence(row)
     if group == "meetings":
         n = sum(row[totals_index(Kind.MEETING, c)] for c in range(3))
-        return f"met in person {_times(n)}"
+        minutes = round(row[S["MEETING_SECONDS"]] / 60)
+        return f"met in person {_times(n)}" + (f", {minutes} minutes in all" if minutes else "")
     n = row[totals_index(Kind.SERVICE, 1)] + row[totals_index(Kind.SERVICE, 2)]
     return f"{round(n)} endorsements, recommendations or introductions from them"

@@ -9,9 +9,14 @@ import pytest
 import skops.io as sio
 from sklearn.svm import SVC
 
-from scoring_service.features import features
+from scoring_service.features import features, fold
+from scoring_service.features.columns import named_columns
+from scoring_service.features.owner_context import owner_context
+from scoring_service.features.state import new_state
 from scoring_service.model.artifact import ModelSchemaError, ScoringModel
 from scoring_service.scorer import IncompatibleModel, load_scorer
+from vinculo.domain import Interaction
+from vinculo.v1 import events_pb2 as pb
 from vinculo.v1 import scoring_pb2
 from vinculo_apps.training import pipeline
 from vinculo_apps.training.dataset import EventLog
@@ -164,3 +169,55 @@ def test_fast_path_gives_scikit_learns_numbers(
     expected = slice_model.estimator.predict_proba(x)[:, 1]
     np.testing.assert_allclose(compiled.proba(np.ascontiguousarray(x.T)), expected, atol=1e-12)
     assert compile_model(logistic_regression()) is None  # anything else: scikit-learn predicts
+
+
+def test_training_rows_and_served_scores_come_from_one_row_builder(
+    slice_model: ScoringModel, college_slice: EventLog
+) -> None:
+    test = pipeline.test_rows(college_slice)
+    snap = test.snapshot
+    context = pipeline.snapshot_context(snap)
+    built = features.model_input_columns(snap.states, snap.as_of, context, test.horizon_days)
+    # training's rows are the builder's, the horizon column last
+    np.testing.assert_array_equal(pipeline.model_inputs(test, horizon=True), built.T)
+    np.testing.assert_array_equal(pipeline.model_inputs(test), built[:-1].T)
+    # the service scores exactly what the builder gives the estimator
+    served = slice_model.score(snap.states, snap.as_of, context)
+    expected = slice_model.estimator.predict_proba(built[:-1].T)[:, 1]
+    np.testing.assert_allclose(served, expected, atol=1e-12)
+
+
+def test_each_feature_name_is_declared_with_its_column() -> None:
+    states = np.stack([features_state(i) for i in range(4)])
+    as_of = 1_750_000_000.0
+    context = owner_context(states, as_of)
+    pairs = named_columns(states.T.copy(), as_of, context.T.copy())
+    assert tuple(name for name, _ in pairs) == features.FEATURE_NAMES
+    matrix = features.feature_matrix(states, as_of, context)
+    for name, values in pairs:
+        np.testing.assert_array_equal(matrix[:, features.COLUMN[name]], values, err_msg=name)
+
+
+def features_state(seed: int) -> np.ndarray:
+    """A relationship with a few events of every intimacy class, in both directions."""
+    rng = np.random.default_rng(seed)
+    kinds = [
+        pb.INTERACTION_TYPE_REACTION,
+        pb.INTERACTION_TYPE_COMMENT,
+        pb.INTERACTION_TYPE_MESSAGE,
+        pb.INTERACTION_TYPE_VIDEO_CALL,
+        pb.INTERACTION_TYPE_MEETING_IN_PERSON,
+    ]
+    s = new_state()
+    events = [
+        Interaction(
+            int(rng.choice(kinds)),
+            int(rng.choice([pb.DIRECTION_INBOUND, pb.DIRECTION_OUTBOUND])),
+            1_750_000_000.0 - float(rng.uniform(0, 200)) * 86_400.0,
+            personalized=True,
+            duration_seconds=600.0,
+        )
+        for _ in range(12)
+    ]
+    fold.apply_events(s, events)
+    return s

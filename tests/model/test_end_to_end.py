@@ -52,7 +52,14 @@ def test_cli_train_then_evaluate_writes_the_json_schema(
     assert auc["margin"] == pytest.approx(data["model"]["auc"] - best)
     assert auc["low"] <= auc["margin"] <= auc["high"]
     assert set(data["model"]) == {"auc", "ndcg_at_10", "ece"}
-    assert set(data["baselines"]) == {"count", "recency", "decay_7d", "decay_30d", "reciprocity"}
+    assert set(data["baselines"]) == {
+        "count",
+        "recency",
+        "decay_7d",
+        "decay_30d",
+        "reciprocity",
+        "contact_seconds",
+    }
     assert set(data["baselines"]["recency"]) == {"auc", "ndcg_at_10"}
 
 

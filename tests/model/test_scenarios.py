@@ -83,12 +83,6 @@ def test_reciprocated_beats_one_sided(model: ScoringModel) -> None:
         assert scores[0] >= scores[1] + 0.1, scores  # tolerance: a clear margin of 0.1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 15, open: reactions on five distinct days outscore a message, a call "
-    "and a video call in one network (shipped: 0.79 vs 0.67); engaged days and "
-    "recency count a reaction like a conversation",
-)
 def test_calls_and_messages_beat_reactions_and_a_comment(model: ScoringModel) -> None:
     talked = contact(event(MSG, IN, 12), event(CALL, OUT, 8), event(VIDEO, IN, 4))
     clicked = contact(*[event(REACTION, IN, 2 + 3 * i) for i in range(5)], event(COMMENT, IN, 5))
@@ -96,13 +90,15 @@ def test_calls_and_messages_beat_reactions_and_a_comment(model: ScoringModel) ->
         assert scores[0] >= scores[1] - TOL, scores
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 15, open: a meeting counts once whatever its length and the model "
-    "values distinct active days, so five reactions and a comment outscore 90 minutes "
-    "in person (shipped: 0.40 vs 0.19 alone)",
-)
-def test_a_long_meeting_is_not_weaker_than_a_few_reactions(model: ScoringModel) -> None:
+def test_a_long_meeting_is_not_weaker_than_a_few_reactions(
+    model: ScoringModel, request: pytest.FixtureRequest
+) -> None:
+    known_gap(
+        request,
+        "trained",
+        "a model trained on messages alone (CollegeMsg) reads recency first: a comment 4 "
+        "days ago and five reactions score 0.28, one 90-minute meeting 10 days ago 0.05",
+    )
     met = contact(event(MEETING, MUTUAL, 10, minutes=90))
     clicked = contact(*[event(REACTION, IN, 2 + 3 * i) for i in range(5)], event(COMMENT, IN, 4))
     for scores in (alone(model, met, clicked), scored(model, met, clicked)[0]):
@@ -165,3 +161,9 @@ def test_a_video_call_is_not_described_as_a_phone_call(model: ScoringModel) -> N
     assert "spoke by video 4 times, 120 minutes in all" in words[0], words[0]
     assert not any("phone" in sentence for sentence in words[0]), words[0]
     assert "spoke on the phone twice and by video once, 90 minutes in all" in words[1], words[1]
+
+
+def test_a_meeting_is_described_with_its_length(model: ScoringModel) -> None:
+    met = contact(event(MEETING, MUTUAL, 3, minutes=90), event(MEETING, MUTUAL, 9, minutes=30))
+    words = model.explain(np.stack([met]), 1_750_000_000.0, top=4)
+    assert "met in person twice, 120 minutes in all" in words[0], words[0]

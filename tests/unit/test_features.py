@@ -50,7 +50,7 @@ def test_hand_computed_values() -> None:
     # weighted exchange: message 1.0 one side, call 2.0 on both sides
     assert f["exchange_in_7d"] == pytest.approx(2 ** (-8 / 7) + 2 * 0.5)
     assert f["exchange_out_7d"] == pytest.approx(2 ** (-9 / 7) + 2 * 0.5)
-    assert f["call_seconds"] == 600
+    assert f["contact_seconds"] == 600
     assert f["days_since_last_in"] == pytest.approx(8)
     assert f["tie_age_days"] == pytest.approx(9)
     assert f["reply_rate"] == pytest.approx(2 / 3)  # (1 answered + 1) / (1 sent + 2)
@@ -59,6 +59,37 @@ def test_hand_computed_values() -> None:
     # one; each day is weighed from its start (T0 is 22:13 UTC)
     late = (T0 % DAY) / DAY
     assert f["engaged_days_7d"] == pytest.approx(2 ** (-(8 + late) / 7) + 2 ** (-(7 + late) / 7))
+
+
+def test_a_meeting_counts_its_length_beside_call_seconds() -> None:
+    s = build(
+        ev(pb.INTERACTION_TYPE_MEETING_IN_PERSON, pb.DIRECTION_MUTUAL, T0, duration_seconds=5400),
+        ev(pb.INTERACTION_TYPE_VIDEO_CALL, pb.DIRECTION_OUTBOUND, T0 + DAY, duration_seconds=600),
+    )
+    assert s[st.S["MEETING_SECONDS"]] == 5400
+    assert s[st.S["CALL_SECONDS"]] == 600
+    assert row(s, T0 + 2 * DAY)["contact_seconds"] == 6000
+
+
+def test_reactions_refresh_no_conversation_recency_and_open_no_period() -> None:
+    talk = [ev(pb.INTERACTION_TYPE_COMMENT, pb.DIRECTION_INBOUND, T0)]
+    clicks = [ev(pb.INTERACTION_TYPE_REACTION, pb.DIRECTION_INBOUND, T0 + i * DAY) for i in (3, 9)]
+    with_clicks, without = (
+        row(build(*talk, *clicks), T0 + 10 * DAY),
+        row(build(*talk), T0 + 10 * DAY),
+    )
+    for name in (
+        "days_since_last_in",
+        "days_since_last_engaged",
+        "engaged_days_30d",
+        "two_way_active_weeks",
+        "active_days",
+    ):
+        assert with_clicks[name] == pytest.approx(without[name]), name
+    assert with_clicks["days_since_last_in"] == pytest.approx(10)
+    # ...but they still count at their weight in the exchange, and as the last event
+    assert with_clicks["exchange_in_30d"] > without["exchange_in_30d"]
+    assert with_clicks["days_since_last"] == pytest.approx(1)
 
 
 def test_vectorised_rows_equal_single_rows() -> None:

@@ -116,3 +116,14 @@ def test_a_second_process_is_refused_while_the_first_holds_it(tmp_path: Path) ->
         Outbox(tmp_path)
     first.close()
     Outbox(tmp_path).close()  # released on close (and by the kernel on a crash)
+
+
+def test_tail_reads_the_newest_records_across_segments(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path, segment_bytes=1_000)
+    for first in range(0, 100, 10):
+        outbox.append(recs(first, 10))
+    assert len(list(tmp_path.glob("ingest-outbox.*.seg"))) > 3
+    assert [r.value for r in outbox.tail(25)] == [r.value for r in recs(75, 25)]
+    assert [r.value for r in outbox.tail(500)] == [r.value for r in recs(0, 100)]
+    assert outbox.tail(0) == []
+    outbox.close()

@@ -173,7 +173,7 @@ def _request_class(full_name: str) -> Any:
 
 def test_every_rpc_without_a_credential_is_unauthenticated(served: Served) -> None:
     codes = _every_rpc(served, served.files.client())
-    assert len(codes) == 2 + 5  # IngestService's 2 RPCs, ScoringService's 5
+    assert len(codes) == 3 + 5  # IngestService's 3 RPCs, ScoringService's 5
     assert set(codes.values()) == {grpc.StatusCode.UNAUTHENTICATED}, codes
     assert served.ingest.published == []
     counted = served.registry.get_sample_value(

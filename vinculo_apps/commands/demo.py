@@ -27,7 +27,8 @@ from rich.console import Console
 from vinculo import settings as settings_mod
 from vinculo.v1 import scoring_pb2, scoring_pb2_grpc
 from vinculo_apps import demo_network
-from vinculo_apps.client import scrape_metric, stream_events
+from vinculo_apps.acked_stream import publish_stream
+from vinculo_apps.client import scrape_metric
 from vinculo_apps.commands.up import Stack, UpSettings, configure_logging
 from vinculo_apps.report import html, terminal
 from vinculo_apps.report.data import fetch
@@ -97,7 +98,7 @@ def _feed_and_wait(
     """Publish everything, wait until scored; returns the seconds it took."""
     started = time.perf_counter()
     with grpc.insecure_channel(stack.ingest.address) as channel:
-        summary = stream_events(channel, network.events)
+        summary = publish_stream(channel, network.events)
     published_s = time.perf_counter() - started
     console.print(
         f"Ingest: {summary.accepted:,} accepted, {summary.duplicates:,} duplicates, "

@@ -31,7 +31,9 @@ SOURCES: dict[str, list[str]] = {
     "copenhagen": ["copenhagen/calls.csv", "copenhagen/sms.csv"],
 }
 OWNER_SAMPLE = {"sx-mathoverflow": 0.25}
-VERSION = "default-3"  # 3: feature schema 4 (engaged days)
+VERSION = (
+    "default-4"  # 3: feature schema 4 (engaged days); 4: schema 5 (contact seconds, talk times)
+)
 # Training cuts of the pooled build: three 10% apart, not `pipeline.TRAIN_CUTS` (seven
 # 5% apart, which per-data-set `vinculo train/evaluate` keep). Chosen on the validation
 # windows only (pooled model trained on the same cuts 20% earlier, each set scored on

@@ -24,7 +24,9 @@ from scoring_service.features.state import (
     decayed_counts,
 )
 
-BASELINES = ("count", "recency", "decay_7d", "decay_30d", "reciprocity")
+# contact_seconds: seconds on calls and met in person (state schema 4), the single
+# signal issue 15 names for face-to-face data.
+BASELINES = ("count", "recency", "decay_7d", "decay_30d", "reciprocity", "contact_seconds")
 ECE_BINS = 10
 
 
@@ -41,6 +43,7 @@ def baseline_scores(states: FloatArray, as_of: float) -> dict[str, FloatArray]:
         "decay_30d": decayed[:, OUT, HALF_LIVES_DAYS.index(30.0)]
         + decayed[:, IN, HALF_LIVES_DAYS.index(30.0)],
         "reciprocity": np.minimum(out, inbound),
+        "contact_seconds": states[:, S["CALL_SECONDS"]] + states[:, S["MEETING_SECONDS"]],
     }
 
 

@@ -21,11 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from scoring_service.features.features import (
-    FEATURE_SCHEMA_VERSION,
-    feature_matrix,
-    model_columns,
-)
+from scoring_service.features.features import FEATURE_SCHEMA_VERSION, model_input_columns
 from scoring_service.features.owner_context import owner_context
 from scoring_service.features.state import DAY, FloatArray
 from scoring_service.model.artifact import ScoringModel, load_default_model
@@ -135,9 +131,11 @@ def snapshot_context(snapshot: Snapshot) -> np.ndarray:
 
 
 def model_inputs(rows: Rows, horizon: bool = False) -> np.ndarray:
+    """The rows' model inputs, (n, F), built by the service's own row builder."""
     snap = rows.snapshot
-    x = feature_matrix(snap.states, snap.as_of, snapshot_context(snap))[:, model_columns()]
-    return np.column_stack([x, np.full(len(x), rows.horizon_days)]) if horizon else x
+    days = rows.horizon_days if horizon else None
+    x: np.ndarray = model_input_columns(snap.states, snap.as_of, snapshot_context(snap), days).T
+    return x
 
 
 def fit_model(
