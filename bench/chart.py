@@ -27,7 +27,6 @@ def draw(results: Mapping[str, Any], path: Path) -> None:
     for method, concurrency, style in (
         ("list_top10", 1, "o-"),
         ("list_top10", 32, "s-"),
-        ("list_top10_uncached", 1, "^-"),
         ("get", 1, "o--"),
         ("get", 32, "s--"),
     ):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from vinculo.security.kafka import PLAINTEXT, KafkaSecurity, kafka_client_config
 from vinculo.topics import INTERACTIONS_TOPIC
 from vinculo.v1 import events_pb2 as pb
 from vinculo.validation import mirrored
@@ -35,8 +36,12 @@ def records_for(events: Iterable[pb.InteractionEvent]) -> list[Record]:
     return records
 
 
-def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-admin")
+def create_topic(
+    bootstrap: str, topic: str, partitions: int, security: KafkaSecurity = PLAINTEXT
+) -> None:
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="bench-admin", **kafka_client_config(security)
+    )
     try:
         admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=-1)])
     finally:
@@ -69,6 +74,7 @@ def produce(
     topic: str,
     records: Sequence[Record],
     linger_ms: int = 5,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> float:
     """Send every record with acks=all and wait for all acks; returns the seconds taken."""
     producer = KafkaProducer(
@@ -77,6 +83,7 @@ def produce(
         linger_ms=linger_ms,
         batch_size=262_144,
         max_request_size=8 * 1024 * 1024,
+        **kafka_client_config(security),
     )
     try:
         start = time.perf_counter()
@@ -88,7 +95,14 @@ def produce(
         producer.close()
 
 
-def consume(bootstrap: str, topic: str, partitions: int, expected: int, timeout_s: float) -> float:
+def consume(
+    bootstrap: str,
+    topic: str,
+    partitions: int,
+    expected: int,
+    timeout_s: float,
+    security: KafkaSecurity = PLAINTEXT,
+) -> float:
     """Read `expected` records from the start of every partition; returns the seconds taken."""
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -96,6 +110,7 @@ def consume(bootstrap: str, topic: str, partitions: int, expected: int, timeout_
         max_poll_records=5000,
         fetch_max_bytes=52_428_800,
         max_partition_fetch_bytes=8 * 1024 * 1024,
+        **kafka_client_config(security),
     )
     try:
         assigned = [TopicPartition(topic, p) for p in range(partitions)]

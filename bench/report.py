@@ -14,6 +14,8 @@ from typing import Any
 
 import psutil
 
+from bench import cold_reads, mixed, watch_streams
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 REQUIRED_KEYS = (
@@ -165,6 +167,12 @@ def table(results: Mapping[str, Any]) -> str:
             f" {_fmt(row['echo_p50_ms']):>9} {_fmt(row['echo_p99_ms']):>9}"
             f" {_fmt(row.get('p50_vs_echo')):>6} {_fmt(row.get('p99_vs_echo')):>6}"
         )
+    if results.get("cold_reads"):
+        lines += ["", *cold_reads.table(results["cold_reads"])]
+    if results.get("mixed"):
+        lines += ["", *mixed.lines(results["mixed"])]
+    if results.get("watch"):
+        lines += ["", *watch_streams.lines(results["watch"])]
     lines += ["", *_scale_lines(results.get("scale", []))]
     lines.append("")
     idle = ", ".join(f"{k} {_fmt(v)}%" for k, v in results["idle_cpu_percent"].items())

@@ -32,6 +32,7 @@ from bench.loadgen import run_load, unary_call
 from bench.stack import Service, service
 from bench.stats import LatencySummary
 from vinculo.partitioning import partition_of
+from vinculo.security.kafka import PLAINTEXT, KafkaSecurity, kafka_client_config
 from vinculo.timestamps import set_seconds
 from vinculo.topics import INTERACTIONS_TOPIC, ensure_topics
 from vinculo.v1 import events_pb2 as ev
@@ -74,10 +75,17 @@ def events(owners: list[str], contacts: int) -> Iterator[ev.InteractionEvent]:
             yield event
 
 
-def publish(bootstrap: str, owners: list[str], contacts: int) -> tuple[int, int]:
+def publish(
+    bootstrap: str, owners: list[str], contacts: int, security: KafkaSecurity = PLAINTEXT
+) -> tuple[int, int]:
     """Records and bytes written to the interaction topic."""
-    ensure_topics(bootstrap, PARTITIONS)
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024)
+    ensure_topics(bootstrap, PARTITIONS, security=security)
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap,
+        linger_ms=20,
+        batch_size=256 * 1024,
+        **kafka_client_config(security),
+    )
     count = size = 0
     for event in events(owners, contacts):
         value = event.SerializeToString()

@@ -82,7 +82,7 @@ def measure(root: Path, duration_s: float, rounds: int) -> list[dict[str, Any]]:
             deadline = time.monotonic() + 300
             while secure.metric(CONSUMED) < target and time.monotonic() < deadline:
                 time.sleep(0.2)
-            call = calls_for(SIZE, time.time())[0]  # list_top10, as of now
+            call = calls_for(SIZE)[0]  # list_top10, as of now
             rows = []
             for concurrency in (1, 32):
                 # Interleaved rounds, medians: the machine's other load hits both sides.

@@ -9,10 +9,8 @@ on a thread pool of the same size, driven by the same client that decodes
 the same message: the difference is what Vinculo's handler costs.
 
 Those reads repeat "as of now" and are served from the per-owner cache of
-scored networks, as a dashboard's would be. A third row per owner,
-`list_top10_uncached`, asks for the top 10 as of a fixed past instant, which
-the cache never serves: every call reads the owner's rows from SQLite and
-scores the whole network, the cost of a cold read (concurrency 1 only).
+scored networks, as a dashboard's would be. Reads the cache does not answer
+are measured by `bench.cold_reads`, on scoring processes of their own.
 """
 
 from __future__ import annotations
@@ -31,7 +29,6 @@ from bench.loadgen import CallFactory, run_load, unary_call
 from bench.raw_kafka import publish_direct
 from bench.stack import Stack, echo_server
 from bench.stats import LatencySummary, ratio, wait_until
-from vinculo.timestamps import set_seconds
 from vinculo.v1 import scoring_pb2
 
 CONSUMED = "vinculo_scoring_events_consumed_total"
@@ -60,7 +57,7 @@ def load_owners(stack: Stack, sizes: Sequence[int], timeout_s: float = 600.0) ->
 
 @dataclass(frozen=True)
 class Call:
-    method: str  # "list_top10", "get" or "list_top10_uncached"
+    method: str  # "list_top10" or "get"
     path: str
     request: bytes
     decode: Any
@@ -72,12 +69,10 @@ class Call:
         return unary_call(path or self.path, self.request, self.decode)
 
 
-def calls_for(size: int, as_of: float) -> list[Call]:
-    """The calls measured on one owner; `as_of` pins the uncached listing."""
+def calls_for(size: int) -> list[Call]:
+    """The calls measured on one owner."""
     owner = owner_for(size)
     listing = scoring_pb2.ListRelationshipsRequest(owner_id=owner, page_size=10)
-    pinned = scoring_pb2.ListRelationshipsRequest(owner_id=owner, page_size=10)
-    set_seconds(pinned.as_of, as_of)
     contact = contact_of(owner, size // 2)
     get = scoring_pb2.GetRelationshipRequest(owner_id=owner, contact_id=contact)
     list_path, decode_list = SERVICE + "ListRelationships", scoring_pb2.ListRelationshipsResponse
@@ -89,14 +84,6 @@ def calls_for(size: int, as_of: float) -> list[Call]:
             get.SerializeToString(),
             scoring_pb2.GetRelationshipResponse.FromString,
             "get",
-        ),
-        Call(
-            "list_top10_uncached",
-            list_path,
-            pinned.SerializeToString(),
-            decode_list.FromString,
-            "list",
-            max_concurrency=1,
         ),
     ]
 
@@ -153,9 +140,8 @@ def measure(
     scoring = stack.scoring
     assert scoring is not None
     reference = REFERENCE_SIZE if REFERENCE_SIZE in sizes else sizes[0]
-    as_of = time.time() - 1.0
     echo: dict[tuple[str, int], LatencySummary] = {}
-    for call in calls_for(reference, as_of):
+    for call in calls_for(reference):
         if (call.echo, concurrencies[0]) in echo:
             continue  # this payload's peer is measured already
         payload = capture(scoring.address, call)
@@ -169,7 +155,7 @@ def measure(
             stack.stop_extra(server)
     rows: list[ServingRow] = []
     for size in sizes:
-        for call in calls_for(size, as_of):
+        for call in calls_for(size):
             size_bytes = len(capture(scoring.address, call))
             for concurrency in concurrencies:
                 limit = max_size_at_high_concurrency

@@ -23,6 +23,7 @@ from ingest_service.publisher import (
     ensure_ingest_topics,
 )
 from ingest_service.settings import IngestSettings
+from vinculo.security.kafka import kafka_client_config
 from vinculo.topics import INTERACTIONS_TOPIC
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ class DurablePublisher:
                 bootstrap_servers=self._settings.kafka_bootstrap,
                 client_id="vinculo-ingest-outbox",
                 request_timeout_ms=int(self._settings.ack_timeout_s * 1000),
+                **kafka_client_config(self._settings.kafka_security()),
             )
         described = self._admin.describe_topics([INTERACTIONS_TOPIC])
         topic_id = described[0].get("topic_id") if described else None

@@ -27,6 +27,7 @@ from kafka.errors import KafkaError
 
 from ingest_service.settings import IngestSettings
 from vinculo.partitioning import RememberingPartitioner
+from vinculo.security.kafka import kafka_client_config
 from vinculo.topics import INTERACTIONS_TOPIC, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ def ensure_ingest_topics(settings: IngestSettings) -> None:
         client_id="vinculo-ingest-admin",
         connect_timeout_s=settings.connect_timeout_s,
         request_timeout_s=settings.ack_timeout_s,
+        security=settings.kafka_security(),
     )
 
 
@@ -141,6 +143,7 @@ class KafkaPublisher:
             request_timeout_ms=max(1000, ack_ms // 2),
             delivery_timeout_ms=ack_ms,
             bootstrap_timeout_ms=int(s.connect_timeout_s * 1000),
+            **kafka_client_config(s.kafka_security()),
         )
 
     def _retire(self, producer: KafkaProducer, exc: BaseException) -> None:

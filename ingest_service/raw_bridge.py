@@ -36,8 +36,10 @@ from kafka.errors import KafkaError
 
 from ingest_service.metrics import RawBridgeMetrics
 from ingest_service.publisher import Record
+from ingest_service.raw_sources import SourceGate
 from ingest_service.servicer import records_for
 from vinculo.cloudevents import decode_record
+from vinculo.security.kafka import PLAINTEXT, KafkaSecurity, kafka_client_config
 from vinculo.topics import (
     DEAD_LETTER_TOPIC,
     INTERACTIONS_TOPIC,
@@ -77,6 +79,8 @@ class RawBridge:
         metrics: RawBridgeMetrics | None = None,
         prepare: Callable[[], None] | None = None,
         keep: Callable[[Sequence[Record]], None] | None = None,
+        security: KafkaSecurity = PLAINTEXT,
+        gate: SourceGate | None = None,
     ) -> None:
         """`prepare` runs before each (re)connection, e.g. to create the topics;
         `keep` receives the forwarded records once acknowledged, before the raw
@@ -91,6 +95,8 @@ class RawBridge:
         self.metrics = metrics
         self.prepare = prepare
         self.keep = keep
+        self._kafka = kafka_client_config(security)
+        self.gate = gate  # with auth on: the source's producer identity must cover the owner
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -142,6 +148,7 @@ class RawBridge:
             session_timeout_ms=SESSION_TIMEOUT_MS,
             heartbeat_interval_ms=SESSION_TIMEOUT_MS // 3,
             max_poll_records=self.max_poll_records,
+            **self._kafka,
         )
         producer = KafkaProducer(
             bootstrap_servers=self.bootstrap,
@@ -149,6 +156,7 @@ class RawBridge:
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
+            **self._kafka,
         )
         log.info("raw bridge: %s -> %s (group %s)", RAW_TOPIC, INTERACTIONS_TOPIC, self.group_id)
         if self.metrics is not None:
@@ -222,6 +230,8 @@ class RawBridge:
             return decoded
         normalise(decoded)
         problem = validate_event(decoded, now)
+        if problem is None and self.gate is not None:
+            problem = self.gate.check(record.value, headers, decoded)
         if problem is not None:
             return problem
         return records_for(decoded)

@@ -30,16 +30,20 @@ from ingest_service.durable import DurablePublisher
 from ingest_service.metrics import IngestMetrics, RawBridgeMetrics
 from ingest_service.outbox import Outbox
 from ingest_service.publisher import BrokerUnavailable, KafkaPublisher, ensure_ingest_topics
+from ingest_service.rate_limit import CallerRateInterceptor, TokenBuckets
 from ingest_service.raw_bridge import RawBridge
+from ingest_service.raw_sources import SourceGate, source_gate
 from ingest_service.servicer import BatchProcessor, IngestServicer
 from ingest_service.settings import IngestSettings
 from ingest_service.stream_idle import IdleStreams
-from ingest_service.stream_limits import StreamLimitInterceptor, StreamSlots
+from ingest_service.stream_limits import StreamLimitInterceptor, StreamSlots, caller_of
 from vinculo import logs
 from vinculo import settings as settings_mod
 from vinculo.grpc_server import ServiceServer, start_metrics_http
 from vinculo.ready import remove_ready_file, write_ready_file
-from vinculo.security.settings import build_server_security
+from vinculo.security.kafka_check import KafkaCredentialsRejected, check_kafka_credentials
+from vinculo.security.settings import build_authenticator, build_server_security
+from vinculo.settings import SettingsError
 from vinculo.v1 import ingest_pb2_grpc
 
 log = logging.getLogger("ingest_service")
@@ -56,7 +60,11 @@ def run(args: argparse.Namespace) -> int:
     logs.configure(settings.log_json)
     # kafka-python logs every connection at INFO; our own lines say what matters.
     logging.getLogger("kafka").setLevel(logging.WARNING)
-    return serve(settings)
+    try:
+        return serve(settings)
+    except (KafkaCredentialsRejected, SettingsError) as exc:
+        log.error("%s", exc)
+        return 2
 
 
 def _connect_in_background(publisher: KafkaPublisher | DurablePublisher) -> None:
@@ -68,7 +76,10 @@ def _connect_in_background(publisher: KafkaPublisher | DurablePublisher) -> None
 
 
 def _raw_bridge(
-    settings: IngestSettings, registry: CollectorRegistry, outbox: Outbox | None
+    settings: IngestSettings,
+    registry: CollectorRegistry,
+    outbox: Outbox | None,
+    gate: SourceGate | None,
 ) -> RawBridge | None:
     if not settings.raw_bridge:
         log.info("raw bridge off (VINCULO_RAW_BRIDGE=false)")
@@ -80,12 +91,36 @@ def _raw_bridge(
         # Topics vanish with an in-memory broker's restart; re-create them on each connection.
         prepare=lambda: ensure_ingest_topics(settings),
         keep=outbox.append if outbox is not None else None,
+        security=settings.kafka_security(),
+        gate=gate,
     )
+
+
+def _rate_limit(settings: IngestSettings) -> list[CallerRateInterceptor]:
+    if settings.rate_events_per_s <= 0:
+        return []
+    capacity = max(settings.rate_events_per_s, float(settings.max_batch))
+    buckets = TokenBuckets(settings.rate_events_per_s, capacity)
+    if not settings.auth_enabled:
+        return [CallerRateInterceptor(buckets, lambda context: caller_of(context.peer()))]
+    authenticator = build_authenticator(settings)
+    # Auth (an earlier interceptor) has refused calls without a credential already.
+    return [CallerRateInterceptor(buckets, lambda c: authenticator.identity(c) or "unknown")]
 
 
 def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
     """Run until SIGTERM/SIGINT (or `stop` is set); flush, stop, return 0."""
     stop = stop or threading.Event()
+    # A refused password or CA stops the start; a broker not up yet does not (see module doc).
+    check_kafka_credentials(
+        settings.kafka_bootstrap, settings.kafka_security(), max(5.0, settings.connect_timeout_s)
+    )
+    # Read before anything starts: a bad sources file stops the start (exit 2).
+    gate = (
+        source_gate(settings.auth_policy_file, settings.raw_sources_file)
+        if settings.raw_bridge
+        else None
+    )
     registry = CollectorRegistry()
     metrics = IngestMetrics(registry)
     metrics.broker_up.set(0)
@@ -106,7 +141,7 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
     server = ServiceServer(
         registry,
         max_workers=settings.max_workers,
-        interceptors=[StreamLimitInterceptor(slots, idle)],
+        interceptors=[StreamLimitInterceptor(slots, idle), *_rate_limit(settings)],
         security=build_server_security(settings),
     )
     server.add(
@@ -114,7 +149,7 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
         IngestServicer(processor),
         SERVICE_NAME,
     )
-    bridge = _raw_bridge(settings, registry, outbox)
+    bridge = _raw_bridge(settings, registry, outbox, gate)
     http_server, _ = start_metrics_http(settings.metrics_port, registry, settings.metrics_host)
     try:
         port = server.start(settings.grpc_host, settings.grpc_port)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vinculo.domain import MAX_EVENTS_PER_CALL
+from vinculo.security.kafka import KafkaClientSettings
 from vinculo.security.settings import ServerSecuritySettings
 from vinculo.settings import SettingsError, setting
 
@@ -13,7 +14,7 @@ from vinculo.settings import SettingsError, setting
 
 
 @dataclass(frozen=True)
-class IngestSettings(ServerSecuritySettings):
+class IngestSettings(ServerSecuritySettings, KafkaClientSettings):
     kafka_bootstrap: str = setting(
         "127.0.0.1:9092", "VINCULO_KAFKA_BOOTSTRAP", "Kafka bootstrap servers, comma-separated"
     )
@@ -83,9 +84,24 @@ class IngestSettings(ServerSecuritySettings):
     raw_bridge: bool = setting(
         True, "VINCULO_RAW_BRIDGE", "forward CloudEvents from the raw topic (true/false)"
     )
+    rate_events_per_s: float = setting(
+        0.0,
+        "VINCULO_INGEST_RATE_EVENTS_PER_S",
+        "events per second each caller may publish (token bucket); 0: no limit",
+    )
+    raw_sources_file: str = setting(
+        "",
+        "VINCULO_RAW_SOURCES_FILE",
+        "with auth: JSON mapping each CloudEvent source to a producer identity of the policy",
+    )
 
     def validate(self) -> None:
         self.validate_security()
+        self.validate_kafka_security()
+        if self.rate_events_per_s < 0:
+            raise SettingsError("rate_events_per_s: must be >= 0 (0: no limit)")
+        if self.raw_sources_file and not self.auth_enabled:
+            raise SettingsError("raw_sources_file: needs auth_policy_file (the identities' roles)")
         if not 1 <= self.max_batch <= MAX_EVENTS_PER_CALL:
             raise SettingsError(
                 f"max_batch: must be in 1..{MAX_EVENTS_PER_CALL}, not {self.max_batch}"

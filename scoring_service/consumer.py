@@ -48,6 +48,7 @@ from scoring_service.routing.directory import PartitionDirectory
 from scoring_service.settings import ScoringSettings
 from scoring_service.store import Batch, SeenBefore, StateStore, cannot_write
 from scoring_service.watch import WatchHub
+from vinculo.security.kafka import kafka_client_config
 from vinculo.topics import (
     DEAD_LETTER_TOPIC,
     INTERACTIONS_TOPIC,
@@ -99,6 +100,9 @@ class ScoringConsumer:
         directory: PartitionDirectory | None = None,
     ) -> None:
         self._settings = settings
+        # Every Kafka client of this consumer connects the same way (TLS, SASL).
+        self._security = settings.kafka_security()
+        self._kafka = kafka_client_config(self._security)
         self._directory = directory
         self._store = store
         self._metrics = metrics
@@ -168,6 +172,7 @@ class ScoringConsumer:
                     settings.kafka_bootstrap,
                     settings.partitions,
                     extra_compacted=(changelog,) if settings.changelog else (),
+                    security=self._security,
                 )
                 check_partitions(
                     settings.kafka_bootstrap,
@@ -175,16 +180,18 @@ class ScoringConsumer:
                     if settings.changelog
                     else (INTERACTIONS_TOPIC,),
                     settings.partitions,
+                    self._security,
                 )
                 self._producer = KafkaProducer(
                     bootstrap_servers=settings.kafka_bootstrap,
                     client_id="vinculo-scoring-dlq",
                     acks="all",
                     linger_ms=5,
+                    **self._kafka,
                 )
                 if settings.changelog:
                     self._changelog = ChangelogWriter(
-                        settings.kafka_bootstrap, changelog, settings.partitions
+                        settings.kafka_bootstrap, changelog, settings.partitions, **self._kafka
                     )
                 self._consumer = self._new_consumer()
                 return True
@@ -225,6 +232,7 @@ class ScoringConsumer:
             metadata_max_age_ms=5000,  # notice a re-created topic within seconds
             fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
             **self._routing_options(),
+            **self._kafka,
         )
         consumer.subscribe([INTERACTIONS_TOPIC], listener=_Rebalance(self))
         return consumer
@@ -297,7 +305,9 @@ class ScoringConsumer:
         # to ~20 s on the embedded broker (measured).
         if consumer.partitions_for_topic(INTERACTIONS_TOPIC) is None:
             log.warning("topic %s is missing: creating it", INTERACTIONS_TOPIC)
-            ensure_topics(self._settings.kafka_bootstrap, self._settings.partitions)
+            ensure_topics(
+                self._settings.kafka_bootstrap, self._settings.partitions, security=self._security
+            )
 
     def _process(self, records: list[Any]) -> None:
         outcomes, dead = self._processor.process(records)
@@ -539,11 +549,11 @@ class ScoringConsumer:
             return
         settings = self._settings
         if recreate_if_misshapen(
-            settings.kafka_bootstrap, self._changelog.topic, settings.partitions
+            settings.kafka_bootstrap, self._changelog.topic, settings.partitions, self._security
         ):
             self._changelog.close()
             self._changelog = ChangelogWriter(
-                settings.kafka_bootstrap, self._changelog.topic, settings.partitions
+                settings.kafka_bootstrap, self._changelog.topic, settings.partitions, **self._kafka
             )
 
     def _after_assignment(self, consumer: KafkaConsumer, polled: dict[Any, Any]) -> dict[Any, Any]:
@@ -566,6 +576,7 @@ class ScoringConsumer:
             self._settings.kafka_bootstrap,
             self._changelog.topic,
             [tp.partition for tp in never_held],
+            **self._kafka,
         )
         current_log = _topic_id(consumer, INTERACTIONS_TOPIC)
         done: set[int] = set()

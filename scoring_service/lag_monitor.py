@@ -24,6 +24,7 @@ from kafka.errors import KafkaError
 
 from scoring_service.metrics import ScoringMetrics
 from scoring_service.store import StateStore
+from vinculo.security.kafka import PLAINTEXT, KafkaSecurity, kafka_client_config
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,10 @@ class LagMonitor:
         metrics: ScoringMetrics,
         assigned: Callable[[], frozenset[int]],
         interval_s: float = 2.0,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self._bootstrap = bootstrap
+        self._kafka = kafka_client_config(security)
         self._topic = topic
         self._partitions = partitions
         self._store = store
@@ -110,6 +113,7 @@ class LagMonitor:
                 metadata_max_age_ms=5000,
                 fetch_max_wait_ms=100,
                 max_partition_fetch_bytes=1,  # the broker still returns one whole batch
+                **self._kafka,
             )
         known = consumer.partitions_for_topic(self._topic)
         numbers = sorted(known) if known else range(self._partitions)

@@ -76,6 +76,12 @@ class ScoringMetrics:
             "Relationships (owner, contact) in the state store.",
             registry=registry,
         )
+        self.watch_streams = Gauge(
+            "vinculo_scoring_watch_streams",
+            "WatchRelationships streams open now (each holds a thread; at most "
+            "VINCULO_SCORING_MAX_WATCH_STREAMS).",
+            registry=registry,
+        )
         self.commit_duration = Histogram(
             "vinculo_scoring_commit_duration_seconds",
             "Time to make one batch durable: dead letters flushed, state and offsets written.",

@@ -22,6 +22,7 @@ from kafka.errors import KafkaError
 
 from scoring_service.features.state import STATE_SCHEMA_VERSION
 from scoring_service.store import StateSchemaMismatch
+from vinculo.security.kafka import PLAINTEXT, KafkaSecurity, kafka_client_config
 from vinculo.topics import INTERACTIONS_TOPIC
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def history_needed(database: Path) -> int:
         conn.close()
 
 
-def topic_records(bootstrap: str, timeout_s: float) -> int:
+def topic_records(bootstrap: str, timeout_s: float, security: KafkaSecurity = PLAINTEXT) -> int:
     """The records the interaction topic holds: the sum of its high watermarks (0 if absent).
 
     High watermarks from fetch responses, not `end_offsets`: Tansu answers
@@ -67,6 +68,7 @@ def topic_records(bootstrap: str, timeout_s: float) -> int:
         enable_auto_commit=False,
         max_partition_fetch_bytes=1024,  # only the watermark is wanted
         request_timeout_ms=int(timeout_s * 1000) + 1000,
+        **kafka_client_config(security),
     )
     try:
         numbers = consumer.partitions_for_topic(INTERACTIONS_TOPIC) or set()
@@ -89,7 +91,9 @@ def topic_records(bootstrap: str, timeout_s: float) -> int:
         consumer.close()
 
 
-def check_rebuild(database: Path, bootstrap: str, wait_s: float) -> None:
+def check_rebuild(
+    database: Path, bootstrap: str, wait_s: float, security: KafkaSecurity = PLAINTEXT
+) -> None:
     """Return once a rebuild is safe; raise RebuildRefused after `wait_s` otherwise."""
     needed = history_needed(database)
     if needed == 0:
@@ -98,7 +102,7 @@ def check_rebuild(database: Path, bootstrap: str, wait_s: float) -> None:
     held, problem = 0, ""
     while True:
         try:
-            held, problem = topic_records(bootstrap, timeout_s=5.0), ""
+            held, problem = topic_records(bootstrap, timeout_s=5.0, security=security), ""
         except KafkaError as exc:
             problem = f" (Kafka at {bootstrap}: {exc})"
         if held >= needed:

@@ -35,11 +35,35 @@ class ScoredNetwork:
         key = ("order", weakest_first, tiers)
         order: list[int] | None = self.memo.get(key)
         if order is None:
-            order = ranking_order(self.scores, self.contacts, weakest_first)
-            if tiers:
-                order = [i for i in order if int(self.tiers[i]) in tiers]
+            rows = self._rows_in(tiers)
+            ranked = ranking_order(self.scores[rows], self.contacts, weakest_first)
+            order = rows[ranked].tolist() if tiers else ranked
             self.memo[key] = order
         return order
+
+    def top(self, weakest_first: bool, tiers: tuple[int, ...], k: int) -> tuple[list[int], int]:
+        """The first `k` rows of `order` and the length of all of it, without sorting
+        all of it: a partition finds the k-th key, only the rows up to it are sorted
+        (a first page of a 30k network: ~30x fewer rows sorted)."""
+        known: list[int] | None = self.memo.get(("order", weakest_first, tiers))
+        if known is not None:
+            return known[:k], len(known)
+        rows = self._rows_in(tiers)
+        primary = self.scores[rows] if weakest_first else -self.scores[rows]
+        if k >= len(rows):
+            return self.order(weakest_first, tiers)[:k], len(rows)
+        if k <= 0:
+            return [], len(rows)
+        kth = np.partition(primary, k - 1)[k - 1]
+        # Rows in ascending row order = contact order: a stable sort keeps ties by contact.
+        candidates = np.flatnonzero(primary <= kth)
+        first = candidates[np.argsort(primary[candidates], kind="stable")[:k]]
+        return rows[first].tolist(), len(rows)
+
+    def _rows_in(self, tiers: tuple[int, ...]) -> npt.NDArray[np.intp]:
+        if not tiers:
+            return np.arange(len(self.contacts))
+        return np.flatnonzero(np.isin(self.tiers, tiers))
 
 
 OwnerStates = tuple[list[str], FloatArray]  # contacts (sorted) and their states, as stored
@@ -52,7 +76,7 @@ def states_of(network: ScoredNetwork) -> OwnerStates:
 def with_changed_rows(base: OwnerStates, rows: Sequence[tuple[str, FloatArray]]) -> OwnerStates:
     """`base` with a commit's rows written over it: a new copy, contacts kept sorted."""
     contacts, states = base
-    states = states.copy()  # readers may be scoring the old array right now
+    states = states.copy(order="K")  # readers may be scoring the old array; layout kept
     added: dict[str, FloatArray] = {}
     for contact, state in rows:
         row = bisect.bisect_left(contacts, contact)
@@ -65,7 +89,7 @@ def with_changed_rows(base: OwnerStates, rows: Sequence[tuple[str, FloatArray]])
     new_contacts = sorted(added)
     at = [bisect.bisect_left(contacts, contact) for contact in new_contacts]
     states = np.insert(states, at, np.stack([added[c] for c in new_contacts]), axis=0)
-    return sorted(contacts + new_contacts), states
+    return sorted(contacts + new_contacts), np.asfortranarray(states)
 
 
 def network_cache(

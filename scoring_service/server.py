@@ -41,6 +41,7 @@ from vinculo import logs
 from vinculo import settings as settings_lib
 from vinculo.grpc_server import ServiceServer, start_metrics_http
 from vinculo.ready import remove_ready_file, write_ready_file
+from vinculo.security.kafka_check import KafkaCredentialsRejected, check_kafka_credentials
 from vinculo.security.settings import build_server_security
 from vinculo.security.tls import client_credentials
 from vinculo.topics import INTERACTIONS_TOPIC
@@ -53,6 +54,8 @@ CONSUMER_CHECK_S = 0.5
 # glibc's mallopt: buffers from this size up are mapped for themselves and unmapped when freed.
 M_MMAP_THRESHOLD = -3
 LARGE_BUFFER_BYTES = 4 * 2**20
+# At start, a broker refusing our TLS/SASL credentials stops the service within this bound.
+KAFKA_CREDENTIALS_CHECK_S = 5.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,9 +83,18 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
     registry = CollectorRegistry()
     metrics = ScoringMetrics(registry)
     hub = WatchHub(max_watchers=settings.max_watch_streams)
+    metrics.watch_streams.set_function(lambda: hub.open_streams)
+    check_kafka_credentials(
+        settings.kafka_bootstrap, settings.kafka_security(), KAFKA_CREDENTIALS_CHECK_S
+    )
     with contextlib.ExitStack() as cleanup:  # whatever fails, what started is stopped
         if settings.rebuild_state:
-            check_rebuild(settings.database_path, settings.kafka_bootstrap, settings.rebuild_wait_s)
+            check_rebuild(
+                settings.database_path,
+                settings.kafka_bootstrap,
+                settings.rebuild_wait_s,
+                settings.kafka_security(),
+            )
         store = StateStore(
             settings.database_path,
             INTERACTIONS_TOPIC,
@@ -104,6 +116,7 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
             store,
             metrics,
             assigned=lambda: consumer.assigned,
+            security=settings.kafka_security(),
         )
         monitor.start()
         cleanup.callback(monitor.stop)
@@ -196,7 +209,8 @@ def _bind_grpc(
     forwarding = ForwardingInterceptor(directory, settings.route_wait_s, registry, peers)
     server = ServiceServer(
         registry,
-        max_workers=settings.max_workers,
+        # A watch stream holds a thread for its lifetime: they come on top of the callers'.
+        max_workers=settings.max_workers + settings.max_watch_streams,
         security=build_server_security(settings),
         interceptors=[forwarding],
         ready_at_start=False,  # ready once the group is joined and caught up
@@ -225,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
     _install_signal_handlers(stop)
     try:
         return serve(settings, stop)
-    except (StateSchemaMismatch, DamagedStore, IncompatibleModel) as exc:
+    except (StateSchemaMismatch, DamagedStore, IncompatibleModel, KafkaCredentialsRejected) as exc:
         log.error("%s", exc)
         return 2
 

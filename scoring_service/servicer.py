@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import bisect
 import math
-import queue
 import time
 from collections.abc import Callable, Iterator
 from typing import NoReturn, Protocol
 
 import grpc
 import numpy as np
-import numpy.typing as npt
 
-from scoring_service.features.state import FloatArray
 from scoring_service.history import HistoryMissing
 from scoring_service.instants import BadInstant, checked_seconds
 from scoring_service.integrity import DamagedState
@@ -38,14 +35,13 @@ from scoring_service.scored_network import OwnerStates, ScoredNetwork, network_c
 from scoring_service.scorer import Scorer
 from scoring_service.signals import network_figures, signals_for, summary_response
 from scoring_service.store import StateStore
-from scoring_service.watch import OwnerChanges, TooManyWatchers, WatchHub
+from scoring_service.watch import End, OwnerChanges, TooManyWatchers, WatchHub
+from scoring_service.watch_scores import watch_scores
 from vinculo.timestamps import timestamp
-from vinculo.v1 import events_pb2 as events
 from vinculo.v1 import scoring_pb2 as pb
 from vinculo.v1 import scoring_pb2_grpc
 
 DEFAULT_MIN_SCORE_CHANGE = 0.01
-WATCH_POLL_S = 0.5  # how often an idle stream checks that its client is still there
 # Rendered rows (explanation, trend, signals) kept per scored network, at most:
 # a cached network serves its top rows again and again.
 MAX_RENDERED_ROWS = 1000
@@ -139,6 +135,10 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             contacts, states = base
         if not contacts:
             _fail(context, grpc.StatusCode.NOT_FOUND, missing.format(owner_id))
+        # Feature-major memory (the same values): the model reads states column by
+        # column, so its transposes become plain copies (~20% of the CPU of scoring
+        # 30k rows, measured), and the network carried forward keeps this layout.
+        states = np.asfortranarray(states)
         context = self._scorer.owner_context(states, as_of)
         scores = self._scorer.score(states, as_of, context)
         tiers = self._scorer.tiers(scores, states)
@@ -268,13 +268,17 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
     def _page(
         self, request: pb.ListRelationshipsRequest, query: ListQuery, network: ScoredNetwork
     ) -> pb.ListRelationshipsResponse:
-        order = network.order(query.weakest_first, query.tiers)
-        total = len(order)
-        if query.after is not None:
+        if query.after is None:  # a first page: only its rows are ranked
+            page, total = network.top(query.weakest_first, query.tiers, query.page_size)
+            more = total > len(page)
+        else:
+            order = network.order(query.weakest_first, query.tiers)
+            total = len(order)
             order = after_token(order, network.scores, network.contacts, query.after)
-        page = order[: query.page_size]
+            page = order[: query.page_size]
+            more = len(order) > len(page)
         next_token = ""
-        if len(order) > len(page):
+        if more:
             last = page[-1]
             next_token = PageToken(
                 owner_id=request.owner_id,
@@ -308,8 +312,12 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
     ) -> pb.GetNetworkSummaryResponse:
         _require_id(context, request.owner_id, "owner_id")
         network = self._scored(context, request.owner_id, self._requested_as_of(request, context))
-        figures = network_figures(network.states, network.tiers)
-        return summary_response(request.owner_id, figures, self._scorer.version)
+        summary: pb.GetNetworkSummaryResponse | None = network.memo.get("summary")
+        if summary is None:  # the same answer for every read of this scored network
+            figures = network_figures(network.states, network.tiers)
+            summary = summary_response(request.owner_id, figures, self._scorer.version)
+            network.memo["summary"] = summary
+        return summary
 
     def SuggestActions(
         self, request: pb.SuggestActionsRequest, context: grpc.ServicerContext
@@ -318,11 +326,19 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             _fail(context, grpc.StatusCode.UNIMPLEMENTED, "SuggestActions: no suggester configured")
         _require_id(context, request.owner_id, "owner_id")
         network = self._scored(context, request.owner_id, self._requested_as_of(request, context))
+        # The answer depends on the network and the request only: kept with the network
+        # (a commit that changes the owner's states or names drops the network).
+        key = ("suggest", tuple(request.kinds), request.limit_per_kind)
+        response: pb.SuggestActionsResponse | None = network.memo.get(key)
+        if response is not None:
+            return response
         response = self._suggester(request, network, self._scorer)
         known = self._store.profiles(request.owner_id, {s.contact_id for s in response.suggestions})
         for suggestion in response.suggestions:
             if suggestion.contact_id in known:
                 suggestion.contact_name = known[suggestion.contact_id][0][0]
+        if len(network.memo) < MAX_RENDERED_ROWS:
+            network.memo[key] = response
         return response
 
     def WatchRelationships(
@@ -339,42 +355,33 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             watcher = self._hub.subscribe(request.owner_id)
         except TooManyWatchers as exc:
             _fail(context, grpc.StatusCode.RESOURCE_EXHAUSTED, f"WatchRelationships: {exc}")
+        # The stream sleeps on its queue (no polling): the client going away ends it too.
+        context.add_callback(lambda: watcher.end(End.CANCELLED))
         try:
             while context.is_active():
-                try:
-                    changes = watcher.changes.get(timeout=WATCH_POLL_S)
-                except queue.Empty:
-                    if watcher.overflowed:
-                        break
-                    continue
-                if changes is None:
-                    return  # server shutting down
+                changes = watcher.changes.get()
+                if changes is End.OVERFLOWED:
+                    _fail(
+                        context,
+                        grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        "WatchRelationships: the client fell behind; watch again",
+                    )
+                if isinstance(changes, End):
+                    return  # server shutting down, or the client left
                 yield from self._watch_responses(changes, threshold)
-            if watcher.overflowed:
-                _fail(
-                    context,
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    "WatchRelationships: the client fell behind; watch again",
-                )
         finally:
             self._hub.unsubscribe(watcher)
 
     def _watch_responses(
         self, changes: OwnerChanges, threshold: float
     ) -> Iterator[pb.WatchRelationshipsResponse]:
-        now = self._clock()
-        after = np.stack(changes.after)
-        is_new = np.array([b is None for b in changes.before])
-        before = np.stack(
-            [a if b is None else b for a, b in zip(changes.after, changes.before, strict=True)]
-        )
-        new_context, old_context = self._watch_contexts(changes, after, before, is_new, now)
-        new_scores = self._scorer.score(after, now, new_context)
-        new_tiers = self._scorer.tiers(new_scores, after)
-        old_scores = np.where(is_new, 0.0, self._scorer.score(before, now, old_context))
-        old_tiers = np.where(
-            is_new, events.TIER_UNSPECIFIED, self._scorer.tiers(old_scores, before)
-        )
+        with changes.lock:  # every stream of the owner gets these changes: scored once
+            scored = changes.derived.get("scored")
+            if scored is None:
+                scored = changes.derived["scored"] = watch_scores(
+                    changes, self._store, self._scorer, self._clock()
+                )
+        new_scores, old_scores, new_tiers, old_tiers = scored
         moved = (np.abs(new_scores - old_scores) >= threshold) | (new_tiers != old_tiers)
         changed_at = timestamp(changes.committed_at)
         for i in np.flatnonzero(moved):
@@ -386,30 +393,3 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
                 tier=int(new_tiers[i]),  # type: ignore[arg-type]
                 changed_at=changed_at,
             )
-
-    def _watch_contexts(
-        self,
-        changes: OwnerChanges,
-        after: FloatArray,
-        before: FloatArray,
-        is_new: npt.NDArray[np.bool_],
-        now: float,
-    ) -> tuple[FloatArray, FloatArray]:
-        """Owner contexts of the changed rows after and before the commit: the owner's
-        stored network with the changed rows set to their new (old) states, a new
-        relationship left out before (its old score is not used)."""
-        contacts, stored = self._store.owner_states(changes.owner_id)
-        index = {c: i for i, c in enumerate(contacts)}
-        missing = [c for c in changes.contacts if c not in index]  # not in the store (yet)
-        index.update({c: len(contacts) + i for i, c in enumerate(missing)})
-        network = np.vstack([stored, np.zeros((len(missing), after.shape[1]))])
-        rows = np.array([index[c] for c in changes.contacts], dtype=np.intp)
-        network[rows] = after
-        new_context = self._scorer.owner_context(network, now)[rows]
-        network[rows] = before
-        old_context = self._scorer.owner_context(network, now)
-        keep = np.ones(len(network), dtype=bool)
-        keep[rows[is_new]] = False
-        if keep.any() and is_new.any():
-            old_context[keep] = self._scorer.owner_context(network[keep], now)
-        return new_context, old_context[rows]

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from vinculo.security.kafka import KafkaClientSettings
 from vinculo.security.settings import ServerSecuritySettings
 from vinculo.settings import SettingsError, setting
 
 
 @dataclass(frozen=True)
-class ScoringSettings(ServerSecuritySettings):
+class ScoringSettings(ServerSecuritySettings, KafkaClientSettings):
     kafka_bootstrap: str = setting(
         "127.0.0.1:9092", "VINCULO_KAFKA_BOOTSTRAP", "Kafka bootstrap servers, comma separated"
     )
@@ -35,10 +36,13 @@ class ScoringSettings(ServerSecuritySettings):
     model_path: str = setting(
         "", "VINCULO_MODEL_PATH", "scoring model artifact (.skops); empty = the shipped default"
     )
-    max_workers: int = setting(32, "VINCULO_SCORING_WORKERS", "gRPC worker threads")
-    # Each watch stream holds a worker thread; the cap keeps unary calls served.
+    max_workers: int = setting(
+        32, "VINCULO_SCORING_WORKERS", "gRPC worker threads for calls, watch streams not counted"
+    )
+    # Each watch stream holds a thread of its own, added to the pool on top of max_workers
+    # (idle, it sleeps without polling; ~RSS per stream in docs/performance.md).
     max_watch_streams: int = setting(
-        8, "VINCULO_SCORING_MAX_WATCH_STREAMS", "concurrent WatchRelationships streams at most"
+        1000, "VINCULO_SCORING_MAX_WATCH_STREAMS", "concurrent WatchRelationships streams at most"
     )
     cadence_close_days: float = setting(
         14.0, "VINCULO_CADENCE_CLOSE_DAYS", "days between contacts a close tie expects"
@@ -117,6 +121,7 @@ class ScoringSettings(ServerSecuritySettings):
 
     def validate(self) -> None:
         self.validate_security()
+        self.validate_kafka_security()
         for name in ("grpc_port", "metrics_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535:
@@ -125,10 +130,10 @@ class ScoringSettings(ServerSecuritySettings):
             raise SettingsError(f"partitions: {self.partitions}, at least 1 required")
         if self.commit_interval_s <= 0:
             raise SettingsError(f"commit_interval_s: {self.commit_interval_s}, must be > 0")
-        if self.max_watch_streams >= self.max_workers:
+        if self.max_workers < 1 or self.max_watch_streams < 0:
             raise SettingsError(
-                f"max_watch_streams: {self.max_watch_streams}, must be below max_workers"
-                f" ({self.max_workers}) or watchers could take every worker thread"
+                f"max_workers: {self.max_workers}, max_watch_streams: {self.max_watch_streams};"
+                " at least 1 worker and 0 streams"
             )
         for name in (
             "cadence_close_days",

@@ -52,5 +52,10 @@ CLOUDEVENT_CODES: tuple[str, ...] = (
     "bad_occurred_at",
 )
 
+# ingest_service.raw_sources: with auth on, a CloudEvent source's producer identity.
+RAW_SOURCE_CODES: tuple[str, ...] = ("unknown_source", "permission_denied")
+
 SCORING_DEAD_LETTER_CODES = (*EVENT_REJECTION_CODES, *SCORING_RECORD_CODES)
-RAW_DEAD_LETTER_CODES = tuple(dict.fromkeys((*EVENT_REJECTION_CODES, *CLOUDEVENT_CODES)))
+RAW_DEAD_LETTER_CODES = tuple(
+    dict.fromkeys((*EVENT_REJECTION_CODES, *CLOUDEVENT_CODES, *RAW_SOURCE_CODES))
+)

@@ -59,6 +59,8 @@ class SettingsError(ValueError):
 def add_flags(parser: argparse.ArgumentParser, cls: type[Any]) -> None:
     types = _field_types(cls)
     for field in dataclasses.fields(cls):
+        if not field.repr:  # a secret: only from the environment or a file, never a flag
+            continue  # (a flag shows in the process list)
         env = field.metadata["env"]
         parser.add_argument(
             _flag(field),

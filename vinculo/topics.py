@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
+from vinculo.security.kafka import PLAINTEXT, KafkaSecurity, kafka_client_config
 from vinculo.validation import Rejection
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ def ensure_topics(
     connect_timeout_s: float = 3.0,
     request_timeout_s: float = 10.0,
     extra_compacted: tuple[str, ...] = (),
+    security: KafkaSecurity = PLAINTEXT,
 ) -> None:
     """Create the topics Vinculo uses if missing (and `extra_compacted`, compacted: a
     scoring group's changelog); an existing topic is left as is.
@@ -65,6 +67,7 @@ def ensure_topics(
         client_id=client_id,
         bootstrap_timeout_ms=int(connect_timeout_s * 1000),
         request_timeout_ms=int(request_timeout_s * 1000),
+        **kafka_client_config(security),
     )
     try:
         spec = {"num_partitions": partitions, "replication_factor": replication_factor}
@@ -103,7 +106,9 @@ def dead_letter_headers(
     ]
 
 
-def recreate_if_misshapen(bootstrap: str, topic: str, partitions: int) -> bool:
+def recreate_if_misshapen(
+    bootstrap: str, topic: str, partitions: int, security: KafkaSecurity = PLAINTEXT
+) -> bool:
     """Re-create `topic` (compacted) when it is missing or has another partition count.
 
     For a scoring group's changelog after the embedded broker lost its data: the
@@ -111,7 +116,9 @@ def recreate_if_misshapen(bootstrap: str, topic: str, partitions: int) -> bool:
     so the changelog can come back with the wrong shape; it holds nothing then.
     Returns whether the topic was (re-)created.
     """
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vinculo-admin")
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="vinculo-admin", **kafka_client_config(security)
+    )
     try:
         described = admin.describe_topics([topic])
         found = described[0] if described else {}
@@ -142,11 +149,18 @@ class TopicShapeError(RuntimeError):
     """An existing topic whose shape would misplace or lose data; the message says the fix."""
 
 
-def check_partitions(bootstrap: str, topics: tuple[str, ...], partitions: int) -> None:
+def check_partitions(
+    bootstrap: str,
+    topics: tuple[str, ...],
+    partitions: int,
+    security: KafkaSecurity = PLAINTEXT,
+) -> None:
     """Refuse topics whose partition count differs from `partitions` (VINCULO_PARTITIONS):
     an owner's state lives in the partition its key hashes to, so the count decides where
     every owner's state is."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vinculo-admin")
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="vinculo-admin", **kafka_client_config(security)
+    )
     try:
         described = admin.describe_topics(list(topics))
     finally:

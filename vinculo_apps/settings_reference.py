@@ -65,7 +65,9 @@ def rows() -> list[Row]:
             row = found.setdefault(
                 env, Row(env, types[field.name].__name__, str(field.metadata["help"]))
             )
-            row.flags[reader] = "`--" + field.name.replace("_", "-") + "`"
+            # A secret (repr=False) has no flag: a flag shows in the process list.
+            flag = "`--" + field.name.replace("_", "-") + "`" if field.repr else "(none)"
+            row.flags[reader] = flag
             row.defaults[reader] = _default(field.default)
     return list(found.values())
 

@@ -3,8 +3,9 @@
 scikit-learn's tree predictor walks row by row; on a shared 2-core machine it
 was the larger half of scoring 10k relationships. The fitted trees (depth ≤ 3)
 are padded to complete trees, every split is compared for all rows at once on
-the feature-major matrix that `feature_matrix` builds anyway, and the leaf is
-picked by index arithmetic — a few numpy passes over (trees, rows) arrays.
+the feature-major matrix that `feature_matrix` builds anyway, and a tree's
+split outcomes (at most 7 bits at depth 3) index a table of the leaf they lead
+to: one gather per tree and row (measured ~1.4x faster than walking the levels).
 `compile_model` returns None for anything else (logistic regression, deeper
 trees, categorical splits), and `ScoringModel` then calls `predict_proba`.
 Equality with `predict_proba` is tested (tests/model/test_artifact.py).
@@ -13,6 +14,7 @@ Equality with `predict_proba` is tested (tests/model/test_artifact.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -32,22 +34,29 @@ class CompiledForest:
     slope: float  # Platt scaling: p = 1 / (1 + exp(slope * f + intercept))
     intercept: float
 
+    @cached_property
+    def _table(self) -> FloatArray:
+        """Leaf value per tree and outcome code, flat: tree t's code c at t * codes + c.
+
+        A code has bit k set when internal node k (level order) goes right; only the
+        bits on the path the walk takes matter, the others are ignored."""
+        internal = 2**self.depth - 1
+        codes = np.arange(2**internal)
+        node = np.zeros(len(codes), dtype=np.intp)
+        for _ in range(self.depth):
+            node = 2 * node + 1 + ((codes >> node) & 1)
+        table: FloatArray = np.ascontiguousarray(self.leaves[:, node - internal]).ravel()
+        return table
+
     def proba(self, xt: FloatArray) -> FloatArray:
         """Calibrated probabilities from model columns laid out feature-major, (F, n)."""
         trees, n = len(self.leaves), xt.shape[1]
         internal = 2**self.depth - 1
-        right = (xt[self.features] > self.thresholds).reshape(trees, internal, n)
-        turns: list[np.ndarray] = []  # (trees, n) per level: went right
-        for level in range(self.depth):
-            candidates = right[:, 2**level - 1 : 2 ** (level + 1) - 1]
-            for turn in turns:  # halve the candidates by each earlier turn
-                half = candidates.shape[1] // 2
-                candidates = np.where(turn[:, None, :], candidates[:, half:], candidates[:, :half])
-            turns.append(candidates[:, 0])
-        position = np.zeros((trees, n), dtype=np.intp)
-        for turn in turns:
-            position = 2 * position + turn
-        raw = self.baseline + np.take_along_axis(self.leaves, position, axis=1).sum(axis=0)
+        right = (xt[self.features] > self.thresholds).view(np.uint8).reshape(trees, internal, n)
+        code = (np.arange(trees, dtype=np.intp) << internal)[:, None] + right[:, 0]
+        for k in range(1, internal):
+            code += right[:, k].astype(np.intp) << k
+        raw = self.baseline + self._table[code].sum(axis=0)
         result: FloatArray = 1.0 / (1.0 + np.exp(self.slope * raw + self.intercept))
         return result
 

@@ -348,12 +348,21 @@ def test_reads_as_of_now_are_cached_and_fresh_after_a_commit(tmp_path: Path) -> 
         assert get("c0") == pytest.approx(0.9)  # the very next read sees the commit
         assert top()[0] == ("c0", pytest.approx(0.9))
         assert scorer.calls == 2
+        # the summary is kept with the scored network: a new contact shows at once
+        summary = pb.GetNetworkSummaryRequest(owner_id="ana")
+        assert stub.GetNetworkSummary(summary).total_contacts == 3
+        added = Batch()
+        added.states[("ana", "c9")] = (0, _state(1))
+        added.offsets[0] = 7
+        store.commit(added)
+        assert stub.GetNetworkSummary(summary).total_contacts == 4
+        assert scorer.calls == 3
         # an explicit as_of is computed, not cached (one after every event: these
         # states were written without an event history to refold an earlier one from)
         request = pb.ListRelationshipsRequest(owner_id="ana")
         request.as_of.FromSeconds(int(T0) + 200)
         stub.ListRelationships(request)
-        assert scorer.calls == 3
+        assert scorer.calls == 4
     finally:
         channel.close()
         hub.close()

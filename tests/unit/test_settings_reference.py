@@ -40,6 +40,8 @@ def test_a_row_gives_flag_type_default_readers_and_meaning() -> None:
     bootstrap = [line for line in text.splitlines() if "`VINCULO_KAFKA_BOOTSTRAP`" in line]
     assert len(bootstrap) == 1
     assert 'ingest, scoring, export: `127.0.0.1:9092`<br>up: `""`' in bootstrap[0]
+    password = next(line for line in text.splitlines() if "`VINCULO_KAFKA_SASL_PASSWORD`" in line)
+    assert "| `VINCULO_KAFKA_SASL_PASSWORD` | (none) |" in password  # a secret has no flag
     port = next(line for line in text.splitlines() if "`VINCULO_INGEST_GRPC_PORT`" in line)
     assert "ingest: `--grpc-port`<br>up: `--ingest-grpc-port`" in port
 

@@ -132,7 +132,7 @@ def test_no_unused_partition_index_and_schema_creation_is_idempotent(tmp_path: P
         indexes = reopened._conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'"
         ).fetchall()
-        assert indexes == [("event_history_by_owner",)]  # reads of a past as_of use it
+        assert indexes == [("event_history_by_owner_seq",)]  # reads of a past as_of use it
         assert reopened.owner_states("ana")[0] == ["bo", "cy"]
         reopened.close()
 

@@ -1,7 +1,8 @@
 """The server interceptor: who is calling (authentication), may they (authorization).
 
-Identity: a bearer token in the `authorization` metadata (checked against the
-token store), else the common name of a client certificate the TLS layer
+Identity: a bearer token in the `authorization` metadata (a JWT, verified by
+jwt_tokens.py, whose `sub` names the caller; else checked against the token
+store), else the common name of a client certificate the TLS layer
 verified against the client CA. A bad token is UNAUTHENTICATED even beside a
 good certificate. Health and reflection need no credential (probes, grpcurl).
 
@@ -23,6 +24,7 @@ from typing import Any
 
 import grpc
 
+from vinculo.security.jwt_tokens import JwtVerifier, looks_like_jwt
 from vinculo.security.policy import ADMIN, PUBLISH, READ, Policy
 from vinculo.security.tokens import TokenStore
 
@@ -47,17 +49,23 @@ def owners_of(message: Any) -> list[str]:
 
 
 class Authenticator:
-    def __init__(self, tokens: TokenStore | None, trust_client_certs: bool) -> None:
+    def __init__(
+        self, tokens: TokenStore | None, trust_client_certs: bool, jwt: JwtVerifier | None = None
+    ) -> None:
         self._tokens = tokens
         self._trust_certs = trust_client_certs
+        self._jwt = jwt
 
     def identity(self, context: grpc.ServicerContext) -> str | None:
         for key, value in context.invocation_metadata():
             if key == "authorization":
                 scheme, _, token = str(value).partition(" ")
-                if scheme.lower() != "bearer" or self._tokens is None:
+                token = token.strip()
+                if scheme.lower() != "bearer":
                     return None
-                return self._tokens.identity_for(token.strip())
+                if self._jwt is not None and looks_like_jwt(token):
+                    return self._jwt.identity_for(token)
+                return self._tokens.identity_for(token) if self._tokens is not None else None
         if self._trust_certs:
             names = context.auth_context().get("x509_common_name")
             if names:

@@ -41,6 +41,8 @@ from kafka.errors import KafkaError
 from vinculo import settings as settings_lib
 from vinculo.domain import type_name
 from vinculo.identifiers import is_mirror_id
+from vinculo.security.kafka import KafkaClientSettings, kafka_client_config
+from vinculo.security.kafka_check import KafkaCredentialsRejected, check_kafka_credentials
 from vinculo.settings import SettingsError, setting
 from vinculo.topics import INTERACTIONS_TOPIC
 from vinculo.v1 import events_pb2 as pb
@@ -53,7 +55,7 @@ POLL_MS = 500
 
 
 @dataclass(frozen=True)
-class ExportSettings:
+class ExportSettings(KafkaClientSettings):
     kafka_bootstrap: str = setting(
         "127.0.0.1:9092",
         "VINCULO_KAFKA_BOOTSTRAP",
@@ -64,6 +66,9 @@ class ExportSettings:
         "VINCULO_EXPORT_TIMEOUT_S",
         "give up when the broker cannot be reached, or no record arrives, for this long",
     )
+
+    def validate(self) -> None:
+        self.validate_kafka_security()
 
 
 @dataclass
@@ -105,9 +110,12 @@ def run(args: argparse.Namespace) -> int:
     # half file that could pass for the whole topic.
     partial = args.out.with_name(args.out.name + ".partial")
     try:
+        check_kafka_credentials(
+            settings.kafka_bootstrap, settings.kafka_security(), settings.timeout_s
+        )
         events = exported_events(settings, set(args.owner), counts)
         (write_csv if fmt == "csv" else write_jsonl)(events, partial)
-    except (KafkaError, TimeoutError) as exc:
+    except (KafkaError, TimeoutError, KafkaCredentialsRejected) as exc:
         partial.unlink(missing_ok=True)
         print(f"vinculo export: Kafka at {settings.kafka_bootstrap}: {exc}", file=sys.stderr)
         return 2
@@ -169,6 +177,7 @@ def _topic_values(settings: ExportSettings, counts: ExportCounts) -> Iterator[by
         group_id=None,
         client_id="vinculo-export",
         bootstrap_timeout_ms=int(settings.timeout_s * 1000),
+        **kafka_client_config(settings.kafka_security()),
     )
     try:
         numbers = consumer.partitions_for_topic(INTERACTIONS_TOPIC)

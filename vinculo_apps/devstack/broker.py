@@ -19,6 +19,7 @@ from typing import IO
 
 from vinculo_apps.devstack.processes import terminate
 from vinculo_apps.devstack.relay import ApiVersionsRelay
+from vinculo_apps.devstack.tls_relay import TlsRelay
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -51,15 +52,25 @@ class EmbeddedBroker:
 
     With `relay`, Tansu listens on a private port and an `ApiVersionsRelay` on
     `port` (which Tansu advertises), so librdkafka clients such as kcat work too.
+    With `tls_cert`/`tls_key`, a `TlsRelay` listens there instead and clients speak
+    SSL (Tansu 0.6.0 cannot serve TLS itself; see tls_relay.py); with
+    `tls_client_ca` it requires client certificates. `authentication` starts Tansu
+    with `--authentication` (SASL required; see docs/kafka-security.md for what
+    Tansu 0.6.0's SASL can and cannot do).
     """
 
     host: str = "127.0.0.1"
     port: int = 0
     log_path: Path | None = None
     relay: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    authentication: bool = False
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
     _log: IO[bytes] | None = field(default=None, init=False)
     _relay: ApiVersionsRelay | None = field(default=None, init=False)
+    _tls: TlsRelay | None = field(default=None, init=False)
 
     @property
     def bootstrap(self) -> str:
@@ -74,6 +85,17 @@ class EmbeddedBroker:
             listen_port = free_port(self.host)
             url = f"tcp://{self.host}:{listen_port}"
             self._relay = ApiVersionsRelay(self.host, self.port, (self.host, listen_port))
+        elif self.tls_cert is not None and self.tls_key is not None:
+            listen_port = free_port(self.host)
+            url = f"tcp://{self.host}:{listen_port}"
+            self._tls = TlsRelay(
+                self.host,
+                self.port,
+                (self.host, listen_port),
+                self.tls_cert,
+                self.tls_key,
+                self.tls_client_ca,
+            )
         stdout: IO[bytes] | int = subprocess.DEVNULL
         if self.log_path is not None:
             self._log = self.log_path.open("ab")
@@ -86,6 +108,7 @@ class EmbeddedBroker:
                 url,
                 "--advertised-listener-url",
                 advertised,
+                *(["--authentication"] if self.authentication else []),
             ],
             stdout=stdout,
             stderr=subprocess.STDOUT,
@@ -107,6 +130,9 @@ class EmbeddedBroker:
         relay, self._relay = self._relay, None
         if relay is not None:
             relay.close()
+        tls, self._tls = self._tls, None
+        if tls is not None:
+            tls.close()
         terminate(process, timeout_s, "broker")
         if self._log is not None:
             self._log.close()

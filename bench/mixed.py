@@ -1,0 +1,173 @@
+"""Events and reads at once: neither the consumer nor the readers may starve the other.
+
+Events go through the ingest service's PublishEvents at a fixed rate (half of
+what the same run's ingest -> scored step sustained), in batches of
+`BATCH`, to many owners, among them the owners that are read, so reads keep
+meeting networks a commit just changed. Meanwhile:
+
+- ListRelationships (top 10) at concurrency 8, cycling over the read owners
+  (closed loop, `bench.loadgen`): the read p50/p99;
+- the freshness probe of `bench.pipeline.freshness` (publish one event, poll
+  GetRelationship until it shows): the freshness p50/p99 a user sees;
+- after the window, how long the consumer takes to catch up with what was
+  published (a consumer starved by readers falls behind and shows it here).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from itertools import cycle
+from typing import Any
+
+import grpc
+
+from bench.datasets import make_event
+from bench.loadgen import CallFactory, run_load
+from bench.pipeline import freshness
+from bench.stack import Service
+from bench.stats import wait_until
+from vinculo.v1 import events_pb2 as pb
+from vinculo.v1 import ingest_pb2, ingest_pb2_grpc, scoring_pb2
+
+CONSUMED = "vinculo_scoring_events_consumed_total"
+BATCH = 200
+OWNERS = 2_000  # owners the events spread over, besides the read ones
+READ_SHARE = 0.05  # of the events, the share that goes to the read owners
+CONCURRENCY = 8
+
+
+@dataclass(frozen=True)
+class MixedResult:
+    target_eps: float
+    published_eps: float
+    events: int
+    read_p50_ms: float
+    read_p99_ms: float
+    read_qps: float
+    reads: int
+    freshness_p50_s: float
+    freshness_p99_s: float
+    catch_up_s: float  # after the window, until every published record was scored
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _events(read_owners: Sequence[str], seed: int) -> Callable[[int], list[pb.InteractionEvent]]:
+    rng = random.Random(seed)
+    counter = iter(range(10**12))
+
+    def batch(size: int) -> list[pb.InteractionEvent]:
+        now = time.time()
+        out = []
+        for _ in range(size):
+            i = next(counter)
+            if rng.random() < READ_SHARE:
+                owner = rng.choice(read_owners)
+            else:
+                owner = f"mixed:o{rng.randrange(OWNERS)}"
+            contact = f"{owner}/m{rng.randrange(50_000)}"
+            at = now - 120.0 - rng.random() * 600.0
+            out.append(make_event(f"mixed-{seed}-{i}", owner, contact, at))
+        return out
+
+    return batch
+
+
+def _publish(
+    address: str, rate: float, duration_s: float, make: Callable[[int], list[Any]]
+) -> tuple[int, float]:
+    """Paced PublishEvents for `duration_s`; returns (events, seconds taken)."""
+    sent = 0
+    start = time.perf_counter()
+    with grpc.insecure_channel(address) as channel:
+        stub = ingest_pb2_grpc.IngestServiceStub(channel)  # type: ignore[no-untyped-call]
+        while (elapsed := time.perf_counter() - start) < duration_s:
+            due = sent / rate - elapsed  # ahead of the schedule: wait
+            if due > 0:
+                time.sleep(min(due, duration_s - elapsed))
+                continue
+            stub.PublishEvents(ingest_pb2.PublishEventsRequest(events=make(BATCH)), timeout=30)
+            sent += BATCH
+    return sent, time.perf_counter() - start
+
+
+def _reads(owners: Sequence[str]) -> CallFactory:
+    requests = [
+        scoring_pb2.ListRelationshipsRequest(owner_id=o, page_size=10).SerializeToString()
+        for o in owners
+    ]
+
+    def factory(channel: grpc.aio.Channel) -> Callable[[], Any]:
+        stub = channel.unary_unary(
+            "/vinculo.v1.ScoringService/ListRelationships",
+            request_serializer=None,
+            response_deserializer=scoring_pb2.ListRelationshipsResponse.FromString,
+        )
+        next_request = cycle(requests).__next__
+        return lambda: stub(next_request(), timeout=30)
+
+    return factory
+
+
+def run(
+    ingest: Service,
+    scoring: Service,
+    read_owners: Sequence[str],
+    rate: float,
+    duration_s: float,
+    freshness_samples: int,
+) -> MixedResult:
+    consumed_before = scoring.metric(CONSUMED)
+    published: dict[str, Any] = {}
+    fresh: dict[str, Any] = {}
+
+    def publisher() -> None:
+        published["result"] = _publish(ingest.address, rate, duration_s, _events(read_owners, 7))
+
+    def prober() -> None:
+        fresh["result"] = freshness(ingest, scoring, freshness_samples, workers=1, tag="mixed")
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (publisher, prober)]
+    for thread in threads:
+        thread.start()
+    reads = run_load(scoring.address, _reads(read_owners), CONCURRENCY, duration_s)
+    for thread in threads:
+        thread.join(timeout=duration_s + 300)
+    if "result" not in published or "result" not in fresh:
+        raise RuntimeError("mixed load: the publisher or the freshness probe did not finish")
+    events, seconds = published["result"]
+    done = time.perf_counter()
+    records = events * 2 + freshness_samples * 2  # every event and its mirror
+    wait_until(
+        lambda: scoring.metric(CONSUMED) >= consumed_before + records, 600, 0.1, "mixed drained"
+    )
+    return MixedResult(
+        target_eps=rate,
+        published_eps=events / seconds,
+        events=events,
+        read_p50_ms=reads.p50_ms,
+        read_p99_ms=reads.p99_ms,
+        read_qps=reads.qps,
+        reads=reads.count,
+        freshness_p50_s=fresh["result"].p50_s,
+        freshness_p99_s=fresh["result"].p99_s,
+        catch_up_s=time.perf_counter() - done,
+    )
+
+
+def lines(result: dict[str, Any]) -> list[str]:
+    return [
+        "Mixed (events at half the ingest -> scored rate, with ListRelationships top 10 at c8)",
+        f"  events/s target {result['target_eps']:,.0f}, published {result['published_eps']:,.0f}"
+        f" ({result['events']:,} events); consumer caught up {result['catch_up_s']:.2f} s"
+        " after the window",
+        f"  reads p50 {result['read_p50_ms']:.2f} ms  p99 {result['read_p99_ms']:.2f} ms"
+        f"  ({result['read_qps']:,.0f} qps, {result['reads']:,} reads)",
+        f"  freshness publish -> visible  p50 {result['freshness_p50_s']:.3f} s"
+        f"  p99 {result['freshness_p99_s']:.3f} s",
+    ]
