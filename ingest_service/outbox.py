@@ -37,7 +37,7 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -262,6 +262,45 @@ class Outbox:
         with self._lock:
             paths = [s.path for s in self._segments]
         return sum(p.stat().st_size for p in paths if p.exists())
+
+    def compact(self, drop: Callable[[Record], bool], checked: int = 0) -> tuple[int, int]:
+        """Rewrite the segments holding records `drop` selects (erased people) without them.
+
+        `checked`: the record index below which `drop` last found nothing; only
+        records from it on are tested for a match (every segment is rewritten that
+        holds one). Returns the records removed and the index to pass as `checked`
+        next time. Appends wait meanwhile. Each rewritten segment is written,
+        fsynced and renamed over the old one: a crash leaves one or the other whole.
+        Indices are not reused: later records keep theirs (a segment only shrinks).
+        """
+        with self._lock:
+            removed = 0
+            bounds = [s.base for s in self._segments[1:]] + [self._written]
+            for segment, next_base in zip(list(self._segments), bounds, strict=True):
+                if next_base <= checked or not segment.path.exists():
+                    continue
+                data = segment.path.read_bytes()
+                spans, _ = _parse(data)
+                if not any(drop(_record(data[s:e])) for s, e in spans):
+                    continue
+                kept = [data[s - _HEAD.size : e] for s, e in spans if not drop(_record(data[s:e]))]
+                removed += len(spans) - len(kept)
+                self._rewrite(segment, b"".join(kept))
+            return removed, self._written
+
+    def _rewrite(self, segment: Segment, data: bytes) -> None:
+        partial = segment.path.with_name(segment.path.name + ".compact")
+        with partial.open("wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        partial.replace(segment.path)
+        _fsync_dir(self.directory)
+        if segment is self._segments[-1]:  # the one appends go to: reopen it
+            self._retired.append(self._fd)
+            self._fd = self._open(segment.path)
+            self._size = len(data)
+            self._close_retired()
 
     def tail(self, count: int) -> list[Record]:
         """The last `count` records, oldest first (ingest_service.dedupe_seed); reads

@@ -29,6 +29,7 @@ from ingest_service.dedupe_seed import seed_recent
 from ingest_service.durable import DurablePublisher
 from ingest_service.metrics import IngestMetrics, RawBridgeMetrics
 from ingest_service.outbox import Outbox
+from ingest_service.outbox_eraser import OutboxEraser
 from ingest_service.publisher import BrokerUnavailable, KafkaPublisher, ensure_ingest_topics
 from ingest_service.rate_limit import CallerRateInterceptor, TokenBuckets
 from ingest_service.raw_bridge import RawBridge
@@ -127,10 +128,13 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
     kafka = KafkaPublisher(settings, on_broker_state=lambda up: metrics.broker_up.set(up))
     publisher: KafkaPublisher | DurablePublisher = kafka
     outbox = _outbox(settings)
+    eraser: OutboxEraser | None = None
     if outbox is not None:
         # Acknowledged means kept even if an in-memory broker dies (decision 11).
         publisher = DurablePublisher(kafka, outbox, settings)
         publisher.start()
+        eraser = OutboxEraser(settings.kafka_bootstrap, outbox, settings.kafka_security())
+        eraser.start()
     recent = RecentEvents(settings.dedupe_window)
     if outbox is not None:
         # A retry after a crash is told DUPLICATE for what was acknowledged before it.
@@ -177,6 +181,8 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
             if bridge is not None:
                 bridge.stop()
         finally:
+            if eraser is not None:
+                eraser.stop()
             publisher.close()
             http_server.shutdown()
     log.info("ingest stopped")

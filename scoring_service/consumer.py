@@ -39,6 +39,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, Topic
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from scoring_service.erasure.eraser import Eraser
 from scoring_service.metrics import ScoringMetrics
 from scoring_service.processor import BatchProcessor, DeadLetter, Outcome
 from scoring_service.routing.assignor import RoutingAssignor
@@ -75,6 +76,7 @@ CONNECT_RETRY_S = 1.0
 MAX_CONNECT_RETRY_S = 10.0
 CLOSE_TIMEOUT_S = 5
 STORE_RETRY_S = 2.0
+TOMBSTONE_WAIT_S = 30.0
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -98,6 +100,7 @@ class ScoringConsumer:
         metrics: ScoringMetrics,
         hub: WatchHub,
         directory: PartitionDirectory | None = None,
+        eraser: Eraser | None = None,
     ) -> None:
         self._settings = settings
         # Every Kafka client of this consumer connects the same way (TLS, SASL).
@@ -108,6 +111,9 @@ class ScoringConsumer:
         self._metrics = metrics
         self._hub = hub
         self._processor = BatchProcessor(store)
+        self._eraser = eraser
+        if eraser is not None:
+            self._processor.erased = eraser.known.erased
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="scoring-consumer", daemon=True)
         self._consumer: KafkaConsumer | None = None
@@ -193,6 +199,7 @@ class ScoringConsumer:
                     self._changelog = ChangelogWriter(
                         settings.kafka_bootstrap, changelog, settings.partitions, **self._kafka
                     )
+                self._wait_for_tombstones()
                 self._consumer = self._new_consumer()
                 return True
             except KafkaError as exc:
@@ -206,6 +213,16 @@ class ScoringConsumer:
                 self._stop.wait(delay)
                 delay = min(delay * 2, MAX_CONNECT_RETRY_S)
         return False
+
+    def _wait_for_tombstones(self) -> None:
+        """Known tombstones first (scoring_service/erasure/), bounded: a broker without
+        the topic's leader must not stop consumption for good."""
+        if self._eraser is None or self._eraser.caught_up.is_set():
+            return
+        if not self._eraser.caught_up.wait(TOMBSTONE_WAIT_S):
+            log.warning(
+                "tombstone topic not read within %.0f s: consuming anyway", TOMBSTONE_WAIT_S
+            )
 
     def _drop_uncommitted(self) -> None:
         """Forget what is not durable: the stored offsets bring it back."""
@@ -275,6 +292,8 @@ class ScoringConsumer:
                 # One call for the whole poll: the state lookup and the fold are per
                 # call, and each partition's records keep their order.
                 self._process([record for records in polled.values() for record in records])
+            if self._eraser is not None and self._eraser.has_pending():
+                self._erase()
             self._check_log_ends(consumer)
             self._settle_log_ends(consumer)
             lag = self._fetch_lag(consumer)
@@ -292,6 +311,15 @@ class ScoringConsumer:
             if not consumer.assignment() and now - last_topic_check >= TOPIC_CHECK_INTERVAL_S:
                 last_topic_check = now
                 self._recreate_missing_topic(consumer)
+
+    def _erase(self) -> None:
+        """Commit what was consumed so far, then apply the queued tombstones."""
+        assert self._eraser is not None
+        self.commit()
+        erased = self._eraser.apply_pending()
+        if self._changelog is not None and erased.relationships + erased.seen:
+            self._changelog.forget(erased.relationships, erased.seen)
+        self._metrics.relationships.dec(len(erased.relationships))
 
     def _poll_timeout_ms(self) -> int:
         if not self._processor.batch:

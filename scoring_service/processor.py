@@ -49,6 +49,7 @@ class Outcome(Enum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"
     DEAD_LETTER = "dead_letter"
+    ERASED = "erased"  # matched by a tombstone (scoring_service/erasure/): dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,8 @@ class BatchProcessor:
         # Partitions just restored from the changelog, until the consumer passes what
         # the restored states already hold (routing/changelog.py).
         self.guards: dict[int, RestoreGuard] = {}
+        # (owner, contact, occurred_at) -> forgotten? (scoring_service/erasure/)
+        self.erased: Callable[[str, str, float], bool] | None = None
 
     def take_batch(self) -> Batch:
         """The changes so far; processing continues in a fresh batch."""
@@ -139,6 +142,10 @@ class BatchProcessor:
                     DeadLetter(record.partition, record.offset, record.key, record.value, valid)
                 )
                 outcomes.append(Outcome.DEAD_LETTER)
+            elif self.erased is not None and self.erased(
+                valid[0].owner_id, valid[0].contact_id, valid[1]
+            ):
+                outcomes.append(Outcome.ERASED)
             else:
                 outcomes.append(self._guarded(record, valid, poll))
             self.batch.offsets[record.partition] = record.offset + 1

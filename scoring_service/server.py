@@ -23,6 +23,9 @@ from prometheus_client import CollectorRegistry
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from scoring_service.consumer import ScoringConsumer
+from scoring_service.erasure.eraser import Eraser
+from scoring_service.erasure.servicer import SERVICE_NAME as ERASURE_SERVICE
+from scoring_service.erasure.wiring import start_erasure, start_follower
 from scoring_service.integrity import DamagedStore
 from scoring_service.lag_monitor import LagMonitor
 from scoring_service.metrics import ScoringMetrics
@@ -46,6 +49,7 @@ from vinculo.security.settings import build_server_security
 from vinculo.security.tls import client_credentials
 from vinculo.topics import INTERACTIONS_TOPIC
 from vinculo.v1 import scoring_pb2, scoring_pb2_grpc
+from vinculo.v1.erasure_pb2_grpc import add_ErasureServiceServicer_to_server
 
 log = logging.getLogger("scoring_service")
 
@@ -106,7 +110,10 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         metrics.relationships.set(store.count_relationships())
         server, directory, forwarding = _bind_grpc(settings, registry)
         cleanup.callback(forwarding.close)
-        consumer = ScoringConsumer(settings, store, metrics, hub, directory)
+        eraser = Eraser(store)
+        follower = start_follower(settings.kafka_bootstrap, eraser, settings.kafka_security())
+        cleanup.callback(follower.stop)
+        consumer = ScoringConsumer(settings, store, metrics, hub, directory, eraser)
         consumer.start()  # joining the group (~3 s) overlaps loading the model (~2 s)
         cleanup.callback(consumer.stop)
         monitor = LagMonitor(
@@ -131,6 +138,11 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         servicer = ScoringServicer(
             store, scorer, hub, make_suggester(cadences_of(settings)), cache=cache
         )
+        erasure = start_erasure(
+            settings.kafka_bootstrap, eraser, hub, cache, settings.kafka_security()
+        )
+        cleanup.callback(erasure.close)
+        server.add(add_ErasureServiceServicer_to_server, erasure, ERASURE_SERVICE)
         grpc_port = _start_grpc(settings, server, servicer)
         cleanup.callback(server.stop)
         # Ready (health "", readiness, the service) while every partition held here has

@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -86,6 +87,7 @@ CREATE TABLE IF NOT EXISTS seen_events (
 """
 
 RelationshipKey = tuple[str, str]  # (owner, contact)
+T = TypeVar("T")
 # Hears each commit that changed state: owner -> [(contact, new state)].
 CommitListener = Callable[[dict[str, list[tuple[str, FloatArray]]]], None]
 
@@ -423,6 +425,29 @@ class StateStore:
             history.mark_missing(self._conn, {owner for owner, _ in rows})
         self._checkpointer.committed()
         self._tell_listeners(rows)
+
+    def with_writer(self, work: Callable[[sqlite3.Connection], T], scrub: bool = False) -> T:
+        """Run `work` on the writer connection in one write transaction (erasure's tables,
+        scoring_service/erasure/), from the writer's thread or before it starts. `scrub`:
+        then rewrite the file (VACUUM) and truncate the WAL, so deleted rows leave no bytes."""
+        if self._conn.in_transaction:
+            self._conn.execute("COMMIT")  # only `_read`'s read transaction can be open here
+        with self._transaction():
+            result = work(self._conn)
+        if scrub:
+            self._conn.execute("VACUUM")
+            self._truncate_wal()
+        return result
+
+    def _truncate_wal(self, attempts: int = 250) -> None:
+        """Checkpoint all of the WAL and empty it; retried while a reader or the
+        checkpointer's own passive checkpoint is busy (SQLITE_BUSY, for a moment)."""
+        for _ in range(attempts):
+            busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return
+            time.sleep(0.02)
+        log.warning("WAL of %s not truncated after an erasure: readers kept it busy", self.path)
 
     def add_commit_listener(self, listener: CommitListener) -> None:
         """Called after every commit that changed state, with each changed owner's new

@@ -19,6 +19,7 @@ import enum
 import queue
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,7 @@ class End(enum.Enum):
     CLOSED = "server shutting down"
     CANCELLED = "client gone"
     OVERFLOWED = "fell behind"
+    ERASED = "the owner's data was erased"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,14 @@ class WatchHub:
             watcher.end(End.OVERFLOWED)
             return
         watcher.changes.put(changes)
+
+    def end_streams(self, owners: Callable[[str], bool]) -> None:
+        """End the streams of the owners `owners` selects (their data was erased)."""
+        with self._lock:
+            ended = [w for owner, ws in self._watchers.items() if owners(owner) for w in ws]
+        for watcher in ended:
+            self.unsubscribe(watcher)
+            watcher.end(End.ERASED)
 
     def close(self) -> None:
         """End every stream (shutdown)."""

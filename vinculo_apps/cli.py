@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("vinculo_apps.commands.import_", "import history (LinkedIn export, event files)"),
     "export": ("vinculo_apps.commands.export", "write the ingested events to an event file"),
     "report": ("vinculo_apps.commands.report", "print or write a report of one person's network"),
+    "forget": ("vinculo_apps.commands.forget", "erase a person, or one contact of a person"),
 }
 
 

@@ -114,6 +114,15 @@ class ChangelogWriter:
             send(self.topic, key=MARKER_KEY, value=_END.pack(offset) + marker, partition=p)
         self._producer.flush()
 
+    def forget(self, relationships: list[RelationshipKey], seen: list[tuple[str, str]]) -> None:
+        """Null records (deletes, for compaction and for `restore`) for erased keys."""
+        for kind, keys in ((b"R", relationships), (b"S", seen)):
+            for owner, second in keys:
+                key = kind + f"{owner}{SEP}{second}".encode()
+                p = partition_of(owner, self._partitions)
+                self._producer.send(self.topic, key=key, value=None, partition=p)
+        self._producer.flush()
+
 
 def restore(
     bootstrap: str, topic: str, partitions: list[int], timeout_s: float = 300.0, **client: Any
@@ -172,7 +181,13 @@ def _read_record(
     value: bytes = record.value or b""
     result.bytes_read += len(key) + len(value)
     kind, body = key[:1], key[1:].decode()
-    if kind == b"R":
+    if record.value is None:  # a delete (an erasure): the key is gone
+        first, _, second = body.partition(SEP)
+        if kind == b"R":
+            rows.pop((first, second), None)
+        else:
+            result.seen.pop((first, second), None)
+    elif kind == b"R":
         owner, _, contact = body.partition(SEP)
         rows[(owner, contact)] = (_END.unpack_from(value)[0], value[_END.size :])
     elif kind == b"S":

@@ -12,7 +12,7 @@ from google.protobuf import descriptor_pool, json_format, symbol_database
 from ingest_service.settings import IngestSettings
 from scoring_service.settings import ScoringSettings
 from vinculo.security.channel import ClientSecurity
-from vinculo.v1 import ingest_pb2, scoring_pb2  # noqa: F401  (registers the services)
+from vinculo.v1 import erasure_pb2, ingest_pb2, scoring_pb2  # noqa: F401  (registers the services)
 from vinculo_apps import addresses
 from vinculo_apps.commands.up import UpSettings
 

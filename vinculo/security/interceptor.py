@@ -31,7 +31,12 @@ from vinculo.security.tokens import TokenStore
 log = logging.getLogger("vinculo.security")
 
 OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
-SERVICE_ACTIONS = {"vinculo.v1.IngestService": PUBLISH, "vinculo.v1.ScoringService": READ}
+# ErasureService is a reader's: a person may forget (in) their own network.
+SERVICE_ACTIONS = {
+    "vinculo.v1.IngestService": PUBLISH,
+    "vinculo.v1.ScoringService": READ,
+    "vinculo.v1.ErasureService": READ,
+}
 
 
 def action_of(method: str) -> str:

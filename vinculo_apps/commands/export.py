@@ -19,6 +19,10 @@ A record that is not a valid event (it cannot be decoded, or its time or ids
 break the rules of `vinculo.validation`, e.g. written by another producer or
 before a rule existed) is left out and counted, and the command exits 1.
 
+Forgotten people stay forgotten: the tombstone topic (`vinculo.tombstones.v1`,
+`vinculo.erasure`) is read first, and every event a tombstone matches is left
+out (counted as `forgotten`), the mirrored copies included.
+
 It assigns partitions by hand and joins no consumer group, so it commits
 nothing and does not disturb a running scoring service.
 """
@@ -39,7 +43,9 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from vinculo import settings as settings_lib
+from vinculo import tombstone_log
 from vinculo.domain import type_name
+from vinculo.erasure import TombstoneSet
 from vinculo.identifiers import is_mirror_id
 from vinculo.security.kafka import KafkaClientSettings, kafka_client_config
 from vinculo.security.kafka_check import KafkaCredentialsRejected, check_kafka_credentials
@@ -77,6 +83,7 @@ class ExportCounts:
     mirrored_copies: int = 0
     other_owners: int = 0
     unreadable: int = 0
+    forgotten: int = 0
     partitions: int = 0
     per_type: dict[str, int] = field(default_factory=dict)
 
@@ -115,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         )
         events = exported_events(settings, set(args.owner), counts)
         (write_csv if fmt == "csv" else write_jsonl)(events, partial)
-    except (KafkaError, TimeoutError, KafkaCredentialsRejected) as exc:
+    except (KafkaError, TimeoutError, KafkaCredentialsRejected, tombstone_log.BadTombstone) as exc:
         partial.unlink(missing_ok=True)
         print(f"vinculo export: Kafka at {settings.kafka_bootstrap}: {exc}", file=sys.stderr)
         return 2
@@ -132,10 +139,18 @@ def exported_events(
 ) -> Iterator[pb.InteractionEvent]:
     """Every event of the topic once (see the module docstring), in partition order."""
     now = time.time()
+    tombstones = TombstoneSet(
+        tombstone_log.read_all(
+            settings.kafka_bootstrap, settings.timeout_s, settings.kafka_security()
+        )
+    )
     for value in _topic_values(settings, counts):
         event = _readable(value, now)
         if event is None:
             counts.unreadable += 1  # the scoring service dead-letters these too
+            continue
+        if tombstones and _forgotten(tombstones, event):
+            counts.forgotten += 1
             continue
         if owners and event.owner_id not in owners:
             counts.other_owners += 1
@@ -150,6 +165,15 @@ def exported_events(
         name = type_name(event.type)
         counts.per_type[name] = counts.per_type.get(name, 0) + 1
         yield event
+
+
+def _forgotten(tombstones: TombstoneSet, event: pb.InteractionEvent) -> bool:
+    """The event, or the original a mirrored copy was made from, is erased."""
+    t = event.occurred_at.seconds + event.occurred_at.nanos / 1e9
+    if tombstones.erased(event.owner_id, event.contact_id, t):
+        return True
+    made_from = original(event) if is_mirror_id(event.event_id) else None
+    return made_from is not None and tombstones.erased(made_from.owner_id, made_from.contact_id, t)
 
 
 def _readable(value: bytes, now: float) -> pb.InteractionEvent | None:
@@ -214,6 +238,8 @@ def _summary(counts: ExportCounts, out: Path, seconds: float) -> str:
         f"  from {counts.partitions} partitions; left out {counts.mirrored_copies:,} mirrored "
         f"copies and {counts.other_owners:,} records of other owners",
     ]
+    if counts.forgotten:
+        lines.append(f"  {counts.forgotten:,} records of forgotten people were left out")
     if counts.unreadable:
         lines.append(f"  {counts.unreadable:,} records could not be read and were left out")
     return "\n".join(lines)
