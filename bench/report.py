@@ -144,9 +144,13 @@ def table(results: Mapping[str, Any]) -> str:
     lines.append("Throughput (events/s; one event = the record and its mirror)")
     lines.append(f"  raw kafka-python produce-then-consume  {_fmt(results['raw_kafka_eps'])}")
     eps = _fmt(results["ingest_to_scored_eps"])
-    lines.append(f"  ingest -> scored                       {eps}")
+    label = "outbox on: durable" if results.get("outbox", True) else "outbox OFF"
+    lines.append(f"  {f'ingest -> scored ({label})':<37}  {eps}")
     lines.append(f"  ratio to raw kafka                     {_fmt(results.get('ingest_ratio'))}")
     lines += _cpu_lines(results)
+    if "outbox_bytes_per_event" in results:
+        outbox = _fmt(results["outbox_bytes_per_event"], 0)
+        lines.append(f"  outbox on disk, bytes per event (record and mirror)  {outbox}")
     lines.append("")
     lines.append(
         f"Freshness publish -> visible  p50 {_fmt(results.get('freshness_p50_s'), 3)} s"

@@ -91,13 +91,14 @@ def _per_event_us(cpu_s: dict[str, float], events: int) -> dict[str, float]:
     return {name: seconds / events * 1e6 for name, seconds in cpu_s.items()}
 
 
-def measure_main(profile: Profile, root: Path) -> dict[str, Any]:
+def measure_main(profile: Profile, root: Path, outbox: bool = True) -> dict[str, Any]:
     log("loading SNAP events")
     events = snap_events(profile.snap_limit, run_tag=str(int(time.time())))
     records = raw_kafka.records_for(events)
     per_event = len(records) / len(events)
-    results: dict[str, Any] = {"events": len(events), "records_per_event": per_event}
-    with Stack(root) as stack:
+    results: dict[str, Any] = {"events": len(events), "records_per_event": per_event,
+                               "outbox": outbox}  # fmt: skip
+    with Stack(root, outbox=outbox) as stack:
         ingest, scoring = stack.ingest, stack.scoring
         assert ingest is not None and scoring is not None
         processes = _processes(stack)
@@ -120,6 +121,7 @@ def measure_main(profile: Profile, root: Path) -> dict[str, Any]:
         results["ingest_cpu_bound_eps"] = cpu.cpu_bound_eps(flow_cpu, len(events))
         results["ingest_to_scored_eps"] = flow.events_per_s
         results["ingest_ratio"] = ratio(flow.events_per_s, results["raw_kafka_eps"])
+        results["outbox_bytes_per_event"] = stack.outbox_bytes() / len(events)
         results["ingest"] = {**asdict(flow), "ingest_eps": flow.ingest_eps,
                              "records_per_s": flow.records_per_s}  # fmt: skip
         log(f"freshness: {profile.freshness_samples} samples")
@@ -244,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-scale", action="store_true", help="leave out the scale run")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument("--out", type=Path, default=report.RESULTS_DIR / "latest.json")
+    parser.add_argument(
+        "--no-outbox", action="store_true", help="ingest without its outbox: the cost of durability"
+    )
     args = parser.parse_args(argv)
     profile = QUICK if args.quick else FULL
     signal.signal(signal.SIGTERM, _interrupt)
@@ -251,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         results: dict[str, Any] = {"mode": profile.name, "started_at": time.time()}
-        results.update(measure_main(profile, root / "main"))
+        results.update(measure_main(profile, root / "main", outbox=not args.no_outbox))
         if not args.skip_scale:
             log(f"scale: checkpoints {profile.scale_checkpoints}")
             rows = scale.run(root / "scale", profile.scale_checkpoints, profile.scale_probe)

@@ -137,10 +137,11 @@ def wait_port(port: int, timeout_s: float = 10.0) -> None:
 class Stack:
     """Broker, ingest and scoring under `root`; stops all of them on exit."""
 
-    def __init__(self, root: Path, with_services: bool = True) -> None:
+    def __init__(self, root: Path, with_services: bool = True, outbox: bool = True) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
         self.with_services = with_services
+        self.outbox = outbox
         self.broker = EmbeddedBroker(log_path=root / "broker.log")
         self.ingest: Service | None = None
         self.scoring: Service | None = None
@@ -151,7 +152,9 @@ class Stack:
             self.broker.start()
             if self.with_services:
                 self.scoring = service("scoring_service", self.root, self.broker.bootstrap)
-                self.ingest = service("ingest_service", self.root, self.broker.bootstrap)
+                # The durable configuration (decision 11) unless told otherwise.
+                durable = ["--outbox", "true" if self.outbox else "false"]
+                self.ingest = service("ingest_service", self.root, self.broker.bootstrap, durable)
                 DevStack([self.scoring, self.ingest], self.broker).start()  # both at once
         except BaseException:
             self.close()
@@ -185,6 +188,11 @@ class Stack:
 
     def services(self) -> dict[str, Service]:
         return {p.name: p for p in (self.ingest, self.scoring) if p is not None}
+
+    def outbox_bytes(self) -> int:
+        """Bytes of the ingest outbox's segments on disk."""
+        outbox = self.root / "ingest_service" / "ingest"
+        return sum(p.stat().st_size for p in outbox.glob("ingest-outbox.*.seg"))
 
     def broker_ps(self) -> psutil.Process | None:
         popen = self.broker.process

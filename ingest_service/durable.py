@@ -101,16 +101,16 @@ class DurablePublisher:
         return sent
 
     def _replay(self, start: int, end: int) -> int:
+        """Produce records [start, end) again; one outbox segment in memory at a time."""
         batch: list[Record] = []
-        for index, record in enumerate(self._outbox.records(end)):
-            if index < start:
-                continue
+        sent = 0
+        for record in self._outbox.records_between(start, end):
             batch.append(record)
             if len(batch) == REPLAY_CHUNK:
                 self._kafka.publish(batch)
-                batch = []
+                sent, batch = sent + len(batch), []
         self._kafka.publish(batch)
-        return max(0, end - start)
+        return sent + len(batch)
 
     def _topic_id(self) -> str:
         # Create before describing, every time: Tansu creates a missing topic on any

@@ -11,14 +11,21 @@ whole log is produced again. The scoring service ignores repeats by event id.
 
 With Apache Kafka (production) the topic id never changes, so the watcher
 never replays; the outbox can also be turned off (`VINCULO_INGEST_OUTBOX=false`).
-The log grows with every acknowledged record (it is the history `vinculo
-export` and a state rebuild need); it is read whole when replayed. Records of
-erased people are cut out of it (`compact`, driven by `outbox_eraser.py`).
 
-The file: frames of `u32 length | u32 crc32 | u16 key length | key | value`.
-A torn or damaged tail (a crash mid-write) is cut off at open and logged; it
-was never acknowledged. An exclusive flock keeps two ingest processes off one
-file; the kernel drops it when its holder dies, so a crash leaves no stale lock.
+Segments: the log is a series of files `ingest-outbox.<index>.seg`, each named
+by the index of its first record; a segment is sealed once it holds
+`segment_bytes`, and a new one begins. Reading (a replay, an export) holds one
+segment in memory at a time, and a whole sealed segment is the unit that
+retention drops (`retention_s`: sealed segments whose last write is older;
+0 keeps everything) and that a rewrite (erasure) replaces atomically. Record
+indices are absolute: they never shift when old segments go. The single file
+of earlier versions (`ingest-outbox.log`) is taken over as the first segment.
+
+A file: frames of `u32 length | u32 crc32 | u16 key length | key | value`.
+A torn or damaged tail of the newest segment (a crash mid-write) is cut off at
+open and logged; it was never acknowledged. An exclusive flock on
+`ingest-outbox.lock` keeps two ingest processes off one directory; the kernel
+drops it when its holder dies, so a crash leaves no stale lock.
 """
 
 from __future__ import annotations
@@ -28,8 +35,10 @@ import logging
 import os
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ingest_service.publisher import Record
@@ -38,7 +47,9 @@ log = logging.getLogger(__name__)
 
 _HEAD = struct.Struct(">II")  # payload length, crc32 of the payload
 _KEY_LEN = struct.Struct(">H")
-FILE_NAME = "ingest-outbox.log"
+FILE_NAME = "ingest-outbox.log"  # the name sidecar files derive from; the old single file
+PREFIX, SUFFIX = "ingest-outbox.", ".seg"
+SEGMENT_BYTES = 64 * 1024 * 1024
 
 
 class OutboxLocked(RuntimeError):
@@ -71,37 +82,107 @@ def _record(payload: bytes) -> Record:
     return Record(payload[_KEY_LEN.size : key_end].decode(), payload[key_end:])
 
 
-class Outbox:
-    """An append-only, fsynced log of acknowledged records. Thread-safe."""
+@dataclass
+class Segment:
+    base: int  # absolute index of its first record
+    path: Path
 
-    def __init__(self, directory: Path) -> None:
+
+def segment_path(directory: Path, base: int) -> Path:
+    return directory / f"{PREFIX}{base:020d}{SUFFIX}"
+
+
+def _cut_torn_tail(path: Path) -> int:
+    """Truncate a damaged or partial last frame (never acknowledged); the records kept."""
+    data = path.read_bytes() if path.exists() else b""
+    spans, valid = _parse(data)
+    if valid < len(data):
+        log.warning(
+            "outbox %s: cut a torn tail of %d bytes (a crash mid-write; never acknowledged)",
+            path, len(data) - valid,
+        )  # fmt: skip
+        with path.open("r+b") as torn:
+            torn.truncate(valid)
+            os.fsync(torn.fileno())
+    return len(spans)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Outbox:
+    """An append-only, fsynced, segmented log of acknowledged records. Thread-safe."""
+
+    def __init__(
+        self, directory: Path, segment_bytes: int = SEGMENT_BYTES, retention_s: float = 0.0
+    ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
         self.path = directory / FILE_NAME
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        self.segment_bytes = segment_bytes
+        self.retention_s = retention_s
+        self._lock_fd = os.open(directory / "ingest-outbox.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            os.close(self._fd)
-            raise OutboxLocked(f"{self.path} is in use by another ingest process") from exc
+            os.close(self._lock_fd)
+            raise OutboxLocked(f"{directory} is in use by another ingest process") from exc
         self._lock = threading.Lock()
-        self._retired: list[int] = []  # descriptors of files `compact` replaced
-        self._count = self._recover()
+        self._adopt_single_file()
+        self._segments = self._scan()
+        self._count = self._written = self._recover()
+        self._fd = self._open(self._segments[-1].path)
+        self._size = os.fstat(self._fd).st_size
+        self._inflight: dict[int, int] = {}  # fd -> appends between write and fsync
+        self._retired: list[int] = []  # fds of sealed segments, closed once not in flight
+
+    def _adopt_single_file(self) -> None:
+        """The one file of earlier versions becomes segment 0 (atomic rename)."""
+        if self.path.exists() and not segment_path(self.directory, 0).exists():
+            self.path.replace(segment_path(self.directory, 0))
+            _fsync_dir(self.directory)
+            log.info("outbox %s: the single file became the first segment", self.directory)
+
+    def _scan(self) -> list[Segment]:
+        found = sorted(
+            (
+                Segment(int(p.name[len(PREFIX) : -len(SUFFIX)]), p)
+                for p in self.directory.glob(f"{PREFIX}*{SUFFIX}")
+                if p.name[len(PREFIX) : -len(SUFFIX)].isdigit()
+            ),
+            key=lambda segment: segment.base,
+        )
+        return found or [Segment(0, segment_path(self.directory, 0))]
 
     def _recover(self) -> int:
-        data = self.path.read_bytes()
-        spans, valid = _parse(data)
-        if valid < len(data):
-            log.warning(
-                "outbox %s: cut a torn tail of %d bytes (a crash mid-write; never acknowledged)",
-                self.path, len(data) - valid,
-            )  # fmt: skip
-            os.ftruncate(self._fd, valid)
-            os.fsync(self._fd)
-        return len(spans)
+        """Cut torn tails; the index after the newest segment's last record.
+
+        Only the two newest segments can be torn: a crash can interrupt writes to
+        the newest and, right after a rotation, to the one it sealed."""
+        for segment in self._segments[-2:-1]:
+            _cut_torn_tail(segment.path)
+        last = self._segments[-1]
+        return last.base + _cut_torn_tail(last.path)
+
+    @staticmethod
+    def _open(path: Path) -> int:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
 
     def __len__(self) -> int:
+        """The index after the last durable record (records ever kept, retention included)."""
         with self._lock:
             return self._count
+
+    @property
+    def first_index(self) -> int:
+        """Index of the oldest record still kept (above 0 once retention dropped some)."""
+        with self._lock:
+            return self._segments[0].base
 
     def append(self, records: Sequence[Record]) -> None:
         """Write and fsync; once this returns the records survive any crash."""
@@ -111,61 +192,139 @@ class Outbox:
         with self._lock:
             fd = self._fd
             written = os.write(fd, blob)
-        if written != len(blob):  # O_APPEND on a local file writes all or raises
-            raise OSError(f"outbox {self.path}: short write ({written} of {len(blob)} bytes)")
-        # fsync outside the lock: concurrent callers share one flush (group commit).
-        os.fsync(fd)
+            if written != len(blob):  # O_APPEND on a local file writes all or raises
+                raise OSError(f"outbox {self.path}: short write ({written} of {len(blob)} bytes)")
+            self._written += len(records)
+            self._size += written
+            self._inflight[fd] = self._inflight.get(fd, 0) + 1
+        try:
+            # fsync outside the lock: concurrent callers share one flush (group commit).
+            os.fsync(fd)
+        finally:
+            with self._lock:
+                self._inflight[fd] -= 1
+                self._close_retired()
         with self._lock:
             self._count += len(records)
+            if self._size >= self.segment_bytes:
+                self._rotate()
+
+    def _rotate(self) -> None:
+        """Seal the newest segment and begin the next (under the lock)."""
+        segment = Segment(self._written, segment_path(self.directory, self._written))
+        fd = self._open(segment.path)
+        _fsync_dir(self.directory)
+        self._retired.append(self._fd)
+        self._fd, self._size = fd, 0
+        self._segments.append(segment)
+        self._close_retired()
+        self._drop_expired()
+
+    def _close_retired(self) -> None:
+        for fd in [fd for fd in self._retired if not self._inflight.get(fd)]:
+            self._retired.remove(fd)
+            self._inflight.pop(fd, None)
+            os.close(fd)
+
+    def _drop_expired(self) -> None:
+        """Sealed segments last written longer than `retention_s` ago (0: none)."""
+        if self.retention_s <= 0:
+            return
+        horizon = time.time() - self.retention_s
+        while len(self._segments) > 1 and self._segments[0].path.stat().st_mtime < horizon:
+            old = self._segments.pop(0)
+            old.path.unlink()
+            log.info("outbox: dropped segment %s (older than the retention)", old.path.name)
 
     def records(self, limit: int) -> Iterator[Record]:
-        """The first `limit` records, oldest first."""
-        data = self.path.read_bytes()
-        spans, _ = _parse(data)
-        for start, end in spans[:limit]:
-            yield _record(data[start:end])
+        """The records with index below `limit`, oldest first."""
+        return self.records_between(0, limit)
+
+    def records_between(self, start: int, end: int) -> Iterator[Record]:
+        """The kept records with `start` <= index < `end`; one segment in memory at a time."""
+        with self._lock:
+            segments = list(self._segments)
+        bounds = [s.base for s in segments[1:]] + [end]
+        for segment, next_base in zip(segments, bounds, strict=True):
+            if next_base <= start or segment.base >= end:
+                continue
+            try:
+                data = segment.path.read_bytes()
+            except FileNotFoundError:  # dropped by retention meanwhile
+                continue
+            spans, _ = _parse(data)
+            first = max(start - segment.base, 0)
+            for begin, stop in spans[first : end - segment.base]:
+                yield _record(data[begin:stop])
+
+    def size_bytes(self) -> int:
+        """Bytes on disk of every kept segment."""
+        with self._lock:
+            paths = [s.path for s in self._segments]
+        return sum(p.stat().st_size for p in paths if p.exists())
 
     def compact(self, drop: Callable[[Record], bool], checked: int = 0) -> tuple[int, int]:
-        """Rewrite the log without the records `drop` selects (erased people).
+        """Rewrite the segments holding records `drop` selects (erased people) without them.
 
-        `checked`: the size the log had when `drop` last found nothing in it; only
-        records after it are tested for a match (the whole log is when one does).
-        Returns the records removed and the size to pass as `checked` next time.
-        Appends wait meanwhile. The new file is written, fsynced and locked beside
-        the old one, then renamed over it: a crash leaves one or the other whole.
+        `checked`: the record index below which `drop` last found nothing; only
+        records from it on are tested for a match (every segment is rewritten that
+        holds one). Returns the records removed and the index to pass as `checked`
+        next time. Appends wait meanwhile. Each rewritten segment is written,
+        fsynced and renamed over the old one: a crash leaves one or the other whole.
+        Indices are not reused: later records keep theirs (a segment only shrinks).
         """
         with self._lock:
-            data = self.path.read_bytes()
-            spans, valid = _parse(data)
-            if not any(drop(_record(data[s:e])) for s, e in spans if s >= checked):
-                return 0, valid
-            kept = [data[s - _HEAD.size : e] for s, e in spans if not drop(_record(data[s:e]))]
-            partial = self.path.with_name(self.path.name + ".compact")
-            fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            os.write(fd, b"".join(kept))
-            os.fsync(fd)
-            os.replace(partial, self.path)
-            directory = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
-            # The old descriptor may still be in an append's fsync: closed at close().
+            removed = 0
+            bounds = [s.base for s in self._segments[1:]] + [self._written]
+            for segment, next_base in zip(list(self._segments), bounds, strict=True):
+                if next_base <= checked or not segment.path.exists():
+                    continue
+                data = segment.path.read_bytes()
+                spans, _ = _parse(data)
+                if not any(drop(_record(data[s:e])) for s, e in spans):
+                    continue
+                kept = [data[s - _HEAD.size : e] for s, e in spans if not drop(_record(data[s:e]))]
+                removed += len(spans) - len(kept)
+                self._rewrite(segment, b"".join(kept))
+            return removed, self._written
+
+    def _rewrite(self, segment: Segment, data: bytes) -> None:
+        partial = segment.path.with_name(segment.path.name + ".compact")
+        with partial.open("wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        partial.replace(segment.path)
+        _fsync_dir(self.directory)
+        if segment is self._segments[-1]:  # the one appends go to: reopen it
             self._retired.append(self._fd)
-            self._fd = fd
-            self._count = len(kept)
-            return len(spans) - len(kept), sum(map(len, kept))
+            self._fd = self._open(segment.path)
+            self._size = len(data)
+            self._close_retired()
 
     def tail(self, count: int) -> list[Record]:
-        """The last `count` records, oldest first (ingest_service.dedupe_seed)."""
+        """The last `count` records, oldest first (ingest_service.dedupe_seed); reads
+        segments from the newest back, only as many as hold them."""
         if count <= 0:
             return []
-        data = self.path.read_bytes()
-        spans, _ = _parse(data)
-        return [_record(data[start:end]) for start, end in spans[-count:]]
+        with self._lock:
+            segments = list(self._segments)
+        found: list[Record] = []
+        for segment in reversed(segments):
+            try:
+                data = segment.path.read_bytes()
+            except FileNotFoundError:  # dropped by retention meanwhile
+                break
+            spans, _ = _parse(data)
+            wanted = spans[-(count - len(found)) :]
+            found = [_record(data[start:end]) for start, end in wanted] + found
+            if len(found) >= count:
+                break
+        return found
 
     def close(self) -> None:
-        for fd in self._retired:
-            os.close(fd)
-        os.close(self._fd)  # also releases the flock
+        with self._lock:
+            for fd in [self._fd, *self._retired]:
+                os.close(fd)
+            self._retired.clear()
+        os.close(self._lock_fd)  # also releases the flock

@@ -127,7 +127,7 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
     metrics.broker_up.set(0)
     kafka = KafkaPublisher(settings, on_broker_state=lambda up: metrics.broker_up.set(up))
     publisher: KafkaPublisher | DurablePublisher = kafka
-    outbox = Outbox(settings.data_dir / "ingest") if settings.outbox else None
+    outbox = _outbox(settings)
     eraser: OutboxEraser | None = None
     if outbox is not None:
         # Acknowledged means kept even if an in-memory broker dies (decision 11).
@@ -197,3 +197,13 @@ def _stop_on_signals(stop: threading.Event) -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGINT, handle)
+
+
+def _outbox(settings: IngestSettings) -> Outbox | None:
+    if not settings.outbox:
+        return None
+    return Outbox(
+        settings.data_dir / "ingest",
+        segment_bytes=settings.outbox_segment_mb * 1024 * 1024,
+        retention_s=settings.outbox_retention_days * 86400,
+    )

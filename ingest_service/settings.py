@@ -52,6 +52,19 @@ class IngestSettings(ServerSecuritySettings, KafkaClientSettings):
         "keep acknowledged records in DATA_DIR/ingest/ (fsync) and replay them into an"
         " emptied broker (true/false)",
     )
+    outbox_segment_mb: int = setting(
+        64,
+        "VINCULO_INGEST_OUTBOX_SEGMENT_MB",
+        "the outbox begins a new segment file past this size (MiB); a replay reads one"
+        " segment at a time",
+    )
+    outbox_retention_days: float = setting(
+        0.0,
+        "VINCULO_INGEST_OUTBOX_RETENTION_DAYS",
+        "drop outbox segments last written longer ago than this; 0 keeps every record."
+        " What is dropped is no longer replayed into an emptied embedded broker, exported"
+        " or rebuilt from (decision 11)",
+    )
     max_streams: int = setting(
         8, "VINCULO_INGEST_MAX_STREAMS", "open StreamEvents calls in all, below the workers"
     )
@@ -95,6 +108,11 @@ class IngestSettings(ServerSecuritySettings, KafkaClientSettings):
             )
         if self.partitions < 1:
             raise SettingsError(f"partitions: must be at least 1, not {self.partitions}")
+        if self.outbox_segment_mb < 1 or self.outbox_retention_days < 0:
+            raise SettingsError(
+                f"outbox_segment_mb: at least 1, not {self.outbox_segment_mb};"
+                f" outbox_retention_days: 0 or more, not {self.outbox_retention_days}"
+            )
         if self.ack_timeout_s <= 0 or self.connect_timeout_s <= 0:
             raise SettingsError("ack_timeout_s, connect_timeout_s: must be positive")
         if not 1 <= self.max_streams <= self.max_workers - 2:

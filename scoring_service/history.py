@@ -11,7 +11,8 @@ two keys). A store made by a build without this table holds no history for the
 events it applied before; it says so (`history_incomplete` in `meta`) and a past
 `as_of` is refused until the state is rebuilt from the log. Likewise an owner
 whose state was restored from another instance's changelog (scale-out) is
-refused a past `as_of` (`history_missing`), never answered from partial events.
+refused a past `as_of` (`history_missing`) when the changelog could not give back
+every one of its applied events (`Restored`), never answered from partial events.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from scoring_service.features.fold import Events, fold
 from scoring_service.features.state import STATE_SIZE, FloatArray, S
+from scoring_service.profiles import Profile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS event_history (
@@ -134,3 +137,23 @@ def states_as_of(
     if contacts:
         fold(states, Events.from_tuples(table))
     return contacts, states
+
+
+@dataclass
+class Restored:
+    """What a changelog restore brings besides the states (scale-out): the applied events
+    of its owners in the order they were applied, the owners whose events it cannot
+    vouch for (their history is then missing), and the contacts' profiles."""
+
+    rows: list[HistoryRow] = field(default_factory=list)
+    incomplete: set[str] = field(default_factory=set)
+    profiles: dict[tuple[str, str], Profile] = field(default_factory=dict)
+
+
+def replace(conn: sqlite3.Connection, owners: set[str], restored: Restored) -> None:
+    """These owners' history becomes the restored one (rows this store kept for them
+    before, e.g. before its offsets were lost, would otherwise count twice)."""
+    conn.executemany("DELETE FROM event_history WHERE owner = ?", ((o,) for o in owners))
+    conn.executemany("DELETE FROM history_missing WHERE owner = ?", ((o,) for o in owners))
+    append(conn, (row for row in restored.rows if row[0] not in restored.incomplete))
+    mark_missing(conn, restored.incomplete & owners)

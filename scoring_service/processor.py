@@ -277,6 +277,7 @@ class _Poll:
         self._table.append((row, *columns))
         owner, contact = key
         self._batch.history.append((owner, contact, t, *columns[:2], *columns[3:]))
+        self._batch.history_ids.append(event.event_id)  # its changelog key (routing/changelog.py)
 
     def fold(self) -> None:
         if not self._table:

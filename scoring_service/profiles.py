@@ -8,6 +8,7 @@ any, written in the same transaction as the state.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Mapping
 
@@ -82,3 +83,29 @@ def read(conn: sqlite3.Connection, owner: str, contacts: Iterable[str]) -> dict[
         for row in rows:
             found[row[0]] = ((row[1], row[2]), (row[3], row[4]), (row[5], row[6]))
     return found
+
+
+_READ_KEYS = """
+SELECT p.owner, p.contact, name, name_time, company, company_time, position, position_time
+FROM json_each(?) AS wanted CROSS JOIN contact_profiles AS p
+ON p.owner = json_extract(wanted.value, '$[0]') AND p.contact = json_extract(wanted.value, '$[1]')
+"""
+
+
+def read_keys(
+    conn: sqlite3.Connection, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Profile]:
+    """Profiles of these (owner, contact) relationships that have one, in one query."""
+    wanted = json.dumps(list(keys))
+    return {
+        (row[0], row[1]): ((row[2], row[3]), (row[4], row[5]), (row[6], row[7]))
+        for row in conn.execute(_READ_KEYS, (wanted,))
+    }
+
+
+def merge(older: Profile, newer: Profile) -> Profile:
+    """Field by field, as the store's upsert merges: a set field of newer or equal time wins."""
+    merged = tuple(
+        new if new[0] and new[1] >= old[1] else old for old, new in zip(older, newer, strict=True)
+    )
+    return merged  # type: ignore[return-value]

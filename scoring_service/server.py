@@ -31,7 +31,7 @@ from scoring_service.lag_monitor import LagMonitor
 from scoring_service.metrics import ScoringMetrics
 from scoring_service.ops_metrics import OpsMetrics
 from scoring_service.rebuild_guard import check_rebuild
-from scoring_service.routing.directory import PartitionDirectory
+from scoring_service.routing.directory import PartitionDirectory, default_advertised_address
 from scoring_service.routing.forwarding import ForwardingInterceptor
 from scoring_service.scored_network import network_cache
 from scoring_service.scorer import IncompatibleModel, load_scorer
@@ -218,7 +218,9 @@ def _bind_grpc(
     directory = PartitionDirectory(settings.partitions, "")
     # Forwarded calls carry the caller's token; the peer checks it again.
     peers = client_credentials(settings.tls_peer_ca) if settings.tls_cert else None
-    forwarding = ForwardingInterceptor(directory, settings.route_wait_s, registry, peers)
+    forwarding = ForwardingInterceptor(
+        directory, settings.route_wait_s, registry, peers, settings.tls_peer_name
+    )
     server = ServiceServer(
         registry,
         # A watch stream holds a thread for its lifetime: they come on top of the callers'.
@@ -228,7 +230,9 @@ def _bind_grpc(
         ready_at_start=False,  # ready once the group is joined and caught up
     )
     port = server.bind(settings.grpc_host, settings.grpc_port)
-    directory.own_address = settings.advertised_address or f"{settings.grpc_host}:{port}"
+    directory.own_address = settings.advertised_address or default_advertised_address(
+        settings.grpc_host, port
+    )
     log.info(
         "gRPC bound on %s:%d, advertised as %s", settings.grpc_host, port, directory.own_address
     )

@@ -88,11 +88,29 @@ class ScoringSettings(ServerSecuritySettings, KafkaClientSettings):
         "VINCULO_SCORING_CHANGELOG",
         "back each partition's state with the compacted changelog topic, restore from it",
     )
+    interaction_retention_ms: int = setting(
+        -1,
+        "VINCULO_INTERACTION_RETENTION_MS",
+        "retention of the interaction topic when created, and the shortest deleting retention"
+        " accepted on an existing one (-1: keep every record)",
+    )
+    standby_replicas: int = setting(
+        0,
+        "VINCULO_SCORING_STANDBY_REPLICAS",
+        "warm copies kept of each partition on other instances (from its changelog), so a"
+        " failover resumes from a recent offset instead of a full restore",
+    )
     tls_peer_ca: str = setting(
         "",
         "VINCULO_SCORING_TLS_PEER_CA",
         "with TLS: CA of the other scoring instances' certificates, for forwarding"
         " (empty = the system's roots)",
+    )
+    tls_peer_name: str = setting(
+        "",
+        "VINCULO_SCORING_TLS_PEER_NAME",
+        "with TLS: the name the other instances' certificates are checked against when"
+        " forwarding (empty = the host of each one's advertised address)",
     )
     route_wait_s: float = setting(
         5.0,
@@ -150,5 +168,12 @@ class ScoringSettings(ServerSecuritySettings, KafkaClientSettings):
             raise SettingsError("store_cache_mb, wal_limit_mb: must be >= 1 MiB")
         if self.route_wait_s < 0:
             raise SettingsError(f"route_wait_s: {self.route_wait_s}, must be >= 0")
+        if self.interaction_retention_ms != -1 and self.interaction_retention_ms < 1:
+            raise SettingsError(
+                f"interaction_retention_ms: {self.interaction_retention_ms}, must be -1 "
+                "(keep every record) or > 0"
+            )
+        if self.standby_replicas < 0:
+            raise SettingsError(f"standby_replicas: {self.standby_replicas}, must be >= 0")
         if self.max_poll_records < 1:
             raise SettingsError(f"max_poll_records: {self.max_poll_records}, at least 1")

@@ -134,6 +134,7 @@ class Batch:
     seen: dict[tuple[str, str], float] = field(default_factory=dict)
     offsets: dict[int, int] = field(default_factory=dict)
     history: list[history.HistoryRow] = field(default_factory=list)  # applied events
+    history_ids: list[str] = field(default_factory=list)  # each history row's event id
     profiles: dict[RelationshipKey, Profile] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
@@ -408,10 +409,13 @@ class StateStore:
         states: dict[RelationshipKey, FloatArray],
         seen: dict[tuple[str, str], float],
         next_offset: int | None,
+        restored: history.Restored | None = None,
     ) -> None:
         """Write a partition restored from the changelog (routing/changelog.py), with the
-        input offset to resume at, in one transaction."""
+        input offset to resume at, in one transaction; `restored`: its owners' event
+        history and contact profiles (without it, every owner's history is missing)."""
         rows = {key: (partition, state) for key, state in states.items()}
+        owners = {owner for owner, _ in rows}
         with self._transaction():
             self._write_states(rows)
             self._conn.executemany(
@@ -422,7 +426,40 @@ class StateStore:
                 "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
                 (self.topic, partition, next_offset or 0),
             )
-            history.mark_missing(self._conn, {owner for owner, _ in rows})
+            if restored is None:
+                history.mark_missing(self._conn, owners)
+            else:
+                history.replace(self._conn, owners, restored)
+                profiles.write(self._conn, restored.profiles)
+        self._checkpointer.committed()
+        self._tell_listeners(rows)
+
+    def apply_standby(
+        self,
+        partition: int,
+        states: dict[RelationshipKey, FloatArray],
+        seen: dict[tuple[str, str], float],
+        next_offset: int,
+        restored: history.Restored,
+    ) -> None:
+        """Write whole changelog batches of a partition held elsewhere (a standby copy,
+        routing/standby.py) with the input offset they reach, in one transaction."""
+        rows = {key: (partition, state) for key, state in states.items()}
+        with self._transaction():
+            self._write_states(rows)
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO seen_events VALUES (?, ?, ?)",
+                ((owner, event_id, t) for (owner, event_id), t in seen.items()),
+            )
+            self._conn.execute(
+                "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
+                (self.topic, partition, next_offset),
+            )
+            history.append(
+                self._conn, (r for r in restored.rows if r[0] not in restored.incomplete)
+            )
+            history.mark_missing(self._conn, restored.incomplete)
+            profiles.write(self._conn, restored.profiles)
         self._checkpointer.committed()
         self._tell_listeners(rows)
 
@@ -491,6 +528,10 @@ class StateStore:
     def profiles(self, owner: str, contacts: Iterable[str]) -> dict[str, Profile]:
         """Name, company and position of those contacts that have any."""
         return profiles.read(self._reader(), owner, contacts)
+
+    def stored_profiles(self, keys: Iterable[RelationshipKey]) -> dict[RelationshipKey, Profile]:
+        """The stored profiles of these relationships (those that have one), one query."""
+        return profiles.read_keys(self._reader(), keys)
 
     def relationship_state(self, owner: str, contact: str) -> FloatArray | None:
         row = (

@@ -31,7 +31,7 @@ COMPACTED = {"cleanup.policy": "compact"}
 # interaction log is the history state is rebuilt from (kept until a retention is set),
 # the changelog keeps the latest value of every key.
 TOPIC_CONFIGS: dict[str, dict[str, str]] = {
-    INTERACTIONS_TOPIC: {"cleanup.policy": "delete", "retention.ms": "-1"},
+    INTERACTIONS_TOPIC: {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"},
 }
 
 
@@ -54,10 +54,13 @@ def ensure_topics(
     connect_timeout_s: float = 3.0,
     request_timeout_s: float = 10.0,
     extra_compacted: tuple[str, ...] = (),
+    interaction_retention_ms: int = -1,
     security: KafkaSecurity = PLAINTEXT,
 ) -> None:
     """Create the topics Vinculo uses if missing (and `extra_compacted`, compacted: a
-    scoring group's changelog); an existing topic is left as is.
+    scoring group's changelog); an existing topic is left as is (the scoring service
+    checks its settings: vinculo/topic_settings.py). The interaction topic keeps its
+    records `interaction_retention_ms` (-1: forever).
 
     Either service may start first, so both call this. Replication factor -1
     is the broker's default.
@@ -71,9 +74,9 @@ def ensure_topics(
     )
     try:
         spec = {"num_partitions": partitions, "replication_factor": replication_factor}
-        wanted = {
-            name: {**spec, "configs": dict(TOPIC_CONFIGS.get(name, {}))} for name in ALL_TOPICS
-        }
+        configs = {name: dict(TOPIC_CONFIGS.get(name, {})) for name in ALL_TOPICS}
+        configs[INTERACTIONS_TOPIC]["retention.ms"] = str(interaction_retention_ms)
+        wanted = {name: {**spec, "configs": configs[name]} for name in ALL_TOPICS}
         wanted.update({name: {**spec, "configs": dict(COMPACTED)} for name in extra_compacted})
         response = admin.create_topics(wanted, raise_errors=False)
     finally:

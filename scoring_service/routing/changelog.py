@@ -4,7 +4,12 @@ What the store commits for a batch is first written to the changelog partition o
 the same number, keyed so that compaction keeps what a restore needs:
 
 - `R owner \\x1f contact`: the relationship's state (codec's sparse form);
-- `S owner \\x1f event_id`: an applied event's id and time (deduplication, replies);
+- `S owner \\x1f event_id`: an applied event's id and time (deduplication, replies),
+  and its history row (contact and folded columns, history.py) so that a restored
+  owner answers a past `as_of`; a restored owner with an event lacking its row (an
+  older writer, a record replayed under a `RestoreGuard`) has its history missing;
+- `P owner \\x1f contact`: the contact's profile (name, company, position), merged
+  with the stored one, so the latest record alone is the whole profile;
 - `M`: the next input offset after the batch, and the interaction log's id.
 
 Every value starts with the batch's end offset E (the next input offset after it).
@@ -24,6 +29,7 @@ import json
 import logging
 import struct
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +38,9 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from scoring_service.codec import decode_states, encode_states
 from scoring_service.features.state import STATE_SIZE, FloatArray
+from scoring_service.history import HistoryRow, Restored
 from scoring_service.processor import RestoreGuard
+from scoring_service.profiles import EMPTY, Profile, merge
 from scoring_service.store import Batch, RelationshipKey
 from vinculo.partitioning import partition_of
 
@@ -41,6 +49,9 @@ log = logging.getLogger(__name__)
 SEP = "\x1f"
 _END = struct.Struct(">q")  # the batch's end offset, first in every value
 _SEEN = struct.Struct(">qd")  # end offset, event time
+# then, for an applied event: type, direction, personalized, duration, audience,
+# feedback label, reply-to time (NaN: none), followed by the contact id (UTF-8)
+_HISTORY = struct.Struct(">iiddqid")
 MARKER_KEY = b"M"
 RESTORE_POLL_MS = 500
 
@@ -54,6 +65,8 @@ class RestoredPartition:
     log_id: str | None = None
     states: dict[RelationshipKey, tuple[int, FloatArray]] = field(default_factory=dict)
     seen: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict)
+    events: dict[tuple[str, str], HistoryRow] = field(default_factory=dict)
+    profiles: dict[RelationshipKey, Profile] = field(default_factory=dict)
     records_read: int = 0
     bytes_read: int = 0
 
@@ -68,6 +81,24 @@ class RestoredPartition:
         guard skips the records whose relationships already hold them)."""
         done = self.next_offset or 0
         return {k: t for k, (end, t) in self.seen.items() if end <= done}
+
+    def history(self) -> Restored:
+        """The applied events of finished batches, in the order applied. An owner with
+        a relationship under the guard (its replay skips events the state holds) or
+        with an event whose row the changelog lacks gets no history (it is missing)."""
+        done = self.next_offset or 0
+        guard = self.guard()
+        incomplete = {owner for owner, _ in guard.rows} if guard is not None else set()
+        rows: list[HistoryRow] = []
+        for key, (end, _) in self.seen.items():
+            if end > done:
+                continue  # an unfinished batch: consumed again
+            row = self.events.get(key)
+            if row is None:
+                incomplete.add(key[0])
+            else:
+                rows.append(row)
+        return Restored(rows, incomplete, dict(self.profiles))
 
 
 class ChangelogWriter:
@@ -89,15 +120,34 @@ class ChangelogWriter:
     def set_partitions(self, partitions: int) -> None:
         self._partitions = partitions
 
-    def write(self, batch: Batch, log_id: str | None) -> None:
-        """Write the batch's changes to the changelog and wait for the broker's acks."""
+    def write(
+        self,
+        batch: Batch,
+        log_id: str | None,
+        stored_profiles: Mapping[RelationshipKey, Profile] | None = None,
+    ) -> None:
+        """Write the batch's changes to the changelog and wait for the broker's acks.
+        `stored_profiles`: the store's profiles of the batch's relationships."""
         if not batch.offsets:
             return
         send = self._producer.send
+        events = {
+            (row[0], event_id): row
+            for row, event_id in zip(batch.history, batch.history_ids, strict=True)
+        }
         for (owner, event_id), t in batch.seen.items():
             p = partition_of(owner, self._partitions)
             value = _SEEN.pack(batch.offsets.get(p, 0), t)
+            row = events.get((owner, event_id))
+            if row is not None:
+                value += _HISTORY.pack(*row[3:]) + row[1].encode()
             send(self.topic, key=f"S{owner}{SEP}{event_id}".encode(), value=value, partition=p)
+        stored = stored_profiles or {}
+        for (owner, contact), profile in batch.profiles.items():
+            p = partition_of(owner, self._partitions)
+            whole = merge(stored.get((owner, contact), EMPTY), profile)
+            value = _END.pack(batch.offsets.get(p, 0)) + json.dumps(whole).encode()
+            send(self.topic, key=f"P{owner}{SEP}{contact}".encode(), value=value, partition=p)
         rows = list(batch.states.items())
         if rows:
             states = np.array([state for _, (_, state) in rows]).reshape(-1, STATE_SIZE)
@@ -150,7 +200,7 @@ def restore(
         while pending:
             for tp, records in consumer.poll(timeout_ms=RESTORE_POLL_MS).items():
                 for record in records:
-                    _read_record(record, results[tp.partition], rows[tp.partition])
+                    read_record(record, results[tp.partition], rows[tp.partition])
             # The end is the high watermark a fetch reports: some brokers (the embedded
             # one) answer ListOffsets with the last batch's base offset instead.
             for tp in list(pending):
@@ -173,7 +223,7 @@ def restore(
     return results
 
 
-def _read_record(
+def read_record(
     record: Any, result: RestoredPartition, rows: dict[RelationshipKey, tuple[int, bytes]]
 ) -> None:
     result.records_read += 1
@@ -187,12 +237,28 @@ def _read_record(
             rows.pop((first, second), None)
         else:
             result.seen.pop((first, second), None)
+            result.events.pop((first, second), None)
     elif kind == b"R":
         owner, _, contact = body.partition(SEP)
         rows[(owner, contact)] = (_END.unpack_from(value)[0], value[_END.size :])
     elif kind == b"S":
         owner, _, event_id = body.partition(SEP)
-        result.seen[(owner, event_id)] = _SEEN.unpack(value)
+        end, t = _SEEN.unpack_from(value)
+        result.seen[(owner, event_id)] = (end, t)
+        if len(value) > _SEEN.size:
+            columns = _HISTORY.unpack_from(value, _SEEN.size)
+            contact = value[_SEEN.size + _HISTORY.size :].decode()
+            result.events[(owner, event_id)] = (owner, contact, t, *columns)
+    elif kind == b"P":
+        owner, _, contact = body.partition(SEP)
+        (name, name_t), (company, company_t), (position, position_t) = json.loads(
+            value[_END.size :]
+        )
+        result.profiles[(owner, contact)] = (
+            (name, float(name_t)),
+            (company, float(company_t)),
+            (position, float(position_t)),
+        )
     elif key == MARKER_KEY:
         marker = json.loads(value[_END.size :])
         result.next_offset = int(marker["next_offset"])

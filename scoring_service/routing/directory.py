@@ -10,6 +10,7 @@ table is unknown; `locate` waits for it, up to a bound.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -164,3 +165,17 @@ class PartitionDirectory:
         if holder and holder != self.own_address:
             return f"partition {partition} moved while the call was forwarded"
         return f"partition {partition} has no scoring instance yet"
+
+
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "[::]"})
+
+
+def default_advertised_address(grpc_host: str, port: int) -> str:
+    """Where the other instances reach this one when VINCULO_SCORING_ADVERTISED_ADDRESS
+    is empty: the gRPC host, or, when it binds every interface, the address this
+    machine's name resolves to (a container's own address: Docker writes it into the
+    container's /etc/hosts), so that replicas of one image each advertise their own."""
+    if grpc_host not in WILDCARD_HOSTS:
+        return f"{grpc_host}:{port}"
+    address = socket.gethostbyname(socket.gethostname())
+    return f"{address}:{port}"

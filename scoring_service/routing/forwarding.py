@@ -51,9 +51,13 @@ class ForwardingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         wait_s: float,
         registry: CollectorRegistry,
         credentials: grpc.ChannelCredentials | None = None,
+        peer_name: str = "",
     ) -> None:
-        """credentials: TLS to the other instances (None: plaintext, as this one serves)."""
+        """credentials: TLS to the other instances (None: plaintext, as this one serves);
+        peer_name: the name their certificates must hold, when not the advertised host
+        (replicas that advertise their own IP address share one certificate name)."""
         self._credentials = credentials
+        self._tls_options = [("grpc.ssl_target_name_override", peer_name)] if peer_name else []
         self._directory = directory
         self._wait_s = wait_s
         self._forwarded = Counter(
@@ -178,7 +182,7 @@ class ForwardingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 channel = (
                     grpc.insecure_channel(address)
                     if self._credentials is None
-                    else grpc.secure_channel(address, self._credentials)
+                    else grpc.secure_channel(address, self._credentials, self._tls_options)
                 )
                 self._channels[address] = channel
             return channel

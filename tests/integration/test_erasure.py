@@ -101,8 +101,13 @@ def test_forgotten_people_stay_forgotten_through_restart_rebuild_export_and_trai
         assert not [t for t in TRACES if t.decode() in metrics]
     assert not [t for t in TRACES if t in store_bytes(scoring.data_dir)]
     # The ingest outbox (replayed into a broker that lost its log) is rewritten without them.
-    outbox = ingest.data_dir / "ingest" / "ingest-outbox.log"
-    wait_until(lambda: not [t for t in TRACES if t in outbox.read_bytes()] or None)
+    outbox = ingest.data_dir / "ingest"  # its segment files (decision 11)
+
+    def outbox_bytes() -> bytes:
+        return b"".join(p.read_bytes() for p in sorted(outbox.glob("ingest-outbox.*.seg")))
+
+    assert outbox_bytes()  # the segments are where the records are
+    wait_until(lambda: not [t for t in TRACES if t in outbox_bytes()] or None)
     kept = 5  # a3 and b2 with their copies, and carl's copy of a4
 
     # The broker loses everything; the ingest outbox replays what it kept into it.

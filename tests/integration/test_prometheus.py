@@ -155,6 +155,7 @@ def test_prometheus_scrapes_both_services_and_every_rule_answers(
         "vinculo_scoring_ready",
         "vinculo_scoring_store_disk_free_bytes",
         "vinculo_scoring_store_disk_size_bytes",
+        "vinculo_scoring_freshness_seconds_bucket",
         'grpc_server_handling_seconds_bucket{grpc_type="unary",le="0.25"}',
     ):
         assert _values(prometheus, f"count({needed})"), f"no series for {needed}"
@@ -165,7 +166,7 @@ def test_prometheus_scrapes_both_services_and_every_rule_answers(
         return rules if all(r.get("lastEvaluation", "").startswith("2") for r in rules) else None
 
     rules = wait_until(rules_evaluated, 30, "every rule evaluated once")
-    assert len(rules) == 14
+    assert len(rules) == 15
     assert [r["name"] for r in rules if r["health"] != "ok"] == []
     for rule in rules:  # each expression answers through the query API too
         answer = _api(prometheus, "query", query=rule["query"])

@@ -9,7 +9,7 @@ import pytest
 
 from scoring_service.erasure.eraser import Eraser
 from scoring_service.features.state import new_state
-from scoring_service.routing.changelog import SEP, RestoredPartition, _read_record
+from scoring_service.routing.changelog import SEP, RestoredPartition, read_record
 from scoring_service.store import Batch, StateStore
 from scoring_service.watch import End, WatchHub
 from vinculo.erasure import Tombstone, TombstoneSet, digest
@@ -100,7 +100,7 @@ def test_a_changelog_delete_removes_a_restored_relationship_and_event_id() -> No
     rows: dict[tuple[str, str], tuple[int, bytes]] = {("ana", "xerxes"): (1, b"s")}
     result.seen[("ana", "~xerxes/x1")] = (1, NOW)
     for key in (f"Rana{SEP}xerxes", f"Sana{SEP}~xerxes/x1"):
-        _read_record(SimpleNamespace(key=key.encode(), value=None), result, rows)
+        read_record(SimpleNamespace(key=key.encode(), value=None), result, rows)
     assert rows == {} and result.seen == {}
 
 

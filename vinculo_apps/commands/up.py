@@ -5,10 +5,13 @@
     with Stack(UpSettings(data_dir=path, ingest_grpc_port=0, ...)) as stack:
         channel = grpc.insecure_channel(stack.ingest.address)
 
-Children run in their own sessions, so a Ctrl-C in the terminal reaches only
-this process, which then stops them in order: the ingest service first (no
-new events), then the scoring service (it commits what it consumed), then
-the broker. A port of 0 means "any free port".
+`Stack` is a thin layer over the one dev-stack launcher (DevStack): the
+ports and logs `vinculo up` uses and the port check. Children run in their
+own sessions, so a Ctrl-C in the terminal reaches only this process, which
+then stops them in order: the ingest service first (no new events), then the
+scoring service (it commits what it consumed), then the broker. A port of 0
+means "any free port". While running, a child that dies is restarted with a
+backoff and a limit (devstack.supervisor; VINCULO_RESTART_*).
 """
 
 from __future__ import annotations
@@ -17,19 +20,21 @@ import argparse
 import logging
 import os
 import signal
-import subprocess
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any
 
+from ingest_service.settings import IngestSettings
 from vinculo import settings as settings_mod
 from vinculo.security.channel import PLAINTEXT, ClientSecurity
 from vinculo.settings import SettingsError, setting
+from vinculo.topics import ensure_topics
 from vinculo_apps.devstack.broker import EmbeddedBroker, free_port
 from vinculo_apps.devstack.ports import port_in_use
-from vinculo_apps.devstack.stack import ServiceLaunch
+from vinculo_apps.devstack.stack import DevStack, ServiceLaunch
+from vinculo_apps.devstack.supervisor import RestartPolicy, Supervisor
 
 log = logging.getLogger("vinculo.up")
 
@@ -58,10 +63,34 @@ class UpSettings:
     startup_timeout_s: float = setting(
         90.0, "VINCULO_STARTUP_TIMEOUT_S", "wait this long for each service's health"
     )
+    restart_limit: int = setting(
+        5,
+        "VINCULO_RESTART_LIMIT",
+        "restarts of one process (a service or the embedded broker) that died, within "
+        "the restart window; one more stops the stack with exit code 1; 0 never restarts",
+    )
+    restart_window_s: float = setting(
+        300.0, "VINCULO_RESTART_WINDOW_S", "seconds over which restarts count toward the limit"
+    )
+    restart_backoff_s: float = setting(
+        1.0,
+        "VINCULO_RESTART_BACKOFF_S",
+        "wait before the first restart; doubles with each restart in the window, at most 30 s",
+    )
 
     def validate(self) -> None:
         if self.scoring_instances < 1:
             raise SettingsError(f"scoring_instances: {self.scoring_instances}, at least 1")
+        if self.restart_limit < 0 or self.restart_window_s <= 0 or self.restart_backoff_s < 0:
+            raise SettingsError(
+                f"restart_limit {self.restart_limit} (>= 0), restart_window_s"
+                f" {self.restart_window_s} (> 0), restart_backoff_s {self.restart_backoff_s}"
+                " (>= 0)"
+            )
+
+    @property
+    def restart_policy(self) -> RestartPolicy:
+        return RestartPolicy(self.restart_limit, self.restart_window_s, self.restart_backoff_s)
 
     def with_free_ports(self) -> UpSettings:
         """A broker port of 0 replaced by a free one, so the services can be told it.
@@ -72,82 +101,44 @@ class UpSettings:
         return replace(self, **ports)
 
 
-@dataclass
-class ServiceChild:
-    """One service through the dev-stack launcher, logging to <data_dir>/logs/<name>.log.
-
-    A port of 0 is replaced by the one the service bound once it is ready.
-    """
-
-    name: str
-    module: str
-    grpc_port: int
-    metrics_port: int
-    subdir: str = ""  # its own data directory under the stack's (each scoring instance)
-    launch: ServiceLaunch | None = field(default=None, repr=False)
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
-
-    @property
-    def process(self) -> subprocess.Popen[bytes] | None:
-        return None if self.launch is None else self.launch.process
-
-    @property
-    def log_path(self) -> Path | None:
-        return None if self.launch is None else self.launch.log_path
-
-    def start(self, bootstrap: str, data_dir: Path) -> None:
-        """Spawn it; `wait_ready` waits for it."""
-        log_path = data_dir / "logs" / f"{self.name}.log"
-        service_dir = data_dir / self.subdir if self.subdir else data_dir
-        self.launch = ServiceLaunch(
-            *(self.module, service_dir, bootstrap, log_path),
-            grpc_port=self.grpc_port,
-            metrics_port=self.metrics_port,
-            name=self.name,
-            env=dict(os.environ),  # VINCULO_* settings reach the services
-        ).spawn()
-
-    def wait_ready(self, timeout_s: float, security: ClientSecurity = PLAINTEXT) -> None:
-        if self.launch is None:
-            raise RuntimeError(f"{self.name} was not started")
-        self.launch.wait_ready(timeout_s, security)
-        self.grpc_port, self.metrics_port = self.launch.grpc_port, self.launch.metrics_port
-
-    def exit_code(self) -> int | None:
-        return None if self.launch is None else self.launch.exit_code()
-
-    def stop(self, timeout_s: float = 15.0) -> None:
-        if self.launch is not None:
-            self.launch.stop(timeout_s)
-
-
-class Stack:
-    """Broker (unless external), ingest and scoring services; stop() always reaps all."""
+class Stack(DevStack):
+    """`vinculo up`'s DevStack: the embedded broker (unless external) with its relay,
+    ingest, and the scoring instances, each logging to <data_dir>/logs/<name>.log."""
 
     def __init__(self, settings: UpSettings, security: ClientSecurity = PLAINTEXT) -> None:
         """security: how to reach the services when they serve TLS (VINCULO_TLS_CERT...)."""
-        self.security = security
-        self.settings = settings.with_free_ports()
-        s = self.settings
-        self.broker: EmbeddedBroker | None = None
-        self.ingest = ServiceChild(
-            "ingest", "ingest_service", s.ingest_grpc_port, s.ingest_metrics_port
+        self.settings = s = settings.with_free_ports()
+        logs = s.data_dir / "logs"
+        broker = None
+        if not s.kafka_bootstrap:
+            # The relay makes the broker port work for librdkafka clients (kcat).
+            broker = EmbeddedBroker(port=s.broker_port, log_path=logs / "broker.log", relay=True)
+        bootstrap = broker.bootstrap if broker is not None else s.kafka_bootstrap
+
+        def service(
+            name: str, module: str, ports: tuple[int, int], subdir: str = ""
+        ) -> ServiceLaunch:
+            return ServiceLaunch(
+                *(module, s.data_dir / subdir, bootstrap, logs / f"{name}.log"),
+                grpc_port=ports[0],
+                metrics_port=ports[1],
+                name=name,
+                env=dict(os.environ),  # VINCULO_* settings reach the services
+            )
+
+        self.ingest = service(
+            "ingest", "ingest_service", (s.ingest_grpc_port, s.ingest_metrics_port)
         )
-        self.scoring = ServiceChild(
-            "scoring", "scoring_service", s.scoring_grpc_port, s.scoring_metrics_port
+        self.scoring = service(
+            "scoring", "scoring_service", (s.scoring_grpc_port, s.scoring_metrics_port)
         )
         # More instances of the same group: one logical scoring service (decision 8).
-        self.more_scoring = [
-            ServiceChild(f"scoring-{n}", "scoring_service", 0, 0, subdir=f"scoring-{n}")
+        more = [
+            service(f"scoring-{n}", "scoring_service", (0, 0), subdir=f"scoring-{n}")
             for n in range(2, s.scoring_instances + 1)
         ]
-
-    @property
-    def services(self) -> tuple[ServiceChild, ...]:
-        return (self.ingest, self.scoring, *self.more_scoring)
+        # DevStack stops in reverse: ingest first (no new events), then scoring, then the broker.
+        super().__init__([self.scoring, *more, self.ingest], broker, s.startup_timeout_s, security)
 
     @property
     def bootstrap(self) -> str:
@@ -156,25 +147,16 @@ class Stack:
         return self.settings.kafka_bootstrap
 
     def start(self) -> Stack:
-        data_dir = self.settings.data_dir
-        (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        (self.settings.data_dir / "logs").mkdir(parents=True, exist_ok=True)
         self._check_ports_free()
-        try:
-            if not self.settings.kafka_bootstrap:
-                broker_log = data_dir / "logs" / "broker.log"
-                # The relay makes the broker port work for librdkafka clients (kcat).
-                self.broker = EmbeddedBroker(
-                    port=self.settings.broker_port, log_path=broker_log, relay=True
-                )
-                self.broker.start()
-            for service in self.services:
-                service.start(self.bootstrap, data_dir)
-            for service in self.services:
-                service.wait_ready(self.settings.startup_timeout_s, self.security)
-        except BaseException:
-            self.stop()
-            raise
+        super().start()
         return self
+
+    def create_topics(self) -> None:
+        """The topics, with the partition count the services use (VINCULO_PARTITIONS),
+        before any client's question makes the embedded broker create them its way."""
+        ingest = settings_mod.load(IngestSettings, None)
+        ensure_topics(self.bootstrap, ingest.partitions, ingest.replication_factor)
 
     def _check_ports_free(self) -> None:
         """Fail clearly on a port in use (often another `vinculo up`) before starting anything.
@@ -197,49 +179,20 @@ class Stack:
                 raise OSError(f"port {port} ({flag}) is in use: {problem}")
 
     def describe(self) -> list[str]:
-        """Where everything listens, one line each."""
+        """Where everything listens, one line each (ingest first)."""
         lines = [
             f"broker   {self.bootstrap}"
             + (" (embedded Tansu, in memory; kcat works)" if self.broker else " (external Kafka)")
         ]
-        for service in self.services:
+        for service in (self.ingest, *(s for s in self.services if s is not self.ingest)):
             lines.append(
-                f"{service.name:<8} gRPC {service.address}, "
-                f"metrics http://127.0.0.1:{service.metrics_port}/metrics, log {service.log_path}"
+                f"{service.label:<8} gRPC {service.address}, "
+                f"metrics {service.metrics_url}, log {service.log_path}"
             )
         return lines
 
-    def dead_child(self) -> str | None:
-        """The name and exit code of a child that stopped on its own, if any."""
-        for service in self.services:
-            code = service.exit_code()
-            if code is not None:
-                return f"{service.name} exited with code {code}"
-        if self.broker is not None and self.broker.process is not None:
-            code = self.broker.process.poll()
-            if code is not None:
-                return f"broker exited with code {code}"
-        return None
-
-    def stop(self) -> None:
-        """Services first (ingest, then the scoring instances), then the broker."""
-        try:
-            for service in self.services:
-                service.stop()
-        finally:
-            if self.broker is not None:
-                self.broker.stop()
-
     def __enter__(self) -> Stack:
         return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class StopSignals:
@@ -295,18 +248,23 @@ def run(args: argparse.Namespace) -> int:
             os.getpid(),
         )
         signals.running = True
-        return _supervise(stack, signals.event)
+        supervisor = Supervisor(
+            stack, settings.restart_policy, after_broker_start=stack.create_topics
+        )
+        return _supervise(supervisor, signals.event)
     finally:
         stack.stop()
         log.info("stopped")
 
 
-def _supervise(stack: Stack, stop: threading.Event) -> int:
-    """0 when asked to stop; 1 when a child died on its own (the rest is then stopped)."""
+def _supervise(supervisor: Supervisor, stop: threading.Event) -> int:
+    """0 when asked to stop; 1 when a child keeps crashing (the rest is then stopped).
+
+    A child that dies is restarted (vinculo_apps.devstack.supervisor)."""
     while not stop.wait(POLL_INTERVAL_S):
-        dead = stack.dead_child()
-        if dead is not None:
-            log.error("%s; stopping the rest", dead)
+        failure = supervisor.check()
+        if failure is not None:
+            log.error("%s; stopping the rest", failure)
             return 1
     log.info("stopping: ingest, scoring, then the broker")
     return 0

@@ -8,7 +8,8 @@ never ones picked in advance that another process could take meanwhile.
 `DevStack` starts an embedded broker (unless given an external one) and the
 services, all services at once (each needs seconds to import and load), and
 stops them in reverse order (ingest before scoring before the broker), also
-when starting fails. Children run in sessions of their own, so a terminal's
+when starting fails. `devstack.supervisor` restarts what dies (`vinculo up`).
+Children run in sessions of their own, so a terminal's
 Ctrl-C reaches only the parent, which then stops them in order.
 """
 
@@ -157,10 +158,13 @@ class DevStack:
         services: list[ServiceLaunch],
         broker: EmbeddedBroker | None = None,
         startup_timeout_s: float = 90.0,
+        security: ClientSecurity | None = None,
     ) -> None:
+        """security: how to reach the services' health when they serve TLS."""
         self.services = services
         self.broker = broker
         self.startup_timeout_s = startup_timeout_s
+        self.security = security
 
     def start(self) -> DevStack:
         """Broker, then every service at once, then wait for each; on failure stop all."""
@@ -170,23 +174,11 @@ class DevStack:
             for service in self.services:
                 service.spawn()
             for service in self.services:
-                service.wait_ready(self.startup_timeout_s)
+                service.wait_ready(self.startup_timeout_s, self.security)
         except BaseException:
             self.stop()
             raise
         return self
-
-    def dead_child(self) -> str | None:
-        """The name and exit code of a child that stopped on its own, if any."""
-        for service in self.services:
-            code = service.exit_code()
-            if code is not None:
-                return f"{service.label} exited with code {code}"
-        if self.broker is not None and self.broker.process is not None:
-            code = self.broker.process.poll()
-            if code is not None:
-                return f"broker exited with code {code}"
-        return None
 
     def stop(self) -> None:
         """Services in the reverse of their order, then the broker, whatever fails."""

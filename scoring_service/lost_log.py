@@ -1,0 +1,74 @@
+"""Lost logs: the broker emptied a partition the store holds offsets for.
+
+The embedded broker keeps everything in memory, so a broker restart empties every
+partition while the store still holds offsets beyond the new log's end. Two checks,
+both re-reading the partition from its beginning (harmless: events already applied
+are skipped by their ids):
+- on assignment, the topic's id (KIP-516) is compared with the one stored with the
+  offsets (`adopt_log_identity`); a re-created topic has a new id, even if it already
+  holds more records than the stored offsets (broker restarted while we were down);
+- after each fetch, a position beyond the partition's high watermark
+  (`rewind_beyond_log_end`). Tansu answers a fetch at such an offset with no records
+  and no OFFSET_OUT_OF_RANGE (measured), so kafka-python's auto reset never fires.
+  Apache Kafka does return OFFSET_OUT_OF_RANGE, and `auto_offset_reset='earliest'`
+  does the same.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from kafka import KafkaConsumer
+
+from scoring_service.metrics import ScoringMetrics
+from scoring_service.routing.assignment import topic_id
+from scoring_service.store import StateStore
+from vinculo.topics import INTERACTIONS_TOPIC
+
+log = logging.getLogger(__name__)
+
+
+def rewind_beyond_log_end(consumer: KafkaConsumer, metrics: ScoringMetrics) -> list[int]:
+    """Seek every partition whose position is past its log end to its beginning; returns them."""
+    lost: list[int] = []
+    for tp in consumer.assignment():
+        high = consumer.highwater(tp)
+        if high is None:
+            continue  # no fetch answered yet for this partition
+        position = consumer.position(tp)
+        if position is not None and position > high:
+            log.warning(
+                "partition %d: stored offset %d is beyond the log end %d (the broker lost "
+                "its log); consuming it again from the beginning",
+                tp.partition,
+                position,
+                high,
+            )
+            metrics.log_resets.inc()
+            consumer.seek_to_beginning(tp)
+            lost.append(tp.partition)
+    return lost
+
+
+def adopt_log_identity(consumer: KafkaConsumer, store: StateStore, metrics: ScoringMetrics) -> bool:
+    """A re-created topic has a new id: stored offsets then refer to a log that is gone.
+
+    Catches what the high-watermark check cannot: a broker that lost its log while
+    this service was down, then received more records than the stored offsets, would
+    otherwise be resumed in the middle. Returns whether a known log was replaced.
+    """
+    current = topic_id(consumer, INTERACTIONS_TOPIC)
+    stored = store.log_id()
+    if current is None or current == stored:
+        return False
+    if stored is not None:
+        log.warning(
+            "topic %s was re-created (id %s, stored offsets were for %s): consuming it from "
+            "the beginning; events already applied are skipped by their ids",
+            INTERACTIONS_TOPIC,
+            current,
+            stored,
+        )
+        metrics.log_resets.inc()
+    store.start_new_log(current)
+    return stored is not None
