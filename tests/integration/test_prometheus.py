@@ -130,7 +130,10 @@ def test_prometheus_scrapes_both_services_and_every_rule_answers(
         return len(active) == 2 and all(t["health"] == "up" for t in active)
 
     wait_until(targets_up, 60, "both targets up")
-    assert sorted(_values(prometheus, "up")) == [1.0, 1.0]
+    # The targets page reports a scrape before its samples are queryable: wait for both.
+    wait_until(
+        lambda: sorted(_values(prometheus, "up")) == [1.0, 1.0], 30, "up = 1 for both targets"
+    )
 
     def rates_answer() -> bool:
         _traffic(ingest, scoring)

@@ -4,7 +4,8 @@ its own recent offset instead of restoring the partition from the changelog.
 
 Two instances of a group, each the other's standby, started on an empty log; once the
 standby copies caught up, one is SIGKILLed: the survivor answers every owner as before, with no
-restore. The same with no standby restores; both times are printed (`-s`).
+restore. The same with no standby restores (run as its own case, in parallel); both times
+are printed (`-s`).
 """
 
 from __future__ import annotations
@@ -80,13 +81,12 @@ def failover_s(broker: EmbeddedBroker, root: Path, group: str, standbys: int) ->
         return took
 
 
+@pytest.mark.parametrize("standbys", [1, 0], ids=["one standby", "no standby (control)"])
 def test_a_standby_copy_takes_over_without_a_restore(
-    broker: EmbeddedBroker, tmp_path: Path
+    broker: EmbeddedBroker, tmp_path: Path, standbys: int
 ) -> None:
-    with_standby = failover_s(broker, tmp_path, "warm", standbys=1)
-    # A broker of its own: an empty log when the instances start, so neither held the
-    # other's partitions with records in them before (it would then resume, not restore).
-    with EmbeddedBroker(log_path=tmp_path / "cold-broker.log") as cold_broker:
-        without = failover_s(cold_broker, tmp_path, "cold", standbys=0)
-    print(f"failover to every owner answered: {with_standby:.1f} s with a standby copy, "
-          f"{without:.1f} s restoring from the changelog")  # fmt: skip
+    # Each case has a broker of its own: an empty log when the instances start, so neither
+    # held the other's partitions with records in them before (it would then resume, not
+    # restore). The control shows that without a standby the survivor does restore.
+    took = failover_s(broker, tmp_path, "group", standbys=standbys)
+    print(f"failover to every owner answered with {standbys} standby: {took:.1f} s")
