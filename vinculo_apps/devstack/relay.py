@@ -16,53 +16,30 @@ brokers (Apache Kafka) need none of this.
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import struct
 import threading
 
+from vinculo_apps.devstack.socket_relay import SocketRelay, close_all, pump
+
 API_VERSIONS, UNSUPPORTED_VERSION = 18, 35
 
 
-class ApiVersionsRelay:
+class ApiVersionsRelay(SocketRelay):
     """Listens on (host, port) and relays each connection to `upstream`; close() stops it."""
 
     def __init__(self, host: str, port: int, upstream: tuple[str, int]) -> None:
-        self.upstream = upstream
-        self.server = socket.create_server((host, port))
-        self.port = int(self.server.getsockname()[1])
-        self._sockets: set[socket.socket] = set()
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._accept, name="kafka-relay", daemon=True)
-        self._thread.start()
+        super().__init__(host, port, upstream, name="kafka-relay")
 
-    def close(self) -> None:
-        """Stop accepting and close every relayed connection."""
-        with contextlib.suppress(OSError):
-            self.server.shutdown(socket.SHUT_RDWR)
-        self.server.close()
-        with self._lock:
-            sockets, self._sockets = list(self._sockets), set()
-        _close(*sockets)
-        self._thread.join(5.0)
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(self.upstream, timeout=5.0)
-            except OSError:
-                _close(client)
-                continue
-            upstream.settimeout(None)
-            with self._lock:
-                self._sockets = {sock for sock in self._sockets if sock.fileno() != -1}
-                self._sockets.update((client, upstream))
-            threading.Thread(target=_pump, args=(upstream, client), daemon=True).start()
-            threading.Thread(target=_handshake, args=(client, upstream), daemon=True).start()
+    def _relay(self, client: socket.socket) -> None:
+        try:
+            upstream = self._connect_upstream()
+        except OSError:
+            close_all(client)
+            return
+        self._track(upstream)
+        threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
+        _handshake(client, upstream)
 
 
 def _handshake(client: socket.socket, upstream: socket.socket) -> None:
@@ -79,9 +56,9 @@ def _handshake(client: socket.socket, upstream: socket.socket) -> None:
             if key != API_VERSIONS:
                 break
     except (EOFError, OSError, struct.error):
-        _close(client, upstream)
+        close_all(client, upstream)
         return
-    _pump(client, upstream)
+    pump(client, upstream)
 
 
 def _read(sock: socket.socket, n: int) -> bytes:
@@ -92,19 +69,3 @@ def _read(sock: socket.socket, n: int) -> bytes:
             raise EOFError
         data += chunk
     return data
-
-
-def _pump(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while chunk := source.recv(65536):
-            sink.sendall(chunk)
-    except OSError:
-        pass
-    _close(source, sink)
-
-
-def _close(*sockets: socket.socket) -> None:
-    for sock in sockets:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-        sock.close()

@@ -13,14 +13,15 @@ Kafka) terminate TLS themselves. Development and tests only.
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import ssl
 import threading
 from pathlib import Path
 
+from vinculo_apps.devstack.socket_relay import SocketRelay, close_all, pump
 
-class TlsRelay:
+
+class TlsRelay(SocketRelay):
     """Listens with TLS on (host, port), relays each connection to `upstream`; close() stops."""
 
     def __init__(
@@ -32,68 +33,23 @@ class TlsRelay:
         key: Path,
         client_ca: Path | None = None,
     ) -> None:
-        self.upstream = upstream
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.load_cert_chain(str(cert), str(key))
         if client_ca is not None:
             self.context.load_verify_locations(str(client_ca))
             self.context.verify_mode = ssl.CERT_REQUIRED
-        self.server = socket.create_server((host, port))
-        self.port = int(self.server.getsockname()[1])
-        self._sockets: set[socket.socket] = set()
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._accept, name="kafka-tls-relay", daemon=True)
-        self._thread.start()
+        super().__init__(host, port, upstream, name="kafka-tls-relay")
 
-    def close(self) -> None:
-        """Stop accepting and close every relayed connection."""
-        with contextlib.suppress(OSError):
-            self.server.shutdown(socket.SHUT_RDWR)
-        self.server.close()
-        with self._lock:
-            sockets, self._sockets = list(self._sockets), set()
-        _close(*sockets)
-        self._thread.join(5.0)
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            with self._lock:
-                self._sockets = {sock for sock in self._sockets if sock.fileno() != -1}
-                self._sockets.add(client)
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client: socket.socket) -> None:
+    def _relay(self, client: socket.socket) -> None:
         """Handshake (a bad client certificate ends here), then copy both ways."""
         try:
             client.settimeout(10.0)
             secure = self.context.wrap_socket(client, server_side=True)
             secure.settimeout(None)
-            upstream = socket.create_connection(self.upstream, timeout=5.0)
-            upstream.settimeout(None)
+            upstream = self._connect_upstream()
         except OSError:  # ssl.SSLError is an OSError: a refused handshake closes the socket
-            _close(client)
+            close_all(client)
             return
-        with self._lock:
-            self._sockets.update((secure, upstream))
-        threading.Thread(target=_pump, args=(upstream, secure), daemon=True).start()
-        _pump(secure, upstream)
-
-
-def _pump(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while chunk := source.recv(65536):
-            sink.sendall(chunk)
-    except OSError:
-        pass
-    _close(source, sink)
-
-
-def _close(*sockets: socket.socket) -> None:
-    for sock in sockets:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-        sock.close()
+        self._track(secure, upstream)
+        threading.Thread(target=pump, args=(upstream, secure), daemon=True).start()
+        pump(secure, upstream)
