@@ -8,7 +8,6 @@ fails when either is stale.
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -19,6 +18,7 @@ from scoring_service.ops_metrics import OpsMetrics
 from scoring_service.routing.directory import PartitionDirectory
 from scoring_service.routing.forwarding import ForwardingInterceptor
 from vinculo.grpc_metrics import GrpcMetrics
+from vinculo_apps.generated_docs import replace_marked
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- metrics-reference:begin -->", "<!-- metrics-reference:end -->"
@@ -63,10 +63,7 @@ def table() -> str:
 
 
 def render(text: str) -> str:
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.DOTALL)
-    if not pattern.search(text):
-        raise ValueError(f"markers {BEGIN} ... {END} not found")
-    return pattern.sub(lambda _: f"{BEGIN}\n{table()}\n{END}", text)
+    return replace_marked(text, BEGIN, END, table())
 
 
 def main(argv: list[str] | None = None) -> int:

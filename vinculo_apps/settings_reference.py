@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import re
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from scoring_service.settings import ScoringSettings
 from vinculo.security.channel import ClientSecurity
 from vinculo_apps.commands.export import ExportSettings
 from vinculo_apps.commands.up import UpSettings
+from vinculo_apps.generated_docs import replace_marked
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- settings-reference:begin -->", "<!-- settings-reference:end -->"
@@ -96,10 +96,7 @@ def table() -> str:
 
 
 def render(text: str) -> str:
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.DOTALL)
-    if not pattern.search(text):
-        raise ValueError(f"markers {BEGIN} ... {END} not found")
-    return pattern.sub(lambda _: f"{BEGIN}\n{table()}\n{END}", text)
+    return replace_marked(text, BEGIN, END, table())
 
 
 def main(argv: list[str] | None = None) -> int:
