@@ -37,6 +37,7 @@ from scoring_service.scored_network import network_cache
 from scoring_service.scorer import IncompatibleModel, load_scorer
 from scoring_service.servicer import ScoringServicer
 from scoring_service.settings import ScoringSettings
+from scoring_service.request_ids import RequestIdsInterceptor
 from scoring_service.store import StateSchemaMismatch, StateStore
 from scoring_service.suggestions import Cadences, make_suggester
 from scoring_service.watch import WatchHub
@@ -226,7 +227,8 @@ def _bind_grpc(
         # A watch stream holds a thread for its lifetime: they come on top of the callers'.
         max_workers=settings.max_workers + settings.max_watch_streams,
         security=build_server_security(settings),
-        interceptors=[forwarding],
+        # Ids in NFC (and impossible ones refused) before a call is routed by its owner.
+        interceptors=[RequestIdsInterceptor(), forwarding],
         ready_at_start=False,  # ready once the group is joined and caught up
     )
     port = server.bind(settings.grpc_host, settings.grpc_port)

@@ -1,0 +1,103 @@
+"""Failures the outside-in probe of issue 22 found, through the services' gRPC ports.
+
+- Profile text (contact_name, company, position) took any character: an ESC
+  (terminal escape), a NUL or a right-to-left override went into reports.
+- Reads did not normalise ids: "josé" typed decomposed (NFD) answered NOT_FOUND
+  for the contact the ingest service stored precomposed (NFC).
+- An id no event could carry was echoed back in NOT_FOUND: a 100,000-character
+  owner_id overflowed the client's metadata limit (RESOURCE_EXHAUSTED at the client).
+- SuggestActions took unknown `kinds` and a negative `limit_per_kind` silently.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import grpc
+import pytest
+
+from tests.harness import ServiceProcess, wait_until
+from tests.integration.test_ingest import ACCEPTED, REJECTED, event, publish
+from vinculo.v1 import scoring_pb2 as spb
+from vinculo.v1 import scoring_pb2_grpc
+
+pytestmark = pytest.mark.integration
+
+NFC = unicodedata.normalize("NFC", "josé")
+NFD = unicodedata.normalize("NFD", "josé")
+
+
+def test_profile_text_with_controls_or_bidi_overrides_is_rejected_and_breaks_become_spaces(
+    ingest: ServiceProcess,
+) -> None:
+    forbidden = {"\x1b": "U+001B", "\x00": "U+0000", "\u202e": "U+202E", "\x7f": "U+007F"}
+    events = []
+    for i, (char, _) in enumerate(forbidden.items()):
+        field = ("contact_name", "contact_company", "contact_position")[i % 3]
+        e = event(f"p-{i}", contact=f"c{i}")
+        setattr(e, field, f"Ana{char}Ruiz")
+        events.append((field, e))
+    kept = event("p-ok", contact="ck")
+    kept.contact_name, kept.contact_company = "Zoë\u200dRuiz", "Acme\nInc\t"  # ZWJ is kept
+    results = publish(ingest, [e for _, e in events] + [kept])
+    for (field, _), result, code in zip(events, results, forbidden.values(), strict=False):
+        assert result.status == REJECTED, (field, result)
+        assert result.reason_code == f"bad_{field}"
+        assert result.reason.startswith(f"{field}: contains {code}")
+    assert results[-1].status == ACCEPTED
+
+
+def test_reads_find_an_id_typed_in_either_normalisation_form(
+    ingest: ServiceProcess, scoring: ServiceProcess
+) -> None:
+    assert publish(ingest, [event("j-1", owner="own", contact=NFD)])[0].status == ACCEPTED
+    with grpc.insecure_channel(scoring.address) as channel:
+        stub = scoring_pb2_grpc.ScoringServiceStub(channel)
+
+        def relationship(owner: str, contact: str) -> spb.GetRelationshipResponse:
+            request = spb.GetRelationshipRequest(owner_id=owner, contact_id=contact)
+            return stub.GetRelationship(request, timeout=10)
+
+        wait_until(
+            lambda: _found(lambda: relationship("own", NFC)), timeout_s=60, what="josé scored"
+        )
+        assert relationship("own", NFD).relationship.contact_id == NFC
+        # the mirrored copy makes josé an owner too: either spelling reads the network
+        for spelling in (NFC, NFD):
+            summary = stub.GetNetworkSummary(
+                spb.GetNetworkSummaryRequest(owner_id=spelling), timeout=10
+            )
+            assert summary.total_contacts == 1
+
+
+def _found(read: object) -> bool:
+    try:
+        read()  # type: ignore[operator]
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        (spb.GetRelationshipRequest(owner_id="x" * 100_000, contact_id="k"), "owner_id"),
+        (spb.GetRelationshipRequest(owner_id="own", contact_id="k\u202e"), "contact_id"),
+        (spb.GetNetworkSummaryRequest(owner_id="own\x00"), "owner_id"),
+        (spb.SuggestActionsRequest(owner_id="own", kinds=[77]), "kinds"),  # type: ignore[list-item]
+        (spb.SuggestActionsRequest(owner_id="own", limit_per_kind=-3), "limit_per_kind"),
+    ],
+)
+def test_impossible_request_fields_answer_invalid_argument_naming_the_field(
+    scoring: ServiceProcess, request_: object, field: str
+) -> None:
+    method = type(request_).__name__.removesuffix("Request")
+    with grpc.insecure_channel(scoring.address) as channel:
+        stub = scoring_pb2_grpc.ScoringServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as caught:
+            getattr(stub, method)(request_, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details().startswith(f"{field}:")
+    assert len(caught.value.details()) < 200
