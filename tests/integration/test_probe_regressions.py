@@ -7,19 +7,28 @@
 - An id no event could carry was echoed back in NOT_FOUND: a 100,000-character
   owner_id overflowed the client's metadata limit (RESOURCE_EXHAUSTED at the client).
 - SuggestActions took unknown `kinds` and a negative `limit_per_kind` silently.
+- A stored text value no longer UTF-8 (in `meta`) passed the start checks; the
+  consumer then failed on every assignment, blaming the broker, never ready.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import unicodedata
+from contextlib import closing
+from pathlib import Path
 
 import grpc
 import pytest
 
 from tests.harness import ServiceProcess, wait_until
 from tests.integration.test_ingest import ACCEPTED, REJECTED, event, publish
+from tests.integration.test_scoring_damage import refused_start
+from tests.integration.test_scoring_faults import all_scored, owners_batch, send_batch
+from tests.integration.test_scoring_service import scoring_service
 from vinculo.v1 import scoring_pb2 as spb
 from vinculo.v1 import scoring_pb2_grpc
+from vinculo_apps.devstack.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.integration
 
@@ -101,3 +110,24 @@ def test_impossible_request_fields_answer_invalid_argument_naming_the_field(
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.details().startswith(f"{field}:")
     assert len(caught.value.details()) < 200
+
+
+def test_a_text_value_damaged_in_any_table_stops_the_start_naming_the_fix(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    # A flipped byte in `meta` (the log id) passed quick_check; the consumer then
+    # failed on every partition assignment, blamed the broker and was never ready.
+    data_dir = tmp_path / "scoring"
+    batch = owners_batch("t", owners=3, per_owner=2)
+    with scoring_service(broker, data_dir) as service:
+        send_batch(broker.bootstrap, batch)
+        wait_until(lambda: all_scored(service, batch), timeout_s=60, what="state")
+    store = data_dir / "scoring.sqlite3"
+    with closing(sqlite3.connect(store, isolation_level=None)) as db:
+        (key,) = db.execute("SELECT key FROM meta LIMIT 1").fetchone()
+        db.execute("UPDATE meta SET value = CAST(X'61ff62' AS TEXT) WHERE key = ?", (key,))
+    output = refused_start(broker, data_dir)
+    assert "table meta holds a text value that is not UTF-8" in output
+    assert "--rebuild-state" in output
+    with scoring_service(broker, data_dir, "--rebuild-state", "true") as service:
+        wait_until(lambda: all_scored(service, batch), timeout_s=60, what="rebuilt state")
