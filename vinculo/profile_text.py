@@ -8,10 +8,13 @@ right-to-left override makes "moc.evil" read as "live.com"). Unlike ids, they
 may hold other format characters that names need: the zero-width (non-)joiner
 of Persian and Indic scripts and emoji sequences, the LRM/RLM marks.
 
-Line breaks and tabs are common in exported spreadsheets ("Acme\\nInc"): the
-ingest service turns each of them into a space instead of refusing the event,
-and puts the text in Unicode normalisation form C. What remains forbidden
-rejects the event with the field and the character named.
+The ingest service normalises what a real export holds without harm, instead
+of refusing the event (the interaction is valid; only its label is odd): line
+breaks and tabs ("Head of\nSales" in a spreadsheet) become a space, the bidi
+controls are removed (right-to-left names still show right to left: the
+Unicode bidi algorithm orders them without help), and the text is put in
+Unicode normalisation form C. A control character left after that (NUL, ESC,
+DEL, C1) rejects the event, naming the field and the character.
 """
 
 from __future__ import annotations
@@ -24,15 +27,17 @@ PROFILE_FIELDS = ("contact_name", "contact_company", "contact_position")
 
 # Tab, LF, VT, FF, CR, NEL, line and paragraph separators: become a space.
 _BREAKS = re.compile("[\t\n\x0b\x0c\r\x85\u2028\u2029]")
-# C0, DEL, C1 and the bidi embeddings, overrides and isolates.
-_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# The bidi embeddings, overrides and isolates: removed.
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# C0, DEL and C1 left after the breaks became spaces: refused.
+_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def tidy(value: str) -> str:
-    """Line breaks and tabs as spaces, outer whitespace stripped, NFC."""
+    """Line breaks and tabs as spaces, bidi controls removed, outer whitespace stripped, NFC."""
     if value.isascii() and value.isprintable():
         return value  # the usual case
-    return nfc(_BREAKS.sub(" ", value)).strip()
+    return nfc(_BIDI.sub("", _BREAKS.sub(" ", value))).strip()
 
 
 def forbidden_character(value: str) -> str | None:

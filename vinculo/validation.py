@@ -189,8 +189,7 @@ def _check_profile(event: pb.InteractionEvent) -> Rejection | None:
             if bad is not None:
                 return Rejection(
                     f"bad_{name}",
-                    f"{name}: contains {bad}; control and bidi embedding, override and"
-                    " isolate characters are not allowed",
+                    f"{name}: contains {bad}; control characters are not allowed",
                 )
     return None
 

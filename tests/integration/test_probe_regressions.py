@@ -36,10 +36,10 @@ NFC = unicodedata.normalize("NFC", "josé")
 NFD = unicodedata.normalize("NFD", "josé")
 
 
-def test_profile_text_with_controls_or_bidi_overrides_is_rejected_and_breaks_become_spaces(
-    ingest: ServiceProcess,
+def test_profile_text_with_control_characters_is_rejected_and_the_rest_tidied(
+    ingest: ServiceProcess, scoring: ServiceProcess
 ) -> None:
-    forbidden = {"\x1b": "U+001B", "\x00": "U+0000", "\u202e": "U+202E", "\x7f": "U+007F"}
+    forbidden = {"\x1b": "U+001B", "\x00": "U+0000", "\x7f": "U+007F", "\x9b": "U+009B"}
     events = []
     for i, (char, _) in enumerate(forbidden.items()):
         field = ("contact_name", "contact_company", "contact_position")[i % 3]
@@ -47,13 +47,26 @@ def test_profile_text_with_controls_or_bidi_overrides_is_rejected_and_breaks_bec
         setattr(e, field, f"Ana{char}Ruiz")
         events.append((field, e))
     kept = event("p-ok", contact="ck")
-    kept.contact_name, kept.contact_company = "Zoë\u200dRuiz", "Acme\nInc\t"  # ZWJ is kept
+    # Line breaks become spaces, a bidi override goes, a zero-width joiner stays.
+    kept.contact_name, kept.contact_company = "Zoë\u200dRuiz", "Acme\nInc\u202e\t"
     results = publish(ingest, [e for _, e in events] + [kept])
     for (field, _), result, code in zip(events, results, forbidden.values(), strict=False):
         assert result.status == REJECTED, (field, result)
         assert result.reason_code == f"bad_{field}"
         assert result.reason.startswith(f"{field}: contains {code}")
     assert results[-1].status == ACCEPTED
+    with grpc.insecure_channel(scoring.address) as channel:
+        stub = scoring_pb2_grpc.ScoringServiceStub(channel)
+        request = spb.GetRelationshipRequest(owner_id="ana", contact_id="ck")
+        found = wait_until(
+            lambda: (
+                _found(lambda: stub.GetRelationship(request, timeout=10))
+                and stub.GetRelationship(request, timeout=10).relationship
+            ),
+            timeout_s=60,
+            what="the kept event scored",
+        )
+    assert (found.contact_name, found.contact_company) == ("Zoë\u200dRuiz", "Acme Inc")
 
 
 def test_reads_find_an_id_typed_in_either_normalisation_form(
