@@ -7,19 +7,24 @@
 - An id no event could carry was echoed back in NOT_FOUND: a 100,000-character
   owner_id overflowed the client's metadata limit (RESOURCE_EXHAUSTED at the client).
 - SuggestActions took unknown `kinds` and a negative `limit_per_kind` silently.
+- 40 calls whose client sent headers and half a message held all 16 ingest
+  workers: PublishEvents and health timed out (slowloris).
 - A stored text value no longer UTF-8 (in `meta`) passed the start checks; the
   consumer then failed on every assignment, blaming the broker, never ready.
 """
 
 from __future__ import annotations
 
+import socket
 import sqlite3
+import time
 import unicodedata
 from contextlib import closing
 from pathlib import Path
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.harness import ServiceProcess, wait_until
 from tests.integration.test_ingest import ACCEPTED, REJECTED, event, publish
@@ -144,3 +149,73 @@ def test_a_text_value_damaged_in_any_table_stops_the_start_naming_the_fix(
     assert "--rebuild-state" in output
     with scoring_service(broker, data_dir, "--rebuild-state", "true") as service:
         wait_until(lambda: all_scored(service, batch), timeout_s=60, what="rebuilt state")
+
+
+def _frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
+    return (
+        len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+    )
+
+
+def _half_sent_calls(address: str, connections: int, per_connection: int) -> list[socket.socket]:
+    """HTTP/2 connections, each with calls whose headers arrived and whose message never
+    does (a slowloris client): grpcio's synchronous server holds a thread for each."""
+    path = b"/vinculo.v1.IngestService/PublishEvents"
+    headers = b"".join(
+        b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value  # HPACK literal
+        for name, value in (
+            (b":method", b"POST"),
+            (b":scheme", b"http"),
+            (b":path", path),
+            (b":authority", b"x"),
+            (b"content-type", b"application/grpc"),
+            (b"te", b"trailers"),
+        )
+    )
+    host, port = address.rsplit(":", 1)
+    opened = []
+    for _ in range(connections):
+        sock = socket.create_connection((host, int(port)))
+        data = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + _frame(4, 0, 0, b"")  # preface, SETTINGS
+        for stream in range(1, 2 * per_connection, 2):
+            # END_HEADERS, then 5 bytes of a message announced as 100 bytes long
+            data += _frame(1, 4, stream, headers) + _frame(0, 0, stream, b"\x00\x00\x00\x00\x64")
+        sock.sendall(data + _frame(6, 0, 0, b"probe-01"))  # PING: answered after the above
+        _await_ping_ack(sock)
+        opened.append(sock)
+    return opened
+
+
+def _await_ping_ack(sock: socket.socket) -> None:
+    """Read the server's frames until it acknowledges the PING (it read all before it)."""
+    sock.settimeout(10)
+    buffer = b""
+    while True:
+        while len(buffer) < 9:
+            chunk = sock.recv(65536)
+            assert chunk, "the server closed the connection"
+            buffer += chunk
+        length = int.from_bytes(buffer[:3], "big")
+        while len(buffer) < 9 + length:
+            buffer += sock.recv(65536)
+        kind, flags = buffer[3], buffer[4]
+        buffer = buffer[9 + length :]
+        if kind == 6 and flags & 1:
+            return
+
+
+def test_half_sent_calls_do_not_stop_publish_and_health(ingest: ServiceProcess) -> None:
+    # 40 such calls (more than the 16 workers) made PublishEvents and health time out.
+    sockets = _half_sent_calls(ingest.address, connections=20, per_connection=5)
+    try:
+        with grpc.insecure_channel(ingest.address) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            grpc.channel_ready_future(channel).result(timeout=10)
+            started = time.monotonic()
+            request = health_pb2.HealthCheckRequest(service="readiness")
+            assert health.Check(request, timeout=5).status == health_pb2.HealthCheckResponse.SERVING
+            assert publish(ingest, [event("slow-1")])[0].status == ACCEPTED
+            assert time.monotonic() - started < 1.0
+    finally:
+        for sock in sockets:
+            sock.close()
