@@ -9,9 +9,9 @@ may hold other format characters that names need: the zero-width (non-)joiner
 of Persian and Indic scripts and emoji sequences, the LRM/RLM marks.
 
 The ingest service normalises what a real export holds without harm, instead
-of refusing the event (the interaction is valid; only its label is odd): line
-breaks and tabs ("Head of\nSales" in a spreadsheet) become a space, the bidi
-controls are removed (right-to-left names still show right to left: the
+of refusing the event (the interaction is valid; only its label is odd): a
+run of line breaks and tabs ("Head of\\r\\nSales" in a spreadsheet) becomes
+one space, the bidi controls are removed (right-to-left names still show right to left: the
 Unicode bidi algorithm orders them without help), and the text is put in
 Unicode normalisation form C. A control character left after that (NUL, ESC,
 DEL, C1) rejects the event, naming the field and the character.
@@ -26,7 +26,7 @@ from vinculo.identifiers import nfc
 PROFILE_FIELDS = ("contact_name", "contact_company", "contact_position")
 
 # Tab, LF, VT, FF, CR, NEL, line and paragraph separators: become a space.
-_BREAKS = re.compile("[\t\n\x0b\x0c\r\x85\u2028\u2029]")
+_BREAKS = re.compile("[\t\n\x0b\x0c\r\x85\u2028\u2029]+")
 # The bidi embeddings, overrides and isolates: removed.
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 # C0, DEL and C1 left after the breaks became spaces: refused.

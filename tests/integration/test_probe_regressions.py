@@ -9,6 +9,8 @@
 - SuggestActions took unknown `kinds` and a negative `limit_per_kind` silently.
 - 40 calls whose client sent headers and half a message held all 16 ingest
   workers: PublishEvents and health timed out (slowloris).
+- A LinkedIn export's unsent drafts (IS MESSAGE DRAFT = Yes) counted as sent
+  messages; a position over two lines kept two spaces.
 - A stored text value no longer UTF-8 (in `meta`) passed the start checks; the
   consumer then failed on every assignment, blaming the broker, never ready.
 """
@@ -31,8 +33,10 @@ from tests.integration.test_ingest import ACCEPTED, REJECTED, event, publish
 from tests.integration.test_scoring_damage import refused_start
 from tests.integration.test_scoring_faults import all_scored, owners_batch, send_batch
 from tests.integration.test_scoring_service import scoring_service
+from tests.unit.test_linkedin_import import write_zip
 from vinculo.v1 import scoring_pb2 as spb
 from vinculo.v1 import scoring_pb2_grpc
+from vinculo_apps.cli import main
 from vinculo_apps.devstack.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.integration
@@ -219,3 +223,55 @@ def test_half_sent_calls_do_not_stop_publish_and_health(ingest: ServiceProcess) 
     finally:
         for sock in sockets:
             sock.close()
+
+
+def test_a_linkedin_export_with_drafts_and_multiline_positions_imports_what_was_sent(
+    ingest: ServiceProcess, scoring: ServiceProcess, tmp_path: Path
+) -> None:
+    # Written the way LinkedIn writes it: notes before the header, CRLF, a BOM, a
+    # quoted position over two lines, and newer exports' unsent drafts.
+    me, luis, ana = (f"https://www.linkedin.com/in/{slug}" for slug in ("me", "luis-g", "ana-r"))
+    connections = (
+        '\ufeffNotes:\r\n"When exporting your connection data, you may notice that some of'
+        ' the email addresses are missing."\r\n\r\n'
+        "First Name,Last Name,URL,Email Address,Company,Position,Connected On\r\n"
+        f'Luis,García,{luis},,Acme,"Head of\r\nSales",15 Nov 2023\r\n'
+        f"Ana,Ruiz,{ana},,Bar,Dev,03 Jan 2024\r\n"
+    )
+    messages = (
+        "CONVERSATION ID,CONVERSATION TITLE,FROM,SENDER PROFILE URL,TO,"
+        "RECIPIENT PROFILE URLS,DATE,SUBJECT,CONTENT,FOLDER,IS MESSAGE DRAFT\r\n"
+        f"2-a==,,Me Myself,{me},Luis García,{luis},2024-11-20 09:30:12 UTC,,"
+        '"Hola,\r\nLuis",INBOX,No\r\n'
+        f"2-b==,,Me Myself,{me},Ana Ruiz,{ana},2024-11-21 12:00:00 UTC,,unsent,DRAFT,Yes\r\n"
+    )
+    export = write_zip(
+        tmp_path / "export.zip",
+        {
+            "Profile.csv": b"First Name,Last Name,Maiden Name,Headline\r\nMe,Myself,,\r\n",
+            "Connections.csv": connections.encode(),
+            "messages.csv": messages.encode(),
+        },
+    )
+    argv = ["import", "linkedin", str(export), "--owner", "me", "--ingest", ingest.address]
+    assert main(argv) == 0
+    with grpc.insecure_channel(scoring.address) as channel:
+        stub = scoring_pb2_grpc.ScoringServiceStub(channel)
+        request = spb.ListRelationshipsRequest(owner_id="me")
+
+        def scored() -> list[spb.Relationship] | None:
+            if not _found(lambda: stub.ListRelationships(request, timeout=10)):
+                return None
+            found = list(stub.ListRelationships(request, timeout=10).relationships)
+            messages = [c for r in found for c in r.signals.counts if c.kind == "message"]
+            return found if len(found) >= 2 and messages else None
+
+        network = wait_until(scored, timeout_s=60, what="the connections and the message")
+    by_id = {r.contact_id: r for r in network}
+    assert set(by_id) == {"linkedin:luis-g", "linkedin:ana-r"}
+    assert by_id["linkedin:luis-g"].contact_position == "Head of Sales"
+    sent = {
+        r.contact_id: sum(c.outbound for c in r.signals.counts if c.kind == "message")
+        for r in network
+    }
+    assert sent == {"linkedin:luis-g": 1, "linkedin:ana-r": 0}  # the draft was never sent
