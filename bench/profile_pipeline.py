@@ -10,6 +10,7 @@ py-spy's collapsed stacks to DIR (top frames: `bench.profile_top`).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from bench import cpu, pipeline, raw_kafka
 from bench.datasets import snap_events
-from bench.run import QUICK, _per_event_us, _processes
+from bench.run import BENCH_CLIENT, QUICK, _per_event_us, _processes
 from bench.stack import Stack
 from bench.stats import wait_until
 
@@ -65,19 +66,47 @@ def main(argv: list[str] | None = None) -> int:
             raw_eps = raw.eps / (len(records) / len(events))
             print(f"events {len(events)}, records {len(records)}")
             print(f"raw kafka-python {raw_eps:,.0f} events/s, CPU us/event {_fmt(raw_us)}")
-            print(f"ingest -> scored {flow.events_per_s:,.0f} events/s, CPU us/event {_fmt(flow_us)}")
+            print(f"ingest -> scored {flow.events_per_s:,.0f} events/s, CPU us/event "
+                  f"{_fmt(flow_us)}")  # fmt: skip
+            # Whole stack: the services and the broker (not the load generator), against
+            # the raw client and the broker.
+            stack_us = sum(v for n, v in flow_us.items() if n != BENCH_CLIENT)
+            raw_total = sum(raw_us.values())
             print(f"ratio {flow.events_per_s / raw_eps:.2f}x raw; whole-stack CPU "
-                  f"{sum(flow_us.values()):.0f} vs raw {sum(raw_us.values()):.0f} us/event "
-                  f"({sum(flow_us.values()) / sum(raw_us.values()):.2f}x)")  # fmt: skip
+                  f"{stack_us:.0f} vs raw {raw_total:.0f} us/event "
+                  f"({stack_us / raw_total:.2f}x)")  # fmt: skip
             lag_zero = lambda: scoring.metric("vinculo_scoring_consumer_lag") == 0  # noqa: E731
             wait_until(lag_zero, 60, 0.2, "consumer lag 0")
             time.sleep(2.0)
             services = {n: p for n, p in processes.items() if n in stack.services()}
+            before = {n: _thread_cpu(p.pid) for n, p in services.items()}
             idle = cpu.idle_cpu_percent(services, args.idle_s)
             print("idle CPU % " + ", ".join(f"{n} {v:.1f}" for n, v in idle.items()))
+            for name, process in services.items():
+                spent = _thread_cpu(process.pid)
+                busiest = sorted(
+                    ((t - before[name].get(thread, 0.0), thread) for thread, t in spent.items()),
+                    reverse=True,
+                )[:6]
+                print(f"  {name} threads, % of a core: " + ", ".join(
+                    f"{thread} {100 * t / args.idle_s:.2f}" for t, thread in busiest))  # fmt: skip
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0
+
+
+def _thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds per thread (by name; threads of one name summed), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    spent: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended
+        spent[name] = spent.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return spent
 
 
 def _fmt(us: dict[str, float]) -> str:

@@ -26,7 +26,10 @@ def main(argv: list[str] | None = None) -> int:
         if not stack or args.thread not in stack.split(";", 1)[0]:
             continue
         count = int(count_text)
-        frames = [f.split(" (")[0] + " " + f.rsplit("/", 1)[-1].split(":")[0] for f in stack.split(";")[1:]]
+        frames = [
+            f.split(" (")[0] + " " + f.rsplit("/", 1)[-1].split(":")[0]
+            for f in stack.split(";")[1:]
+        ]
         total += count
         for frame in set(frames):
             inclusive[frame] += count

@@ -91,8 +91,9 @@ class ChangelogWriter:
         self._producer.flush()
 
     def forget(self, relationships: list[RelationshipKey], seen: list[tuple[str, str]]) -> None:
-        """Null records (deletes, for compaction and for `restore`) for erased keys."""
-        for kind, keys in ((b"R", relationships), (b"S", seen)):
+        """Null records (deletes, for compaction and for `restore`) for erased keys: states
+        and profiles; event ids for format 1 (format 2's events are filtered on reading)."""
+        for kind, keys in ((b"R", relationships), (b"P", relationships), (b"S", seen)):
             for owner, second in keys:
                 key = kind + f"{owner}{SEP}{second}".encode()
                 p = partition_of(owner, self._partitions)

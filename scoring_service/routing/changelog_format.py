@@ -4,17 +4,18 @@ Version 2, per committed batch and changelog partition (= input partition):
 
 - `R owner \\x1f contact`, one per relationship the batch changed: `\\x02`, the batch's
   end offset E (the next input offset after it), the state's length, the state
-  (codec's sparse form), then the contact's whole profile as JSON when the batch
-  changed it (merged with the stored one, so the latest record is the whole profile).
-  Compaction keeps the latest per relationship.
+  (codec's sparse form). Compaction keeps the latest per relationship.
+- `P owner \\x1f contact`, one per profile the batch changed (few events carry names):
+  `\\x02`, E, the contact's whole profile as JSON (merged with the stored one, so the
+  latest record alone is the whole profile, whatever compaction removed).
 - `E <E>`, one per partition, written last: `\\x02`, E, then zlib-compressed JSON of
   the interaction log's id and the batch's applied events, each its history row and
   event id (deduplication, replies, a past `as_of`), plus the ids a restore guard
   skipped (id and time only). The key is unique per batch, so compaction keeps every
   one; it also marks the batch as whole (version 1's `M`).
 
-One `send` per relationship and one per partition, where version 1 sent one per
-event id (`S`), per profile (`P`) and per partition (`M`): the sends were half the
+One `send` per relationship (and changed profile) and one per partition, where
+version 1 sent one per event id (`S`) too: the sends were half the
 consumer thread's time. A version 1 changelog (values start with E's zero high byte)
 still restores; a record of an unknown version is refused (`ChangelogFormatError`).
 
@@ -140,17 +141,19 @@ def batch_records(
 def _state_records(
     batch: Batch, stored_profiles: Mapping[RelationshipKey, Profile]
 ) -> Iterator[tuple[int, bytes, bytes]]:
-    rows = list(batch.states.items())
+    states = batch.states
+    rows = list(states.items())
     if not rows:
         return
-    offsets, profiles = batch.offsets, batch.profiles
+    offsets = batch.offsets
     blobs = encode_states(np.array([state for _, (_, state) in rows]).reshape(-1, STATE_SIZE))
     for (key, (p, _)), blob in zip(rows, blobs, strict=True):
         value = _V2 + _STATE.pack(offsets.get(p, 0), len(blob)) + blob
-        profile = profiles.get(key)
-        if profile is not None:
-            value += json.dumps(merge(stored_profiles.get(key, EMPTY), profile)).encode()
         yield p, f"R{key[0]}{SEP}{key[1]}".encode(), value
+    for key, profile in batch.profiles.items():
+        p = states[key][0]
+        whole = json.dumps(merge(stored_profiles.get(key, EMPTY), profile)).encode()
+        yield p, f"P{key[0]}{SEP}{key[1]}".encode(), _V2 + _END.pack(offsets.get(p, 0)) + whole
 
 
 # --- reading ---------------------------------------------------------------------
@@ -177,6 +180,8 @@ def read_record(
         first, _, second = key[1:].decode().partition(SEP)
         if kind == b"R":
             rows.pop((first, second), None)
+        elif kind == b"P":
+            result.profiles.pop((first, second), None)
         elif kind == b"S":
             result.seen.pop((first, second), None)
             result.events.pop((first, second), None)
@@ -213,8 +218,9 @@ def _read_v2(
         end, size = _STATE.unpack_from(value, 1)
         start = 1 + _STATE.size
         rows[(owner, contact)] = (end, value[start : start + size])
-        if len(value) > start + size:
-            result.profiles[(owner, contact)] = _profile(json.loads(value[start + size :]))
+    elif kind == b"P":
+        owner, _, contact = key[1:].decode().partition(SEP)
+        result.profiles[(owner, contact)] = _profile(json.loads(value[1 + _END.size :]))
     elif kind == EVENTS_PREFIX:
         end = _END.unpack_from(value, 1)[0]
         body = json.loads(zlib.decompress(value[1 + _END.size :]))

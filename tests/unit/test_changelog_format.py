@@ -60,11 +60,14 @@ def restore_of(
     return parts
 
 
-def test_a_batch_is_one_record_per_relationship_and_one_closing_record_per_partition() -> None:
+def test_a_batch_is_a_record_per_relationship_and_profile_and_one_closing_one_per_partition() -> (
+    None
+):
     batch = a_batch()
     stored = {("ana", "bo"): (("", -INF), ("Acme", 50.0), ("", -INF))}
     records = list(batch_records(batch, "log-1", 8, stored))
-    assert [(p, k[:1]) for p, k, _ in records] == [(0, b"R"), (1, b"R"), (0, b"E"), (1, b"E")]
+    kinds = [(p, k[:1]) for p, k, _ in records]
+    assert kinds == [(0, b"R"), (1, b"R"), (0, b"P"), (0, b"E"), (1, b"E")]
     parts = restore_of(records)
     ana, cy = parts[0], parts[1]
     assert (ana.next_offset, ana.log_id, cy.next_offset) == (10, "log-1", 20)
@@ -125,3 +128,10 @@ def test_a_version_1_changelog_still_restores() -> None:
 def test_a_record_of_an_unknown_format_is_refused_with_what_to_do() -> None:
     with pytest.raises(ChangelogFormatError, match=r"format version 9; this build reads"):
         restore_of([(3, f"Rana{SEP}bo".encode(), b"\x09" + bytes(20))])
+
+
+def test_a_forgotten_relationship_loses_its_state_and_profile() -> None:
+    records = list(batch_records(a_batch(), "log-1", 8, {}))
+    deletes = [(0, f"{kind}ana{SEP}bo".encode(), None) for kind in "RP"]
+    part = restore_of(records + deletes)[0]  # type: ignore[operator]
+    assert ("ana", "bo") not in part.states and ("ana", "bo") not in part.profiles
