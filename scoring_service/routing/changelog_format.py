@@ -3,15 +3,15 @@
 Version 2, per committed batch and changelog partition (= input partition):
 
 - `R owner \\x1f contact`, one per relationship the batch changed: `\\x02`, the batch's
-  end offset E (the next input offset after it), the state's length, the state
-  (codec's sparse form). Compaction keeps the latest per relationship.
+  end offset E (the next input offset after it), the state (codec's sparse form).
+  Compaction keeps the latest per relationship.
 - `P owner \\x1f contact`, one per profile the batch changed (few events carry names):
   `\\x02`, E, the contact's whole profile as JSON (merged with the stored one, so the
   latest record alone is the whole profile, whatever compaction removed).
-- `E <E>`, one per partition, written last: `\\x02`, E, then zlib-compressed JSON of
-  the interaction log's id and the batch's applied events, each its history row and
-  event id (deduplication, replies, a past `as_of`), plus the ids a restore guard
-  skipped (id and time only). The key is unique per batch, so compaction keeps every
+- `E <E>`, one per partition, written last: `\\x02`, E, then zlib-compressed: a JSON
+  line (the interaction log's id, the ids a restore guard skipped), then the batch's
+  applied events column-wise: their ids and their history rows (deduplication,
+  replies, a past `as_of`). The key is unique per batch, so compaction keeps every
   one; it also marks the batch as whole (version 1's `M`).
 
 One `send` per relationship (and changed profile) and one per partition, where
@@ -27,7 +27,6 @@ the interaction log does (docs/decisions/0013-erasure.md). `R` keys get deletes.
 from __future__ import annotations
 
 import json
-import math
 import struct
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -53,7 +52,6 @@ _SEEN = struct.Struct(">qd")  # version 1: end offset, event time
 # version 1, after _SEEN for an applied event: type, direction, personalized, duration,
 # audience, feedback label, reply-to time (NaN: none), followed by the contact id
 _HISTORY = struct.Struct(">iiddqid")
-_STATE = struct.Struct(">qI")  # version 2: end offset, state length
 MARKER_KEY = b"M"  # version 1's batch end
 EVENTS_PREFIX = b"E"
 ZLIB_LEVEL = 1  # the consumer's thread pays for it: fast, and JSON compresses well anyway
@@ -121,21 +119,35 @@ def batch_records(
     stored_profiles: Mapping[RelationshipKey, Profile],
 ) -> Iterator[tuple[int, bytes, bytes]]:
     """(partition, key, value) of a batch's records, each partition's `E` last."""
-    events: dict[int, list[list[Any]]] = {p: [] for p in batch.offsets}
+    applied: dict[int, list[int]] = {p: [] for p in batch.offsets}  # history row indices
     states = batch.states
-    for row, event_id in zip(batch.history, batch.history_ids, strict=True):
-        events[states[(row[0], row[1])][0]].append([*row, event_id])
+    for i, row in enumerate(batch.history):
+        applied[states[(row[0], row[1])][0]].append(i)
+    guarded: dict[int, list[list[Any]]] = {}
     if len(batch.seen) > len(batch.history):  # ids a restore guard skipped: no row
-        ids = zip(batch.history, batch.history_ids, strict=True)
-        applied = {(row[0], event_id) for row, event_id in ids}
+        pairs = zip(batch.history, batch.history_ids, strict=True)
+        ids = {(row[0], event_id) for row, event_id in pairs}
         for (owner, event_id), t in batch.seen.items():
-            if (owner, event_id) not in applied:
-                events[partition_of(owner, partitions)].append([owner, event_id, t])
+            if (owner, event_id) not in ids:
+                guarded.setdefault(partition_of(owner, partitions), []).append([owner, event_id, t])
     yield from _state_records(batch, stored_profiles)
     for p, end in batch.offsets.items():
-        body = json.dumps({"log_id": log_id, "events": events.get(p, [])}).encode()
+        body = _events_body(batch, applied.get(p, []), guarded.get(p, []), log_id)
         value = _V2 + _END.pack(end) + zlib.compress(body, ZLIB_LEVEL)
         yield p, EVENTS_PREFIX + str(end).encode(), value
+
+
+def _events_body(
+    batch: Batch, rows: list[int], guarded: list[list[Any]], log_id: str | None
+) -> bytes:
+    """A JSON header line, the events' ids (owner, contact, event id: `SEP`-joined UTF-8,
+    ids hold no control characters) and their numeric history columns (n x 8 float64,
+    little-endian): built column-wise, not per event."""
+    history, ids = batch.history, batch.history_ids
+    texts = SEP.join(f"{history[i][0]}{SEP}{history[i][1]}{SEP}{ids[i]}" for i in rows).encode()
+    numbers = np.array([history[i][2:] for i in rows], dtype="<f8").reshape(-1, 8).tobytes()
+    header = {"log_id": log_id, "events": len(rows), "text_bytes": len(texts), "guarded": guarded}
+    return json.dumps(header).encode() + b"\n" + texts + numbers
 
 
 def _state_records(
@@ -147,9 +159,10 @@ def _state_records(
         return
     offsets = batch.offsets
     blobs = encode_states(np.array([state for _, (_, state) in rows]).reshape(-1, STATE_SIZE))
-    for (key, (p, _)), blob in zip(rows, blobs, strict=True):
-        value = _V2 + _STATE.pack(offsets.get(p, 0), len(blob)) + blob
-        yield p, f"R{key[0]}{SEP}{key[1]}".encode(), value
+    heads = {p: _V2 + _END.pack(end) for p, end in offsets.items()}
+    for ((owner, contact), (p, _)), blob in zip(rows, blobs, strict=True):
+        head = heads.get(p) or _V2 + _END.pack(0)
+        yield p, f"R{owner}{SEP}{contact}".encode(), head + blob
     for key, profile in batch.profiles.items():
         p = states[key][0]
         whole = json.dumps(merge(stored_profiles.get(key, EMPTY), profile)).encode()
@@ -215,36 +228,40 @@ def _read_v2(
 ) -> None:
     if kind == b"R":
         owner, _, contact = key[1:].decode().partition(SEP)
-        end, size = _STATE.unpack_from(value, 1)
-        start = 1 + _STATE.size
-        rows[(owner, contact)] = (end, value[start : start + size])
+        rows[(owner, contact)] = (_END.unpack_from(value, 1)[0], value[1 + _END.size :])
     elif kind == b"P":
         owner, _, contact = key[1:].decode().partition(SEP)
         result.profiles[(owner, contact)] = _profile(json.loads(value[1 + _END.size :]))
     elif kind == EVENTS_PREFIX:
         end = _END.unpack_from(value, 1)[0]
-        body = json.loads(zlib.decompress(value[1 + _END.size :]))
-        _read_events(end, body["events"], result, erased)
+        body = zlib.decompress(value[1 + _END.size :])
+        _read_events(end, body, result, erased)
         result.next_offset = end
-        result.log_id = body["log_id"]
+        result.log_id = json.loads(body.partition(b"\n")[0])["log_id"]
 
 
-def _read_events(
-    end: int, events: list[list[Any]], result: RestoredPartition, erased: Erased | None
-) -> None:
+def _read_events(end: int, body: bytes, result: RestoredPartition, erased: Erased | None) -> None:
+    line, _, rest = body.partition(b"\n")
+    header = json.loads(line)
+    n, size = int(header["events"]), int(header["text_bytes"])
+    texts = rest[:size].decode().split(SEP) if n else []
+    numbers = np.frombuffer(rest[size:], dtype="<f8").reshape(-1, 8)
+    if len(texts) != 3 * n or len(numbers) != n:
+        raise ChangelogFormatError(
+            f"changelog partition {result.partition}: the events record of the batch ending "
+            f"at input offset {end} is damaged ({n} events, {len(texts)} ids, "
+            f"{len(numbers)} rows)"
+        )
     seen, rows = result.seen, result.events
-    for e in events:
-        if len(e) == 3:  # an id a restore guard skipped
-            owner, event_id, t = e
-            seen[(owner, event_id)] = (end, float(t))
-            continue
-        owner, contact, t, kind, direction, pers, dur, aud, label, reply, event_id = e
+    for owner, event_id, t in header["guarded"]:  # ids a restore guard skipped
+        seen[(owner, event_id)] = (end, float(t))
+    for i, (t, kind, direction, pers, dur, aud, label, reply) in enumerate(numbers.tolist()):
+        owner, contact, event_id = texts[3 * i : 3 * i + 3]
         if erased is not None and erased(owner, contact, t):
             continue
-        seen[(owner, event_id)] = (end, float(t))
+        seen[(owner, event_id)] = (end, t)
         rows[(owner, event_id)] = (
-            owner, contact, float(t), int(kind), int(direction), float(pers), float(dur),
-            int(aud), int(label), math.nan if reply is None else float(reply),
+            owner, contact, t, int(kind), int(direction), pers, dur, int(aud), int(label), reply
         )  # fmt: skip
 
 
