@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -79,11 +80,12 @@ def main(argv: list[str] | None = None) -> int:
             wait_until(lag_zero, 60, 0.2, "consumer lag 0")
             time.sleep(2.0)
             services = {n: p for n, p in processes.items() if n in stack.services()}
-            before = {n: _thread_cpu(p.pid) for n, p in services.items()}
+            names = {n: _thread_names(p.pid) for n, p in services.items()}
+            before = {n: _thread_cpu(p.pid, names[n]) for n, p in services.items()}
             idle = cpu.idle_cpu_percent(services, args.idle_s)
             print("idle CPU % " + ", ".join(f"{n} {v:.1f}" for n, v in idle.items()))
             for name, process in services.items():
-                spent = _thread_cpu(process.pid)
+                spent = _thread_cpu(process.pid, names[name])
                 busiest = sorted(
                     ((t - before[name].get(thread, 0.0), thread) for thread, t in spent.items()),
                     reverse=True,
@@ -95,16 +97,28 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _thread_cpu(pid: int) -> dict[str, float]:
+def _thread_names(pid: int) -> dict[str, str]:
+    """OS thread id -> Python thread name, from `py-spy dump` (Python names no OS thread)."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    try:
+        dump = subprocess.run(
+            [py_spy, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=30
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    return dict(re.findall(r'Thread (\d+) \([^)]*\): "([^"]+)"', dump))
+
+
+def _thread_cpu(pid: int, names: dict[str, str]) -> dict[str, float]:
     """CPU seconds per thread (by name; threads of one name summed), from /proc."""
     ticks = os.sysconf("SC_CLK_TCK")
     spent: dict[str, float] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            name = (task / "comm").read_text().strip()
             fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue  # the thread ended
+        name = names.get(task.name) or f"tid {task.name}"
         spent[name] = spent.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
     return spent
 
