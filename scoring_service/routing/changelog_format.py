@@ -3,9 +3,9 @@
 Version 2, per committed batch and changelog partition (= input partition):
 
 - `R owner \\x1f contact`, one per relationship the batch changed: `\\x02`, the batch's
-  end offset E (the next input offset after it), the state (codec's sparse form,
-  zlib-compressed: 152 -> 56 bytes on average for the bench's one-event ties).
-  Compaction keeps the latest per relationship.
+  end offset E (the next input offset after it), the state (codec's sparse form;
+  not compressed: one zlib call per state cost more CPU than the rest of the record,
+  docs/experiments/2026-12-04-perfcl.md). Compaction keeps the latest per relationship.
 - `P owner \\x1f contact`, one per profile the batch changed (few events carry names):
   `\\x02`, E, the contact's whole profile as JSON (merged with the stored one, so the
   latest record alone is the whole profile, whatever compaction removed).
@@ -161,10 +161,9 @@ def _state_records(
     offsets = batch.offsets
     blobs = encode_states(np.array([state for _, (_, state) in rows]).reshape(-1, STATE_SIZE))
     heads = {p: _V2 + _END.pack(end) for p, end in offsets.items()}
-    compress = zlib.compress
     for ((owner, contact), (p, _)), blob in zip(rows, blobs, strict=True):
         head = heads.get(p) or _V2 + _END.pack(0)
-        yield p, f"R{owner}{SEP}{contact}".encode(), head + compress(blob, ZLIB_LEVEL)
+        yield p, f"R{owner}{SEP}{contact}".encode(), head + blob
     for key, profile in batch.profiles.items():
         p = states[key][0]
         whole = json.dumps(merge(stored_profiles.get(key, EMPTY), profile)).encode()
@@ -230,8 +229,7 @@ def _read_v2(
 ) -> None:
     if kind == b"R":
         owner, _, contact = key[1:].decode().partition(SEP)
-        state = zlib.decompress(value[1 + _END.size :])
-        rows[(owner, contact)] = (_END.unpack_from(value, 1)[0], state)
+        rows[(owner, contact)] = (_END.unpack_from(value, 1)[0], value[1 + _END.size :])
     elif kind == b"P":
         owner, _, contact = key[1:].decode().partition(SEP)
         result.profiles[(owner, contact)] = _profile(json.loads(value[1 + _END.size :]))
