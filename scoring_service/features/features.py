@@ -162,9 +162,7 @@ def model_input_columns(
         context = owner_context(states, as_of)
     # Only the model's columns are copied out, straight into the result (the same
     # values as `feature_matrix(...).T[_MODEL_COLUMNS]`, tested; ~5 ms less per 30k rows).
-    columns = named_columns(
-        np.ascontiguousarray(states.T), as_of, np.ascontiguousarray(context.T)
-    )
+    columns = named_columns(np.ascontiguousarray(states.T), as_of, np.ascontiguousarray(context.T))
     xt = np.empty((len(_MODEL_COLUMNS) + (horizon_days is not None), states.shape[0]))
     for row, column in enumerate(_MODEL_COLUMNS):
         xt[row] = columns[column][1]

@@ -70,7 +70,9 @@ def one_pass_context(states: np.ndarray, as_of: float) -> np.ndarray:
     seed=hs.integers(0, 2**16),
     days_later=hs.floats(0, 400),
 )
-def test_context_in_blocks_equals_one_pass(rows: int, chunk: int, seed: int, days_later: float) -> None:
+def test_context_in_blocks_equals_one_pass(
+    rows: int, chunk: int, seed: int, days_later: float
+) -> None:
     states = network(rows, seed)
     as_of = NOW + days_later * DAY
     with pytest.MonkeyPatch.context() as patch:
