@@ -105,9 +105,7 @@ def named_columns(st: FloatArray, as_of: float, context: FloatArray) -> list[Col
     return columns
 
 
-_DECAYED_NAMES = tuple(
-    f"decayed_{k}_{d}_{h}d" for k in _KINDS for d in ("out", "in") for h in _H
-)
+_DECAYED_NAMES = tuple(f"decayed_{k}_{d}_{h}d" for k in _KINDS for d in ("out", "in") for h in _H)
 _MUTUAL_NAMES = tuple(f"mutual_{k}_{h}d" for k in _KINDS for h in _H)
 _EXCHANGE_NAMES = tuple(
     tuple(f"{prefix}_{h}d" for h in _H)
