@@ -321,11 +321,13 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
     ) -> pb.GetNetworkSummaryResponse:
         _require_id(context, request.owner_id, "owner_id")
         network = self._scored(context, request.owner_id, self._requested_as_of(request, context))
-        summary: pb.GetNetworkSummaryResponse | None = network.memo.get("summary")
-        if summary is None:  # the same answer for every read of this scored network
+
+        def compute() -> pb.GetNetworkSummaryResponse:
             figures = network_figures(network.states, network.tiers)
-            summary = summary_response(request.owner_id, figures, self._scorer.version)
-            network.memo["summary"] = summary
+            return summary_response(request.owner_id, figures, self._scorer.version)
+
+        # The same answer for every read of this scored network.
+        summary: pb.GetNetworkSummaryResponse = network.once("summary", compute)
         return summary
 
     def SuggestActions(
@@ -338,16 +340,20 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         # The answer depends on the network and the request only: kept with the network
         # (a commit that changes the owner's states or names drops the network).
         key = ("suggest", tuple(request.kinds), request.limit_per_kind)
-        response: pb.SuggestActionsResponse | None = network.memo.get(key)
-        if response is not None:
+        suggester = self._suggester
+
+        def compute() -> pb.SuggestActionsResponse:
+            response = suggester(request, network, self._scorer)
+            contacts = {s.contact_id for s in response.suggestions}
+            known = self._store.profiles(request.owner_id, contacts)
+            for suggestion in response.suggestions:
+                if suggestion.contact_id in known:
+                    suggestion.contact_name = known[suggestion.contact_id][0][0]
             return response
-        response = self._suggester(request, network, self._scorer)
-        known = self._store.profiles(request.owner_id, {s.contact_id for s in response.suggestions})
-        for suggestion in response.suggestions:
-            if suggestion.contact_id in known:
-                suggestion.contact_name = known[suggestion.contact_id][0][0]
-        if len(network.memo) < MAX_RENDERED_ROWS:
-            network.memo[key] = response
+
+        if key not in network.memo and len(network.memo) >= MAX_RENDERED_ROWS:
+            return compute()  # not kept: the network holds enough already
+        response: pb.SuggestActionsResponse = network.once(key, compute)
         return response
 
     def WatchRelationships(
