@@ -11,7 +11,8 @@ committed state. A read that started before that commit must not store what it
 computed from the older state: each owner has a generation, taken before the
 store is read and compared when storing; `invalidate` moves it on. Concurrent
 misses of one owner are computed once ("single flight"); a waiter takes the
-result only if no commit touched the owner since it arrived.
+result only if no commit touched the owner since it arrived, else it joins (or
+leads) the next computation with the other waiters.
 
 Staleness without commits: a cached network is scored as of the instant it
 was computed, at most `ttl_s` before the read. The decayed counters have
