@@ -39,7 +39,7 @@ import grpc
 _END = object()  # end of a request stream, or of a response iterator
 
 
-class _Abort(Exception):  # noqa: N818 - it is the sync context's abort, not an error
+class _Abort(Exception):  # the sync context's abort, raised through the handler
     def __init__(self, code: grpc.StatusCode, details: str) -> None:
         super().__init__(details)
         self.code = code
@@ -120,7 +120,8 @@ class BridgeContext:
         return self._active
 
     def time_remaining(self) -> float | None:
-        return self._context.time_remaining()
+        remaining: float | None = self._context.time_remaining()
+        return remaining
 
     def cancel(self) -> None:
         self.end(grpc.StatusCode.CANCELLED, "cancelled by the server")
@@ -175,7 +176,7 @@ class BridgeContext:
             await self._answer(aborted.code, aborted.details)
             raise AssertionError("aio abort always raises") from None
         if self._code not in (None, grpc.StatusCode.OK):
-            await self._answer(self._code, self._details)  # type: ignore[arg-type]
+            await self._answer(self._code, self._details)
         if self._trailing:
             self._context.set_trailing_metadata(self._trailing)
         return result

@@ -95,7 +95,7 @@ class BridgedServer:
         self._on_loop(self._server.wait_for_termination())
 
 
-class _Bridge(grpc.GenericRpcHandler):
+class _Bridge(grpc.GenericRpcHandler):  # type: ignore[misc]
     def __init__(self, server: BridgedServer) -> None:
         self._server = server
 
