@@ -48,14 +48,11 @@ T0 = time.time() - 30 * 86_400
 
 @dataclass
 class ScaleOutResult:
-    forward: ForwardResult
-    restore_relationships: int
-    restore_s: float
-    restore_only_s: float
-    restore_bytes: int
-    replay_s: float
-    replay_bytes: int
-    throughput: dict[str, dict[str, float]]
+    """Each row, or None when left out (`--rows`)."""
+
+    forward: ForwardResult | None
+    restore: dict[str, float] | None
+    throughput: dict[str, dict[str, float]] | None
 
 
 def events(owners: list[str], contacts: int) -> Iterator[ev.InteractionEvent]:
@@ -220,26 +217,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small data, a few minutes")
     parser.add_argument("--relationships", type=int, help="restore row size (1,000,000)")
     parser.add_argument("--records", type=int, help="throughput row size (400,000)")
+    parser.add_argument(
+        "--rows", default="forward,restore,throughput", help="comma-separated rows to run"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results/scale_out.json"))
     args = parser.parse_args(argv)
+    rows = set(args.rows.split(","))
     relationships = args.relationships or (20_000 if args.quick else 1_000_000)
     records = args.records or (40_000 if args.quick else 400_000)
     duration_s, rounds = (1.0, 3) if args.quick else (3.0, 5)
     with tempfile.TemporaryDirectory(prefix="vinculo-bench-") as tmp:
         root = Path(tmp)
-        with EmbeddedBroker(log_path=root / "broker-forward.log") as broker:
-            fw = forwarding(root, broker.bootstrap, duration_s, rounds)
-        with EmbeddedBroker(log_path=root / "broker-restore.log") as broker:
-            rs = restore_against_replay(root, broker.bootstrap, relationships)
-        tp = throughput(root, records)
+        fw, rs, tp = None, None, None
+        if "forward" in rows:
+            with EmbeddedBroker(log_path=root / "broker-forward.log") as broker:
+                fw = forwarding(root, broker.bootstrap, duration_s, rounds)
+        if "restore" in rows:
+            with EmbeddedBroker(log_path=root / "broker-restore.log") as broker:
+                rs = restore_against_replay(root, broker.bootstrap, relationships)
+        if "throughput" in rows:
+            tp = throughput(root, records)
     result = ScaleOutResult(
         forward=fw,
-        restore_relationships=int(rs["relationships"]),
-        restore_s=rs["restore_s"],
-        restore_only_s=rs["restore_only_s"],
-        restore_bytes=int(rs["restore_bytes"]),
-        replay_s=rs["replay_s"],
-        replay_bytes=int(rs["replay_bytes"]),
+        restore=rs,
         throughput=tp,
     )
     print(report(result))
@@ -250,19 +250,24 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(r: ScaleOutResult) -> str:
     lines = ["Scale out (scoring instances of one group, same run)"]
-    lines += scale_out_forward.report(r.forward)
-    lines.append(
-        f"  restore {r.restore_relationships:,} relationships, process start to ready: "
-        f"changelog {r.restore_s:.1f} s (the restore itself {r.restore_only_s:.1f} s, "
-        f"{r.restore_bytes:,} B read) vs replay {r.replay_s:.1f} s ({r.replay_bytes:,} B of log)"
-    )
-    for n, row in r.throughput.items():
+    if r.forward is not None:
+        lines += scale_out_forward.report(r.forward)
+    if r.restore is not None:
+        rs = r.restore
+        lines.append(
+            f"  restore {rs['relationships']:,.0f} relationships, process start to ready: "
+            f"changelog {rs['restore_s']:.1f} s (the restore itself {rs['restore_only_s']:.1f} s, "
+            f"{rs['restore_bytes']:,.0f} B read) vs replay {rs['replay_s']:.1f} s "
+            f"({rs['replay_bytes']:,.0f} B of log)"
+        )
+    for n, row in (r.throughput or {}).items():
+        cores = row["eps"] * row["total_cpu_us"] / 1e6
         lines.append(
             f"  ingest -> scored state, {n} instance(s): {row['eps']:,.0f} records/s; "
             f"CPU us/record scoring {row['scoring_cpu_us']:.0f}, "
             f"broker {row['broker_cpu_us']:.0f}, bench client {row['client_cpu_us']:.0f}, "
-            f"total {row['total_cpu_us']:.0f} "
-            f"(bound on {os.cpu_count()} cores: {row['cpu_bound_eps']:,.0f}/s)"
+            f"total {row['total_cpu_us']:.0f}: {cores:.2f} of {os.cpu_count()} cores busy "
+            f"(all of them would carry {row['cpu_bound_eps']:,.0f}/s)"
         )
     return "\n".join(lines)
 
