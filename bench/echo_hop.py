@@ -26,8 +26,11 @@ def _identity(data: bytes) -> bytes:
     return data
 
 
-def make_hop(port: int, target: str, workers: int, host: str = "127.0.0.1") -> tuple[Any, Any]:
-    """A started hop server on host:port forwarding to `target`; returns (server, channel)."""
+def make_hop(
+    port: int, target: str, workers: int, host: str = "127.0.0.1"
+) -> tuple[Any, int, grpc.Channel]:
+    """A started hop server on host:port (0: any free port) forwarding to `target`;
+    returns (server, bound port, its channel to the target)."""
     channel = grpc.insecure_channel(target)
     onward = channel.unary_unary(
         METHOD, request_serializer=_identity, response_deserializer=_identity
@@ -50,10 +53,11 @@ def make_hop(port: int, target: str, workers: int, host: str = "127.0.0.1") -> t
         handlers=[handler],
         options=[("grpc.so_reuseport", 0)],
     )
-    if server.add_insecure_port(f"{host}:{port}") == 0:
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
         raise OSError(f"cannot listen on {host}:{port}")
     server.start()
-    return server, channel
+    return server, int(bound), channel
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -62,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--target", required=True, help="the echo server's host:port")
     parser.add_argument("--workers", type=int, default=16)
     args = parser.parse_args(argv)
-    server, channel = make_hop(args.port, args.target, args.workers)
+    server, _, channel = make_hop(args.port, args.target, args.workers)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -139,7 +139,7 @@ def restore_against_replay(root: Path, bootstrap: str, relationships: int) -> di
     with ExitStack() as stack:
         first = scoring(root, bootstrap, "restore-first", "bench-restore")
         stack.callback(first.stop)
-        first.start()
+        first.start(timeout_s=1800)  # SERVING once caught up with the whole log
         wait_for(lambda: first.metric(COMMITTED) >= sent, 1800, "the first instance scored all")
         first.stop()
         newcomer = scoring(root, bootstrap, "restore-new", "bench-restore")
