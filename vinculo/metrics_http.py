@@ -24,7 +24,7 @@ POLL_S = 0.05
 class _QuietHandler(WSGIRequestHandler):
     """No line on stderr per scrape."""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base's name)
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
 
