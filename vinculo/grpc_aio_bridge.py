@@ -143,11 +143,21 @@ class BridgeContext:
     def requests(self, requests: AsyncIterator[Any]) -> Iterator[Any]:
         """The streamed request for a worker thread: each message read by the event loop."""
         while True:
-            pending = asyncio.run_coroutine_threadsafe(self._read(requests), self._loop)
-            request = pending.result()
+            request = self._wait(asyncio.run_coroutine_threadsafe(self._read(requests), self._loop))
             if request is _END:
                 return
             yield request
+
+    def _wait(self, pending: concurrent.futures.Future[Any]) -> Any:
+        """The read's result; the end of the stream if the server's loop stopped meanwhile
+        (so that no worker thread is left waiting for ever after a stop)."""
+        while True:
+            try:
+                return pending.result(timeout=1.0)
+            except concurrent.futures.TimeoutError:
+                if not self._loop.is_running():
+                    pending.cancel()
+                    return _END
 
     async def _read(self, requests: AsyncIterator[Any]) -> Any:
         read = asyncio.ensure_future(requests.__anext__())
