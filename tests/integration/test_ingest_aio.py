@@ -9,19 +9,24 @@ on a real ingest process, with raw HTTP/2 frames and `/proc/PID/status`.
 
 from __future__ import annotations
 
+import signal
 import socket
+import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.harness import ServiceProcess
+from tests.harness import ServiceProcess, wait_until
 from tests.integration.test_ingest import ACCEPTED, event, publish
 from tests.integration.test_probe_regressions import _await_ping_ack, _frame
-from vinculo.v1 import ingest_pb2
+from vinculo.v1 import ingest_pb2, ingest_pb2_grpc
 
 WORKERS = 16  # VINCULO_INGEST_WORKERS, the executor's bound
+T = TypeVar("T")
 
 
 def _threads(pid: int) -> int:
@@ -69,15 +74,32 @@ def _open_calls(
 
 
 def _answers_quickly(ingest: ServiceProcess, event_id: str) -> float:
-    """Seconds for a health check and a publish, both of which must succeed."""
+    """Seconds for a health check and a publish, both of which must succeed.
+
+    While 2,000 calls are open, gRPC's core answers about 1 new call in 20 CANCELLED
+    before any handler sees it (measured the same with the synchronous server given
+    2,100 threads; the server's handled counts show none of them), so a CANCELLED is
+    tried again, at most twice; any other failure fails at once.
+    """
+    started = time.monotonic()
     with grpc.insecure_channel(ingest.address) as channel:
         grpc.channel_ready_future(channel).result(timeout=30)
-        started = time.monotonic()
         health = health_pb2_grpc.HealthStub(channel)
         request = health_pb2.HealthCheckRequest(service="readiness")
-        assert health.Check(request, timeout=10).status == health_pb2.HealthCheckResponse.SERVING
-        assert publish(ingest, [event(event_id)])[0].status == ACCEPTED
-        return time.monotonic() - started
+        answer = _retry_cancelled(lambda: health.Check(request, timeout=10))
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+        assert _retry_cancelled(lambda: publish(ingest, [event(event_id)]))[0].status == ACCEPTED
+    return time.monotonic() - started
+
+
+def _retry_cancelled(call: Callable[[], T]) -> T:
+    for _ in range(2):
+        try:
+            return call()
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.CANCELLED:  # type: ignore[attr-defined]
+                raise
+    return call()
 
 
 def test_two_thousand_half_sent_calls_hold_no_thread(ingest: ServiceProcess) -> None:
@@ -113,3 +135,30 @@ def test_two_hundred_idle_streams_hold_at_most_the_admitted_ones(ingest: Service
     finally:
         for sock in sockets:
             sock.close()
+
+
+def test_sigterm_lets_an_open_stream_finish_then_exits(ingest: ServiceProcess) -> None:
+    process = ingest.process
+    assert process is not None
+    release = threading.Event()
+
+    def requests() -> Iterator[ingest_pb2.StreamEventsRequest]:
+        yield ingest_pb2.StreamEventsRequest(events=[event("drain-1")])
+        release.wait(30)
+        yield ingest_pb2.StreamEventsRequest(events=[event("drain-2")])
+
+    with grpc.insecure_channel(ingest.address) as channel:
+        stub = ingest_pb2_grpc.IngestServiceStub(channel)
+        summary = stub.StreamEvents.future(requests(), timeout=60)
+        try:
+            wait_until(
+                lambda: ingest.metric("vinculo_ingest_events_received_total") == 1,
+                timeout_s=30,
+                what="the stream's first message",
+            )
+            process.send_signal(signal.SIGTERM)
+            wait_until(lambda: "stopping: draining" in ingest.log_text(), 30, "the drain")
+        finally:
+            release.set()
+        assert summary.result(timeout=30).accepted == 2
+    assert process.wait(timeout=30) == 0
