@@ -20,13 +20,14 @@ and scores the outer fold. The outer folds never take part in the choice.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from scoring_service.features.state import DAY, FloatArray
-from vinculo_apps.training.evaluation import baseline_scores
+from scoring_service.features.state import FloatArray
+from scoring_service.model.signals import signal_columns, spec
 
 INNER_FOLDS = 3
 # A fitted combination is chosen over the best single signal only when its inner AUC
@@ -37,20 +38,22 @@ Fitter = Callable[[np.ndarray], Callable[[np.ndarray], FloatArray]]
 
 
 def signals(states: FloatArray, as_of: float, shipped: FloatArray) -> dict[str, FloatArray]:
-    """Single signals on a scale a logistic regression can use: log counts, days since."""
-    base = baseline_scores(states, as_of)
-    out = {name: np.log1p(np.maximum(v, 0.0)) for name, v in base.items() if name != "recency"}
-    last = base["recency"]
-    out["recency"] = -np.minimum(np.where(last > 0, (as_of - last) / DAY, 3650.0), 3650.0)
-    p = np.clip(shipped, 1e-6, 1.0 - 1e-6)
-    out["shipped"] = np.log(p / (1.0 - p))
-    return out
+    """Single signals on a scale a logistic regression can use (log counts, days since,
+    the shipped score's log-odds): the same functions a served signal model reads."""
+    return signal_columns(states, as_of, shipped)
+
+
+def _fit_logistic(
+    x: FloatArray, y: np.ndarray
+) -> tuple[FloatArray, FloatArray, LogisticRegression]:
+    """Standardise the columns, then an L2 logistic regression: (mean, std, model)."""
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-9
+    return mean, std, LogisticRegression(C=1.0, max_iter=1000).fit((x - mean) / std, y)
 
 
 def _logistic(x: FloatArray, y: np.ndarray) -> Fitter:
     def fit(train: np.ndarray) -> Callable[[np.ndarray], FloatArray]:
-        mean, std = x[train].mean(axis=0), x[train].std(axis=0) + 1e-9
-        model = LogisticRegression(C=1.0, max_iter=1000).fit((x[train] - mean) / std, y[train])
+        mean, std, model = _fit_logistic(x[train], y[train])
 
         def score(rows: np.ndarray) -> FloatArray:
             p: FloatArray = model.predict_proba((x[rows] - mean) / std)[:, 1]
@@ -59,6 +62,15 @@ def _logistic(x: FloatArray, y: np.ndarray) -> Fitter:
         return score
 
     return fit
+
+
+def signal_model(
+    y: np.ndarray, columns: dict[str, FloatArray], names: list[str], base: Any = None
+) -> dict[str, Any]:
+    """The served form of `signal:<name>` (one name) or `linear` (all of them), fitted on
+    every row: a `scoring_service.model.signals` spec (`base`: the shipped estimator)."""
+    mean, std, model = _fit_logistic(np.column_stack([columns[n] for n in names]), y)
+    return spec(names, mean, std, model.coef_[0], float(model.intercept_[0]), base)
 
 
 def candidates(
@@ -91,14 +103,14 @@ def _auc(y: np.ndarray, scores: FloatArray) -> float:
     return float(roc_auc_score(y, scores)) if len(np.unique(y)) == 2 else 0.5
 
 
-def choose(
+def inner_aucs(
     y: np.ndarray,
     keys: list[tuple[str, str]],
     train: np.ndarray,
     found: dict[str, Fitter],
     seed: int,
-) -> str:
-    """The candidate with the best AUC over inner person-grouped folds of `train`."""
+) -> dict[str, float]:
+    """Each candidate's AUC over inner person-grouped folds of `train`."""
     people = sorted({p for k, t in zip(keys, train, strict=True) if t for p in k})
     owner, contact = _folds_of(keys, people, INNER_FOLDS, seed + 1)
     inner = {name: np.zeros(len(y)) for name in found}
@@ -111,13 +123,28 @@ def choose(
         tested |= test_rows
         for name, fit in found.items():
             inner[name][test_rows] = fit(fit_rows)(test_rows)
-    aucs = {name: _auc(y[tested], s[tested]) for name, s in inner.items()}
+    return {name: _auc(y[tested], s[tested]) for name, s in inner.items()}
+
+
+def pick(aucs: dict[str, float]) -> str:
+    """The best candidate; a combination only if it beats the best single signal by MARGIN."""
     best = max(aucs, key=lambda name: aucs[name])  # first of the best: the simplest
     singles = [name for name in aucs if name.startswith("signal:")]
     if not singles:
         return best
     single = max(singles, key=lambda name: aucs[name])
     return best if aucs[best] > aucs[single] + MARGIN else single
+
+
+def choose(
+    y: np.ndarray,
+    keys: list[tuple[str, str]],
+    train: np.ndarray,
+    found: dict[str, Fitter],
+    seed: int,
+) -> str:
+    """The candidate with the best AUC over inner person-grouped folds of `train`."""
+    return pick(inner_aucs(y, keys, train, found, seed))
 
 
 def nested_scores(

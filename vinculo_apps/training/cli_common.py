@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from scoring_service.model.errors import ModelInputError
-from vinculo_apps.arguments import instant, missing_directory
+from vinculo_apps.arguments import instant, missing_directory, positive_int
 from vinculo_apps.training.dataset import EventLog
 from vinculo_apps.training.loaders import FORMATS
 
@@ -50,6 +50,13 @@ def add_event_arguments(parser: argparse.ArgumentParser) -> None:
         "seconds); "
         "default: after the last event",
     )
+
+
+def fold_count(text: str) -> int:
+    folds = positive_int(text)
+    if folds < 2:
+        raise argparse.ArgumentTypeError(f"{folds}: cross-validation needs at least 2 folds")
+    return folds
 
 
 def load_log(args: argparse.Namespace) -> EventLog:
