@@ -58,9 +58,7 @@ def train_labels(
     margin = margin_intervals(y, nested, singles, snap.owners)["auc"]
     aucs = candidates.inner_aucs(y, snap.keys, np.ones(len(y), dtype=bool), found, 0)
     chosen = candidates.pick(aucs)
-    ships = chosen
-    if not chosen.startswith("signal:") and margin["margin"] < 0:
-        ships = f"signal:{margin['baseline']}"
+    ships = what_ships(chosen, margin)
     report = {
         "chosen": chosen,
         "ships": ships,
@@ -77,6 +75,14 @@ def train_labels(
     if ships == "boosted":
         return pipeline.fit_model([rows], meta, name)
     return _signal_artifact(ships, y, columns, default, meta, name, aucs)
+
+
+def what_ships(chosen: str, margin: dict[str, Any]) -> str:
+    """The choice, unless it is a combination whose nested out-of-fold AUC fell below the
+    best single signal's (`margin`: from `margin_intervals`): then that signal."""
+    if chosen.startswith("signal:") or margin["margin"] >= 0:
+        return chosen
+    return f"signal:{margin['baseline']}"
 
 
 def _signal_artifact(
