@@ -26,7 +26,8 @@ def add_event_arguments(parser: argparse.ArgumentParser) -> None:
         "--format",
         choices=FORMATS,
         default="auto",
-        help="snap (SRC DST UNIXTIME), copenhagen (calls.csv/sms.csv), jsonl, csv, "
+        help="snap (SRC DST UNIXTIME), snap-signed (SRC,DST,RATING,TIME), copenhagen "
+        "(calls.csv/sms.csv), jsonl, csv, "
         "sociopatterns (t i j [Ci Cj]); auto: per file",
     )
     parser.add_argument(
