@@ -5,8 +5,10 @@ Candidates, each fitted on training rows only and giving probabilities:
   `shipped`, the shipped model's score), through a one-column logistic regression,
   so it is calibrated and, where it runs backwards, reversed;
 - `linear`: an L2-regularised logistic regression on all of those signals, the
-  shipped score among them, so a few labels adjust the shipped model rather than
-  replace it;
+  shipped score among them;
+- `refined` (when the shipped score is a signal): the shipped model's log-odds as
+  an offset, adjusted by the other signals under an L2 penalty (`refined.py`), so
+  a few labels adjust the shipped model rather than replace it;
 - `boosted`: the project's boosted trees on the full features (`fit_boosted`).
 
 People are dealt into outer folds; a fold's rows are those its people own, and
@@ -27,7 +29,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from scoring_service.features.state import FloatArray
-from scoring_service.model.signals import signal_columns, spec
+from scoring_service.model.signals import SHIPPED, signal_columns, spec
+from vinculo_apps.training import refined
 
 INNER_FOLDS = 3
 # A fitted combination is chosen over the best single signal only when its inner AUC
@@ -82,6 +85,8 @@ def candidates(
         f"signal:{name}": _logistic(column[:, None], y) for name, column in columns.items()
     }
     found["linear"] = _logistic(table, y)
+    if SHIPPED in columns:
+        found["refined"] = refined.fitter(columns, y)
     if fit_boosted is not None:
         found["boosted"] = fit_boosted
     return found

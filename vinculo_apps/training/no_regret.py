@@ -3,8 +3,9 @@
 Candidates (`candidates.py`): every single signal, the shipped model's score among
 them (each through a one-column logistic regression, so a backwards signal is
 reversed and named `signal:<name>`), an L2 logistic regression on all of them
-(`linear`: the shipped score is an input, so tens of labels adjust the shipped
-model rather than replace it), and the boosted trees (`boosted`).
+(`linear`), the shipped model's log-odds adjusted by the other signals under a
+penalty (`refined`: tens of labels adjust the shipped model rather than replace
+it), and the boosted trees (`boosted`).
 
 1. Nested cross-validation grouped by person (`--folds` outer folds, 3 inner)
    gives out-of-fold scores of the choice as it would be made, and the margin of
@@ -15,7 +16,7 @@ model rather than replace it), and the boosted trees (`boosted`).
    nested margin over the best single signal is below 0, the best single signal
    ships instead; a combination ships only where it did at least as well out of fold.
 
-A single signal or the linear model ships as a signal model
+A single signal, the linear or the refined model ships as a signal model
 (`scoring_service.model.signals`), which the scoring service loads like any other.
 """
 
@@ -29,7 +30,7 @@ import numpy as np
 
 from scoring_service.model.artifact import ScoringModel, load_default_model
 from scoring_service.model.signals import SHIPPED
-from vinculo_apps.training import candidates, pipeline
+from vinculo_apps.training import candidates, pipeline, refined
 from vinculo_apps.training.dataset import EventLog
 from vinculo_apps.training.evaluation import baseline_scores, metrics
 from vinculo_apps.training.intervals import margin_intervals
@@ -94,10 +95,14 @@ def _signal_artifact(
     version: str,
     aucs: dict[str, float],
 ) -> ScoringModel:
-    """A single signal (`signal:<name>`) or the linear model, fitted on every label."""
+    """A single signal (`signal:<name>`), the linear or the refined model, fitted on
+    every label."""
     names = [ships.removeprefix("signal:")] if ships.startswith("signal:") else list(columns)
     base = default.estimator if SHIPPED in names else None
-    estimator = candidates.signal_model(y, columns, names, base)
+    if ships == "refined":
+        estimator = refined.refined_model(columns, y, base)
+    else:
+        estimator = candidates.signal_model(y, columns, names, base)
     meta = {
         **meta,
         "family": ships,
