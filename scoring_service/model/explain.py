@@ -129,6 +129,8 @@ def _signal_sentence(model: ScoringModel) -> list[str]:
     """What a signal model scores by, said once per explanation."""
     if model.signal_model is None:
         return []
+    if model.signal_model.get("kind") == "refined":
+        return ["scored by the shipped model, adjusted by your labels"]
     used = [name for name, coef in weights(model.signal_model).items() if coef != 0.0]
     if len(used) == 1:
         return [f"scored by one signal your labels chose: {DESCRIPTIONS[used[0]]}"]

@@ -99,10 +99,14 @@ def spec(
     coef: FloatArray,
     intercept: float,
     base: Any = None,
+    kind: str = "",
 ) -> dict[str, Any]:
-    """The estimator of a signal model: p = sigmoid(coef . (x - mean) / std + intercept)."""
+    """The estimator of a signal model: p = sigmoid(coef . (x - mean) / std + intercept).
+    `kind`: "signal" (one name), "linear" or "refined" (the shipped score, weight 1,
+    adjusted by the others); by default "signal" or "linear" by the number of names."""
     found: dict[str, Any] = {
         "format": SIGNAL_MODEL,
+        "kind": kind or ("signal" if len(names) == 1 else "linear"),
         "signals": list(names),
         "mean": [float(v) for v in mean],
         "std": [float(v) for v in std],

@@ -11,7 +11,7 @@ import pytest
 from scoring_service.model.artifact import ScoringModel, load_default_model
 from scoring_service.model.signals import SHIPPED, signal_columns
 from tests.model import labelled_network
-from vinculo_apps.training import candidates, no_regret, pipeline
+from vinculo_apps.training import candidates, no_regret, pipeline, refined
 from vinculo_apps.training.dataset import EventLog
 
 
@@ -69,3 +69,22 @@ def test_a_combination_that_lost_out_of_fold_gives_way_to_the_single_signal() ->
     assert no_regret.what_ships("signal:recency", below) == "signal:recency"
     level = {**below, "margin": 0.0}
     assert no_regret.what_ships("linear", level) == "linear"
+
+
+def test_the_refined_model_is_served_as_the_shipped_model_adjusted(
+    rows: pipeline.Rows, tmp_path: Path
+) -> None:
+    snap, default = rows.snapshot, load_default_model()
+    context = pipeline.snapshot_context(snap)
+    shipped = default.score(snap.states, snap.as_of, context)
+    columns = signal_columns(snap.states, snap.as_of, shipped)
+    spec = refined.refined_model(columns, rows.y, default.estimator)
+    meta = {"horizon": default.metadata["horizon"]}
+    model = _saved(ScoringModel(spec, "refined", meta), tmp_path / "refined.skops")
+    assert model.signal_model is not None and model.signal_model["kind"] == "refined"
+    served = model.score(snap.states, snap.as_of, context)
+    x = np.column_stack([columns[n] for n in spec["signals"]])
+    z = ((x - np.array(spec["mean"])) / np.array(spec["std"])) @ np.array(spec["coef"])
+    assert np.allclose(served, 1.0 / (1.0 + np.exp(-(z + spec["intercept"]))))
+    words = model.explain(snap.states[:3], snap.as_of, context[:3])
+    assert all("scored by the shipped model, adjusted by your labels" in w for w in words)

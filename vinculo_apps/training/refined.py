@@ -78,4 +78,5 @@ def refined_model(columns: dict[str, FloatArray], y: np.ndarray, base: Any) -> d
         np.append(1.0, w),
         b,
         base,
+        kind="refined",
     )
