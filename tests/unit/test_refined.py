@@ -34,7 +34,7 @@ def test_many_labels_from_another_signal_move_the_score_towards_it() -> None:
 
 
 def test_the_served_form_scores_as_the_fitted_candidate() -> None:
-    columns, rng = _columns(200, 2)
+    columns, _ = _columns(200, 2)
     y = (columns["other"] + columns[SHIPPED] > 0).astype(np.int64)
     rows = np.ones(200, dtype=bool)
     fitted = refined.fitter(columns, y)(rows)(rows)
