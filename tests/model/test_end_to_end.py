@@ -174,7 +174,7 @@ def test_labels_choose_among_candidates_and_seeds_show_the_spread(
     data = json.loads(out.read_text())
     chosen = data["split"]["cross_validation"]["chosen_per_fold"]
     assert len(chosen) == 2 and all(
-        c in ("linear", "refined", "boosted") or c.startswith("signal:") for c in chosen
+        c in ("linear", "refined", "shipped", "boosted") or c.startswith("signal:") for c in chosen
     )
     spread = data["split"]["fit_seeds"]
     assert spread["auc"][0] == pytest.approx(data["model"]["auc"])  # the table is seed 0's

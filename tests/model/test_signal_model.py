@@ -67,6 +67,7 @@ def test_a_combination_that_lost_out_of_fold_gives_way_to_the_single_signal() ->
     assert no_regret.what_ships("boosted", below) == "signal:count"
     assert no_regret.what_ships("linear", below) == "signal:count"
     assert no_regret.what_ships("signal:recency", below) == "signal:recency"
+    assert no_regret.what_ships("shipped", below) == "shipped"  # too few labels to judge
     level = {**below, "margin": 0.0}
     assert no_regret.what_ships("linear", level) == "linear"
 

@@ -73,6 +73,8 @@ def test_too_few_of_an_outcome_keeps_the_shipped_order() -> None:
     shipped = np.random.default_rng(8).normal(size=len(keys))
     found = candidates.candidates(y, {"strong": signal, "shipped": shipped}, None)
     everyone = np.ones(len(keys), dtype=bool)
-    assert candidates.choose(y, keys, everyone, found, 0) == "signal:shipped"
+    assert candidates.choose(y, keys, everyone, found, 0) == "shipped"
+    as_is = found["shipped"](everyone)(everyone)  # the shipped scores, never refitted
+    assert np.allclose(as_is, 1.0 / (1.0 + np.exp(-shipped)))
     y[np.argsort(-signal)[: candidates.MIN_CLASS_ROWS]] = 1  # enough to judge: the signal wins
     assert candidates.choose(y, keys, everyone, found, 0) == "signal:strong"

@@ -9,6 +9,8 @@ Candidates, each fitted on training rows only and giving probabilities:
 - `refined` (when the shipped score is a signal): the shipped model's log-odds as
   an offset, adjusted by the other signals under an L2 penalty (`refined.py`), so
   a few labels adjust the shipped model rather than replace it;
+- `shipped`: the shipped model's scores as they are, nothing fitted: what `choose`
+  falls back to when the labels hold too few of an outcome (`MIN_CLASS_ROWS`);
 - `boosted`: the project's boosted trees on the full features (`fit_boosted`).
 
 People are dealt into outer folds; a fold's rows are those its people own, and
@@ -38,9 +40,10 @@ INNER_FOLDS = 3
 MARGIN = 0.01
 # Fewer rows than this of the rarer outcome (about ten labelled pairs) cannot tell the
 # candidates apart: with 25 High School pairs (one or two friendships) every choice
-# lost to the shipped model on average. Then the shipped model's order is kept.
+# lost to the shipped model on average, even a refit of its own score (a one-column
+# fit on one or two positives can reverse it). Then the shipped model ships as is.
 MIN_CLASS_ROWS = 20
-SHIPPED_SIGNAL = f"signal:{SHIPPED}"
+AS_SHIPPED = "shipped"
 # Fits on a training mask and returns a scorer of any row mask.
 Fitter = Callable[[np.ndarray], Callable[[np.ndarray], FloatArray]]
 
@@ -72,6 +75,19 @@ def _logistic(x: FloatArray, y: np.ndarray) -> Fitter:
     return fit
 
 
+def _as_is(logit: FloatArray) -> Fitter:
+    """The shipped model's own scores, nothing fitted: no label can reverse them."""
+
+    def fit(train: np.ndarray) -> Callable[[np.ndarray], FloatArray]:
+        def score(rows: np.ndarray) -> FloatArray:
+            p: FloatArray = 1.0 / (1.0 + np.exp(-logit[rows]))
+            return p
+
+        return score
+
+    return fit
+
+
 def signal_model(
     y: np.ndarray, columns: dict[str, FloatArray], names: list[str], base: Any = None
 ) -> dict[str, Any]:
@@ -92,6 +108,7 @@ def candidates(
     found["linear"] = _logistic(table, y)
     if SHIPPED in columns:
         found["refined"] = refined.fitter(columns, y)
+        found[AS_SHIPPED] = _as_is(columns[SHIPPED])
     if fit_boosted is not None:
         found["boosted"] = fit_boosted
     return found
@@ -137,7 +154,9 @@ def inner_aucs(
 
 
 def pick(aucs: dict[str, float]) -> str:
-    """The best candidate; a combination only if it beats the best single signal by MARGIN."""
+    """The best candidate; a combination only if it beats the best single signal by MARGIN.
+    The shipped model as is (`AS_SHIPPED`) is only the fallback of `choose`."""
+    aucs = {name: value for name, value in aucs.items() if name != AS_SHIPPED}
     best = max(aucs, key=lambda name: aucs[name])  # first of the best: the simplest
     singles = [name for name in aucs if name.startswith("signal:")]
     if not singles:
@@ -156,8 +175,8 @@ def choose(
     """The candidate with the best AUC over inner person-grouped folds of `train`; the
     shipped model's own score when the labels hold too few of either outcome to judge."""
     rarer = min(int(y[train].sum()), int((1 - y[train]).sum()))
-    if rarer < MIN_CLASS_ROWS and SHIPPED_SIGNAL in found:
-        return SHIPPED_SIGNAL
+    if rarer < MIN_CLASS_ROWS and AS_SHIPPED in found:
+        return AS_SHIPPED
     return pick(inner_aucs(y, keys, train, found, seed))
 
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from scoring_service.model.artifact import ScoringModel, load_default_model
-from scoring_service.model.signals import SHIPPED
+from scoring_service.model.signals import SHIPPED, spec
 from vinculo_apps.training import candidates, pipeline, refined
 from vinculo_apps.training.dataset import EventLog
 from vinculo_apps.training.evaluation import baseline_scores, metrics
@@ -80,8 +80,9 @@ def train_labels(
 
 def what_ships(chosen: str, margin: dict[str, Any]) -> str:
     """The choice, unless it is a combination whose nested out-of-fold AUC fell below the
-    best single signal's (`margin`: from `margin_intervals`): then that signal."""
-    if chosen.startswith("signal:") or margin["margin"] >= 0:
+    best single signal's (`margin`: from `margin_intervals`): then that signal. The
+    shipped model as is (too few labels to judge) stays: so few cannot name a better one."""
+    if chosen.startswith("signal:") or chosen == candidates.AS_SHIPPED or margin["margin"] >= 0:
         return chosen
     return f"signal:{margin['baseline']}"
 
@@ -98,9 +99,13 @@ def _signal_artifact(
     """A single signal (`signal:<name>`), the linear or the refined model, fitted on
     every label."""
     names = [ships.removeprefix("signal:")] if ships.startswith("signal:") else list(columns)
+    if ships == candidates.AS_SHIPPED:
+        names = [SHIPPED]
     base = default.estimator if SHIPPED in names else None
     if ships == "refined":
         estimator = refined.refined_model(columns, y, base)
+    elif ships == candidates.AS_SHIPPED:  # too few labels to judge: the shipped order as is
+        estimator = spec([SHIPPED], np.zeros(1), np.ones(1), np.ones(1), 0.0, default.estimator)
     else:
         estimator = candidates.signal_model(y, columns, names, base)
     meta = {
