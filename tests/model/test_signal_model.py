@@ -66,10 +66,11 @@ def test_a_combination_that_lost_out_of_fold_gives_way_to_the_single_signal() ->
     below = {"baseline": "count", "margin": -0.004, "low": -0.01, "high": 0.002}
     assert no_regret.what_ships("boosted", below) == "signal:count"
     assert no_regret.what_ships("linear", below) == "signal:count"
-    assert no_regret.what_ships("signal:recency", below) == "signal:recency"
+    assert no_regret.what_ships("signal:recency", below) == "signal:count"  # the best one
     assert no_regret.what_ships("shipped", below) == "shipped"  # too few labels to judge
     level = {**below, "margin": 0.0}
     assert no_regret.what_ships("linear", level) == "linear"
+    assert no_regret.what_ships("signal:recency", level) == "signal:recency"
 
 
 def test_the_refined_model_is_served_as_the_shipped_model_adjusted(

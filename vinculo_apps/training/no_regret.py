@@ -12,9 +12,9 @@ it), and the boosted trees (`boosted`).
    those over the best single signal on the same rows, with a bootstrap interval
    over people (`intervals.margin_intervals`; a signal below 0.5 AUC counts reversed).
 2. The choice on all labels: inner folds over every row (`candidates.pick`).
-3. No regret: when that choice is a combination (linear or boosted) and the
-   nested margin over the best single signal is below 0, the best single signal
-   ships instead; a combination ships only where it did at least as well out of fold.
+3. No regret: when the nested margin over the best single signal is below 0, that
+   signal ships instead of the choice; a combination (or another signal) ships only
+   where the nested choice did at least as well out of fold.
 
 A single signal, the linear or the refined model ships as a signal model
 (`scoring_service.model.signals`), which the scoring service loads like any other.
@@ -79,10 +79,11 @@ def train_labels(
 
 
 def what_ships(chosen: str, margin: dict[str, Any]) -> str:
-    """The choice, unless it is a combination whose nested out-of-fold AUC fell below the
-    best single signal's (`margin`: from `margin_intervals`): then that signal. The
-    shipped model as is (too few labels to judge) stays: so few cannot name a better one."""
-    if chosen.startswith("signal:") or chosen == candidates.AS_SHIPPED or margin["margin"] >= 0:
+    """The choice, unless the nested choice's out-of-fold AUC fell below the best single
+    signal's (`margin`: from `margin_intervals`): then that signal (the best on all
+    labels; a choice among single signals can pick another on inner folds). The shipped
+    model as is (too few labels to judge) stays: so few cannot name a better one."""
+    if chosen == candidates.AS_SHIPPED or margin["margin"] >= 0:
         return chosen
     return f"signal:{margin['baseline']}"
 
@@ -145,7 +146,7 @@ def summary(model: ScoringModel) -> list[str]:
         )
     if report["ships"] != report["chosen"]:
         lines.append(
-            f"ships {report['ships']}: the nested choice did worse out of fold than that signal"
+            f"ships {report['ships']}: the nested choice did worse out of fold than this signal"
         )
     return lines
 
