@@ -47,3 +47,13 @@ def cpu_bound_eps(cpu_s: Mapping[str, float], events: int, cores: int | None = N
 
 def rss_mb(processes: Mapping[str, psutil.Process]) -> dict[str, float]:
     return {name: p.memory_info().rss / 2**20 for name, p in processes.items()}
+
+
+def stack_cpu_ratio(
+    stack_us: Mapping[str, float], raw_us: Mapping[str, float], load_generator: str
+) -> float:
+    """Whole-stack CPU per event (every process but the load generator: the services and
+    the broker) over the raw peer's (its client and the broker), from one run."""
+    stack = sum(us for name, us in stack_us.items() if name != load_generator)
+    raw = sum(raw_us.values())
+    return stack / raw if raw > 0 else float("nan")

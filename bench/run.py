@@ -118,6 +118,9 @@ def measure_main(profile: Profile, root: Path, outbox: bool = True) -> dict[str,
         )
         # Everything shares the cores: the summed CPU per event bounds the rate.
         results["ingest_cpu_us_per_event"] = _per_event_us(flow_cpu, len(events))
+        results["stack_cpu_ratio"] = cpu.stack_cpu_ratio(
+            results["ingest_cpu_us_per_event"], results["raw_kafka_cpu_us_per_event"], BENCH_CLIENT
+        )
         results["ingest_cpu_bound_eps"] = cpu.cpu_bound_eps(flow_cpu, len(events))
         results["ingest_to_scored_eps"] = flow.events_per_s
         results["ingest_ratio"] = ratio(flow.events_per_s, results["raw_kafka_eps"])
@@ -174,6 +177,8 @@ def targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
         results["ingest_ratio"] >= 0.5)  # fmt: skip
     eps = results["ingest_to_scored_eps"]
     add("ingest->scored events/s", eps, ">= 10000", eps >= 10_000)
+    stack = results.get("stack_cpu_ratio", math.nan)
+    add("whole-stack CPU/event / raw kafka-python", stack, "<= 1.5", stack <= 1.5)
     add("freshness p99 s", results["freshness_p99_s"], "<= 1", results["freshness_p99_s"] <= 1)
     r = row(1000, "list_top10", 32)
     if r:

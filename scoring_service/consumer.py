@@ -166,6 +166,8 @@ class ScoringConsumer:
                     self._standby = new_standby(
                         settings, changelog, self._store, self._directory, self._kafka
                     )
+                    if self._standby is not None:
+                        self._standby.erased = self._processor.erased
                 self._wait_for_tombstones()
                 self._consumer = join_group(
                     settings, self._directory, _Rebalance(self), self._kafka

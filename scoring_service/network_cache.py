@@ -11,7 +11,8 @@ committed state. A read that started before that commit must not store what it
 computed from the older state: each owner has a generation, taken before the
 store is read and compared when storing; `invalidate` moves it on. Concurrent
 misses of one owner are computed once ("single flight"); a waiter takes the
-result only if no commit touched the owner since it arrived.
+result only if no commit touched the owner since it arrived, else it joins (or
+leads) the next computation with the other waiters.
 
 Staleness without commits: a cached network is scored as of the instant it
 was computed, at most `ttl_s` before the read. The decayed counters have
@@ -49,6 +50,9 @@ V = TypeVar("V")
 # reset to one floor value above every generation handed out (conservative:
 # a read in flight then does not store its result, it is still answered).
 MAX_TRACKED_OWNERS = 65_536
+# A reader waits for at most this many computations of an owner begun before a commit
+# it must see, then computes alone.
+FLIGHT_ROUNDS = 4
 
 
 @dataclass(frozen=True)
@@ -123,26 +127,33 @@ class NetworkCache(Generic[V]):
         return self.get_or_compute_from(owner, lambda _base: compute())
 
     def get_or_compute_from(self, owner: str, compute: Callable[[Any | None], V]) -> V:
-        """The same; `compute` gets the owner's carried-forward state, or None to read it."""
+        """The same; `compute` gets the owner's carried-forward state, or None to read it.
+
+        A reader that finds a computation in flight from an older state (a commit came
+        after it started) waits for it and then joins, or leads, the next one: the
+        readers of a busy owner share one computation per commit instead of each
+        scoring the network alone (up to `FLIGHT_ROUNDS` rounds, then it computes)."""
         if not self.enabled:
             return compute(None)
-        with self._lock:
-            value = self._fresh(owner)
-            if value is not None:
-                self.hits += 1
-                return value
-            self.misses += 1
-            generation = self._generation(owner)
-            carried = self._bases.get(owner)
-            base = None if carried is None else carried[0]
-            flight = self._flights.get(owner)
-            leader = flight is None
-            if flight is None:
-                flight = self._flights[owner] = _Flight(generation)
-        if not leader:
+        base: Any | None = None
+        for round_ in range(FLIGHT_ROUNDS):
+            with self._lock:
+                value = self._fresh(owner)
+                if value is not None:
+                    self.hits += round_ == 0
+                    return value
+                self.misses += round_ == 0
+                generation = self._generation(owner)
+                carried = self._bases.get(owner)
+                base = None if carried is None else carried[0]
+                flight = self._flights.get(owner)
+                if flight is None:
+                    flight = self._flights[owner] = _Flight(generation)
+                    break
             flight.done.wait()
             if flight.value is not None and flight.generation == generation:
                 return flight.value  # computed from the state this reader arrived to
+        else:  # still no computation of the state it arrived to: its own
             return compute(base)
         try:
             value = compute(base)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -13,6 +14,8 @@ import numpy.typing as npt
 from scoring_service.features.state import FloatArray
 from scoring_service.network_cache import NetworkCache, Rebase
 from scoring_service.pagination import ranking_order
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,20 @@ class ScoredNetwork:
     # Derived once per network and reused while it is cached: ranking orders and
     # rendered rows. Never mutate what is stored here.
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    _memo_lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+
+    def once(self, key: Any, compute: Callable[[], T]) -> T:
+        """`memo[key]`, computed by the first reader that needs it while the others wait
+        (eight readers of a network that just changed computed it eight times)."""
+        value: T | None = self.memo.get(key)
+        if value is not None:
+            return value
+        with self._memo_lock:
+            value = self.memo.get(key)
+            if value is None:
+                value = compute()
+                self.memo[key] = value
+            return value
 
     def order(self, weakest_first: bool, tiers: tuple[int, ...]) -> list[int]:
         """Row indices in ranking order, only the given tiers (all when empty)."""

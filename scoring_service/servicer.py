@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import NoReturn, Protocol
@@ -45,6 +46,11 @@ DEFAULT_MIN_SCORE_CHANGE = 0.01
 # Rendered rows (explanation, trend, signals) kept per scored network, at most:
 # a cached network serves its top rows again and again.
 MAX_RENDERED_ROWS = 1000
+# Whole networks scored at once by reads. The scoring is numpy in small blocks that
+# hold the GIL between them, so two at once finish no sooner than one after the other,
+# while each one more takes GIL turns from the consumer thread (issue 22.9: reads must
+# not starve it). One at a time: the consumer competes with one reader, not eight.
+SCORING_SLOTS = 1
 
 
 class Suggester(Protocol):
@@ -81,8 +87,10 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         suggester: Suggester | None = None,
         clock: Callable[[], float] = time.time,
         cache: NetworkCache[ScoredNetwork] | None = None,
+        scoring_slots: int = SCORING_SLOTS,
     ) -> None:
         self._store = store
+        self._scoring_slots = threading.BoundedSemaphore(scoring_slots)
         self._scorer = scorer
         self._hub = hub
         self._suggester = suggester
@@ -139,9 +147,10 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         # column, so its transposes become plain copies (~20% of the CPU of scoring
         # 30k rows, measured), and the network carried forward keeps this layout.
         states = np.asfortranarray(states)
-        context = self._scorer.owner_context(states, as_of)
-        scores = self._scorer.score(states, as_of, context)
-        tiers = self._scorer.tiers(scores, states)
+        with self._scoring_slots:  # whole networks one at a time: the consumer keeps a core
+            context = self._scorer.owner_context(states, as_of)
+            scores = self._scorer.score(states, as_of, context)
+            tiers = self._scorer.tiers(scores, states)
         return ScoredNetwork(owner_id, contacts, states, scores, tiers, as_of, context)
 
     def _owner_states(
@@ -312,11 +321,13 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
     ) -> pb.GetNetworkSummaryResponse:
         _require_id(context, request.owner_id, "owner_id")
         network = self._scored(context, request.owner_id, self._requested_as_of(request, context))
-        summary: pb.GetNetworkSummaryResponse | None = network.memo.get("summary")
-        if summary is None:  # the same answer for every read of this scored network
+
+        def compute() -> pb.GetNetworkSummaryResponse:
             figures = network_figures(network.states, network.tiers)
-            summary = summary_response(request.owner_id, figures, self._scorer.version)
-            network.memo["summary"] = summary
+            return summary_response(request.owner_id, figures, self._scorer.version)
+
+        # The same answer for every read of this scored network.
+        summary: pb.GetNetworkSummaryResponse = network.once("summary", compute)
         return summary
 
     def SuggestActions(
@@ -329,16 +340,20 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         # The answer depends on the network and the request only: kept with the network
         # (a commit that changes the owner's states or names drops the network).
         key = ("suggest", tuple(request.kinds), request.limit_per_kind)
-        response: pb.SuggestActionsResponse | None = network.memo.get(key)
-        if response is not None:
+        suggester = self._suggester
+
+        def compute() -> pb.SuggestActionsResponse:
+            response = suggester(request, network, self._scorer)
+            contacts = {s.contact_id for s in response.suggestions}
+            known = self._store.profiles(request.owner_id, contacts)
+            for suggestion in response.suggestions:
+                if suggestion.contact_id in known:
+                    suggestion.contact_name = known[suggestion.contact_id][0][0]
             return response
-        response = self._suggester(request, network, self._scorer)
-        known = self._store.profiles(request.owner_id, {s.contact_id for s in response.suggestions})
-        for suggestion in response.suggestions:
-            if suggestion.contact_id in known:
-                suggestion.contact_name = known[suggestion.contact_id][0][0]
-        if len(network.memo) < MAX_RENDERED_ROWS:
-            network.memo[key] = response
+
+        if key not in network.memo and len(network.memo) >= MAX_RENDERED_ROWS:
+            return compute()  # not kept: the network holds enough already
+        response: pb.SuggestActionsResponse = network.once(key, compute)
         return response
 
     def WatchRelationships(

@@ -23,6 +23,10 @@ seen ids and offsets so the service re-consumes the topic from its beginning
 One writer (the consumer thread) uses the connection made in `__init__`;
 readers (gRPC threads) get their own per-thread connection and, thanks to WAL,
 read the last committed state without blocking the writer.
+
+Split by responsibility: `store_schema` (schema, connections, transactions, the
+checks on opening), `store_batch` (what a commit takes, write errors),
+`store_writes` (the writes); this module is the store object and its reads.
 """
 
 from __future__ import annotations
@@ -33,63 +37,51 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
-import numpy as np
-
 from scoring_service import history, profiles
 from scoring_service.checkpointer import WalCheckpointer
-from scoring_service.codec import decode_states, encode_states
-from scoring_service.features.state import STATE_SCHEMA_VERSION, STATE_SIZE, FloatArray
-from scoring_service.integrity import (
-    QUICK_CHECK_MAX_BYTES,
-    REBUILD_HINT,
-    DamagedState,
-    DamagedStore,
-    add_checksums,
-    check_file,
-    damaged_rows,
-    row_checksum,
-)
+from scoring_service.codec import decode_states
+from scoring_service.features.state import FloatArray
+from scoring_service.integrity import DamagedState, check_file, row_checksum
 from scoring_service.profiles import Profile
+from scoring_service.store_batch import (
+    Batch,
+    CommitListener,
+    RelationshipKey,
+    SeenBefore,
+    StateSchemaMismatch,
+    cannot_write,
+)
+from scoring_service.store_schema import (
+    SCHEMA,
+    check_rows,
+    check_schema_version,
+    connect,
+    transaction,
+)
+from scoring_service.store_writes import (
+    append_standby_history,
+    write_batch,
+    write_copied,
+    write_restored_history,
+)
+
+__all__ = [
+    "Batch",
+    "CommitListener",
+    "RelationshipKey",
+    "SeenBefore",
+    "StateSchemaMismatch",
+    "StateStore",
+    "cannot_write",
+]
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS relationships (
-    owner TEXT NOT NULL,
-    contact TEXT NOT NULL,
-    partition INTEGER NOT NULL,
-    state BLOB NOT NULL,
-    schema_version INTEGER NOT NULL,
-    crc INTEGER,
-    PRIMARY KEY (owner, contact)
-) WITHOUT ROWID;
--- No query reads relationships by partition: an index on it cost ~34 B and one extra
--- B-tree write per state row. Stores made before it was dropped lose it on open.
-DROP INDEX IF EXISTS relationships_by_partition;
-CREATE TABLE IF NOT EXISTS offsets (
-    topic TEXT NOT NULL,
-    partition INTEGER NOT NULL,
-    next_offset INTEGER NOT NULL,
-    PRIMARY KEY (topic, partition)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS seen_events (
-    owner TEXT NOT NULL,
-    event_id TEXT NOT NULL,
-    occurred_at REAL NOT NULL,
-    PRIMARY KEY (owner, event_id)
-) WITHOUT ROWID;
-"""
-
-RelationshipKey = tuple[str, str]  # (owner, contact)
 T = TypeVar("T")
-# Hears each commit that changed state: owner -> [(contact, new state)].
-CommitListener = Callable[[dict[str, list[tuple[str, FloatArray]]]], None]
 
 # CROSS JOIN keeps json_each outside, so each wanted key is one primary-key probe.
 _LOAD_STATES = """
@@ -97,64 +89,6 @@ SELECT r.owner, r.contact, r.state, r.crc
 FROM json_each(?) AS wanted CROSS JOIN relationships AS r
 ON r.owner = json_extract(wanted.value, '$[0]') AND r.contact = json_extract(wanted.value, '$[1]')
 """
-
-
-def cannot_write(exc: sqlite3.OperationalError) -> bool:
-    """The write failed for want of space (SQLITE_FULL), an I/O error, or another process
-    holding the file's write lock (SQLITE_BUSY): worth pausing and retrying, not exiting."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    retried = (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_BUSY)
-    return code is not None and (code & 0xFF) in retried
-
-
-class StateSchemaMismatch(RuntimeError):
-    """Stored state was written with another state layout version."""
-
-
-class SeenBefore(RuntimeError):
-    """The batch holds an event whose (owner, event_id) the store already has.
-
-    The processor skips the seen-id lookup for events newer than their
-    relationship; only an id reused with a newer time gets past that, and this
-    check at commit catches it. Nothing of the batch was written.
-    """
-
-
-@dataclass
-class Batch:
-    """State changes of processed records, not yet durable.
-
-    `states` holds the newest state of every relationship changed since the
-    last commit, `before` its state at the start of the batch (None when new),
-    `offsets` the next offset per partition after the last processed record.
-    """
-
-    states: dict[RelationshipKey, tuple[int, FloatArray]] = field(default_factory=dict)
-    before: dict[RelationshipKey, FloatArray | None] = field(default_factory=dict)
-    seen: dict[tuple[str, str], float] = field(default_factory=dict)
-    offsets: dict[int, int] = field(default_factory=dict)
-    history: list[history.HistoryRow] = field(default_factory=list)  # applied events
-    history_ids: list[str] = field(default_factory=list)  # each history row's event id
-    profiles: dict[RelationshipKey, Profile] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return bool(self.offsets or self.states)
-
-    @property
-    def new_relationships(self) -> int:
-        return sum(1 for old in self.before.values() if old is None)
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    # check_same_thread=False: a connection is made in one thread and used by
-    # exactly one other (the writer by the consumer thread, a reader by its gRPC
-    # thread); close() runs at shutdown from the main thread.
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
-    conn.execute("PRAGMA journal_mode=WAL")
-    # NORMAL in WAL mode: a commit survives a process crash (the test's SIGKILL);
-    # only an OS crash or power loss may drop the last commits, never corrupt.
-    conn.execute("PRAGMA synchronous=NORMAL")
-    return conn
 
 
 class StateStore:
@@ -170,12 +104,12 @@ class StateStore:
         self.path = path
         self.topic = topic
         check_file(path, rebuild)
-        self._conn = _connect(path)
+        self._conn = connect(path)
         # The writer probes random relationships: SQLite's default 2 MB page cache
         # missed on most of them (a larger one measured 57 -> 50 µs per record).
         self._conn.execute(f"PRAGMA cache_size = -{int(cache_mb) * 1024}")
         self._conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's job
-        self._conn.executescript(_SCHEMA)
+        self._conn.executescript(SCHEMA)
         history.create(self._conn)
         profiles.create(self._conn)
         self._checkpointer = WalCheckpointer(path, wal_limit_mb * 2**20)
@@ -183,87 +117,15 @@ class StateStore:
         self._reader_conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._commit_listeners: list[CommitListener] = []
-        self._check_schema_version(rebuild)
-        self._check_rows(rebuild)
+        check_schema_version(self._conn, path, topic, rebuild)
+        check_rows(self._conn, path, rebuild)
         self._checkpointer.start()
-
-    # --- schema versions ------------------------------------------------------
-
-    def _check_schema_version(self, rebuild: bool) -> None:
-        stored = self._stored_versions()
-        foreign = stored - {STATE_SCHEMA_VERSION}
-        if foreign and not rebuild:
-            raise StateSchemaMismatch(
-                f"state store {self.path} holds relationship state of schema version(s) "
-                f"{sorted(foreign)}, this build uses version {STATE_SCHEMA_VERSION}: run with "
-                "--rebuild-state (VINCULO_SCORING_REBUILD_STATE=true) to drop it and re-consume "
-                "the topic from its beginning, or use a build of the matching version"
-            )
-        if rebuild and not foreign and history.incomplete(self._conn):
-            log.warning("dropping state kept without event history; re-consuming %s", self.topic)
-            self._drop_everything()
-        if foreign:
-            log.warning(
-                "dropping state of schema version(s) %s (this build: %d); re-consuming from the "
-                "beginning of %s",
-                sorted(foreign),
-                STATE_SCHEMA_VERSION,
-                self.topic,
-            )
-            self._drop_everything()
-        with self._transaction():
-            self._conn.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('state_schema_version', ?)",
-                (str(STATE_SCHEMA_VERSION),),
-            )
-
-    def _check_rows(self, rebuild: bool) -> None:
-        """Checksums added to an older store; every row verified while affordable."""
-        with self._transaction():
-            add_checksums(self._conn)
-        if self.path.stat().st_size > QUICK_CHECK_MAX_BYTES:
-            return  # reads still verify every row they serve
-        damaged = damaged_rows(self._conn)
-        if not damaged:
-            return
-        problem = f"{len(damaged)} relationship row(s) failed their checksum"
-        if not rebuild:
-            raise DamagedStore(f"state store {self.path}: {problem}: {REBUILD_HINT}")
-        log.warning("state store %s: %s; rebuilding from the topic", self.path, problem)
-        self._drop_everything()
-
-    def _stored_versions(self) -> set[int]:
-        rows = self._conn.execute("SELECT DISTINCT schema_version FROM relationships").fetchall()
-        versions = {int(row[0]) for row in rows}
-        meta = self._conn.execute(
-            "SELECT value FROM meta WHERE key = 'state_schema_version'"
-        ).fetchone()
-        if meta is not None:
-            versions.add(int(meta[0]))
-        return versions
-
-    def _drop_everything(self) -> None:
-        with self._transaction():
-            for table in ("relationships", "offsets", "seen_events"):
-                self._conn.execute(f"DELETE FROM {table}")  # fixed table names, no input
-            history.clear(self._conn)
-            self._conn.execute("DELETE FROM contact_profiles")
 
     # --- writer side (the consumer thread) --------------------------------------
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
+    def _transaction(self) -> contextlib.AbstractContextManager[None]:
         """Write atomically, in the read transaction `_read` opened if there is one."""
-        if not self._conn.in_transaction:
-            self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            # SQLite rolls back by itself after some errors (SQLITE_FULL among them).
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+        return transaction(self._conn)
 
     def next_offset(self, partition: int) -> int | None:
         """Where to resume a newly assigned partition; None when never consumed."""
@@ -337,20 +199,7 @@ class StateStore:
         Raises SeenBefore, having written nothing, when an applied event's id was stored.
         """
         with self._transaction():
-            self._write_states(batch.states)
-            before = self._conn.total_changes
-            self._conn.executemany(
-                "INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?)",
-                ((owner, event_id, t) for (owner, event_id), t in batch.seen.items()),
-            )
-            if self._conn.total_changes - before != len(batch.seen):
-                raise SeenBefore(f"a batch of {len(batch.seen)} events repeats a stored event id")
-            history.append(self._conn, batch.history)
-            profiles.write(self._conn, batch.profiles)
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
-                ((self.topic, p, offset) for p, offset in batch.offsets.items()),
-            )
+            write_batch(self._conn, self.topic, batch)
         self._checkpointer.committed()
         try:
             self._checkpointer.truncate_if_large(self._conn)
@@ -360,26 +209,6 @@ class StateStore:
             # The commit is durable in the WAL; the checkpoint is retried after the next.
             log.warning("WAL checkpoint of %s failed: %s", self.path, exc)
         self._tell_listeners(batch.states)
-
-    def _write_states(self, states: dict[RelationshipKey, tuple[int, FloatArray]]) -> None:
-        """Every (partition, state) row, encoded and checksummed, in the open transaction."""
-        rows = list(states.items())
-        blobs = encode_states(np.array([state for _, (_, state) in rows]).reshape(-1, STATE_SIZE))
-        self._conn.executemany(
-            "INSERT OR REPLACE INTO relationships "
-            "(owner, contact, partition, state, schema_version, crc) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                (
-                    owner,
-                    contact,
-                    partition,
-                    blob,
-                    STATE_SCHEMA_VERSION,
-                    row_checksum(owner, contact, blob),
-                )
-                for ((owner, contact), (partition, _)), blob in zip(rows, blobs, strict=True)
-            ),
-        )
 
     def _tell_listeners(self, states: dict[RelationshipKey, tuple[int, FloatArray]]) -> None:
         if not states or not self._commit_listeners:
@@ -415,22 +244,9 @@ class StateStore:
         input offset to resume at, in one transaction; `restored`: its owners' event
         history and contact profiles (without it, every owner's history is missing)."""
         rows = {key: (partition, state) for key, state in states.items()}
-        owners = {owner for owner, _ in rows}
         with self._transaction():
-            self._write_states(rows)
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO seen_events VALUES (?, ?, ?)",
-                ((owner, event_id, t) for (owner, event_id), t in seen.items()),
-            )
-            self._conn.execute(
-                "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
-                (self.topic, partition, next_offset or 0),
-            )
-            if restored is None:
-                history.mark_missing(self._conn, owners)
-            else:
-                history.replace(self._conn, owners, restored)
-                profiles.write(self._conn, restored.profiles)
+            write_copied(self._conn, self.topic, partition, rows, seen, next_offset or 0)
+            write_restored_history(self._conn, {owner for owner, _ in rows}, restored)
         self._checkpointer.committed()
         self._tell_listeners(rows)
 
@@ -446,20 +262,8 @@ class StateStore:
         routing/standby.py) with the input offset they reach, in one transaction."""
         rows = {key: (partition, state) for key, state in states.items()}
         with self._transaction():
-            self._write_states(rows)
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO seen_events VALUES (?, ?, ?)",
-                ((owner, event_id, t) for (owner, event_id), t in seen.items()),
-            )
-            self._conn.execute(
-                "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
-                (self.topic, partition, next_offset),
-            )
-            history.append(
-                self._conn, (r for r in restored.rows if r[0] not in restored.incomplete)
-            )
-            history.mark_missing(self._conn, restored.incomplete)
-            profiles.write(self._conn, restored.profiles)
+            write_copied(self._conn, self.topic, partition, rows, seen, next_offset)
+            append_standby_history(self._conn, restored)
         self._checkpointer.committed()
         self._tell_listeners(rows)
 
@@ -497,7 +301,7 @@ class StateStore:
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._readers, "conn", None)
         if conn is None:
-            conn = _connect(self.path)
+            conn = connect(self.path)
             self._readers.conn = conn
             with self._lock:
                 self._reader_conns.append(conn)

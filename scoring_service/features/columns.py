@@ -79,25 +79,21 @@ def named_columns(st: FloatArray, as_of: float, context: FloatArray) -> list[Col
     mutual_k = np.where(TWO_WAY[:, None, None], out_k + in_k, np.minimum(out_k, in_k))
     totals = st[TOTALS_START : TOTALS_START + TOTALS_SIZE].reshape(N_KINDS, 3, n)
     any_in = np.asarray(engaged_kinds_t(totals).any(axis=0))
-    columns = [
-        (f"decayed_{k}_{d}_{h}d", decayed[ki, di, hi])
-        for ki, k in enumerate(_KINDS)
-        for di, d in enumerate(("out", "in"))
-        for hi, h in enumerate(_H)
-    ]
-    columns += [
-        (f"mutual_{k}_{h}d", mutual_k[ki, hi])
-        for ki, k in enumerate(_KINDS)
-        for hi, h in enumerate(_H)
-    ]
-    for prefix, block in (
-        ("exchange_out", ex_out),
-        ("exchange_in", ex_in),
-        ("exchange_mutual", np.minimum(ex_out, ex_in)),
-        ("one_sided", np.maximum(ex_out - ex_in, 0.0)),
-        ("engaged_out", ex_out * any_in),
+    # Names formatted once (below); the blocks' rows are in the names' order (C order).
+    columns = list(zip(_DECAYED_NAMES, decayed.reshape(-1, n), strict=True))
+    columns += zip(_MUTUAL_NAMES, mutual_k.reshape(-1, n), strict=True)
+    for names, block in zip(
+        _EXCHANGE_NAMES,
+        (
+            ex_out,
+            ex_in,
+            np.minimum(ex_out, ex_in),
+            np.maximum(ex_out - ex_in, 0.0),
+            ex_out * any_in,
+        ),
+        strict=True,
     ):
-        columns += [(f"{prefix}_{h}d", block[hi]) for hi, h in enumerate(_H)]
+        columns += zip(names, block, strict=True)
     columns += list(_scalar_columns(st, as_of, totals, any_in))
     label = st[S["FEEDBACK_LABEL"]]
     columns += [(f"feedback_{name}", (label == v).astype(np.float64)) for name, v in _FEEDBACK]
@@ -105,8 +101,17 @@ def named_columns(st: FloatArray, as_of: float, context: FloatArray) -> list[Col
     columns += list(zip(OWNER_FEATURES, owner, strict=True))
     # Schema 4, last so that the earlier columns keep their places.
     days = engaged_days_columns(st, as_of)
-    columns += [(f"engaged_days_{h}d", days[hi]) for hi, h in enumerate(_H)]
+    columns += zip(_ENGAGED_DAYS_NAMES, days, strict=True)
     return columns
+
+
+_DECAYED_NAMES = tuple(f"decayed_{k}_{d}_{h}d" for k in _KINDS for d in ("out", "in") for h in _H)
+_MUTUAL_NAMES = tuple(f"mutual_{k}_{h}d" for k in _KINDS for h in _H)
+_EXCHANGE_NAMES = tuple(
+    tuple(f"{prefix}_{h}d" for h in _H)
+    for prefix in ("exchange_out", "exchange_in", "exchange_mutual", "one_sided", "engaged_out")
+)
+_ENGAGED_DAYS_NAMES = tuple(f"engaged_days_{h}d" for h in _H)
 
 
 def _scalar_columns(

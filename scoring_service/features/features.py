@@ -158,10 +158,17 @@ def model_input_columns(
     perturb, and training fits and evaluates (`vinculo_apps.training.pipeline`)
     on what this returns, so a model is trained on exactly the rows it serves.
     """
-    xt: FloatArray = feature_matrix(states, as_of, context).T[_MODEL_COLUMNS]
-    if horizon_days is None:
-        return xt
-    return np.vstack([xt, np.full((1, xt.shape[1]), horizon_days)])
+    if context is None:
+        context = owner_context(states, as_of)
+    # Only the model's columns are copied out, straight into the result (the same
+    # values as `feature_matrix(...).T[_MODEL_COLUMNS]`, tested; ~5 ms less per 30k rows).
+    columns = named_columns(np.ascontiguousarray(states.T), as_of, np.ascontiguousarray(context.T))
+    xt = np.empty((len(_MODEL_COLUMNS) + (horizon_days is not None), states.shape[0]))
+    for row, column in enumerate(_MODEL_COLUMNS):
+        xt[row] = columns[column][1]
+    if horizon_days is not None:
+        xt[-1] = horizon_days
+    return xt
 
 
 # Not read from the state: the length in days of the window the score predicts

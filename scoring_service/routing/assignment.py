@@ -70,7 +70,9 @@ class AssignmentFollower:
             return set()
         started = time.monotonic()
         partitions = [tp.partition for tp in never_held]
-        parts = changelog_restore(self._bootstrap, changelog, partitions, **self._client)
+        parts = changelog_restore(
+            self._bootstrap, changelog, partitions, erased=self._processor.erased, **self._client
+        )
         current_log = topic_id(consumer, INTERACTIONS_TOPIC)
         done: set[int] = set()
         for tp in never_held:

@@ -26,7 +26,12 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 
 from scoring_service.codec import decode_states
-from scoring_service.routing.changelog import MARKER_KEY, RestoredPartition, read_record
+from scoring_service.routing.changelog_format import (
+    Erased,
+    RestoredPartition,
+    is_batch_end,
+    read_record,
+)
 from scoring_service.routing.directory import PartitionDirectory
 from scoring_service.settings import ScoringSettings
 from scoring_service.store import RelationshipKey, StateStore
@@ -62,11 +67,11 @@ class _Buffer:
     partial: RestoredPartition | None = None
     partial_rows: dict[RelationshipKey, tuple[int, bytes]] = field(default_factory=dict)
 
-    def read(self, record: Any) -> None:
+    def read(self, record: Any, erased: Erased | None) -> None:
         if self.partial is None:
             self.partial = RestoredPartition(self.complete.partition)
-        read_record(record, self.partial, self.partial_rows)
-        if record.key == MARKER_KEY:  # the batch is whole: it joins what is applied next
+        read_record(record, self.partial, self.partial_rows, erased)
+        if is_batch_end(record.key):  # the batch is whole: it joins what is applied next
             done, self.partial = self.partial, None
             self.complete.seen.update(done.seen)
             self.complete.events.update(done.events)
@@ -103,6 +108,8 @@ class StandbyReplicas:
         self.partitions: frozenset[int] = frozenset()
         self._buffers: dict[int, _Buffer] = {}
         self.batches_applied = 0
+        # The erasure tombstones' filter (scoring_service/erasure/), set by the consumer.
+        self.erased: Erased | None = None
 
     def close(self) -> None:
         self._consumer.close()
@@ -120,7 +127,7 @@ class StandbyReplicas:
         for tp, records in polled.items():
             buffer = self._buffers[tp.partition]
             for record in records:
-                buffer.read(record)
+                buffer.read(record, self.erased)
         for partition in {tp.partition for tp in polled}:
             self._apply(partition)
 

@@ -182,3 +182,47 @@ def test_commits_and_expiry_carry_the_state_forward() -> None:
     assert cache.get_or_compute_from("ana", compute) == {"x": 1, "y": 2, "z": 3}
     cache.invalidate({"ana"})  # owners without rows: dropped, nothing carried
     assert cache.get_or_compute_from("ana", compute) == {"x": 1}
+
+
+def test_waiters_behind_a_commit_share_one_new_computation() -> None:
+    """Readers that arrive after a commit, while a computation of the older state runs,
+    wait for it and then score the new state once together, not once each."""
+    cache, _ = _cache()
+    started, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+    lock = threading.Lock()
+
+    def compute(_base: object) -> str:
+        with lock:
+            calls.append("x")
+            first = len(calls) == 1
+        if first:
+            started.set()
+            release.wait(5)
+            return "before-commit"
+        return "after-commit"
+
+    results: list[str] = []
+    leader = threading.Thread(
+        target=lambda: results.append(cache.get_or_compute_from("ana", compute))
+    )
+    leader.start()
+    assert started.wait(5)
+    cache.invalidate({"ana"})  # committed while the leader scores the older state
+    waiters = [
+        threading.Thread(target=lambda: results.append(cache.get_or_compute_from("ana", compute)))
+        for _ in range(5)
+    ]
+    for t in waiters:
+        t.start()
+    for _ in range(1000):  # until every waiter has arrived (each counted as a miss)
+        if cache.misses == 1 + 5:
+            break
+        threading.Event().wait(0.005)
+    assert cache.misses == 6
+    release.set()
+    for t in [leader, *waiters]:
+        t.join(5)
+    assert sorted(results) == ["after-commit"] * 5 + ["before-commit"]
+    assert len(calls) == 2  # the leader's, then one for all five waiters
+    assert cache.peek("ana") == "after-commit"

@@ -1,6 +1,9 @@
-"""A first page ranked by partition is the head of the fully sorted ranking."""
+"""A first page ranked by partition is the head of the fully sorted ranking; derived answers
+are computed once per network."""
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 import pytest
@@ -37,3 +40,30 @@ def test_top_is_the_head_of_the_order(
         for s, c in ((float(sorted_first.scores[i]), sorted_first.contacts[i]) for i in order)
     ]
     assert keys == sorted(keys)  # by score, ties by contact
+
+
+def test_a_derived_answer_is_computed_once_for_concurrent_readers() -> None:
+    network = _network(50, seed=1)
+    started, release = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def slow() -> str:
+        calls.append(1)
+        started.set()
+        release.wait(5)
+        return "summary"
+
+    results: list[str] = []
+    first = threading.Thread(target=lambda: results.append(network.once("k", slow)))
+    first.start()
+    assert started.wait(5)
+    others = [
+        threading.Thread(target=lambda: results.append(network.once("k", slow))) for _ in range(4)
+    ]
+    for t in others:
+        t.start()
+    release.set()
+    for t in [first, *others]:
+        t.join(5)
+    assert results == ["summary"] * 5 and calls == [1]
+    assert network.once("k", lambda: "other") == "summary"

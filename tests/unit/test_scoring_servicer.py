@@ -417,3 +417,60 @@ def test_a_commit_carries_the_cached_network_forward_without_reading_the_store(
         assert [contact for contact, _ in after] == ["d", "a", "f", "e", "b"]
     finally:
         store.close()
+
+
+class GatedScorer(FakeScorer):
+    """Counts the networks being scored at once; the first waits for `release`."""
+
+    def __init__(self) -> None:
+        self.inside = 0
+        self.most = 0
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self._lock = threading.Lock()
+
+    def owner_context(self, states: FloatArray, as_of: float) -> FloatArray:
+        with self._lock:
+            self.inside += 1
+            self.most = max(self.most, self.inside)
+        self.entered.set()
+        self.release.wait(10)
+        with self._lock:
+            self.inside -= 1
+        return super().owner_context(states, as_of)
+
+
+def test_reads_score_whole_networks_one_at_a_time(tmp_path: Path) -> None:
+    """Two owners' networks are not scored at once by reads (the consumer keeps a core)."""
+    store = StateStore(tmp_path / "s.db", "vinculo.interactions.v1")
+    batch = Batch()
+    for owner in ("ana", "bea"):
+        for i, contact in enumerate(["c0", "c1", "c2"]):
+            batch.states[(owner, contact)] = (0, _state(i + 1))
+    batch.offsets[0] = 6
+    store.commit(batch)
+    scorer, hub = GatedScorer(), WatchHub()
+    servicer = ScoringServicer(store, scorer, hub, clock=lambda: T0 + 100)
+    server = ServiceServer(CollectorRegistry())
+    server.add(
+        scoring_pb2_grpc.add_ScoringServiceServicer_to_server, servicer, "vinculo.v1.ScoringService"
+    )
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.start('127.0.0.1', 0)}")
+    stub = scoring_pb2_grpc.ScoringServiceStub(channel)
+    try:
+        calls = [
+            stub.ListRelationships.future(pb.ListRelationshipsRequest(owner_id=o, page_size=3))
+            for o in ("ana", "bea")
+        ]
+        assert scorer.entered.wait(10)
+        # The second owner's scoring must not start while the first one's runs.
+        with pytest.raises(AssertionError, match="timed out"):
+            wait_until(lambda: scorer.inside > 1, 0.5, "a second network scored at once")
+        scorer.release.set()
+        assert [len(c.result(timeout=10).relationships) for c in calls] == [3, 3]
+        assert scorer.most == 1
+    finally:
+        channel.close()
+        hub.close()
+        server.stop(0)
+        store.close()
