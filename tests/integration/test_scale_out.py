@@ -9,6 +9,7 @@ not hold an owner's partition forward the call to the one that does.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 from tests.harness import ServiceProcess, wait_until
+from vinculo.partitioning import partition_of
 from vinculo.timestamps import set_seconds
 from vinculo.topics import INTERACTIONS_TOPIC, ensure_topics
 from vinculo.v1 import events_pb2 as ev
@@ -32,7 +34,11 @@ pytestmark = pytest.mark.integration
 OWNERS = 200
 CONTACTS = 5
 T0 = 1_750_000_000.0
+PARTITIONS = 8  # of the interaction topic (publish creates it)
 AS_OF = T0 + 30 * 86_400.0  # pinned, so answers do not move with the clock
+
+
+Answer = list[tuple[str, float, int]] | str
 
 
 def owner(i: int) -> str:
@@ -57,7 +63,7 @@ def events_of(owners: range) -> Iterator[ev.InteractionEvent]:
 
 
 def publish(bootstrap: str, owners: range) -> int:
-    ensure_topics(bootstrap, 8)
+    ensure_topics(bootstrap, PARTITIONS)
     kafka = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
     sent = 0
     try:
@@ -211,6 +217,15 @@ def _answers(instance: ServiceProcess) -> list[list[tuple[str, float, int]] | st
         return [ranking(channel, owner(i)) for i in range(OWNERS // 2)]
 
 
+def _settled_answers(instance: ServiceProcess) -> Answer | None:
+    """The one answer every owner gets, once each has its whole ranking, else None."""
+    answers = _answers(instance)
+    first = answers[0]
+    if isinstance(first, list) and len(first) == CONTACTS and all(a == first for a in answers):
+        return first
+    return None
+
+
 def _topic_exists(bootstrap: str) -> bool:
     consumer = KafkaConsumer(bootstrap_servers=bootstrap)
     try:
@@ -237,42 +252,88 @@ def test_a_rolling_restart_under_queries_answers_no_owner_wrong_or_missing(
             timeout_s=60,
             what="the group scored every event",
         )
-        expected = {owner(i): answer for i, answer in enumerate(_answers(instances[0]))}
-        assert all(isinstance(a, list) and len(a) == CONTACTS for a in expected.values())
-        counts = {"answers": 0, "wrong": 0, "not_found": 0, "unavailable": 0}
-        stop = threading.Event()
-
-        def query_load() -> None:
-            channels = [grpc.insecure_channel(i.address) for i in instances]
-            try:
-                n = 0
-                while not stop.is_set():
-                    n += 1
-                    owner_id = owner(n % (OWNERS // 2))
-                    answer = ranking(channels[n % len(channels)], owner_id)
-                    counts["answers"] += 1
-                    if answer == "NOT_FOUND":
-                        counts["not_found"] += 1
-                    elif answer in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
-                        counts["unavailable"] += 1
-                    elif answer != expected[owner_id]:
-                        counts["wrong"] += 1
-            finally:
-                for channel in channels:
-                    channel.close()
-
-        loader = threading.Thread(target=query_load)
+        # Every owner got the same events at the same times, so all answer alike: an
+        # owner whose answer differs from the others' was not wholly scored yet.
+        first = wait_until(
+            lambda: _settled_answers(instances[0]),
+            timeout_s=60,
+            what="every owner answered, all alike",
+        )
+        expected = {owner(i): first for i in range(OWNERS // 2)}
+        load = QueryLoad(instances, expected)
+        loader = threading.Thread(target=load.run)
         loader.start()
         try:
             for instance in instances:
                 instance.stop()
                 instance.start()
         finally:
-            stop.set()
+            load.stop.set()
             loader.join(30)
-        print(f"rolling restart under load: {counts}")
-        assert counts["answers"] > 100
-        assert counts["not_found"] == 0 and counts["wrong"] == 0, counts
+        print(f"rolling restart under load: {load.report()}")
+        assert load.counts["answers"] > 100
+        assert load.counts["not_found"] == 0 and load.counts["wrong"] == 0, load.report()
+
+
+class QueryLoad:
+    """Queries the instances in turn (by their address at the time of each call, so a
+    restarted instance is asked again) and keeps, per instance, what went wrong and the
+    first few samples of it: owner, the answer, and the answer expected."""
+
+    SAMPLES = 5
+
+    def __init__(self, instances: list[ServiceProcess], expected: dict[str, Answer]) -> None:
+        self._instances = instances
+        self._expected = expected
+        self.stop = threading.Event()
+        self.counts = {"answers": 0, "wrong": 0, "not_found": 0, "unavailable": 0}
+        self.per_instance: dict[int, dict[str, int]] = {
+            n: {"answers": 0, "wrong": 0, "not_found": 0, "unavailable": 0}
+            for n in range(len(instances))
+        }
+        self.samples: list[str] = []
+
+    def run(self) -> None:
+        channels: dict[str, grpc.Channel] = {}
+        try:
+            n = 0
+            while not self.stop.is_set():
+                n += 1
+                index = n % len(self._instances)
+                address = self._instances[index].address
+                if address not in channels:
+                    channels[address] = grpc.insecure_channel(address)
+                owner_id = owner(n % (OWNERS // 2))
+                started = time.monotonic()
+                answer = ranking(channels[address], owner_id)
+                self._count(index, owner_id, answer, time.monotonic() - started)
+        finally:
+            for channel in channels.values():
+                channel.close()
+
+    def _count(self, index: int, owner_id: str, answer: Answer, took_s: float) -> None:
+        kind = "answers"
+        if answer == "NOT_FOUND":
+            kind = "not_found"
+        elif answer in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
+            kind = "unavailable"
+        elif answer != self._expected[owner_id]:
+            kind = "wrong"
+        for counts in (self.counts, self.per_instance[index]):
+            counts["answers"] += 1
+            if kind != "answers":
+                counts[kind] += 1
+        if kind in ("wrong", "not_found") and len(self.samples) < self.SAMPLES:
+            self.samples.append(
+                f"{owner_id} (partition {partition_of(owner_id, PARTITIONS)}) asked "
+                f"instance-{index} at {time.strftime('%H:%M:%S')} ({took_s:.2f} s): "
+                f"answered {answer!r}, expected {self._expected[owner_id]!r}"
+            )
+
+    def report(self) -> str:
+        lines = [f"total {self.counts}"]
+        lines += [f"instance-{n}: {counts}" for n, counts in self.per_instance.items()]
+        return "\n".join(lines + self.samples)
 
 
 def test_vinculo_up_runs_several_scoring_instances_that_answer_alike(tmp_path: Path) -> None:
