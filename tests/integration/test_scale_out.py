@@ -218,14 +218,12 @@ def test_a_new_instance_restores_from_the_changelog_when_the_log_is_gone(
         assert "restored from the changelog" in newcomer.log_text()
 
 
-def _answers(instance: ServiceProcess) -> list[list[tuple[str, float, int]] | str]:
-    with grpc.insecure_channel(instance.address) as channel:
-        return [ranking(channel, owner(i)) for i in range(OWNERS // 2)]
-
-
-def _settled_answers(instance: ServiceProcess) -> list[tuple[str, float, int]] | None:
-    """The one answer every owner gets, once each has its whole ranking, else None."""
-    answers = _answers(instance)
+def _settled_answers(
+    instance: ServiceProcess, owners: int = OWNERS // 2
+) -> list[tuple[str, float, int]] | None:
+    """The one answer the first `owners` owners all get, once each has its whole
+    ranking, else None."""
+    answers = _answers_of(instance.address, owners)
     first = answers[0]
     if isinstance(first, list) and len(first) == CONTACTS and all(a == first for a in answers):
         return first
@@ -267,19 +265,64 @@ def test_a_rolling_restart_under_queries_answers_no_owner_wrong_or_missing(
         )
         expected: dict[str, Answer] = {owner(i): first for i in range(OWNERS // 2)}
         load = QueryLoad(instances, expected)
-        loader = threading.Thread(target=load.run)
-        loader.start()
+        # Meanwhile the other owners' events arrive, into the same partitions: partitions
+        # move, are restored and caught up while they are being written.
+        publisher = SlowPublisher(broker.bootstrap, range(OWNERS // 2, OWNERS))
+        threads = [threading.Thread(target=load.run), threading.Thread(target=publisher.run)]
+        for thread in threads:
+            thread.start()
         try:
             for instance in instances:
                 instance.stop()
                 instance.start()
         finally:
             load.stop.set()
-            loader.join(30)
+            publisher.stop.set()
+            for thread in threads:
+                thread.join(30)
         print(f"rolling restart under load: {load.report()}")
+        print(f"published during the restart: {publisher.owners_sent} owners' events")
         assert load.counts["answers"] > 100
         failures = load.counts["not_found"] + load.counts["wrong"] + load.counts["error"]
         assert failures == 0, load.report()
+        # Every owner published during the restart ends up scored exactly once, everywhere.
+        published = OWNERS // 2 + publisher.owners_sent
+        for instance in instances:
+            answers = wait_until(
+                partial(_settled_answers, instance, published),
+                timeout_s=120,
+                what=f"{instance.address} answers all {published} owners alike",
+            )
+            assert answers == first, instance.address
+
+
+class SlowPublisher:
+    """Publishes the owners' events one owner at a time, a few a second, until stopped."""
+
+    PAUSE_S = 0.3
+
+    def __init__(self, bootstrap: str, owners: range) -> None:
+        self._bootstrap = bootstrap
+        self._owners = owners
+        self.stop = threading.Event()
+        self.owners_sent = 0
+
+    def run(self) -> None:
+        kafka = KafkaProducer(bootstrap_servers=self._bootstrap, linger_ms=5)
+        try:
+            for i in self._owners:
+                if self.stop.wait(self.PAUSE_S):
+                    return
+                for event in events_of(range(i, i + 1)):
+                    kafka.send(
+                        INTERACTIONS_TOPIC,
+                        key=event.owner_id.encode(),
+                        value=event.SerializeToString(),
+                    )
+                kafka.flush()
+                self.owners_sent += 1
+        finally:
+            kafka.close()
 
 
 class QueryLoad:
