@@ -54,6 +54,7 @@ model: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.security
+	$(BIN)/python -m bench.scale_out
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick

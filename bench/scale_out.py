@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import tempfile
 import time
@@ -26,37 +27,32 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import psutil
 from kafka import KafkaProducer
 
-from bench.loadgen import run_load, unary_call
+from bench import scale_out_forward
+from bench.cpu import cpu_bound_eps, cpu_spent
+from bench.scale_out_forward import ForwardResult
 from bench.stack import Service, service
-from bench.stats import LatencySummary
 from vinculo.partitioning import partition_of
 from vinculo.security.kafka import PLAINTEXT, KafkaSecurity, kafka_client_config
 from vinculo.timestamps import set_seconds
 from vinculo.topics import INTERACTIONS_TOPIC, ensure_topics
 from vinculo.v1 import events_pb2 as ev
-from vinculo.v1 import scoring_pb2 as pb
 from vinculo_apps.devstack.broker import EmbeddedBroker
 
 PARTITIONS = 8
 COMMITTED = "vinculo_scoring_events_committed_total"
-FORWARDED = "vinculo_scoring_forwarded_calls_total"
 T0 = time.time() - 30 * 86_400
 
 
 @dataclass
 class ScaleOutResult:
-    forward_p50_ms: dict[str, float]
-    direct_p50_ms: dict[str, float]
-    forward_added_p50_ms: dict[str, float]
-    restore_relationships: int
-    restore_s: float
-    restore_only_s: float
-    restore_bytes: int
-    replay_s: float
-    replay_bytes: int
-    throughput_eps: dict[str, float]
+    """Each row, or None when left out (`--rows`)."""
+
+    forward: ForwardResult | None
+    restore: dict[str, float] | None
+    throughput: dict[str, dict[str, float]] | None
 
 
 def events(owners: list[str], contacts: int) -> Iterator[ev.InteractionEvent]:
@@ -125,7 +121,7 @@ def wait_for(check: object, timeout_s: float, what: str) -> None:
     raise TimeoutError(f"{what}: not within {timeout_s} s")
 
 
-def forwarding(root: Path, bootstrap: str, duration_s: float) -> dict[str, dict[str, float]]:
+def forwarding(root: Path, bootstrap: str, duration_s: float, rounds: int) -> ForwardResult:
     owner = owners_of_partition(0, 1)[0]
     sent, _ = publish(bootstrap, [owner], 1000)
     with ExitStack() as stack:
@@ -134,23 +130,7 @@ def forwarding(root: Path, bootstrap: str, duration_s: float) -> dict[str, dict[
             stack.callback(process.stop)
             process.start()
         wait_for(lambda: sum(p.metric(COMMITTED) for p in pair) >= sent, 120, "1,000 scored")
-        request = pb.ListRelationshipsRequest(owner_id=owner, page_size=10).SerializeToString()
-        call = unary_call(
-            "/vinculo.v1.ScoringService/ListRelationships",
-            request,
-            pb.ListRelationshipsResponse.FromString,
-        )
-        before = [p.metric(FORWARDED) for p in pair]
-        for p in pair:
-            run_load(p.address, call, 1, 0.2, min_requests=5)
-        forwarder = 0 if pair[0].metric(FORWARDED) > before[0] else 1
-        routes = {"forwarded": pair[forwarder], "direct": pair[1 - forwarder]}
-        result: dict[str, dict[str, float]] = {"forwarded": {}, "direct": {}}
-        for concurrency in (1, 32):
-            for kind, process in routes.items():
-                summary: LatencySummary = run_load(process.address, call, concurrency, duration_s)
-                result[kind][f"c{concurrency}"] = summary.p50_ms
-    return result
+        return scale_out_forward.measure(root, pair, owner, duration_s, rounds)
 
 
 def restore_against_replay(root: Path, bootstrap: str, relationships: int) -> dict[str, float]:
@@ -159,7 +139,7 @@ def restore_against_replay(root: Path, bootstrap: str, relationships: int) -> di
     with ExitStack() as stack:
         first = scoring(root, bootstrap, "restore-first", "bench-restore")
         stack.callback(first.stop)
-        first.start()
+        first.start(timeout_s=1800)  # SERVING once caught up with the whole log
         wait_for(lambda: first.metric(COMMITTED) >= sent, 1800, "the first instance scored all")
         first.stop()
         newcomer = scoring(root, bootstrap, "restore-new", "bench-restore")
@@ -187,57 +167,80 @@ def restore_against_replay(root: Path, bootstrap: str, relationships: int) -> di
     }
 
 
-def throughput(root: Path, bootstrap: str, records: int) -> dict[str, float]:
-    """Each group first consumes what the topic already holds; then `records` new ones
-    are published and timed until the group's committed count has grown by all."""
-    result: dict[str, float] = {}
-    for instances in (1, 2, 3):
-        with ExitStack() as stack:
-            group = f"bench-throughput-{instances}"
-            members = [scoring(root, bootstrap, f"{group}-{n}", group) for n in range(instances)]
-            for process in members:
-                stack.callback(process.stop)
-                process.start(timeout_s=600)
+def throughput(root: Path, records: int) -> dict[str, dict[str, float]]:
+    """For 1, 2 and 3 instances, each on a broker of its own (no backlog from the rows
+    before): `records` published, timed until the group's committed count holds them
+    all; and the CPU every process spent meanwhile, per record (they share the cores:
+    their sum bounds the rate at cores / CPU per record)."""
+    return {str(n): _throughput_of(root, n, records) for n in (1, 2, 3)}
 
-            def committed(members: list[Service] = members) -> float:
-                return sum(p.metric(COMMITTED) for p in members)
 
-            time.sleep(1.0)
-            settled = committed()
-            owners = [f"tp{instances}-owner-{i}" for i in range(max(1, records // 100))]
+def _throughput_of(root: Path, instances: int, records: int) -> dict[str, float]:
+    group = f"bench-throughput-{instances}"
+    with ExitStack() as stack:
+        broker = stack.enter_context(EmbeddedBroker(log_path=root / f"broker-{group}.log"))
+        ensure_topics(broker.bootstrap, PARTITIONS)
+        members = [scoring(root, broker.bootstrap, f"{group}-{n}", group) for n in range(instances)]
+        for process in members:
+            stack.callback(process.stop)
+            process.start(timeout_s=600)
+        processes = {p.name: p.ps for p in members}
+        processes["bench client"] = psutil.Process()
+        if broker.process is not None:
+            processes["broker"] = psutil.Process(broker.process.pid)
+        owners = [f"tp{instances}-owner-{i}" for i in range(max(1, records // 100))]
+
+        def run() -> float:
             started = time.perf_counter()
-            sent, _ = publish(bootstrap, owners, 100)
-            target = settled + sent
-            wait_for(lambda t=target: committed() >= t, 1800, f"{instances} instances")
-            result[f"{instances}"] = sent / (time.perf_counter() - started)
-    return result
+            sent, _ = publish(broker.bootstrap, owners, 100)
+            wait_for(lambda: _committed(members) >= sent, 1800, f"{instances} instances")
+            return sent / (time.perf_counter() - started)
+
+        eps, spent = cpu_spent(processes, run)
+    sent = len(owners) * 100
+    return {
+        "eps": eps,
+        "scoring_cpu_us": sum(s for n, s in spent.items() if n.startswith(group)) / sent * 1e6,
+        "broker_cpu_us": spent.get("broker", 0.0) / sent * 1e6,
+        "client_cpu_us": spent["bench client"] / sent * 1e6,
+        "total_cpu_us": sum(spent.values()) / sent * 1e6,
+        "cpu_bound_eps": cpu_bound_eps(spent, sent),
+    }
+
+
+def _committed(members: list[Service]) -> float:
+    return sum(p.metric(COMMITTED) for p in members)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.scale_out", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small data, a minute or two")
+    parser.add_argument("--quick", action="store_true", help="small data, a few minutes")
+    parser.add_argument("--relationships", type=int, help="restore row size (1,000,000)")
+    parser.add_argument("--records", type=int, help="throughput row size (400,000)")
+    parser.add_argument(
+        "--rows", default="forward,restore,throughput", help="comma-separated rows to run"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results/scale_out.json"))
     args = parser.parse_args(argv)
-    relationships = 20_000 if args.quick else 1_000_000
-    records = 40_000 if args.quick else 400_000
-    duration_s = 1.0 if args.quick else 3.0
+    rows = set(args.rows.split(","))
+    relationships = args.relationships or (20_000 if args.quick else 1_000_000)
+    records = args.records or (40_000 if args.quick else 400_000)
+    duration_s, rounds = (1.0, 3) if args.quick else (3.0, 5)
     with tempfile.TemporaryDirectory(prefix="vinculo-bench-") as tmp:
         root = Path(tmp)
-        with EmbeddedBroker(log_path=root / "broker.log") as broker:
-            fw = forwarding(root, broker.bootstrap, duration_s)
-            rs = restore_against_replay(root, broker.bootstrap, relationships)
-            tp = throughput(root, broker.bootstrap, records)
+        fw, rs, tp = None, None, None
+        if "forward" in rows:
+            with EmbeddedBroker(log_path=root / "broker-forward.log") as broker:
+                fw = forwarding(root, broker.bootstrap, duration_s, rounds)
+        if "restore" in rows:
+            with EmbeddedBroker(log_path=root / "broker-restore.log") as broker:
+                rs = restore_against_replay(root, broker.bootstrap, relationships)
+        if "throughput" in rows:
+            tp = throughput(root, records)
     result = ScaleOutResult(
-        forward_p50_ms=fw["forwarded"],
-        direct_p50_ms=fw["direct"],
-        forward_added_p50_ms={c: fw["forwarded"][c] - fw["direct"][c] for c in fw["direct"]},
-        restore_relationships=int(rs["relationships"]),
-        restore_s=rs["restore_s"],
-        restore_only_s=rs["restore_only_s"],
-        restore_bytes=int(rs["restore_bytes"]),
-        replay_s=rs["replay_s"],
-        replay_bytes=int(rs["replay_bytes"]),
-        throughput_eps=tp,
+        forward=fw,
+        restore=rs,
+        throughput=tp,
     )
     print(report(result))
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -246,19 +249,26 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(r: ScaleOutResult) -> str:
-    lines = ["Scale out (scoring instances of one group, same broker, same run)"]
-    for c in ("c1", "c32"):
+    lines = ["Scale out (scoring instances of one group, same run)"]
+    if r.forward is not None:
+        lines += scale_out_forward.report(r.forward)
+    if r.restore is not None:
+        rs = r.restore
         lines.append(
-            f"  top-10 @1k {c}: direct p50 {r.direct_p50_ms[c]:.2f} ms, forwarded "
-            f"{r.forward_p50_ms[c]:.2f} ms, added {r.forward_added_p50_ms[c]:+.2f} ms"
+            f"  restore {rs['relationships']:,.0f} relationships, process start to ready: "
+            f"changelog {rs['restore_s']:.1f} s (the restore itself {rs['restore_only_s']:.1f} s, "
+            f"{rs['restore_bytes']:,.0f} B read) vs replay {rs['replay_s']:.1f} s "
+            f"({rs['replay_bytes']:,.0f} B of log)"
         )
-    lines.append(
-        f"  restore {r.restore_relationships:,} relationships, process start to ready: "
-        f"changelog {r.restore_s:.1f} s (the restore itself {r.restore_only_s:.1f} s, "
-        f"{r.restore_bytes:,} B read) vs replay {r.replay_s:.1f} s ({r.replay_bytes:,} B of log)"
-    )
-    rates = ", ".join(f"{k} instance(s) {v:,.0f}/s" for k, v in r.throughput_eps.items())
-    lines.append(f"  ingest -> scored state: {rates}")
+    for n, row in (r.throughput or {}).items():
+        cores = row["eps"] * row["total_cpu_us"] / 1e6
+        lines.append(
+            f"  ingest -> scored state, {n} instance(s): {row['eps']:,.0f} records/s; "
+            f"CPU us/record scoring {row['scoring_cpu_us']:.0f}, "
+            f"broker {row['broker_cpu_us']:.0f}, bench client {row['client_cpu_us']:.0f}, "
+            f"total {row['total_cpu_us']:.0f}: {cores:.2f} of {os.cpu_count()} cores busy "
+            f"(all of them would carry {row['cpu_bound_eps']:,.0f}/s)"
+        )
     return "\n".join(lines)
 
 

@@ -32,6 +32,10 @@ CHECK_INTERVAL_S = 1.0
 REPLAY_CHUNK = 2000
 
 
+class OutboxUnavailable(BrokerUnavailable):
+    """The outbox could not keep a batch (disk full): nothing of it is acknowledged."""
+
+
 class DurablePublisher:
     """Kafka first (acks=all), then the outbox (fsync); then the call may answer."""
 
@@ -54,7 +58,15 @@ class DurablePublisher:
         # Kafka before the outbox: a record the broker refused is never in the
         # outbox, so an UNAVAILABLE answer leaves nothing to replay later.
         self._kafka.publish(records)
-        self._outbox.append(records)
+        try:
+            self._outbox.append(records)
+        except OSError as exc:
+            # A full disk (or a failing one): the call answers UNAVAILABLE naming it, not
+            # UNKNOWN with a traceback. The broker has the records; a retry is deduplicated.
+            reason = exc.strerror or str(exc)
+            raise OutboxUnavailable(
+                f"ingest outbox {self._outbox.directory}: cannot write ({reason}): free space there"
+            ) from exc
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._watch, name="outbox-watch", daemon=True)

@@ -144,7 +144,11 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
     idle = IdleStreams(settings.stream_idle_timeout_s)
     server = ServiceServer(
         registry,
-        max_workers=settings.max_workers,
+        # grpcio's synchronous server takes a pool thread for a call as soon as its
+        # headers arrive and holds it until the request message has arrived: 16 calls
+        # whose client sent half a message (slowloris) held every worker, and
+        # PublishEvents and health timed out (docs/decisions/0012-ingest-streams.md).
+        max_workers=settings.max_workers + settings.waiting_calls,
         interceptors=[StreamLimitInterceptor(slots, idle), *_rate_limit(settings)],
         security=build_server_security(settings),
     )

@@ -5,7 +5,8 @@ same statement as the row. Every read verifies it: a row whose bytes changed
 on disk is refused (the API answers DATA_LOSS naming the owner), never scored,
 and the writer never folds new events into it. At start the store file is
 checked: a zero-length file (truncated), a file SQLite does not recognise,
-a failed `PRAGMA quick_check` (affordable up to `QUICK_CHECK_MAX_BYTES`) or a
+a failed `PRAGMA quick_check` (affordable up to `QUICK_CHECK_MAX_BYTES`), a text
+value of any table that is no longer UTF-8 (same bound), or a
 row failing its checksum stops the service with what to do. `--rebuild-state`
 then sets the damaged file aside and re-consumes the interaction topic from
 offset 0, which restores every relationship if the topic still holds its
@@ -81,10 +82,36 @@ def _file_problem(path: Path) -> str | None:
                 log.info("state store %s: %d bytes, quick_check skipped at start", path, size)
                 return None
             result = [row[0] for row in db.execute("PRAGMA quick_check").fetchall()]
+            if result == ["ok"]:
+                return _undecodable_text(db)
     except sqlite3.DatabaseError as exc:
         return f"not a readable SQLite database ({exc})"
-    if result != ["ok"]:
-        return f"SQLite's quick_check found damage ({'; '.join(result[:3])})"
+    return f"SQLite's quick_check found damage ({'; '.join(result[:3])})"
+
+
+def _undecodable_text(db: sqlite3.Connection) -> str | None:
+    """A text value that is not UTF-8 anymore, in any table: quick_check does not look
+    inside values, and such a row made the consumer fail on every partition assignment
+    (a flipped byte in `meta`'s log id, found by the outside probe of issue 22), never
+    ready and blaming the broker. One read of every text column, as affordable as
+    quick_check. The message names the table only: values may be personal ids."""
+    tables = db.execute(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    ).fetchall()
+    for (table,) in tables:
+        columns = [
+            row[1]
+            for row in db.execute(f'PRAGMA table_info("{table}")')
+            if str(row[2]).upper() == "TEXT"
+        ]
+        if not columns:
+            continue
+        cursor = db.execute(f'SELECT {", ".join(columns)} FROM "{table}"')
+        try:
+            while cursor.fetchmany(10_000):
+                pass
+        except sqlite3.OperationalError:
+            return f"table {table} holds a text value that is not UTF-8 (a damaged row)"
     return None
 
 

@@ -31,6 +31,7 @@ from scoring_service.lag_monitor import LagMonitor
 from scoring_service.metrics import ScoringMetrics
 from scoring_service.ops_metrics import OpsMetrics
 from scoring_service.rebuild_guard import check_rebuild
+from scoring_service.request_ids import RequestIdsInterceptor
 from scoring_service.routing.directory import PartitionDirectory, default_advertised_address
 from scoring_service.routing.forwarding import ForwardingInterceptor
 from scoring_service.scored_network import network_cache
@@ -226,7 +227,8 @@ def _bind_grpc(
         # A watch stream holds a thread for its lifetime: they come on top of the callers'.
         max_workers=settings.max_workers + settings.max_watch_streams,
         security=build_server_security(settings),
-        interceptors=[forwarding],
+        # Ids in NFC (and impossible ones refused) before a call is routed by its owner.
+        interceptors=[RequestIdsInterceptor(), forwarding],
         ready_at_start=False,  # ready once the group is joined and caught up
     )
     port = server.bind(settings.grpc_host, settings.grpc_port)

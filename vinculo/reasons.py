@@ -27,6 +27,7 @@ EVENT_REJECTION_CODES: tuple[str, ...] = (
     "future_time",
     "ancient_time",
     "channel_too_long",
+    *(f"bad_{name}" for name in ("contact_name", "contact_company", "contact_position")),
     "duration_too_long",
     "audience_too_large",
     "reply_to_self",

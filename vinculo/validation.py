@@ -20,6 +20,8 @@ from vinculo.identifiers import (
     nfc,
     original_event_id,
 )
+from vinculo.profile_text import PROFILE_FIELDS, tidy
+from vinculo.profile_text import forbidden_character as profile_forbidden
 from vinculo.timestamps import seconds_of
 from vinculo.v1 import events_pb2 as pb
 
@@ -164,20 +166,43 @@ def _check_attributes(event: pb.InteractionEvent) -> Rejection | None:
 
 
 def normalise(event: pb.InteractionEvent) -> None:
-    """Put ids and the channel in Unicode normalisation form C, in place (before validating)."""
+    """Put ids and the channel in Unicode normalisation form C, in place (before validating).
+
+    The profile text too, with line breaks and tabs as spaces (vinculo.profile_text).
+    """
     for name in _NORMALISED_FIELDS:
         value = getattr(event, name)
         if not value.isascii():
             setattr(event, name, nfc(value))
+    for name in PROFILE_FIELDS:
+        value = getattr(event, name)
+        if value:
+            setattr(event, name, tidy(value))
+
+
+def _check_profile(event: pb.InteractionEvent) -> Rejection | None:
+    """Profile text must not hold control or bidi override characters (vinculo.profile_text)."""
+    for name in PROFILE_FIELDS:
+        value = getattr(event, name)
+        if value and not value.isprintable():
+            bad = profile_forbidden(value)
+            if bad is not None:
+                return Rejection(
+                    f"bad_{name}",
+                    f"{name}: contains {bad}; control characters are not allowed",
+                )
+    return None
 
 
 def validate_event(event: pb.InteractionEvent, now: float) -> Rejection | None:
     """None when an event a producer sends is valid; else the first problem found.
 
-    A producer's own event id must not take the mirrored copies' form.
+    A producer's own event id must not take the mirrored copies' form, and its
+    profile text must be fit to show. Neither is checked again on consumption:
+    records written before these rules stay readable (checked_time).
     """
     checked = checked_time(event, now, own=True)
-    return checked if isinstance(checked, Rejection) else None
+    return checked if isinstance(checked, Rejection) else _check_profile(event)
 
 
 def checked_time(event: pb.InteractionEvent, now: float, own: bool = False) -> float | Rejection:

@@ -105,12 +105,16 @@ def restore(
     bootstrap: str,
     topic: str,
     partitions: list[int],
-    timeout_s: float = 300.0,
+    stall_timeout_s: float = 120.0,
     erased: Erased | None = None,
     **client: Any,
 ) -> dict[int, RestoredPartition]:
     """Read changelog partitions from their beginning to their end, with one consumer;
-    `erased`: the erasure tombstones' filter (events it matches are left out)."""
+    `erased`: the erasure tombstones' filter (events it matches are left out).
+
+    Fails only when no record arrives for `stall_timeout_s`: a large partition on a
+    busy machine may take many minutes, and a limit on the total time made such a
+    restore fail, restart and fail again."""
     results = {p: RestoredPartition(p) for p in partitions}
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -129,9 +133,10 @@ def restore(
             return results  # no changelog (yet): nothing to restore
         consumer.assign(list(pending))
         consumer.seek_to_beginning(*pending)
-        deadline = time.monotonic() + timeout_s
+        deadline = time.monotonic() + stall_timeout_s
         while pending:
             for tp, records in consumer.poll(timeout_ms=RESTORE_POLL_MS).items():
+                deadline = time.monotonic() + stall_timeout_s
                 for record in records:
                     read_record(record, results[tp.partition], rows[tp.partition], erased)
             # The end is the high watermark a fetch reports: some brokers (the embedded
@@ -144,7 +149,7 @@ def restore(
             if pending and time.monotonic() > deadline:
                 raise TimeoutError(
                     f"changelog partitions {sorted(tp.partition for tp in pending)}: "
-                    f"restore not done within {timeout_s} s"
+                    f"restore read nothing for {stall_timeout_s} s before reaching the end"
                 )
     finally:
         consumer.close()

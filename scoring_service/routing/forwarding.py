@@ -76,6 +76,8 @@ class ForwardingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             self._forwarded.labels(name)
             self._unavailable.labels(name)
         self._channels: dict[str, grpc.Channel] = {}
+        # One callable per (address, method, streaming), made once: a forward only calls it.
+        self._stubs: dict[tuple[str, str, bool], Any] = {}
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -83,6 +85,7 @@ class ForwardingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             for channel in self._channels.values():
                 channel.close()
             self._channels.clear()
+            self._stubs.clear()
 
     def intercept_service(
         self, continuation: Callable[[Any], Any], handler_call_details: Any
@@ -113,9 +116,7 @@ class ForwardingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             if location is None or location.address is None:
                 return behavior(request, context)
             self._forwarded.labels(_short(method)).inc()
-            stub = self._channel(location.address).unary_unary(
-                method, request_serializer=_identity, response_deserializer=_identity
-            )
+            stub = self._stub(location.address, method, streaming=False)
             try:
                 response, call_ = stub.with_call(
                     request.SerializeToString(), **self._call_options(context)
@@ -134,9 +135,7 @@ class ForwardingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 yield from behavior(request, context)
                 return
             self._forwarded.labels(_short(method)).inc()
-            stub = self._channel(location.address).unary_stream(
-                method, request_serializer=_identity, response_deserializer=_identity
-            )
+            stub = self._stub(location.address, method, streaming=True)
             responses = stub(request.SerializeToString(), **self._call_options(context))
             context.add_callback(responses.cancel)  # the caller went away: so does the hop
             try:
@@ -174,6 +173,17 @@ class ForwardingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         remaining = context.time_remaining()
         timeout = DEFAULT_FORWARD_TIMEOUT_S if remaining is None else max(remaining, 0.0)
         return {"metadata": metadata, "timeout": timeout}
+
+    def _stub(self, address: str, method: str, streaming: bool) -> Any:
+        key = (address, method, streaming)
+        stub = self._stubs.get(key)
+        if stub is None:
+            channel = self._channel(address)
+            make = channel.unary_stream if streaming else channel.unary_unary
+            stub = make(method, request_serializer=_identity, response_deserializer=_identity)
+            with self._lock:
+                stub = self._stubs.setdefault(key, stub)
+        return stub
 
     def _channel(self, address: str) -> grpc.Channel:
         with self._lock:

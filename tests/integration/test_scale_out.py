@@ -39,7 +39,8 @@ PARTITIONS = 8  # of the interaction topic (publish creates it)
 AS_OF = T0 + 30 * 86_400.0  # pinned, so answers do not move with the clock
 
 
-Answer = list[tuple[str, float, int]] | str
+Ranking = list[tuple[str, float, int, int]]
+Answer = Ranking | str
 
 
 def owner(i: int) -> str:
@@ -79,8 +80,9 @@ def publish(bootstrap: str, owners: range) -> int:
     return sent
 
 
-def ranking(channel: grpc.Channel, owner_id: str) -> list[tuple[str, float, int]] | str:
-    """The owner's whole ranking as of AS_OF, or the status code's name on an error."""
+def ranking(channel: grpc.Channel, owner_id: str) -> Ranking | str:
+    """The owner's whole ranking as of AS_OF (contact, score, tier, events counted), or
+    the status code's name on an error: an event lost or counted twice changes it."""
     return ranking_or_error(channel, owner_id)[0]
 
 
@@ -93,7 +95,13 @@ def ranking_or_error(channel: grpc.Channel, owner_id: str) -> tuple[Answer, str]
         reply = stub.ListRelationships(request, timeout=10)
     except grpc.RpcError as exc:
         return exc.code().name, str(exc.details())
-    return [(r.contact_id, round(r.score, 9), r.tier) for r in reply.relationships], ""
+    return [
+        (r.contact_id, round(r.score, 9), r.tier, _events_counted(r)) for r in reply.relationships
+    ], ""
+
+
+def _events_counted(relationship: pb.Relationship) -> int:
+    return sum(c.inbound + c.outbound + c.mutual for c in relationship.signals.counts)
 
 
 def scoring_instance(broker: EmbeddedBroker, data_dir: Path, group: str) -> ServiceProcess:
@@ -102,7 +110,7 @@ def scoring_instance(broker: EmbeddedBroker, data_dir: Path, group: str) -> Serv
     )
 
 
-def all_answers(address: str) -> dict[str, list[tuple[str, float, int]] | str]:
+def all_answers(address: str) -> dict[str, Ranking | str]:
     with grpc.insecure_channel(address) as channel:
         return {owner(i): ranking(channel, owner(i)) for i in range(OWNERS)}
 
@@ -146,6 +154,9 @@ def test_every_instance_answers_every_owner_like_a_single_instance(
 def test_a_killed_instance_loses_no_owner_and_no_event(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
+    """SIGKILL while events are being published and consumed: the first chunks are in
+    flight when the kill lands, the rest are published after it."""
+    chunk = OWNERS // 10
     with ExitStack() as stack:
         reference = scoring_instance(broker, tmp_path / "reference", "reference")
         stack.callback(reference.stop)
@@ -156,11 +167,30 @@ def test_a_killed_instance_loses_no_owner_and_no_event(
             stack.callback(instance.stop)
             instance.start()
         reference.start()
-        first = publish(broker.bootstrap, range(OWNERS // 2))
-        instances[0].kill()
-        rest = publish(broker.bootstrap, range(OWNERS // 2, OWNERS))
+        sent: list[int] = []
+        killed = threading.Event()
+
+        def ingest() -> None:
+            for start in range(0, OWNERS, chunk):
+                if start == OWNERS // 2:  # half before (or racing) the kill, half after
+                    killed.wait(60)
+                sent.append(publish(broker.bootstrap, range(start, start + chunk)))
+
+        publisher = threading.Thread(target=ingest)
+        publisher.start()
+        try:
+            wait_until(
+                lambda: instances[0].metric("vinculo_scoring_events_committed_total") > 0,
+                timeout_s=60,
+                what="the instance to kill has committed some events",
+            )
+            instances[0].kill()
+        finally:
+            killed.set()
+            publisher.join(60)
+        assert len(sent) == 10 and not publisher.is_alive()
         wait_until(
-            lambda: reference.metric("vinculo_scoring_events_committed_total") == first + rest,
+            lambda: reference.metric("vinculo_scoring_events_committed_total") == sum(sent),
             timeout_s=60,
             what="the reference scored every event",
         )
@@ -218,9 +248,7 @@ def test_a_new_instance_restores_from_the_changelog_when_the_log_is_gone(
         assert "restored from the changelog" in newcomer.log_text()
 
 
-def _settled_answers(
-    instance: ServiceProcess, owners: int = OWNERS // 2
-) -> list[tuple[str, float, int]] | None:
+def _settled_answers(instance: ServiceProcess, owners: int = OWNERS // 2) -> Ranking | None:
     """The one answer the first `owners` owners all get, once each has its whole
     ranking, else None."""
     answers = _answers_of(instance.address, owners)
@@ -422,6 +450,6 @@ def test_vinculo_up_runs_several_scoring_instances_that_answer_alike(tmp_path: P
         assert "scoring-2" in described
 
 
-def _answers_of(address: str, owners: int) -> list[list[tuple[str, float, int]] | str]:
+def _answers_of(address: str, owners: int) -> list[Ranking | str]:
     with grpc.insecure_channel(address) as channel:
         return [ranking(channel, owner(i)) for i in range(owners)]

@@ -288,6 +288,12 @@ class LinkedInExport:
         if row.get("folder", "").upper() == "SPAM":
             self.skips.ignore("message in the SPAM folder")
             return None
+        # Newer exports hold unsent drafts too (IS MESSAGE DRAFT = Yes, FOLDER = DRAFT):
+        # counted, one would read as a message the owner sent.
+        draft = row.get("is message draft", "").strip().lower() in ("yes", "true")
+        if draft or row.get("folder", "").upper() == "DRAFT":
+            self.skips.ignore("draft message, never sent")
+            return None
         t = self._time(where, row.get("date", ""))
         if t is None:
             return None
