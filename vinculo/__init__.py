@@ -1,1 +1,1 @@
-"""Vinculo: shared code for both services (API, events, settings, CLI)."""
+"""Vinculo's contract: what both services share (API, events, validation, gRPC runtime)."""

@@ -16,11 +16,12 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 
 from vinculo.grpc_guards import DecodeGuardInterceptor
 from vinculo.grpc_metrics import GrpcMetrics, MetricsInterceptor
 from vinculo.logs import RequestLogInterceptor
+from vinculo.metrics_http import start_metrics_server
 from vinculo.reflection import V1_SERVICE_NAME, V1ALPHA_SERVICE_NAME, enable_reflection
 from vinculo.security.settings import ServerSecurity
 
@@ -132,5 +133,4 @@ def start_metrics_http(
     port: int, registry: CollectorRegistry, host: str = "127.0.0.1"
 ) -> tuple[Any, threading.Thread]:
     """Serve /metrics for `registry`; returns (server, thread): call server.shutdown()."""
-    server, thread = start_http_server(port, addr=host, registry=registry)
-    return server, thread
+    return start_metrics_server(port, registry, host)

@@ -24,7 +24,10 @@ from vinculo.security.kafka import PLAINTEXT, KafkaSecurity, kafka_client_config
 
 log = logging.getLogger(__name__)
 
-POLL_MS = 500
+POLL_MS = 200  # also how long stop() can wait for the loop
+# Until caught up the consumer waits for this (it needs the first fetch's high
+# watermarks, not records): a poll of an empty topic returns only at its timeout.
+CATCH_UP_POLL_MS = 50
 RETRY_S = 2.0
 PUBLISH_TIMEOUT_S = 10.0
 
@@ -74,7 +77,8 @@ class TombstoneFollower:
             seen = TombstoneSet()
             caught_up = False
             while not self._stop.is_set():
-                self._take(consumer.poll(timeout_ms=POLL_MS), seen)
+                wait_ms = POLL_MS if caught_up else CATCH_UP_POLL_MS
+                self._take(consumer.poll(timeout_ms=wait_ms), seen)
                 ends = {tp: consumer.highwater(tp) for tp in partitions}
                 if any(end is not None and consumer.position(tp) > end for tp, end in ends.items()):
                     log.warning("tombstone topic: its log was lost; reading it again")

@@ -21,11 +21,13 @@ from typing import Any
 
 import grpc
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.harness import ServiceProcess, wait_until
 from vinculo.v1 import events_pb2 as pb
 from vinculo.v1 import ingest_pb2, ingest_pb2_grpc, scoring_pb2, scoring_pb2_grpc
 from vinculo_apps.devstack.broker import free_port
+from vinculo_apps.scrape import fetch_metrics
 
 pytestmark = [
     pytest.mark.integration,
@@ -183,9 +185,8 @@ def test_every_dashboard_query_uses_exported_metrics_and_answers(
 ) -> None:
     scraped = set()
     for service in (ingest, scoring):
-        url = f"http://127.0.0.1:{service.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as page:
-            scraped |= set(re.findall(r"^([a-z_:]+)[{ ]", page.read().decode(), re.M))
+        page = fetch_metrics(f"http://127.0.0.1:{service.metrics_port}/metrics")
+        scraped |= {s.name for f in text_string_to_metric_families(page) for s in f.samples}
     exprs = [t["expr"] for p in json.loads(DASHBOARD.read_text())["panels"] for t in p["targets"]]
     assert exprs
     for expr in exprs:

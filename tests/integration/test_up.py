@@ -6,12 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.harness import alive, children_of
+from tests.harness import alive, children_of, wait_until
 from vinculo_apps.devstack.broker import free_port
 from vinculo_apps.devstack.processes import wait_serving
 
@@ -20,11 +19,13 @@ pytestmark = pytest.mark.integration
 
 def wait_ready(up: subprocess.Popen[bytes], log_path: Path, timeout_s: float) -> None:
     """Until `vinculo up` logs that it is ready; fail at once if it exits."""
-    deadline = time.monotonic() + timeout_s
-    while "ready" not in log_path.read_text():
-        if up.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"vinculo up not ready (exit {up.poll()}):\n{log_path.read_text()}")
-        time.sleep(0.1)
+
+    def ready_or_exited() -> bool:
+        if up.poll() is not None:
+            pytest.fail(f"vinculo up exited ({up.poll()}):\n{log_path.read_text()}")
+        return "ready" in log_path.read_text()
+
+    wait_until(ready_or_exited, timeout_s, f"vinculo up to log ready (log: {log_path})")
 
 
 def test_up_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
