@@ -135,6 +135,8 @@ class ScoringConsumer:
                     # Only after a clean stop: after an error the batch may hold a
                     # half-applied event; the stored offsets replay it instead.
                     self.commit()
+                    if self._directory is not None:  # before leaving: no stale reads
+                        self._directory.left_group()
                     return
                 except KafkaError as exc:
                     # The broker went away (or refused a dead letter): nothing of the

@@ -32,6 +32,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+LOG_TAIL_LINES = 30
 
 
 def wait_until(check: Callable[[], T | None], timeout_s: float = 30.0, what: str = "") -> T:
@@ -148,7 +149,12 @@ class ServiceProcess:
     def wait_ready(self, timeout_s: float = 60.0) -> ServiceProcess:
         if self._launch is None:
             raise RuntimeError(f"{self.module} was not started")
-        self._launch.wait_ready(timeout_s)
+        try:
+            self._launch.wait_ready(timeout_s)
+        except (RuntimeError, TimeoutError) as exc:
+            # the reason is in the service's log, which the test's tmp dir hides
+            tail = "\n".join(self.log_text().splitlines()[-LOG_TAIL_LINES:])
+            raise type(exc)(f"{exc}\n--- last lines of {self.log_path.name}:\n{tail}") from exc
         self.grpc_port, self.metrics_port = self._launch.grpc_port, self._launch.metrics_port
         return self
 

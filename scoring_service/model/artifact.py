@@ -24,6 +24,7 @@ from scoring_service.features.owner_context import owner_context
 from scoring_service.features.state import FloatArray
 from scoring_service.model.errors import ModelInputError
 from scoring_service.model.fastpath import compile_model
+from scoring_service.model.signals import is_signal_model, predict_signals
 from scoring_service.tiers import DEFAULT_TIER_THRESHOLDS, assign_tiers, trends
 
 CHUNK = 2048
@@ -84,7 +85,11 @@ class ScoringModel:
         # the service asks for contact within `serving_days` (docs/model.md).
         self.serving_horizon_days: float | None = horizon["serving_days"] if horizon else None
         self._threads = ThreadpoolController()
-        self._fast = compile_model(estimator)
+        # A signal model (scoring_service.model.signals) is a dict; the trees it may
+        # read (the shipped model's, as one input) are its `base`.
+        self.signal_model: dict[str, Any] | None = estimator if is_signal_model(estimator) else None
+        self._trees = estimator if self.signal_model is None else self.signal_model.get("base")
+        self._fast = compile_model(self._trees) if self._trees is not None else None
 
     # --- scores ---------------------------------------------------------------
     def owner_context(self, states: FloatArray, as_of: float) -> FloatArray:
@@ -117,13 +122,25 @@ class ScoringModel:
         scores = np.empty(len(states))
         for lo in range(0, len(states), CHUNK):
             hi = lo + CHUNK
-            xt = model_input_columns(states[lo:hi], as_of, context[lo:hi], self._days(horizon_days))
-            scores[lo : lo + CHUNK] = self._predict(xt)
+            scores[lo:hi] = self._score_chunk(states[lo:hi], as_of, context[lo:hi], horizon_days)
         return scores
+
+    def _score_chunk(
+        self, states: FloatArray, as_of: float, context: FloatArray, horizon_days: float | None
+    ) -> FloatArray:
+        def trees() -> FloatArray:
+            xt = model_input_columns(states, as_of, context, self._days(horizon_days))
+            return self._predict(xt)
+
+        if self.signal_model is None:
+            return trees()
+        return predict_signals(self.signal_model, states, as_of, trees)
 
     def score_features(self, x: FloatArray) -> FloatArray:
         """Scores from `MODEL_FEATURES` columns, one row each (explanations perturb these),
-        at the serving horizon."""
+        at the serving horizon. A signal model reads states, not these columns."""
+        if self.signal_model is not None:
+            raise TypeError("a signal model scores states (score), not feature columns")
         return self._predict(self._with_horizon(np.ascontiguousarray(x.T), None))
 
     def _days(self, horizon_days: float | None) -> float | None:
@@ -142,7 +159,7 @@ class ScoringModel:
         if self._fast is not None and not np.isnan(xt).any():
             return np.clip(self._fast.proba(xt), 0.0, 1.0)
         with self._threads.limit(limits=1, user_api="openmp"):
-            proba = self.estimator.predict_proba(np.asfortranarray(xt.T))[:, 1]
+            proba = self._trees.predict_proba(np.asfortranarray(xt.T))[:, 1]
         return np.clip(np.asarray(proba, dtype=np.float64), 0.0, 1.0)
 
     def tiers(self, scores: FloatArray, states: FloatArray) -> np.ndarray:

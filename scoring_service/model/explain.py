@@ -35,6 +35,7 @@ from scoring_service.features.state import (
     decayed_index,
     totals_index,
 )
+from scoring_service.model.signals import DESCRIPTIONS, weights
 from scoring_service.words import days_ago
 from vinculo.domain import Kind
 from vinculo.v1 import events_pb2 as pb
@@ -89,6 +90,8 @@ def effects(
     totals by that row's part only."""
     if context is None:
         context = owner_context(states, as_of)
+    if model.signal_model is not None:
+        return _kind_effects(model, states, as_of, context)
     base = model_input_columns(states, as_of, context).T
     variants = []
     for select in _FEATURE_GROUPS.values():
@@ -105,6 +108,33 @@ def effects(
     scores = model.score_features(np.vstack([base, *variants])).reshape(len(variants) + 1, -1)
     names = [*_FEATURE_GROUPS, *_KIND_GROUPS]
     return {name: scores[0] - scores[i + 1] for i, name in enumerate(names)}
+
+
+def _kind_effects(
+    model: ScoringModel, states: FloatArray, as_of: float, context: FloatArray
+) -> dict[str, FloatArray]:
+    """A signal model reads the state, not feature columns: only the kind groups
+    (removed from the state itself) have an effect to measure, in one scoring call."""
+    variants, contexts = [states], [context]
+    for kind in _KIND_GROUPS.values():
+        stripped = _without_kind(states, kind)
+        variants.append(stripped)
+        contexts.append(context_after_change(context, states, stripped, as_of))
+    scores = model.score(np.vstack(variants), as_of, np.vstack(contexts))
+    scores = scores.reshape(len(variants), -1)
+    return {name: scores[0] - scores[i + 1] for i, name in enumerate(_KIND_GROUPS)}
+
+
+def _signal_sentence(model: ScoringModel) -> list[str]:
+    """What a signal model scores by, said once per explanation."""
+    if model.signal_model is None:
+        return []
+    if model.signal_model.get("kind") == "refined":
+        return ["scored by the shipped model, adjusted by your labels"]
+    used = [name for name, coef in weights(model.signal_model).items() if coef != 0.0]
+    if len(used) == 1:
+        return [f"scored by one signal your labels chose: {DESCRIPTIONS[used[0]]}"]
+    return ["scored by a mix your labels chose, led by " + DESCRIPTIONS[used[0]]]
 
 
 def explain(
@@ -129,6 +159,7 @@ def explain(
             words.append(_FEEDBACK_WORDS[label])
         if one_sided[i]:  # it caps the tier (ScoringModel.tiers), so always say it
             words.append("only you write")
+        words += _signal_sentence(model)
         order = np.argsort(-np.abs(matrix[i]))
         for j in order[:top]:
             sentence = _sentence(names[j], row, decayed[i], as_of)

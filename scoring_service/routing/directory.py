@@ -44,6 +44,7 @@ class PartitionDirectory:
         self._listeners: list[Callable[[bool], None]] = []
         self._served_before: set[int] = set()
         self._was_ready = False
+        self._left = False  # stopping: answers nothing any more (`left_group`)
 
     def on_readiness(self, listener: Callable[[bool], None]) -> None:
         """Called with `is_ready()` whenever it changes (the health status follows it)."""
@@ -66,6 +67,20 @@ class PartitionDirectory:
             # Until the new assignment, what was served here still is (a read slightly
             # behind beats none: the group may be waiting for a broker to come back).
             self._served_before = set(self._ready)
+            self._held.clear()
+            self._ready.clear()
+            self._targets.clear()
+            self._committed.clear()
+            self._changed()
+
+    def left_group(self) -> None:
+        """A clean stop, before the consumer leaves the group: from then on this instance
+        answers no partition here (the next holder may be consuming it already, so this
+        store falls behind); calls answer UNAVAILABLE at once, to be retried elsewhere."""
+        with self._lock:
+            self._left = True
+            self._rebalancing = True
+            self._served_before = set()
             self._held.clear()
             self._ready.clear()
             self._targets.clear()
@@ -127,6 +142,8 @@ class PartitionDirectory:
         deadline = time.monotonic() + wait_s
         with self._lock:
             while True:
+                if self._left:
+                    raise PartitionUnavailable("this scoring instance is stopping")
                 found = self._where(partition)
                 if found is not None and not (here_only and found.address is not None):
                     return found

@@ -218,6 +218,11 @@ def _relay_error(exc: grpc.RpcError, context: grpc.ServicerContext) -> None:
     code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
     details = exc.details() if hasattr(exc, "details") else str(exc)
     trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
+    if code == grpc.StatusCode.CANCELLED and context.is_active():
+        # Our caller did not cancel: the holder is stopping (gRPC cancels the calls a
+        # stopping server has not handed to a handler yet, grpc/grpc#41785). Retryable.
+        code, details = grpc.StatusCode.UNAVAILABLE, f"the partition's holder stopped ({details})"
+        trailing = ((RETRY_AFTER, RETRY_AFTER_MS),)
     if trailing:
         context.set_trailing_metadata(trailing)
     context.abort(code, details or "")

@@ -9,8 +9,10 @@ not hold an owner's partition forward the call to the one that does.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -18,6 +20,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 from tests.harness import ServiceProcess, wait_until
+from vinculo.partitioning import partition_of
 from vinculo.timestamps import set_seconds
 from vinculo.topics import INTERACTIONS_TOPIC, ensure_topics
 from vinculo.v1 import events_pb2 as ev
@@ -32,7 +35,12 @@ pytestmark = pytest.mark.integration
 OWNERS = 200
 CONTACTS = 5
 T0 = 1_750_000_000.0
+PARTITIONS = 8  # of the interaction topic (publish creates it)
 AS_OF = T0 + 30 * 86_400.0  # pinned, so answers do not move with the clock
+
+
+Ranking = list[tuple[str, float, int, int]]
+Answer = Ranking | str
 
 
 def owner(i: int) -> str:
@@ -57,7 +65,7 @@ def events_of(owners: range) -> Iterator[ev.InteractionEvent]:
 
 
 def publish(bootstrap: str, owners: range) -> int:
-    ensure_topics(bootstrap, 8)
+    ensure_topics(bootstrap, PARTITIONS)
     kafka = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
     sent = 0
     try:
@@ -72,22 +80,24 @@ def publish(bootstrap: str, owners: range) -> int:
     return sent
 
 
-Ranking = list[tuple[str, float, int, int]]
-
-
 def ranking(channel: grpc.Channel, owner_id: str) -> Ranking | str:
     """The owner's whole ranking as of AS_OF (contact, score, tier, events counted), or
     the status code's name on an error: an event lost or counted twice changes it."""
+    return ranking_or_error(channel, owner_id)[0]
+
+
+def ranking_or_error(channel: grpc.Channel, owner_id: str) -> tuple[Answer, str]:
+    """`ranking`, and the error's details (empty when answered)."""
     stub = scoring_pb2_grpc.ScoringServiceStub(channel)
     request = pb.ListRelationshipsRequest(owner_id=owner_id, page_size=100)
     set_seconds(request.as_of, AS_OF)
     try:
         reply = stub.ListRelationships(request, timeout=10)
     except grpc.RpcError as exc:
-        return exc.code().name
+        return exc.code().name, str(exc.details())
     return [
         (r.contact_id, round(r.score, 9), r.tier, _events_counted(r)) for r in reply.relationships
-    ]
+    ], ""
 
 
 def _events_counted(relationship: pb.Relationship) -> int:
@@ -238,9 +248,14 @@ def test_a_new_instance_restores_from_the_changelog_when_the_log_is_gone(
         assert "restored from the changelog" in newcomer.log_text()
 
 
-def _answers(instance: ServiceProcess) -> list[Ranking | str]:
-    with grpc.insecure_channel(instance.address) as channel:
-        return [ranking(channel, owner(i)) for i in range(OWNERS // 2)]
+def _settled_answers(instance: ServiceProcess, owners: int = OWNERS // 2) -> Ranking | None:
+    """The one answer the first `owners` owners all get, once each has its whole
+    ranking, else None."""
+    answers = _answers_of(instance.address, owners)
+    first = answers[0]
+    if isinstance(first, list) and len(first) == CONTACTS and all(a == first for a in answers):
+        return first
+    return None
 
 
 def _topic_exists(bootstrap: str) -> bool:
@@ -269,42 +284,150 @@ def test_a_rolling_restart_under_queries_answers_no_owner_wrong_or_missing(
             timeout_s=60,
             what="the group scored every event",
         )
-        expected = {owner(i): answer for i, answer in enumerate(_answers(instances[0]))}
-        assert all(isinstance(a, list) and len(a) == CONTACTS for a in expected.values())
-        counts = {"answers": 0, "wrong": 0, "not_found": 0, "unavailable": 0}
-        stop = threading.Event()
-
-        def query_load() -> None:
-            channels = [grpc.insecure_channel(i.address) for i in instances]
-            try:
-                n = 0
-                while not stop.is_set():
-                    n += 1
-                    owner_id = owner(n % (OWNERS // 2))
-                    answer = ranking(channels[n % len(channels)], owner_id)
-                    counts["answers"] += 1
-                    if answer == "NOT_FOUND":
-                        counts["not_found"] += 1
-                    elif answer in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
-                        counts["unavailable"] += 1
-                    elif answer != expected[owner_id]:
-                        counts["wrong"] += 1
-            finally:
-                for channel in channels:
-                    channel.close()
-
-        loader = threading.Thread(target=query_load)
-        loader.start()
+        # Every owner got the same events at the same times, so all answer alike: an
+        # owner whose answer differs from the others' was not wholly scored yet.
+        first = wait_until(
+            partial(_settled_answers, instances[0]),
+            timeout_s=60,
+            what="every owner answered, all alike",
+        )
+        expected: dict[str, Answer] = {owner(i): first for i in range(OWNERS // 2)}
+        load = QueryLoad(instances, expected)
+        # Meanwhile the other owners' events arrive, into the same partitions: partitions
+        # move, are restored and caught up while they are being written.
+        publisher = SlowPublisher(broker.bootstrap, range(OWNERS // 2, OWNERS))
+        threads = [threading.Thread(target=load.run), threading.Thread(target=publisher.run)]
+        for thread in threads:
+            thread.start()
         try:
-            for instance in instances:
+            for n, instance in enumerate(instances):
+                load.stopping = n
                 instance.stop()
+                load.stopping = None
                 instance.start()
         finally:
-            stop.set()
-            loader.join(30)
-        print(f"rolling restart under load: {counts}")
-        assert counts["answers"] > 100
-        assert counts["not_found"] == 0 and counts["wrong"] == 0, counts
+            load.stop.set()
+            publisher.stop.set()
+            for thread in threads:
+                thread.join(30)
+        print(f"rolling restart under load: {load.report()}")
+        print(f"published during the restart: {publisher.owners_sent} owners' events")
+        assert load.counts["answers"] > 100
+        failures = load.counts["not_found"] + load.counts["wrong"] + load.counts["error"]
+        assert failures == 0, load.report()
+        # Every owner published during the restart ends up scored exactly once, everywhere.
+        published = OWNERS // 2 + publisher.owners_sent
+        for instance in instances:
+            answers = wait_until(
+                partial(_settled_answers, instance, published),
+                timeout_s=120,
+                what=f"{instance.address} answers all {published} owners alike",
+            )
+            assert answers == first, instance.address
+
+
+class SlowPublisher:
+    """Publishes the owners' events one owner at a time, a few a second, until stopped."""
+
+    PAUSE_S = 0.3
+
+    def __init__(self, bootstrap: str, owners: range) -> None:
+        self._bootstrap = bootstrap
+        self._owners = owners
+        self.stop = threading.Event()
+        self.owners_sent = 0
+
+    def run(self) -> None:
+        kafka = KafkaProducer(bootstrap_servers=self._bootstrap, linger_ms=5)
+        try:
+            for i in self._owners:
+                if self.stop.wait(self.PAUSE_S):
+                    return
+                for event in events_of(range(i, i + 1)):
+                    kafka.send(
+                        INTERACTIONS_TOPIC,
+                        key=event.owner_id.encode(),
+                        value=event.SerializeToString(),
+                    )
+                kafka.flush()
+                self.owners_sent += 1
+        finally:
+            kafka.close()
+
+
+class QueryLoad:
+    """Queries the instances in turn (by their address at the time of each call, so a
+    restarted instance is asked again) and keeps, per instance, what went wrong and the
+    first few samples of it: owner, the answer, and the answer expected."""
+
+    SAMPLES = 5
+
+    def __init__(self, instances: list[ServiceProcess], expected: dict[str, Answer]) -> None:
+        self._instances = instances
+        self._expected = expected
+        self.stop = threading.Event()
+        self.counts = {"answers": 0, "wrong": 0, "error": 0, "not_found": 0, "unavailable": 0}
+        self.per_instance: dict[int, dict[str, int]] = {
+            n: {"answers": 0, "wrong": 0, "error": 0, "not_found": 0, "unavailable": 0}
+            for n in range(len(instances))
+        }
+        self.samples: list[str] = []
+        self.stopping: int | None = None  # the instance being stopped now
+        self.cancelled_by_stop = 0
+
+    def run(self) -> None:
+        channels: dict[str, grpc.Channel] = {}
+        try:
+            n = 0
+            while not self.stop.is_set():
+                n += 1
+                index = n % len(self._instances)
+                address = self._instances[index].address
+                if address not in channels:
+                    channels[address] = grpc.insecure_channel(address)
+                owner_id = owner(n % (OWNERS // 2))
+                started, stopping = time.monotonic(), self.stopping
+                answer, details = ranking_or_error(channels[address], owner_id)
+                if answer == "CANCELLED" and index in (stopping, self.stopping):
+                    # gRPC cancels the calls a stopping server has not handed to a handler
+                    # yet (grpc/grpc#41785): that instance is going away, not answering.
+                    answer = "CANCELLED_BY_STOP"
+                self._count(index, owner_id, answer, details, time.monotonic() - started)
+        finally:
+            for channel in channels.values():
+                channel.close()
+
+    def _count(
+        self, index: int, owner_id: str, answer: Answer, details: str, took_s: float
+    ) -> None:
+        kind = "answers"
+        if answer == "NOT_FOUND":
+            kind = "not_found"
+        elif answer in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED_BY_STOP"):
+            kind = "unavailable"
+        elif isinstance(answer, str):
+            kind = "error"  # another status code: a failure too, but not a wrong ranking
+        elif answer != self._expected[owner_id]:
+            kind = "wrong"
+        self.cancelled_by_stop += answer == "CANCELLED_BY_STOP"
+        for counts in (self.counts, self.per_instance[index]):
+            counts["answers"] += 1
+            if kind != "answers":
+                counts[kind] += 1
+        if kind in ("wrong", "not_found", "error") and len(self.samples) < self.SAMPLES:
+            self.samples.append(
+                f"{owner_id} (partition {partition_of(owner_id, PARTITIONS)}) asked "
+                f"instance-{index} at {time.strftime('%H:%M:%S')} ({took_s:.2f} s): "
+                f"answered {answer!r} {details}, expected {self._expected[owner_id]!r}"
+            )
+
+    def report(self) -> str:
+        lines = [
+            f"total {self.counts}, of the unavailable {self.cancelled_by_stop} CANCELLED by"
+            " the instance being stopped"
+        ]
+        lines += [f"instance-{n}: {counts}" for n, counts in self.per_instance.items()]
+        return "\n".join(lines + self.samples)
 
 
 def test_vinculo_up_runs_several_scoring_instances_that_answer_alike(tmp_path: Path) -> None:

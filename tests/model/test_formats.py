@@ -63,7 +63,8 @@ def test_relative_snap_times_are_still_read(tmp_path: Path) -> None:
 def test_bad_lines_name_the_accepted_layouts(tmp_path: Path) -> None:
     signed = _windows(tmp_path / "signed.csv", ["6,2,4,1289241911", "6,5,2,1289241941"])
     with pytest.raises(ModelInputError, match="is not SNAP 'SRC DST UNIXTIME'") as refused:
-        list(read_events(signed))
+        list(read_events(signed, "snap"))
+    assert "snap-signed: 'SRC,DST,RATING,TIME'" in str(refused.value)
     assert "sociopatterns: 't i j [Ci Cj]'" in str(refused.value)
     broken = _windows(tmp_path / "hs.txt", [f"{T0} 454 640 MP"])
     with pytest.raises(ModelInputError, match=r"hs.txt:1: 4 fields; expected SocioPatterns"):

@@ -64,3 +64,17 @@ def test_no_outer_fold_person_takes_part_in_its_choice() -> None:
         fold_people = {a for (a, _), o in zip(keys, owner, strict=True) if o == f}
         for fitted in seen[f * per_fold : (f + 1) * per_fold]:
             assert not fitted & fold_people
+
+
+def test_too_few_of_an_outcome_keeps_the_shipped_order() -> None:
+    keys, signal = _pairs(seed=7)
+    y = np.zeros(len(keys), dtype=np.int64)
+    y[np.argsort(-signal)[: candidates.MIN_CLASS_ROWS - 1]] = 1  # a perfect signal, few positives
+    shipped = np.random.default_rng(8).normal(size=len(keys))
+    found = candidates.candidates(y, {"strong": signal, "shipped": shipped}, None)
+    everyone = np.ones(len(keys), dtype=bool)
+    assert candidates.choose(y, keys, everyone, found, 0) == "shipped"
+    as_is = found["shipped"](everyone)(everyone)  # the shipped scores, never refitted
+    assert np.allclose(as_is, 1.0 / (1.0 + np.exp(-shipped)))
+    y[np.argsort(-signal)[: candidates.MIN_CLASS_ROWS]] = 1  # enough to judge: the signal wins
+    assert candidates.choose(y, keys, everyone, found, 0) == "signal:strong"

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from scoring_service.model.errors import ModelInputError
-from vinculo_apps.arguments import instant, missing_directory
+from vinculo_apps.arguments import instant, missing_directory, positive_int
 from vinculo_apps.training.dataset import EventLog
 from vinculo_apps.training.loaders import FORMATS
 
@@ -26,7 +26,8 @@ def add_event_arguments(parser: argparse.ArgumentParser) -> None:
         "--format",
         choices=FORMATS,
         default="auto",
-        help="snap (SRC DST UNIXTIME), copenhagen (calls.csv/sms.csv), jsonl, csv, "
+        help="snap (SRC DST UNIXTIME), snap-signed (SRC,DST,RATING,TIME), copenhagen "
+        "(calls.csv/sms.csv), jsonl, csv, "
         "sociopatterns (t i j [Ci Cj]); auto: per file",
     )
     parser.add_argument(
@@ -50,6 +51,13 @@ def add_event_arguments(parser: argparse.ArgumentParser) -> None:
         "seconds); "
         "default: after the last event",
     )
+
+
+def fold_count(text: str) -> int:
+    folds = positive_int(text)
+    if folds < 2:
+        raise argparse.ArgumentTypeError(f"{folds}: cross-validation needs at least 2 folds")
+    return folds
 
 
 def load_log(args: argparse.Namespace) -> EventLog:

@@ -21,6 +21,7 @@ from vinculo_apps.training import pipeline
 from vinculo_apps.training.cli_common import (
     add_event_arguments,
     as_of,
+    fold_count,
     input_errors,
     load_log,
     require_directory,
@@ -35,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model", type=Path, metavar="MODEL", help="score with this model instead of training"
     )
     parser.add_argument(
-        "--folds", type=_folds, default=5, help="labels task: person-grouped folds (at least 2)"
+        "--folds", type=fold_count, default=5, help="labels task: person-grouped folds (at least 2)"
     )
     parser.add_argument(
         "--validation",
@@ -55,13 +56,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--comparison-png", type=Path, metavar="FILE", help="model vs baselines chart"
     )
-
-
-def _folds(text: str) -> int:
-    folds = positive_int(text)
-    if folds < 2:
-        raise argparse.ArgumentTypeError(f"{folds}: cross-validation needs at least 2 folds")
-    return folds
 
 
 def run(args: argparse.Namespace) -> int:

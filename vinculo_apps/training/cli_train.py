@@ -13,10 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from vinculo_apps.training import pipeline
+from vinculo_apps.arguments import positive_int
+from vinculo_apps.training import no_regret, pipeline
 from vinculo_apps.training.cli_common import (
     add_event_arguments,
     as_of,
+    fold_count,
     input_errors,
     load_log,
     require_directory,
@@ -38,6 +40,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="train on the earlier windows, keep the last 20%% for evaluate",
     )
+    parser.add_argument(
+        "--folds",
+        type=fold_count,
+        default=5,
+        help="labels task: outer person-grouped folds of the nested choice (at least 2)",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=positive_int,
+        default=1,
+        help="labels task: deal people into folds again with seeds 1..N-1 and print the "
+        "nested choice's AUC per seed",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,13 +60,20 @@ def run(args: argparse.Namespace) -> int:
         require_directory("--out", args.out)
         log = load_log(args)
         if args.labels:
-            model = pipeline.train_labels(
-                log, args.labels, as_of(args, log), args.version, args.directed
+            model = no_regret.train_labels(
+                log,
+                args.labels,
+                as_of(args, log),
+                args.version,
+                args.directed,
+                args.folds,
+                args.seeds,
             )
         else:
             cuts = pipeline.TRAIN_CUTS if args.holdout else LATEST_CUTS
             model = pipeline.train_future(log, args.version, cuts=cuts)
         model.save(args.out)
+    no_regret.print_summary(model)
     meta = model.metadata
     print(
         f"wrote {args.out}: version {model.version}, family {meta['family']} "

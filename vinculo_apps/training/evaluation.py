@@ -12,39 +12,18 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from scoring_service.features.state import (
-    HALF_LIVES_DAYS,
-    IN,
-    N_KINDS,
-    OUT,
-    TOTALS_SIZE,
-    TOTALS_START,
-    FloatArray,
-    S,
-    decayed_counts,
-)
+from scoring_service.features.state import FloatArray
+from scoring_service.model.signals import BASELINES as BASELINES
+from scoring_service.model.signals import raw_signals
 
-# contact_seconds: seconds on calls and met in person (state schema 4), the single
+# The baselines are the signals a served signal model reads (scoring_service.model.signals);
+# contact_seconds, seconds on calls and met in person (state schema 4), is the single
 # signal issue 15 names for face-to-face data.
-BASELINES = ("count", "recency", "decay_7d", "decay_30d", "reciprocity", "contact_seconds")
 ECE_BINS = 10
 
 
 def baseline_scores(states: FloatArray, as_of: float) -> dict[str, FloatArray]:
-    totals = states[:, TOTALS_START : TOTALS_START + TOTALS_SIZE].reshape(-1, N_KINDS, 3)
-    decayed = decayed_counts(states, as_of).sum(axis=1)  # (n, dirs, horizons)
-    out = (totals[:, :, 0] + totals[:, :, 2]).sum(axis=1)
-    inbound = (totals[:, :, 1] + totals[:, :, 2]).sum(axis=1)
-    return {
-        "count": states[:, S["EVENT_COUNT"]],
-        "recency": states[:, S["LAST_TIME"]],  # later last interaction ranks higher
-        "decay_7d": decayed[:, OUT, HALF_LIVES_DAYS.index(7.0)]
-        + decayed[:, IN, HALF_LIVES_DAYS.index(7.0)],
-        "decay_30d": decayed[:, OUT, HALF_LIVES_DAYS.index(30.0)]
-        + decayed[:, IN, HALF_LIVES_DAYS.index(30.0)],
-        "reciprocity": np.minimum(out, inbound),
-        "contact_seconds": states[:, S["CALL_SECONDS"]] + states[:, S["MEETING_SECONDS"]],
-    }
+    return raw_signals(states, as_of)
 
 
 def auc(y: np.ndarray, scores: FloatArray) -> float | None:

@@ -27,7 +27,11 @@ SIZES = (25, 50, 100, 200, 400, 800, 1600)
 
 
 def curve(
-    events: list[Path], labels: Path, seeds: int = 3, folds: int = 5
+    events: list[Path],
+    labels: Path,
+    seeds: int = 3,
+    folds: int = 5,
+    sizes: tuple[int, ...] = SIZES,
 ) -> list[tuple[int, float, float]]:
     """(labelled pairs, mean AUC margin of the labels model over the shipped model,
     share of draws where it is ahead) per size the pool can give."""
@@ -41,7 +45,7 @@ def curve(
     pair = np.array([ids.setdefault(unordered(*k), len(ids)) for k in keys])
     people = sorted({p for k in keys for p in k})
     result = []
-    for n in SIZES:
+    for n in sizes:
         margins = []
         for seed in range(seeds):
             owner, contact = candidates._folds_of(keys, people, folds, seed)
@@ -69,9 +73,12 @@ def main() -> None:
     parser.add_argument("--events", type=Path, nargs="+", required=True)
     parser.add_argument("--labels", type=Path, required=True)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     args = parser.parse_args()
     print(f"{'pairs':>6} {'margin':>8} {'ahead':>6}")
-    for n, margin, ahead in curve(list(args.events), args.labels, args.seeds):
+    for n, margin, ahead in curve(
+        list(args.events), args.labels, args.seeds, sizes=tuple(args.sizes)
+    ):
         print(f"{n:6d} {margin:+8.4f} {ahead:6.0%}")
 
 

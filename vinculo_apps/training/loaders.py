@@ -23,10 +23,11 @@ from vinculo.validation import MIN_TIME_SECONDS, event_time, to_interaction
 from vinculo_apps.importers import files
 from vinculo_apps.importers.common import SkipLog
 
-FORMATS = ("auto", "snap", "copenhagen", "jsonl", "csv", "sociopatterns")
+FORMATS = ("auto", "snap", "snap-signed", "copenhagen", "jsonl", "csv", "sociopatterns")
 # What each --format reads, for error messages that name the accepted layouts.
 LAYOUTS = (
     "snap: 'SRC DST UNIXTIME' lines",
+    "snap-signed: 'SRC,DST,RATING,TIME' lines",
     "copenhagen: calls.csv or sms.csv of the Copenhagen Networks Study",
     "jsonl/csv: the project's own event records",
     "sociopatterns: 't i j [Ci Cj]' face-to-face contact windows",
@@ -47,7 +48,9 @@ def open_text(path: Path) -> IO[str]:
 
 
 def detect_format(path: Path) -> str:
-    """'jsonl' when the first line is a JSON object, 'copenhagen' for its headers, else 'snap'."""
+    """'jsonl' when the first line is a JSON object, 'copenhagen' for its headers,
+    'sociopatterns' for five fields, 'snap-signed' for four comma-separated numbers,
+    else 'snap'."""
     with open_text(path) as handle:
         first = handle.readline().strip()
     if first.startswith("{"):
@@ -58,6 +61,10 @@ def detect_format(path: Path) -> str:
         return "csv"
     if len(first.split()) == 5:
         return "sociopatterns"  # t i j Ci Cj: the classes are not numbers
+    from vinculo_apps.training.snap_signed import looks_signed
+
+    if looks_signed(first):
+        return "snap-signed"
     return "snap"
 
 
@@ -73,6 +80,10 @@ def read_events(path: Path, fmt: str = "auto") -> Iterator[PairEvent]:
         from vinculo_apps.training.sociopatterns import read_sociopatterns
 
         return read_sociopatterns(path)
+    if fmt == "snap-signed":
+        from vinculo_apps.training.snap_signed import read_snap_signed
+
+        return read_snap_signed(path)
     raise ModelInputError(
         f"unknown event format {fmt!r}; expected one of {', '.join(FORMATS)} ({'; '.join(LAYOUTS)})"
     )

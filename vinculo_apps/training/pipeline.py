@@ -307,16 +307,24 @@ def labelled_rows(log: EventLog, labels: Path, as_of: float, directed: bool = Fa
 def train_labels(
     log: EventLog, labels: Path, as_of: float, version: str = "", directed: bool = False
 ) -> ScoringModel:
+    """The boosted trees on every label (`no_regret.train_labels` chooses among more)."""
     rows = labelled_rows(log, labels, as_of, directed)
     rows.recent = True
-    meta = {
+    return fit_model([rows], labels_metadata(log, labels, as_of), labels_version(as_of, version))
+
+
+def labels_metadata(log: EventLog, labels: Path, as_of: float) -> dict[str, Any]:
+    return {
         "task": "labels",
         "label": LABELS_LABEL,
         "labels_file": labels.name,
         "labels_sha256": _sha256(labels),
         "training_span": {"start": _iso(log.span[0]), "as_of": _iso(as_of)},
     }
-    return fit_model([rows], meta, version or f"labels-{_iso(as_of)[:10]}")
+
+
+def labels_version(as_of: float, version: str = "") -> str:
+    return version or f"labels-{_iso(as_of)[:10]}"
 
 
 def evaluate_labels(
@@ -371,12 +379,9 @@ def evaluate_labels(
     return {"task": "labels", "split": split, **result}
 
 
-def _nested(
-    rows: Rows, context: FloatArray, as_of: float, folds: int, seeds: int
-) -> tuple[FloatArray, list[str], dict[str, list[float]]]:
-    """Nested CV scores and choices of seed 0, and the AUC and ECE of every seed's deal."""
-    states, y = rows.snapshot.states, rows.y
-    shipped = load_default_model().score(states, as_of, context)
+def boosted_fitter(rows: Rows, context: FloatArray) -> candidates.Fitter:
+    """The boosted trees as a nested-choice candidate: fitted on a mask of `rows`."""
+    states, y, as_of = rows.snapshot.states, rows.y, rows.snapshot.as_of
 
     def fit_boosted(train: np.ndarray) -> Callable[[np.ndarray], FloatArray]:
         keys = [k for k, t in zip(rows.snapshot.keys, train, strict=True) if t]
@@ -386,7 +391,18 @@ def _nested(
         fitted = fit_model([part], {}, "cv")
         return lambda test: fitted.score(states[test], as_of, context[test])
 
-    found = candidates.candidates(y, candidates.signals(states, as_of, shipped), fit_boosted)
+    return fit_boosted
+
+
+def _nested(
+    rows: Rows, context: FloatArray, as_of: float, folds: int, seeds: int
+) -> tuple[FloatArray, list[str], dict[str, list[float]]]:
+    """Nested CV scores and choices of seed 0, and the AUC and ECE of every seed's deal."""
+    states, y = rows.snapshot.states, rows.y
+    shipped = load_default_model().score(states, as_of, context)
+    found = candidates.candidates(
+        y, candidates.signals(states, as_of, shipped), boosted_fitter(rows, context)
+    )
     runs = [candidates.nested_scores(y, rows.snapshot.keys, found, folds, s) for s in range(seeds)]
     per_seed = [metrics(y, scores, probabilities=True) for scores, _ in runs]
     spread = {m: [float(r[m]) for r in per_seed] for m in ("auc", "ece")} if seeds > 1 else {}
