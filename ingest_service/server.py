@@ -40,7 +40,8 @@ from ingest_service.stream_idle import IdleStreams
 from ingest_service.stream_limits import StreamLimitInterceptor, StreamSlots, caller_of
 from vinculo import logs
 from vinculo import settings as settings_mod
-from vinculo.grpc_server import ServiceServer, start_metrics_http
+from vinculo.grpc_aio_server import AioServiceServer
+from vinculo.grpc_server import start_metrics_http
 from vinculo.ready import remove_ready_file, write_ready_file
 from vinculo.security.kafka_check import KafkaCredentialsRejected, check_kafka_credentials
 from vinculo.security.settings import build_authenticator, build_server_security
@@ -142,13 +143,12 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
     processor = BatchProcessor(publisher, recent, metrics, settings.max_batch)
     slots = StreamSlots(settings.max_streams, settings.max_streams_per_caller)
     idle = IdleStreams(settings.stream_idle_timeout_s)
-    server = ServiceServer(
+    server = AioServiceServer(
         registry,
-        # grpcio's synchronous server takes a pool thread for a call as soon as its
-        # headers arrive and holds it until the request message has arrived: 16 calls
-        # whose client sent half a message (slowloris) held every worker, and
-        # PublishEvents and health timed out (docs/decisions/0012-ingest-streams.md).
-        max_workers=settings.max_workers + settings.waiting_calls,
+        # grpc.aio: a call whose request is still arriving holds no thread (grpcio's
+        # synchronous server held one each: 16, then ~1,000 half-sent calls stopped
+        # every producer and health; docs/decisions/0012-ingest-streams.md).
+        max_workers=settings.max_workers,
         interceptors=[StreamLimitInterceptor(slots, idle), *_rate_limit(settings)],
         security=build_server_security(settings),
     )

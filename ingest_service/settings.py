@@ -45,12 +45,10 @@ class IngestSettings(ServerSecuritySettings, KafkaClientSettings):
     dedupe_window: int = setting(
         200_000, "VINCULO_INGEST_DEDUPE_WINDOW", "recent (owner, event_id) pairs remembered"
     )
-    max_workers: int = setting(16, "VINCULO_INGEST_WORKERS", "gRPC worker threads")
-    waiting_calls: int = setting(
-        1000,
-        "VINCULO_INGEST_WAITING_CALLS",
-        "threads on top of the workers for calls whose request has not fully arrived"
-        " (grpcio holds one per such call); made only when needed",
+    max_workers: int = setting(
+        16,
+        "VINCULO_INGEST_WORKERS",
+        "threads that run gRPC calls once their request has arrived (grpc.aio takes the calls)",
     )
     outbox: bool = setting(
         True,
@@ -126,8 +124,6 @@ class IngestSettings(ServerSecuritySettings, KafkaClientSettings):
                 f"max_streams: must be in 1..{self.max_workers - 2} (workers - 2, kept for"
                 f" PublishEvents and health), not {self.max_streams}"
             )
-        if self.waiting_calls < 0:
-            raise SettingsError("waiting_calls: must not be negative")
         if self.max_streams_per_caller < 1:
             raise SettingsError("max_streams_per_caller: must be at least 1")
         if self.stream_idle_timeout_s < 0:

@@ -1,8 +1,8 @@
 """Closing streams whose client sends nothing, so that idle streams give their threads back.
 
-The ingest server is grpcio's synchronous server: a stream's handler runs on a
-worker thread and, while it waits for the client's next message, that thread
-is blocked (measured: one thread per open stream, idle or not, and nothing
+A stream's handler is synchronous code run on a worker thread (under grpc.aio,
+through vinculo.grpc_aio_bridge) and, while it waits for the client's next
+message, that thread is blocked (measured: one thread per open stream, idle or not, and nothing
 else; see docs/decisions/0012-ingest-streams.md). The stream bounds
 (ingest_service.stream_limits) keep workers free for unary calls and health;
 this module frees the threads themselves: one watchdog thread for all streams

@@ -1,9 +1,10 @@
 """Bounds on open client streams, so that streams cannot take every worker thread.
 
-The ingest server runs calls on a pool of worker threads, and an open
-StreamEvents call holds one for as long as the client keeps it open, idle or
-not. Sixteen idle streams used to take all sixteen workers: PublishEvents and
-the health check then waited until a stream closed. This interceptor admits at
+The ingest server runs its calls' handlers on a pool of worker threads (grpc.aio
+takes the calls; vinculo.grpc_aio_bridge), and an open StreamEvents call holds
+one for as long as the client keeps it open, idle or not. Sixteen idle streams
+used to take all sixteen workers: PublishEvents and the health check then
+waited until a stream closed. This interceptor admits at
 most `per_caller` open streams from one caller (one client address) and
 `total` in all; the one over a limit is answered RESOURCE_EXHAUSTED naming the
 limit and its setting. With `total` below the worker count, the remaining

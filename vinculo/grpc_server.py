@@ -63,12 +63,12 @@ class ServiceServer:
         self._bound: int | None = None
         self.metrics = GrpcMetrics(registry)
         self._security = security or ServerSecurity()
-        self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        self._server = self._new_server(
+            max_workers,
             # Metrics first: they see every call, also one a later interceptor answers
             # (the decode guard's INVALID_ARGUMENT, auth refusing it, a limit). Then the
             # decode guard, then auth: later ones know the request is whole and the caller known.
-            interceptors=[
+            [
                 MetricsInterceptor(self.metrics),
                 RequestLogInterceptor(),
                 DecodeGuardInterceptor(),
@@ -76,10 +76,23 @@ class ServiceServer:
                 *interceptors,
             ],
             # A port in use must fail loudly.
-            options=[("grpc.so_reuseport", 0), *self._security.options],
+            [("grpc.so_reuseport", 0), *self._security.options],
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         self.metrics.initialize(health.SERVICE_NAME)
+
+    def _new_server(
+        self,
+        max_workers: int,
+        interceptors: Sequence[grpc.ServerInterceptor],
+        options: Sequence[tuple[str, Any]],
+    ) -> Any:
+        """grpcio's synchronous server (vinculo.grpc_aio_server overrides it with grpc.aio)."""
+        return grpc.server(
+            futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+            interceptors=interceptors,
+            options=options,
+        )
 
     def add(self, register: Callable[[Any, grpc.Server], None], servicer: Any, name: str) -> None:
         """register: a generated add_XServicer_to_server; name: the full service name."""
