@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
+from collections.abc import Callable
 from concurrent import futures
 from typing import Any
 
@@ -25,22 +26,22 @@ def _identity(data: bytes) -> bytes:
     return data
 
 
-def make_server(port: int, payload: bytes, workers: int, host: str = "127.0.0.1") -> Any:
-    """A started echo server bound to host:port (0 = any free port); returns (server, port)."""
+Answer = Callable[[bytes, grpc.ServicerContext], bytes]
 
-    def echo(request: bytes, context: grpc.ServicerContext) -> bytes:
-        return payload
 
+def serve_bytes(answer: Answer, port: int, workers: int, host: str, name: str) -> tuple[Any, int]:
+    """A started sync server on host:port (0 = any free port) whose one method, Echo,
+    answers raw bytes with `answer`; returns (server, bound port)."""
     handler = grpc.method_handlers_generic_handler(
         "bench.v1.Echo",
         {
             "Echo": grpc.unary_unary_rpc_method_handler(
-                echo, request_deserializer=_identity, response_serializer=_identity
+                answer, request_deserializer=_identity, response_serializer=_identity
             )
         },
     )
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="echo"),
+        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name),
         handlers=[handler],
         options=[("grpc.so_reuseport", 0)],
     )
@@ -51,6 +52,24 @@ def make_server(port: int, payload: bytes, workers: int, host: str = "127.0.0.1"
     return server, int(bound)
 
 
+def make_server(port: int, payload: bytes, workers: int, host: str = "127.0.0.1") -> Any:
+    """A started echo server bound to host:port (0 = any free port); returns (server, port)."""
+
+    def echo(request: bytes, context: grpc.ServicerContext) -> bytes:
+        return payload
+
+    return serve_bytes(echo, port, workers, host, "echo")
+
+
+def serve_until_signalled(server: Any) -> None:
+    """Block until SIGTERM or SIGINT, then stop `server` with a 1 s grace."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    server.stop(1).wait()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
@@ -59,11 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with open(args.response_file, "rb") as payload:
         server, _ = make_server(args.port, payload.read(), args.workers)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
-    server.stop(1).wait()
+    serve_until_signalled(server)
 
 
 if __name__ == "__main__":

@@ -12,14 +12,11 @@ costs (bench.scale_out). Run as its own process: `python -m bench.echo_hop
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
-from concurrent import futures
 from typing import Any
 
 import grpc
 
-from bench.echo import METHOD
+from bench.echo import METHOD, serve_bytes, serve_until_signalled
 
 
 def _identity(data: bytes) -> bytes:
@@ -40,24 +37,8 @@ def make_hop(
         answer: bytes = onward(request, timeout=context.time_remaining())
         return answer
 
-    handler = grpc.method_handlers_generic_handler(
-        "bench.v1.Echo",
-        {
-            "Echo": grpc.unary_unary_rpc_method_handler(
-                hop, request_deserializer=_identity, response_serializer=_identity
-            )
-        },
-    )
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hop"),
-        handlers=[handler],
-        options=[("grpc.so_reuseport", 0)],
-    )
-    bound = server.add_insecure_port(f"{host}:{port}")
-    if bound == 0:
-        raise OSError(f"cannot listen on {host}:{port}")
-    server.start()
-    return server, int(bound), channel
+    server, bound = serve_bytes(hop, port, workers, host, "hop")
+    return server, bound, channel
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -67,11 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=16)
     args = parser.parse_args(argv)
     server, _, channel = make_hop(args.port, args.target, args.workers)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
-    server.stop(1).wait()
+    serve_until_signalled(server)
     channel.close()
 
 
