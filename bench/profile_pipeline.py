@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
             spies = []
             if args.py_spy is not None:
                 args.py_spy.mkdir(parents=True, exist_ok=True)
-                spies = [_spy(args.py_spy, n, s.ps.pid, args.gil) for n, s in stack.services().items()]
+                spies = [
+                    _spy(args.py_spy, n, s.ps.pid, args.gil) for n, s in stack.services().items()
+                ]
                 time.sleep(1.0)
             flow, flow_cpu = cpu.cpu_spent(
                 processes, lambda: pipeline.throughput(ingest, scoring, events, QUICK.clients)
@@ -83,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"({stack_us / raw_total:.2f}x)")  # fmt: skip
             lag_zero = lambda: scoring.metric("vinculo_scoring_consumer_lag") == 0  # noqa: E731
             wait_until(lag_zero, 60, 0.2, "consumer lag 0")
-            time.sleep(2.0)
             services = {n: p for n, p in processes.items() if n in stack.services()}
+            cpu.settle(services)
             names = {n: _thread_names(p.pid) for n, p in services.items()}
             before = {n: _thread_cpu(p.pid, names[n]) for n, p in services.items()}
             idle = cpu.idle_cpu_percent(services, args.idle_s)

@@ -37,6 +37,7 @@ from scoring_service.routing.changelog_format import (
     is_batch_end,
     read_record,
 )
+from scoring_service.routing.changelog_send import Appender
 from scoring_service.store import Batch, RelationshipKey
 from vinculo.partitioning import partition_of
 
@@ -67,6 +68,7 @@ class ChangelogWriter:
             batch_size=512 * 1024,
             **client,
         )
+        self._appender = Appender(self._producer, topic)
 
     def close(self) -> None:
         self._producer.close()
@@ -84,10 +86,9 @@ class ChangelogWriter:
         `stored_profiles`: the store's profiles of the batch's relationships."""
         if not batch.offsets:
             return
-        send, topic = self._producer.send, self.topic
-        records = batch_records(batch, log_id, self._partitions, stored_profiles or {})
-        for p, key, value in records:
-            send(topic, key=key, value=value, partition=p)
+        append = self._appender.append
+        for p, key, value in batch_records(batch, log_id, self._partitions, stored_profiles or {}):
+            append(p, key, value)
         self._producer.flush()
 
     def forget(self, relationships: list[RelationshipKey], seen: list[tuple[str, str]]) -> None:
@@ -97,7 +98,7 @@ class ChangelogWriter:
             for owner, second in keys:
                 key = kind + f"{owner}{SEP}{second}".encode()
                 p = partition_of(owner, self._partitions)
-                self._producer.send(self.topic, key=key, value=None, partition=p)
+                self._appender.append(p, key, None)
         self._producer.flush()
 
 
