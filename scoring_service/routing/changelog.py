@@ -37,8 +37,8 @@ from scoring_service.routing.changelog_format import (
     is_batch_end,
     read_record,
 )
-from scoring_service.routing.changelog_send import Appender
 from scoring_service.store import Batch, RelationshipKey
+from vinculo.kafka_append import Appender
 from vinculo.partitioning import partition_of
 
 __all__ = [
@@ -88,7 +88,7 @@ class ChangelogWriter:
             return
         append = self._appender.append
         for p, key, value in batch_records(batch, log_id, self._partitions, stored_profiles or {}):
-            append(p, key, value)
+            append(key, value, p)
         self._producer.flush()
 
     def forget(self, relationships: list[RelationshipKey], seen: list[tuple[str, str]]) -> None:
@@ -98,7 +98,7 @@ class ChangelogWriter:
             for owner, second in keys:
                 key = kind + f"{owner}{SEP}{second}".encode()
                 p = partition_of(owner, self._partitions)
-                self._appender.append(p, key, None)
+                self._appender.append(key, None, p)
         self._producer.flush()
 
 

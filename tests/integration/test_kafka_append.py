@@ -1,6 +1,6 @@
-"""The changelog's appender against a real broker: records appended straight to the
-producer's accumulator land as `send` would put them (partition, key, value, deletes,
-order), large records and a partition the topic lacks take `send`'s path."""
+"""vinculo.kafka_append against a real broker: records appended straight to the producer's
+accumulator land as `send` would put them (partition given or by key, key, value,
+deletes, order); large records and a partition the topic lacks take `send`'s path."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
 from bench.raw_kafka import create_topic
-from scoring_service.routing.changelog_send import SMALL_BYTES, Appender
+from vinculo.kafka_append import SMALL_BYTES, Appender
+from vinculo.partitioning import RememberingPartitioner, partition_of
 from vinculo_apps.devstack.broker import EmbeddedBroker
 
 TOPIC = "vinculo.changelog.test"
@@ -40,10 +41,12 @@ def test_appended_records_land_like_sent_ones(broker: EmbeddedBroker) -> None:
         appender = Appender(producer, TOPIC)
         assert appender.direct  # the installed kafka-python's accumulator is the known one
         big = b"b" * (SMALL_BYTES + 1)
-        wanted = [(i % 3, f"R{i}".encode(), f"v{i}".encode()) for i in range(300)]
+        wanted: list[tuple[int, bytes, bytes | None]] = [
+            (i % 3, f"R{i}".encode(), f"v{i}".encode()) for i in range(300)
+        ]
         wanted += [(1, b"Rgone", None), (2, b"E7", big)]
         for p, key, value in wanted:
-            appender.append(p, key, value)
+            appender.append(key, value, p)
         producer.flush(timeout=30)
     finally:
         producer.close()
@@ -63,6 +66,26 @@ def test_a_partition_the_topic_lacks_is_refused_as_send_refuses_it(
     try:
         producer.send(TOPIC, value=b"first", partition=0).get(timeout=30)
         with pytest.raises((AssertionError, KafkaError, ValueError)):
-            Appender(producer, TOPIC).append(5, b"Rx", b"v")
+            Appender(producer, TOPIC).append(b"Rx", b"v", 5)
     finally:
         producer.close()
+
+
+def test_records_by_key_land_where_send_puts_them(broker: EmbeddedBroker) -> None:
+    create_topic(broker.bootstrap, TOPIC, 4)
+    owners = [f"owner-{i}" for i in range(40)]
+    producer = KafkaProducer(
+        bootstrap_servers=broker.bootstrap, acks="all", partitioner=RememberingPartitioner()
+    )
+    try:
+        producer.send(TOPIC, key=b"owner-0", value=b"first").get(timeout=30)
+        appender = Appender(producer, TOPIC)
+        futures = [appender.append(owner.encode(), owner.encode()) for owner in owners]
+        producer.flush(timeout=30)
+        assert all(future.succeeded() for future in futures)
+    finally:
+        producer.close()
+    found = _read(broker.bootstrap, 4, len(owners) + 1)
+    assert len(found) == len(owners) + 1
+    for partition, key, _ in found:
+        assert partition == partition_of(key.decode(), 4)
