@@ -7,13 +7,13 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vinculo.v1 import events_pb2 as pb
 from vinculo.validation import (
     MAX_ID_LENGTH,
     _check_event_id,
     _check_id,
     _usual_ids,
 )
-from vinculo.v1 import events_pb2 as pb
 
 # Mostly ASCII with the characters that matter here: spaces, '~', '/', controls, non-ASCII.
 CHARS = st.sampled_from(["a", "b", "~", "/", " ", "\t", "\x00", "é", "e\u0301", "\u200b"])
