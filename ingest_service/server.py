@@ -38,7 +38,7 @@ from ingest_service.servicer import BatchProcessor, IngestServicer
 from ingest_service.settings import IngestSettings
 from ingest_service.stream_idle import IdleStreams
 from ingest_service.stream_limits import StreamLimitInterceptor, StreamSlots, caller_of
-from vinculo import logs
+from vinculo import lifeline, logs
 from vinculo import settings as settings_mod
 from vinculo.grpc_aio_server import AioServiceServer
 from vinculo.grpc_server import start_metrics_http
@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     # kafka-python logs every connection at INFO; our own lines say what matters.
     logging.getLogger("kafka").setLevel(logging.WARNING)
     try:
+        lifeline.watch(settings.lifeline_fd)  # stop when whoever started us is gone
         return serve(settings)
     except (KafkaCredentialsRejected, SettingsError) as exc:
         log.error("%s", exc)
