@@ -30,6 +30,15 @@ The next read scores that instead of fetching the owner's rows from SQLite
 (49 of ~105 ms at 30,000 relationships). The rows come with the commit, from
 the consumer thread, and the patched copy is made outside the lock.
 
+Not waiting behind a rescoring (`stale_s`, off when 0): a commit that changes a
+cached owner keeps the network it replaces as "superseded". The first read after
+the commit rescores (it sees the commit, as without this); a read that arrives
+while that rescoring is in flight gets the superseded network at once instead of
+waiting for it, for at most `stale_s` after the commit (then it waits). A reader
+is therefore answered from the owner's newest scored network, never an older one
+than it could have been given before, and a client reading one call after another
+sees every commit (docs/decisions/0014-reads-during-a-rescoring.md).
+
 Memory: at most `max_owners` owners (least recently used evicted first) and
 `max_rows` relationships in all, networks and carried states each; a network
 larger than `max_rows` is not cached. `max_owners` = 0 disables the cache.
@@ -87,6 +96,7 @@ class NetworkCache(Generic[V]):
         size: Callable[[V], int],
         clock: Callable[[], float] = time.monotonic,
         rebase: Rebase[V] | None = None,
+        stale_s: float = 0.0,
     ) -> None:
         self.max_owners = max_owners
         self.max_rows = max_rows
@@ -100,11 +110,15 @@ class NetworkCache(Generic[V]):
         self._bases: OrderedDict[str, tuple[Any, int]] = OrderedDict()  # state, rows
         self._base_rows = 0
         self._flights: dict[str, _Flight[V]] = {}
+        self.stale_s = stale_s
+        self._superseded: OrderedDict[str, _Entry[V]] = OrderedDict()  # stored_at: commit time
+        self._superseded_rows = 0
         self._generations: dict[str, int] = {}
         self._counter = 0
         self._floor = 0
         self.hits = 0
         self.misses = 0
+        self.stale_hits = 0  # reads given the superseded network during a rescoring
 
     @property
     def enabled(self) -> bool:
@@ -150,6 +164,10 @@ class NetworkCache(Generic[V]):
                 if flight is None:
                     flight = self._flights[owner] = _Flight(generation)
                     break
+                superseded = self._superseded_value(owner)
+                if superseded is not None:
+                    self.stale_hits += 1
+                    return superseded  # a rescoring is under way: not waiting for it
             flight.done.wait()
             if flight.value is not None and flight.generation == generation:
                 return flight.value  # computed from the state this reader arrived to
@@ -177,13 +195,29 @@ class NetworkCache(Generic[V]):
         self._entries.move_to_end(owner)
         return entry.value
 
+    def _superseded_value(self, owner: str) -> V | None:
+        entry = self._superseded.get(owner)
+        if entry is None:
+            return None
+        if self._clock() - entry.stored_at > self.stale_s:
+            self._drop_superseded(owner)
+            return None
+        return entry.value
+
     def _store(self, owner: str, value: V, generation: int) -> None:
         rows = self._size(value)
         if rows > self.max_rows:
             return
         with self._lock:
             if self._generation(owner) != generation:
-                return  # a commit touched the owner while this was computed
+                # A commit touched the owner while this was computed: not stored, but
+                # newer than what was superseded (readers were given it), so it
+                # takes that place, with the earlier commit's time.
+                prior = self._superseded.get(owner)
+                if prior is not None:
+                    self._supersede(owner, value, rows, prior.stored_at)
+                return
+            self._drop_superseded(owner)
             self._drop(owner)
             self._drop_base(owner)  # the entry holds the same state
             self._entries[owner] = _Entry(value, rows, self._clock())
@@ -209,6 +243,9 @@ class NetworkCache(Generic[V]):
                 prior = self._prior_state(owner)
                 if prior is not None and isinstance(owners, Mapping):
                     priors[owner] = prior
+                entry = self._entries.get(owner)
+                if entry is not None and self.stale_s > 0:
+                    self._supersede(owner, entry.value, entry.rows, self._clock())
                 self._drop(owner)
                 self._drop_base(owner)
             if len(self._generations) > MAX_TRACKED_OWNERS:
@@ -250,6 +287,19 @@ class NetworkCache(Generic[V]):
         carried = self._bases.pop(owner, None)
         if carried is not None:
             self._base_rows -= carried[1]
+
+    def _supersede(self, owner: str, value: V, rows: int, at: float) -> None:
+        """Keep `value` as the owner's superseded network, superseded at `at`."""
+        self._drop_superseded(owner)
+        self._superseded[owner] = _Entry(value, rows, at)
+        self._superseded_rows += rows
+        while len(self._superseded) > self.max_owners or self._superseded_rows > self.max_rows:
+            self._drop_superseded(next(iter(self._superseded)))  # longest superseded first
+
+    def _drop_superseded(self, owner: str) -> None:
+        entry = self._superseded.pop(owner, None)
+        if entry is not None:
+            self._superseded_rows -= entry.rows
 
     def _generation(self, owner: str) -> int:
         return self._generations.get(owner, self._floor)

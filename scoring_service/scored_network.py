@@ -144,7 +144,14 @@ def _with_added(
 
 
 def network_cache(
-    max_owners: int = 256, max_rows: int = 500_000, ttl_s: float = 30.0
+    max_owners: int = 256, max_rows: int = 500_000, ttl_s: float = 30.0, stale_s: float = 0.0
 ) -> NetworkCache[ScoredNetwork]:
     rebase = Rebase(states_of, with_changed_rows, size=lambda base: len(base[0]))
-    return NetworkCache(max_owners, max_rows, ttl_s, size=lambda n: len(n.contacts), rebase=rebase)
+    return NetworkCache(
+        max_owners,
+        max_rows,
+        ttl_s,
+        size=lambda n: len(n.contacts),
+        rebase=rebase,
+        stale_s=stale_s,
+    )
