@@ -85,6 +85,8 @@ class _Flight(Generic[V]):
     generation: int
     done: threading.Event = field(default_factory=threading.Event)
     value: V | None = None
+    # The rows of the commits that changed the owner while this was computed, in order.
+    commits: list[Sequence[Any]] = field(default_factory=list)
 
 
 class NetworkCache(Generic[V]):
@@ -176,7 +178,8 @@ class NetworkCache(Generic[V]):
         try:
             value = compute(base)
             flight.value = value
-            self._store(owner, value, flight.generation)
+            if not self._store(owner, value, flight.generation):
+                self._carry_forward(owner, value, flight)
             return value
         finally:
             with self._lock:
@@ -204,10 +207,36 @@ class NetworkCache(Generic[V]):
             return None
         return entry.value
 
-    def _store(self, owner: str, value: V, generation: int) -> None:
+    def _carry_forward(self, owner: str, value: V, flight: _Flight[V]) -> None:
+        """A computation overtaken by commits: its states with those commits' rows over them
+        are the owner's committed state, kept for the next read to score (else a read
+        that fetches a large owner from the store, slower than the commits come, is
+        overtaken again and again, and every read fetches it again). Re-applying a
+        commit the states already held writes the same rows: the result is exact
+        whether the store was read before or after each of them."""
+        if self._rebase is None:
+            return
+        with self._lock:
+            if owner in self._bases or owner in self._entries:
+                return  # the commits carried a state forward themselves, or a read stored
+            applied = 0
+        state = self._rebase.base_of(value)
+        while True:
+            with self._lock:
+                commits = flight.commits[applied:]
+                if not commits:
+                    if owner not in self._bases and owner not in self._entries:
+                        self._keep_base(owner, state)
+                    return
+            for rows in commits:  # patched outside the lock, as `invalidate` does
+                state = self._rebase.patch(state, rows)
+            applied += len(commits)
+
+    def _store(self, owner: str, value: V, generation: int) -> bool:
+        """Keep `value` as the owner's network; False when a commit overtook it."""
         rows = self._size(value)
         if rows > self.max_rows:
-            return
+            return True  # too large to keep, not overtaken
         with self._lock:
             if self._generation(owner) != generation:
                 # A commit touched the owner while this was computed: not stored, but
@@ -216,7 +245,7 @@ class NetworkCache(Generic[V]):
                 prior = self._superseded.get(owner)
                 if prior is not None:
                     self._supersede(owner, value, rows, prior.stored_at)
-                return
+                return False
             self._drop_superseded(owner)
             self._drop(owner)
             self._drop_base(owner)  # the entry holds the same state
@@ -224,6 +253,7 @@ class NetworkCache(Generic[V]):
             self._rows += rows
             while len(self._entries) > self.max_owners or self._rows > self.max_rows:
                 self._drop(next(iter(self._entries)))  # least recently used first
+        return True
 
     # --- the writer (the consumer thread, through StateStore.commit) ---------------
 
@@ -243,6 +273,9 @@ class NetworkCache(Generic[V]):
                 prior = self._prior_state(owner)
                 if prior is not None and isinstance(owners, Mapping):
                     priors[owner] = prior
+                flight = self._flights.get(owner)
+                if flight is not None and isinstance(owners, Mapping):
+                    flight.commits.append(owners[owner])  # for `_carry_forward`
                 entry = self._entries.get(owner)
                 if entry is not None and self.stale_s > 0:
                     self._supersede(owner, entry.value, entry.rows, self._clock())

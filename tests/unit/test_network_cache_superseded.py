@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from scoring_service.network_cache import NetworkCache
+from scoring_service.network_cache import NetworkCache, Rebase
 
 
 class Clock:
@@ -148,3 +148,33 @@ def test_superseded_networks_are_bounded_like_the_cache() -> None:
         cache.invalidate({owner})
     assert len(cache._superseded) == 2 and cache._superseded_rows == 20
     assert "a" not in cache._superseded  # the longest superseded went first
+
+
+def test_a_store_read_overtaken_by_commits_is_carried_forward_not_read_again() -> None:
+    """A large owner read from the store more slowly than commits come: the next read
+    scores its states with the commits' rows over them, instead of reading it again
+    (and being overtaken again)."""
+    rebase: Rebase[dict[str, int]] = Rebase(
+        base_of=lambda value: value,
+        patch=lambda base, rows: {**base, **dict(rows)},
+        size=len,
+    )
+    cache: NetworkCache[dict[str, int]] = NetworkCache(4, 100, 30.0, size=len, rebase=rebase)
+    given: list[dict[str, int] | None] = []
+
+    def from_the_store_across_commits(base: dict[str, int] | None) -> dict[str, int]:
+        given.append(base)
+        cache.invalidate({"ana": [("y", 2)]})  # committed before the store was read:
+        read = {"x": 1, "y": 2}  # ... the read holds it
+        cache.invalidate({"ana": [("z", 3), ("y", 4)]})  # and one after it
+        return read
+
+    def compute(base: dict[str, int] | None) -> dict[str, int]:
+        given.append(base)
+        assert base is not None, "read from the store again"
+        return dict(base)
+
+    assert cache.get_or_compute_from("ana", from_the_store_across_commits) == {"x": 1, "y": 2}
+    assert cache.get_or_compute_from("ana", compute) == {"x": 1, "y": 4, "z": 3}
+    assert given == [None, {"x": 1, "y": 4, "z": 3}]
+    assert cache.peek("ana") == {"x": 1, "y": 4, "z": 3}
