@@ -85,8 +85,10 @@ class _Flight(Generic[V]):
     generation: int
     done: threading.Event = field(default_factory=threading.Event)
     value: V | None = None
-    # The rows of the commits that changed the owner while this was computed, in order.
+    # The rows of the commits that changed the owner while this was computed, in order,
+    # and when the first of them came (what the result misses from then on).
     commits: list[Sequence[Any]] = field(default_factory=list)
+    overtaken_at: float | None = None
 
 
 class NetworkCache(Generic[V]):
@@ -178,7 +180,7 @@ class NetworkCache(Generic[V]):
         try:
             value = compute(base)
             flight.value = value
-            if not self._store(owner, value, flight.generation):
+            if not self._store(owner, value, flight):
                 self._carry_forward(owner, value, flight)
             return value
         finally:
@@ -232,19 +234,19 @@ class NetworkCache(Generic[V]):
                 state = self._rebase.patch(state, rows)
             applied += len(commits)
 
-    def _store(self, owner: str, value: V, generation: int) -> bool:
+    def _store(self, owner: str, value: V, flight: _Flight[V]) -> bool:
         """Keep `value` as the owner's network; False when a commit overtook it."""
         rows = self._size(value)
         if rows > self.max_rows:
             return True  # too large to keep, not overtaken
         with self._lock:
-            if self._generation(owner) != generation:
+            if self._generation(owner) != flight.generation:
                 # A commit touched the owner while this was computed: not stored, but
-                # newer than what was superseded (readers were given it), so it
-                # takes that place, with the earlier commit's time.
-                prior = self._superseded.get(owner)
-                if prior is not None:
-                    self._supersede(owner, value, rows, prior.stored_at)
+                # it is the newest network (readers were given it), so it is the one
+                # served while the next is computed, superseded by the first commit
+                # it misses.
+                if self.stale_s > 0 and flight.overtaken_at is not None:
+                    self._supersede(owner, value, rows, flight.overtaken_at)
                 return False
             self._drop_superseded(owner)
             self._drop(owner)
@@ -274,8 +276,11 @@ class NetworkCache(Generic[V]):
                 if prior is not None and isinstance(owners, Mapping):
                     priors[owner] = prior
                 flight = self._flights.get(owner)
-                if flight is not None and isinstance(owners, Mapping):
-                    flight.commits.append(owners[owner])  # for `_carry_forward`
+                if flight is not None:
+                    if flight.overtaken_at is None:
+                        flight.overtaken_at = self._clock()
+                    if isinstance(owners, Mapping):
+                        flight.commits.append(owners[owner])  # for `_carry_forward`
                 entry = self._entries.get(owner)
                 if entry is not None and self.stale_s > 0:
                     self._supersede(owner, entry.value, entry.rows, self._clock())

@@ -157,7 +157,8 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         # 30k rows, measured), and the network carried forward keeps this layout.
         states = np.asfortranarray(states)
         small = len(contacts) <= self._unslotted_rows
-        with contextlib.nullcontext() if small else self._scoring_slots:  # whole large networks one at a time: the consumer keeps a core
+        # Whole large networks one at a time: the consumer keeps a core.
+        with contextlib.nullcontext() if small else self._scoring_slots:
             context = self._scorer.owner_context(states, as_of)
             scores = self._scorer.score(states, as_of, context)
             tiers = self._scorer.tiers(scores, states)

@@ -102,7 +102,8 @@ def test_off_by_default_readers_wait_for_the_rescoring() -> None:
 
 def test_a_result_overtaken_by_a_commit_replaces_the_superseded_one() -> None:
     """Readers were given v2 (computed across a second commit, not stored): while v3 is
-    computed, the superseded network handed out is v2, never the older v1."""
+    computed, the superseded network handed out is v2, never the older v1, for at most
+    `stale_s` after the commit v2 misses."""
     cache, clock = _cache()
     cache.get_or_compute("ana", lambda: "v1")
     cache.invalidate({"ana"})
@@ -115,7 +116,9 @@ def test_a_result_overtaken_by_a_commit_replaces_the_superseded_one() -> None:
     assert cache.get_or_compute("ana", across_a_commit) == "v2"
     leader = Rescoring(cache, "v3")
     assert cache.get_or_compute("ana", _never()) == "v2"
-    clock.now = 0.55  # the bound counts from the first commit v1 missed
+    clock.now = 0.55  # the bound counts from the first commit v2 misses (at 0.1)
+    assert cache.get_or_compute("ana", _never()) == "v2"
+    clock.now = 0.65
     waiter: list[str] = []
     thread = threading.Thread(target=lambda: waiter.append(cache.get_or_compute("ana", _never())))
     thread.start()
