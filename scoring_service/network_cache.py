@@ -37,7 +37,7 @@ while that rescoring is in flight gets the superseded network at once instead of
 waiting for it, for at most `stale_s` after the commit (then it waits). A reader
 is therefore answered from the owner's newest scored network, never an older one
 than it could have been given before, and a client reading one call after another
-sees every commit (docs/decisions/0014-reads-during-a-rescoring.md).
+sees every commit (docs/decisions/0015-reads-during-a-rescoring.md).
 
 Memory: at most `max_owners` owners (least recently used evicted first) and
 `max_rows` relationships in all, networks and carried states each; a network
