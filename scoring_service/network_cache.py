@@ -89,6 +89,9 @@ class _Flight(Generic[V]):
     # and when the first of them came (what the result misses from then on).
     commits: list[Sequence[Any]] = field(default_factory=list)
     overtaken_at: float | None = None
+    # Invalidated without rows (an erasure): the result may hold what was forgotten, so
+    # it is neither served as superseded nor carried forward.
+    forgotten: bool = False
 
 
 class NetworkCache(Generic[V]):
@@ -225,6 +228,8 @@ class NetworkCache(Generic[V]):
         state = self._rebase.base_of(value)
         while True:
             with self._lock:
+                if flight.forgotten:
+                    return  # an erasure came: the owner is read from the store again
                 commits = flight.commits[applied:]
                 if not commits:
                     if owner not in self._bases and owner not in self._entries:
@@ -245,7 +250,7 @@ class NetworkCache(Generic[V]):
                 # it is the newest network (readers were given it), so it is the one
                 # served while the next is computed, superseded by the first commit
                 # it misses.
-                if self.stale_s > 0 and flight.overtaken_at is not None:
+                if self.stale_s > 0 and flight.overtaken_at is not None and not flight.forgotten:
                     self._supersede(owner, value, rows, flight.overtaken_at)
                 return False
             self._drop_superseded(owner)
@@ -275,15 +280,7 @@ class NetworkCache(Generic[V]):
                 prior = self._prior_state(owner)
                 if prior is not None and isinstance(owners, Mapping):
                     priors[owner] = prior
-                flight = self._flights.get(owner)
-                if flight is not None:
-                    if flight.overtaken_at is None:
-                        flight.overtaken_at = self._clock()
-                    if isinstance(owners, Mapping):
-                        flight.commits.append(owners[owner])  # for `_carry_forward`
-                entry = self._entries.get(owner)
-                if entry is not None and self.stale_s > 0:
-                    self._supersede(owner, entry.value, entry.rows, self._clock())
+                self._note_change(owner, owners)
                 self._drop(owner)
                 self._drop_base(owner)
             if len(self._generations) > MAX_TRACKED_OWNERS:
@@ -300,6 +297,24 @@ class NetworkCache(Generic[V]):
                 # A reader that stored meanwhile read this commit's state itself.
                 if self._generation(owner) == generations[owner] and owner not in self._entries:
                     self._keep_base(owner, state)
+
+    def _note_change(self, owner: str, owners: Iterable[str] | Mapping[str, Sequence[Any]]) -> None:
+        """A commit (rows given) keeps the owner's network as superseded and tells a
+        computation in flight which rows it misses; an invalidation without rows (an
+        erasure) leaves nothing of the owner to serve or carry."""
+        flight = self._flights.get(owner)
+        if not isinstance(owners, Mapping):
+            self._drop_superseded(owner)
+            if flight is not None:
+                flight.forgotten = True
+            return
+        if flight is not None:
+            if flight.overtaken_at is None:
+                flight.overtaken_at = self._clock()
+            flight.commits.append(owners[owner])  # for `_carry_forward`
+        entry = self._entries.get(owner)
+        if entry is not None and self.stale_s > 0:
+            self._supersede(owner, entry.value, entry.rows, self._clock())
 
     def _prior_state(self, owner: str) -> Any | None:
         if self._rebase is None:
@@ -327,8 +342,15 @@ class NetworkCache(Generic[V]):
             self._base_rows -= carried[1]
 
     def _supersede(self, owner: str, value: V, rows: int, at: float) -> None:
-        """Keep `value` as the owner's superseded network, superseded at `at`."""
+        """Keep `value` as the owner's superseded network, superseded at `at`; the ones
+        superseded longer than `stale_s` ago are of no more use and go first."""
         self._drop_superseded(owner)
+        now = self._clock()
+        while self._superseded:
+            first = next(iter(self._superseded))
+            if now - self._superseded[first].stored_at <= self.stale_s:
+                break
+            self._drop_superseded(first)
         self._superseded[owner] = _Entry(value, rows, at)
         self._superseded_rows += rows
         while len(self._superseded) > self.max_owners or self._superseded_rows > self.max_rows:
