@@ -28,7 +28,10 @@ states with the commit's changed rows written over them -- the owner's
 committed state, exactly, since a cached network is always the latest one.
 The next read scores that instead of fetching the owner's rows from SQLite
 (49 of ~105 ms at 30,000 relationships). The rows come with the commit, from
-the consumer thread, and the patched copy is made outside the lock.
+the consumer thread, and the patched copy is made outside the lock. A computation
+overtaken by commits (not stored) is carried forward with their rows over its states
+(`_carry_forward`): else a large owner fetched from the store more slowly than the
+commits come would be fetched again by every read.
 
 Not waiting behind a rescoring (`stale_s`, off when 0): a commit that changes a
 cached owner keeps the network it replaces as "superseded". The first read after
@@ -40,7 +43,8 @@ than it could have been given before, and a client reading one call after anothe
 sees every commit (docs/decisions/0015-reads-during-a-rescoring.md).
 
 Memory: at most `max_owners` owners (least recently used evicted first) and
-`max_rows` relationships in all, networks and carried states each; a network
+`max_rows` relationships in all, networks, carried states and superseded networks
+(swept once older than `stale_s`) each; a network
 larger than `max_rows` is not cached. `max_owners` = 0 disables the cache.
 """
 

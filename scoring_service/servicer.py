@@ -5,7 +5,9 @@ scores them in one call to the model, at the requested instant (decay is
 applied at read time, decision 3 (docs/decisions/)). Reads see the last committed
 batch, at most `commit_interval_s` behind the consumer. Reads "as of now"
 (`as_of` unset) share a scored network per owner for a few seconds
-(`network_cache`), dropped as soon as a commit changes the owner's state.
+(`network_cache`), dropped as soon as a commit changes the owner's state (a read
+that arrives while the owner is being rescored gets the dropped one, for at most
+`VINCULO_SCORING_CACHE_STALE` after the commit: decision 15).
 """
 
 from __future__ import annotations
