@@ -40,6 +40,14 @@ def _idle_until(
     yield ingest_pb2.StreamEventsRequest(events=[event(event_id)])
 
 
+def _one_then_idle(
+    release: threading.Event, event_id: str
+) -> Iterator[ingest_pb2.StreamEventsRequest]:
+    """A client stream that sends one event, then nothing until released."""
+    yield ingest_pb2.StreamEventsRequest(events=[event(event_id)])
+    release.wait(timeout=120)
+
+
 def _answers_fast(
     stub: ingest_pb2_grpc.IngestServiceStub, channel: grpc.Channel, event_id: str
 ) -> float:
@@ -179,3 +187,46 @@ def test_auth_authorization_and_rate_apply_to_async_streams(
     records = read_topic(broker.bootstrap, INTERACTIONS_TOPIC, expected=9, timeout_s=5)
     assert sorted(r.key for r in records) == [b"ana"] * 4 + [b"bea"] * 4
     assert not [r for r in records if b"ben" in r.value]
+
+
+def test_cancelled_async_streams_give_their_slots_back(ingest: ServiceProcess) -> None:
+    """A client that cancels its admitted streams frees their slots (default: 4 per caller)."""
+    release = threading.Event()
+    with grpc.insecure_channel(ingest.address) as channel:
+        stub = ingest_pb2_grpc.IngestServiceStub(channel)  # type: ignore[no-untyped-call]
+        try:
+            for round_ in range(2):
+                streams = [
+                    stub.StreamEvents.future(_one_then_idle(release, f"c{round_}{i}"), timeout=60)
+                    for i in range(4)
+                ]
+                # All four admitted: their first messages are published, none refused.
+                wait_until(
+                    lambda r=round_: (
+                        ingest.metric("vinculo_ingest_events_received_total")  # type: ignore[misc]
+                        == 4 * (r + 1)
+                    ),
+                    timeout_s=30,
+                    what="the four streams' first messages",
+                )
+                assert not any(s.done() for s in streams)
+                for stream in streams:
+                    stream.cancel()
+                # Their ends are counted (CANCELLED, or OK when the end of the request
+                # stream reached the handler before the cancellation did): slots released.
+                wait_until(
+                    lambda r=round_: (
+                        ingest.metric(  # type: ignore[misc]
+                            "grpc_server_handled_total", grpc_method="StreamEvents"
+                        )
+                        == 4 * (r + 1)
+                    ),
+                    timeout_s=30,
+                    what="the cancelled streams to end",
+                )
+        finally:
+            release.set()
+        refused = ingest.metric(
+            "grpc_server_handled_total", grpc_method="StreamEvents", grpc_code="RESOURCE_EXHAUSTED"
+        )
+        assert refused == 0
