@@ -38,7 +38,8 @@ def rewind_lost_logs(
     (seen: a broker restarted, answered, and got new records within a few seconds,
     before the consumer's next metadata refresh), and a partition whose new log had
     already grown past the stored offset would otherwise be resumed in its middle."""
-    if adopt_log_identity(consumer, store, metrics):
+    # A store without a log id gets one at assignment (`adopt_log_identity` there).
+    if store.log_id() is not None and adopt_log_identity(consumer, store, metrics):
         assigned = list(consumer.assignment())
         if assigned:
             consumer.seek_to_beginning(*assigned)
