@@ -9,6 +9,9 @@ from vinculo.security.kafka import KafkaClientSettings
 from vinculo.security.settings import ServerSecuritySettings
 from vinculo.settings import SettingsError, setting
 
+# Heartbeats go every third of the session timeout: below this one a busy process misses them.
+MIN_SESSION_TIMEOUT_MS = 1000
+
 
 @dataclass(frozen=True)
 class ScoringSettings(ServerSecuritySettings, KafkaClientSettings):
@@ -32,6 +35,13 @@ class ScoringSettings(ServerSecuritySettings, KafkaClientSettings):
     )
     max_poll_records: int = setting(
         5000, "VINCULO_SCORING_MAX_POLL_RECORDS", "records fetched per poll at most"
+    )
+    session_timeout_ms: int = setting(
+        6000,
+        "VINCULO_SCORING_SESSION_TIMEOUT_MS",
+        "consumer-group session timeout; a dead instance's partitions move after it, and on"
+        " the embedded broker a first join waits about half of it (Kafka's brokers accept >= 6000 unless"
+        " group.min.session.timeout.ms is lowered)",
     )
     model_path: str = setting(
         "", "VINCULO_MODEL_PATH", "scoring model artifact (.skops); empty = the shipped default"
@@ -175,5 +185,9 @@ class ScoringSettings(ServerSecuritySettings, KafkaClientSettings):
             )
         if self.standby_replicas < 0:
             raise SettingsError(f"standby_replicas: {self.standby_replicas}, must be >= 0")
+        if self.session_timeout_ms < MIN_SESSION_TIMEOUT_MS:
+            raise SettingsError(
+                f"session_timeout_ms: {self.session_timeout_ms}, at least {MIN_SESSION_TIMEOUT_MS}"
+            )
         if self.max_poll_records < 1:
             raise SettingsError(f"max_poll_records: {self.max_poll_records}, at least 1")
