@@ -39,12 +39,18 @@ class ScoringSettings(ServerSecuritySettings, KafkaClientSettings):
     session_timeout_ms: int = setting(
         6000,
         "VINCULO_SCORING_SESSION_TIMEOUT_MS",
-        "consumer-group session timeout; a dead instance's partitions move after it, and on"
-        " the embedded broker a first join waits about half of it (Kafka's brokers accept >= 6000 unless"
-        " group.min.session.timeout.ms is lowered)",
+        "consumer-group session timeout: a dead instance's partitions move after it; on the"
+        " embedded broker a first join waits about half of it (Apache Kafka accepts >= 6000"
+        " unless group.min.session.timeout.ms is lowered)",
     )
     model_path: str = setting(
         "", "VINCULO_MODEL_PATH", "scoring model artifact (.skops); empty = the shipped default"
+    )
+    model_cache_dir: str = setting(
+        "~/.cache/vinculo/models",
+        "VINCULO_MODEL_CACHE_DIR",
+        "where the model's compiled trees are cached so that a start needs no scikit-learn"
+        " (keyed by the artifact's sha256; empty = no cache)",
     )
     max_workers: int = setting(
         32, "VINCULO_SCORING_WORKERS", "gRPC worker threads for calls, watch streams not counted"
@@ -146,6 +152,10 @@ class ScoringSettings(ServerSecuritySettings, KafkaClientSettings):
     @property
     def database_path(self) -> Path:
         return self.data_dir / "scoring.sqlite3"
+
+    @property
+    def model_cache_path(self) -> Path | None:
+        return Path(self.model_cache_dir).expanduser() if self.model_cache_dir else None
 
     def validate(self) -> None:
         self.validate_security()

@@ -11,7 +11,7 @@ import os
 # the same for itself. Results do not depend on it (histogram trees sum per feature).
 os.environ["OMP_NUM_THREADS"] = "1"
 
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
