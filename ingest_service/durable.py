@@ -16,6 +16,7 @@ from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from ingest_service.outbox import Outbox
+from ingest_service.outbox_health import OutboxHealth
 from ingest_service.publisher import (
     BrokerUnavailable,
     KafkaPublisher,
@@ -39,9 +40,17 @@ class OutboxUnavailable(BrokerUnavailable):
 class DurablePublisher:
     """Kafka first (acks=all), then the outbox (fsync); then the call may answer."""
 
-    def __init__(self, kafka: KafkaPublisher, outbox: Outbox, settings: IngestSettings) -> None:
+    def __init__(
+        self,
+        kafka: KafkaPublisher,
+        outbox: Outbox,
+        settings: IngestSettings,
+        health: OutboxHealth | None = None,
+    ) -> None:
+        """health: told of each outbox write's outcome; probed while writes fail."""
         self._kafka = kafka
         self._outbox = outbox
+        self._health = health
         self._settings = settings
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -61,12 +70,16 @@ class DurablePublisher:
         try:
             self._outbox.append(records)
         except OSError as exc:
+            if self._health is not None:
+                self._health.failed(exc)  # readiness NOT_SERVING until a write succeeds
             # A full disk (or a failing one): the call answers UNAVAILABLE naming it, not
             # UNKNOWN with a traceback. The broker has the records; a retry is deduplicated.
             reason = exc.strerror or str(exc)
             raise OutboxUnavailable(
                 f"ingest outbox {self._outbox.directory}: cannot write ({reason}): free space there"
             ) from exc
+        if self._health is not None:
+            self._health.succeeded()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._watch, name="outbox-watch", daemon=True)
@@ -157,6 +170,8 @@ class DurablePublisher:
 
     def _watch(self) -> None:
         while not self._stop.wait(CHECK_INTERVAL_S):
+            if self._health is not None:
+                self._health.probe_if_due()  # before the broker check, which may wait
             try:
                 self.check_once()
             except (KafkaError, BrokerUnavailable) as exc:

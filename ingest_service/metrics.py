@@ -56,6 +56,13 @@ class IngestMetrics:
             "1 when the last contact with the broker succeeded, else 0.",
             registry=registry,
         )
+        self.outbox_writable = Gauge(
+            "vinculo_ingest_outbox_writable",
+            "1 while the ingest outbox can write (or there is none), 0 while writes fail"
+            " (readiness NOT_SERVING).",
+            registry=registry,
+        )
+        self.outbox_writable.set(1)
         for code in EVENT_REJECTION_CODES:  # series exist at 0 before the first rejection
             self.rejected.labels(code)
 

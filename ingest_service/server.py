@@ -4,7 +4,9 @@ Health is SERVING as soon as gRPC listens, even while the broker is down:
 the service is up and answers every publish, with UNAVAILABLE per call until
 the broker is back. Marking it NOT_SERVING would make orchestrators restart a
 healthy process for a fault it cannot fix, and callers need the per-call
-status anyway.
+status anyway. A local fault is different: while the outbox cannot write (a
+full or read-only disk) readiness is NOT_SERVING, liveness stays SERVING, until
+a write or a probe succeeds (ingest_service.outbox_health).
 
 The raw-topic bridge (ingest_service.raw_bridge, `VINCULO_RAW_BRIDGE`, on by
 default) runs in a thread beside gRPC: it forwards CloudEvents written to
@@ -30,6 +32,7 @@ from ingest_service.durable import DurablePublisher
 from ingest_service.metrics import IngestMetrics, RawBridgeMetrics
 from ingest_service.outbox import Outbox
 from ingest_service.outbox_eraser import OutboxEraser
+from ingest_service.outbox_health import OutboxHealth
 from ingest_service.publisher import BrokerUnavailable, KafkaPublisher, ensure_ingest_topics
 from ingest_service.rate_limit import CallerRateInterceptor, TokenBuckets
 from ingest_service.raw_bridge import RawBridge
@@ -38,7 +41,7 @@ from ingest_service.servicer import BatchProcessor, IngestServicer
 from ingest_service.settings import IngestSettings
 from ingest_service.stream_idle import IdleStreams
 from ingest_service.stream_limits import StreamLimitInterceptor, StreamSlots, caller_of
-from vinculo import logs
+from vinculo import lifeline, logs
 from vinculo import settings as settings_mod
 from vinculo.grpc_aio_server import AioServiceServer
 from vinculo.grpc_server import start_metrics_http
@@ -63,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     # kafka-python logs every connection at INFO; our own lines say what matters.
     logging.getLogger("kafka").setLevel(logging.WARNING)
     try:
+        lifeline.watch(settings.lifeline_fd)  # stop when whoever started us is gone
         return serve(settings)
     except (KafkaCredentialsRejected, SettingsError) as exc:
         log.error("%s", exc)
@@ -130,9 +134,11 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
     publisher: KafkaPublisher | DurablePublisher = kafka
     outbox = _outbox(settings)
     eraser: OutboxEraser | None = None
+    health: OutboxHealth | None = None
     if outbox is not None:
         # Acknowledged means kept even if an in-memory broker dies (decision 11).
-        publisher = DurablePublisher(kafka, outbox, settings)
+        health = OutboxHealth(outbox.directory, metrics.outbox_writable)
+        publisher = DurablePublisher(kafka, outbox, settings, health)
         publisher.start()
         eraser = OutboxEraser(settings.kafka_bootstrap, outbox, settings.kafka_security())
         eraser.start()
@@ -157,6 +163,8 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
         IngestServicer(processor),
         SERVICE_NAME,
     )
+    if health is not None:
+        health.on_change(lambda writable: _follow_outbox(server, stop, writable))
     bridge = _raw_bridge(settings, registry, outbox, gate)
     http_server, _ = start_metrics_http(settings.metrics_port, registry, settings.metrics_host)
     try:
@@ -191,6 +199,12 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
             http_server.shutdown()
     log.info("ingest stopped")
     return 0
+
+
+def _follow_outbox(server: AioServiceServer, stop: threading.Event, writable: bool) -> None:
+    """Readiness follows the outbox's writes (outbox_health.py), until stopping."""
+    if not stop.is_set():
+        server.set_ready(writable)
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

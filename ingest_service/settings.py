@@ -85,6 +85,12 @@ class IngestSettings(ServerSecuritySettings, KafkaClientSettings):
         "VINCULO_READY_FILE",
         "once serving, write the bound ports here as JSON (for port 0); empty: no file",
     )
+    lifeline_fd: int = setting(
+        -1,
+        "VINCULO_LIFELINE_FD",
+        "an inherited pipe fd from the launcher: its end-of-file (the launcher is gone) stops"
+        " the service; -1: none",
+    )
     raw_bridge: bool = setting(
         True, "VINCULO_RAW_BRIDGE", "forward CloudEvents from the raw topic (true/false)"
     )

@@ -27,6 +27,7 @@ import numpy as np
 from scoring_service.features.fold import Events, fold
 from scoring_service.features.state import STATE_SIZE, FloatArray, S
 from scoring_service.profiles import Profile
+from scoring_service.row_checksums import history_checksum, verified_history
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS event_history (
@@ -39,7 +40,8 @@ CREATE TABLE IF NOT EXISTS event_history (
     duration REAL NOT NULL,
     audience INTEGER NOT NULL,
     feedback_label INTEGER NOT NULL,
-    reply_to REAL
+    reply_to REAL,
+    crc INTEGER  -- scoring_service.row_checksums
 );
 -- By owner alone, so by (owner, rowid): an applied event's entry goes to the end of its
 -- owner's range, which the other events of its owner in the same commit share, where an
@@ -92,7 +94,10 @@ def incomplete(conn: sqlite3.Connection) -> bool:
 
 
 def append(conn: sqlite3.Connection, rows: Iterable[HistoryRow]) -> None:
-    conn.executemany("INSERT INTO event_history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.executemany(
+        "INSERT INTO event_history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ((*row, history_checksum(row)) for row in rows),
+    )
 
 
 def newest_time(states: FloatArray) -> float:
@@ -122,11 +127,15 @@ def states_as_of(
             "instance, which carries no event history, so it can be answered only as of "
             "the owner's newest event or later"
         )
-    rows = conn.execute(
-        "SELECT contact, t, type, direction, personalized, duration, audience, feedback_label, "
-        "reply_to FROM event_history WHERE owner = ? AND t <= ? ORDER BY rowid",
-        (owner, as_of),
-    ).fetchall()
+    rows = verified_history(
+        owner,
+        conn.execute(
+            "SELECT contact, t, type, direction, personalized, duration, audience, "
+            "feedback_label, reply_to, crc FROM event_history WHERE owner = ? AND t <= ? "
+            "ORDER BY rowid",
+            (owner, as_of),
+        ).fetchall(),
+    )
     contacts = sorted({row[0] for row in rows})
     index = {contact: i for i, contact in enumerate(contacts)}
     table = [

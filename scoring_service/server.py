@@ -41,7 +41,7 @@ from scoring_service.settings import ScoringSettings
 from scoring_service.store import StateSchemaMismatch, StateStore
 from scoring_service.suggestions import Cadences, make_suggester
 from scoring_service.watch import WatchHub
-from vinculo import logs
+from vinculo import lifeline, logs
 from vinculo import settings as settings_lib
 from vinculo.grpc_server import ServiceServer, start_metrics_http
 from vinculo.ready import remove_ready_file, write_ready_file
@@ -255,6 +255,7 @@ def run(args: argparse.Namespace) -> int:
     _return_large_buffers_to_the_os()
     stop = threading.Event()
     _install_signal_handlers(stop)
+    lifeline.watch(settings.lifeline_fd)  # stop when whoever started us is gone
     try:
         return serve(settings, stop)
     except (StateSchemaMismatch, DamagedStore, IncompatibleModel, KafkaCredentialsRejected) as exc:

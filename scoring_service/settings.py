@@ -138,6 +138,12 @@ class ScoringSettings(ServerSecuritySettings, KafkaClientSettings):
         "VINCULO_READY_FILE",
         "once serving, write the bound ports here as JSON (for port 0); empty: no file",
     )
+    lifeline_fd: int = setting(
+        -1,
+        "VINCULO_LIFELINE_FD",
+        "an inherited pipe fd from the launcher: its end-of-file (the launcher is gone) stops"
+        " the service; -1: none",
+    )
     rebuild_state: bool = setting(
         False,
         "VINCULO_SCORING_REBUILD_STATE",

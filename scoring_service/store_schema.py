@@ -18,6 +18,12 @@ from scoring_service.integrity import (
     add_checksums,
     damaged_rows,
 )
+from scoring_service.row_checksums import (
+    ALWAYS_CHECKED,
+    add_row_checksums,
+    all_tables,
+    damaged_tables,
+)
 from scoring_service.store_batch import StateSchemaMismatch
 
 log = logging.getLogger(__name__)
@@ -40,12 +46,14 @@ CREATE TABLE IF NOT EXISTS offsets (
     topic TEXT NOT NULL,
     partition INTEGER NOT NULL,
     next_offset INTEGER NOT NULL,
+    crc INTEGER,  -- scoring_service.row_checksums
     PRIMARY KEY (topic, partition)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS seen_events (
     owner TEXT NOT NULL,
     event_id TEXT NOT NULL,
     occurred_at REAL NOT NULL,
+    crc INTEGER,  -- scoring_service.row_checksums
     PRIMARY KEY (owner, event_id)
 ) WITHOUT ROWID;
 """
@@ -109,15 +117,19 @@ def check_schema_version(conn: sqlite3.Connection, path: Path, topic: str, rebui
 
 
 def check_rows(conn: sqlite3.Connection, path: Path, rebuild: bool) -> None:
-    """Checksums added to an older store; every row verified while affordable."""
+    """Checksums added to an older store; every row verified while affordable (the
+    offsets always: a damaged one would skip or repeat events, silently)."""
     with transaction(conn):
         add_checksums(conn)
-    if path.stat().st_size > QUICK_CHECK_MAX_BYTES:
-        return  # reads still verify every row they serve
-    damaged = damaged_rows(conn)
-    if not damaged:
-        return
-    problem = f"{len(damaged)} relationship row(s) failed their checksum"
+        add_row_checksums(conn)
+    affordable = path.stat().st_size <= QUICK_CHECK_MAX_BYTES
+    damaged = damaged_rows(conn) if affordable else []
+    tables = damaged_tables(conn, all_tables() if affordable else ALWAYS_CHECKED)
+    if not damaged and not tables:
+        return  # past the size bound, reads still verify the relationships and history
+    problems = [f"{len(damaged)} relationship row(s)"] if damaged else []
+    problems += [f"{count} row(s) of table {table}" for table, count in tables.items()]
+    problem = f"{', '.join(problems)} failed their checksum"
     if not rebuild:
         raise DamagedStore(f"state store {path}: {problem}: {REBUILD_HINT}")
     log.warning("state store %s: %s; rebuilding from the topic", path, problem)

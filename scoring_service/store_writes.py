@@ -12,6 +12,7 @@ from scoring_service import history, profiles
 from scoring_service.codec import encode_states
 from scoring_service.features.state import STATE_SCHEMA_VERSION, STATE_SIZE, FloatArray
 from scoring_service.integrity import row_checksum
+from scoring_service.row_checksums import offset_checksum, seen_checksum
 from scoring_service.store_batch import Batch, RelationshipKey, SeenBefore
 
 States = dict[RelationshipKey, tuple[int, FloatArray]]  # key -> (partition, state)
@@ -25,16 +26,16 @@ def write_batch(conn: sqlite3.Connection, topic: str, batch: Batch) -> None:
     write_states(conn, batch.states)
     before = conn.total_changes
     conn.executemany(
-        "INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?)",
-        ((owner, event_id, t) for (owner, event_id), t in batch.seen.items()),
+        "INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?, ?)",
+        ((o, e, t, seen_checksum(o, e, t)) for (o, e), t in batch.seen.items()),
     )
     if conn.total_changes - before != len(batch.seen):
         raise SeenBefore(f"a batch of {len(batch.seen)} events repeats a stored event id")
     history.append(conn, batch.history)
     profiles.write(conn, batch.profiles)
     conn.executemany(
-        "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
-        ((topic, p, offset) for p, offset in batch.offsets.items()),
+        "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?, ?)",
+        ((topic, p, o, offset_checksum(topic, p, o)) for p, o in batch.offsets.items()),
     )
 
 
@@ -70,10 +71,13 @@ def write_copied(
     """States and event ids copied from the changelog, and the input offset they reach."""
     write_states(conn, rows)
     conn.executemany(
-        "INSERT OR REPLACE INTO seen_events VALUES (?, ?, ?)",
-        ((owner, event_id, t) for (owner, event_id), t in seen.items()),
+        "INSERT OR REPLACE INTO seen_events VALUES (?, ?, ?, ?)",
+        ((o, e, t, seen_checksum(o, e, t)) for (o, e), t in seen.items()),
     )
-    conn.execute("INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)", (topic, partition, next_offset))
+    conn.execute(
+        "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?, ?)",
+        (topic, partition, next_offset, offset_checksum(topic, partition, next_offset)),
+    )
 
 
 def write_restored_history(

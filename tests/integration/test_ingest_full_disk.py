@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.harness import ServiceProcess
+from ingest_service.outbox_health import PROBE_INTERVAL_S
+from tests.harness import ServiceProcess, wait_until
 from tests.integration.test_ingest import ACCEPTED, event, publish
 from vinculo.v1 import events_pb2 as pb
 from vinculo_apps.devstack.broker import EmbeddedBroker
@@ -32,6 +35,8 @@ pytestmark = [
 ]
 
 DUPLICATE = 2
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 @pytest.fixture
@@ -98,3 +103,43 @@ def test_full_disk_answers_unavailable_and_keeps_every_acknowledged_event(
     finally:
         service.stop()
     assert [r.status for r in results] == [DUPLICATE] * len(acknowledged)
+
+
+def health(service: ServiceProcess, name: str = "") -> int:
+    with grpc.insecure_channel(service.address) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=name), timeout=5
+        )
+    return int(reply.status)
+
+
+def test_readiness_is_not_serving_while_the_outbox_cannot_write_and_comes_back_alone(
+    broker: EmbeddedBroker, tmp_path: Path, disk: Path
+) -> None:
+    """Issue 22: the health check said SERVING while every publish failed on a full disk."""
+    service = ServiceProcess(
+        "ingest_service", tmp_path / "ingest", broker.bootstrap, ["--data-dir", str(disk)]
+    )
+    service.start()
+    try:
+        assert service.metric("vinculo_ingest_outbox_writable") == 1
+        filler = fill(disk, leave=25_000)
+        with pytest.raises(grpc.RpcError) as caught:
+            publish(service, batch("during"))
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        for name in ("", "readiness", "vinculo.v1.IngestService"):
+            assert health(service, name) == NOT_SERVING, name
+        assert health(service, "liveness") == SERVING  # a restart would not free the disk
+        assert service.metric("vinculo_ingest_outbox_writable") == 0
+        # Still failing: the probe keeps it NOT_SERVING, and one log line says why.
+        time.sleep(PROBE_INTERVAL_S * 2)  # two probe periods must pass without a change
+        assert health(service) == NOT_SERVING
+        assert service.log_text().count("cannot write (No space left on device") == 1
+
+        filler.unlink()  # no call is made: the probe alone brings readiness back
+        wait_until(lambda: health(service) == SERVING, timeout_s=20, what="SERVING again")
+        assert service.metric("vinculo_ingest_outbox_writable") == 1
+        assert "writes again: readiness SERVING" in service.log_text()
+        assert {r.status for r in publish(service, batch("after"))} == {ACCEPTED}
+    finally:
+        service.stop()

@@ -18,7 +18,7 @@ import pytest
 
 from tests.harness import ServiceProcess, wait_until
 from tests.integration.test_scoring_faults import all_scored, owners_batch, send_batch
-from tests.integration.test_scoring_service import scoring_service, stub_for
+from tests.integration.test_scoring_service import T0, scoring_service, stub_for
 from vinculo.timestamps import set_seconds
 from vinculo.v1 import scoring_pb2 as pb
 from vinculo_apps.devstack.broker import EmbeddedBroker
@@ -102,3 +102,59 @@ def test_damaged_rows_and_an_empty_store_are_refused_then_rebuilt_from_the_log(
     assert "empty (0 bytes)" in output and "--rebuild-state" in output
     with scoring_service(broker, data_dir, "--rebuild-state", "true") as service:
         wait_until(lambda: rebuilt(service, truth), timeout_s=60, what="rebuilt state")
+
+
+def history_scores(service: ServiceProcess, owner: str, as_of: float) -> dict[str, float]:
+    request = pb.ListRelationshipsRequest(owner_id=owner, page_size=1000)
+    set_seconds(request.as_of, as_of)
+    with stub_for(service) as stub:
+        reply = stub.ListRelationships(request, timeout=10)
+    return {r.contact_id: r.score for r in reply.relationships}
+
+
+def test_damaged_offsets_seen_ids_and_history_are_refused_then_rebuilt(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """Issue 22 point 2: numbers flipped outside the relationship rows were not detected
+    (a flipped offset silently skips or repeats events)."""
+    data_dir = tmp_path / "scoring"
+    store = data_dir / "scoring.sqlite3"
+    batch = owners_batch("h", owners=6, per_owner=4)
+    owners = sorted(batch)
+    past = T0 + 1.5  # before each owner's newest event: answered from its history
+    with scoring_service(broker, data_dir) as service:
+        send_batch(broker.bootstrap, batch)
+        wait_until(lambda: all_scored(service, batch), timeout_s=60, what="state")
+        truth = network(service, owners)
+        assert len(history_scores(service, owners[0], past)) == 2
+        with closing(sqlite3.connect(store, isolation_level=None, timeout=30)) as db:
+            db.execute(
+                "UPDATE event_history SET duration = duration + 60 WHERE rowid ="
+                " (SELECT min(rowid) FROM event_history WHERE owner = ?)",
+                (owners[0],),
+            )
+        with pytest.raises(grpc.RpcError) as caught:
+            history_scores(service, owners[0], past)
+        assert caught.value.code() == grpc.StatusCode.DATA_LOSS
+        assert "event_history" in (caught.value.details() or "")
+        assert len(history_scores(service, owners[1], past)) == 2  # the others still answer
+
+    with closing(sqlite3.connect(store, isolation_level=None, timeout=30)) as db:
+        # A partition's offset moved on by 3 (its 3 next events would be skipped) and
+        # one seen event's time changed; the event_history row is still damaged.
+        db.execute(
+            "UPDATE offsets SET next_offset = next_offset + 3 WHERE partition ="
+            " (SELECT min(partition) FROM offsets WHERE next_offset > 0)"
+        )
+        db.execute(
+            "UPDATE seen_events SET occurred_at = occurred_at - 1 WHERE owner = ? AND"
+            " event_id = (SELECT min(event_id) FROM seen_events WHERE owner = ?)",
+            (owners[1], owners[1]),
+        )
+    output = refused_start(broker, data_dir)
+    for table in ("offsets", "seen_events", "event_history"):
+        assert f"1 row(s) of table {table}" in output, output
+    assert "failed their checksum" in output and "--rebuild-state" in output
+    with scoring_service(broker, data_dir, "--rebuild-state", "true") as service:
+        wait_until(lambda: rebuilt(service, truth), timeout_s=60, what="rebuilt state")
+        assert len(history_scores(service, owners[0], past)) == 2

