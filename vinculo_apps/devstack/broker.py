@@ -67,6 +67,9 @@ def wait_for_port(host: str, port: int, timeout_s: float, process: subprocess.Po
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            holder = listener_of(port)  # Tansu exits (code 0) when its port is taken
+            if holder is not None:
+                raise PortTaken(f"{host}:{port} is held by {holder}")
             raise RuntimeError(f"broker exited with code {process.returncode} before listening")
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
             if listens(process.pid, port) is False:
