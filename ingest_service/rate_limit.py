@@ -19,10 +19,12 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import grpc
+
+from vinculo.grpc_aio_streams import AioBehavior, AioLookup, AioStream
 
 MAX_CALLERS = 10_000
 LIMITED_METHODS = (
@@ -90,6 +92,26 @@ class CallerRateInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             handler.request_deserializer,
             handler.response_serializer,
         )
+
+    def intercept_aio_stream(self, continuation: AioLookup, details: Any) -> AioStream | None:
+        """The same charge per message for a client stream served async."""
+        stream = continuation(details)
+        if stream is None or details.method not in LIMITED_METHODS:
+            return stream
+        return stream.wrapped(self._aio_stream)
+
+    def _aio_stream(self, behavior: AioBehavior) -> AioBehavior:
+        def limited(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+            caller = self._caller(context)
+
+            async def charged() -> AsyncIterator[Any]:
+                async for request in requests:
+                    self._charge(context, caller, request)
+                    yield request
+
+            return behavior(charged(), context)
+
+        return limited
 
     def _charge(self, context: grpc.ServicerContext, caller: str, request: Any) -> None:
         events = len(getattr(request, "events", ()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -12,6 +12,8 @@ import grpc
 from ingest_service.dedupe import EventKey, RecentEvents
 from ingest_service.metrics import IngestMetrics
 from ingest_service.publisher import BrokerUnavailable, Publisher, Record
+from vinculo.grpc_aio_bridge import BridgeContext
+from vinculo.grpc_aio_streams import AioBehavior
 from vinculo.v1 import events_pb2, ingest_pb2, ingest_pb2_grpc
 from vinculo.validation import mirrored, normalise, validate_event
 
@@ -154,12 +156,38 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         summary = ingest_pb2.StreamEventsResponse()
         for request in request_iterator:
             outcome = self._run_stream_message(request.events, context, summary.accepted)
-            summary.accepted += outcome.accepted
-            summary.duplicates += outcome.duplicates
-            summary.rejected += outcome.rejected
-            room = MAX_REPORTED_REJECTIONS - len(summary.rejections)
-            summary.rejections.extend(_rejections(outcome.results, room))
+            _add(summary, outcome)
         return summary
+
+    def aio_stream_behaviors(self) -> dict[str, AioBehavior]:
+        """The client streams served natively async by an aio server (vinculo.grpc_aio_streams):
+        they wait for messages without a thread and publish each in a worker; same protocol
+        and answers as the synchronous methods."""
+        return {
+            "StreamEvents": self._aio_stream_events,
+            "PublishEventStream": self._aio_publish_event_stream,
+        }
+
+    async def _aio_stream_events(
+        self, requests: AsyncIterator[ingest_pb2.StreamEventsRequest], context: BridgeContext
+    ) -> AsyncIterator[ingest_pb2.StreamEventsResponse]:
+        summary = ingest_pb2.StreamEventsResponse()
+        async for request in requests:
+            outcome = await context.run_in_worker(
+                self._run_stream_message, request.events, context, summary.accepted
+            )
+            _add(summary, outcome)
+        yield summary
+
+    async def _aio_publish_event_stream(
+        self,
+        requests: AsyncIterator[ingest_pb2.PublishEventStreamRequest],
+        context: BridgeContext,
+    ) -> AsyncIterator[ingest_pb2.PublishEventStreamResponse]:
+        answered = 0
+        async for request in requests:
+            yield await context.run_in_worker(self._acknowledge, request, answered, context)
+            answered += 1
 
     def PublishEventStream(
         self,
@@ -170,23 +198,32 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         acknowledged; a broker failure ends the stream UNAVAILABLE naming the first message
         that was not."""
         for answered, request in enumerate(request_iterator):
-            try:
-                outcome = self._processor.process(request.events)
-            except BatchTooLarge as exc:
-                outcome = self._processor.reject_all(
-                    request.events, f"{exc}; no event of this message was accepted"
-                )
-            except BrokerUnavailable as exc:
-                context.set_trailing_metadata(((ACKNOWLEDGED_MESSAGES, str(answered)),))
-                context.abort(
-                    grpc.StatusCode.UNAVAILABLE,
-                    f"{exc}; message sequence={request.sequence} and any after it were not"
-                    f" accepted; the {answered} messages answered before were acknowledged:"
-                    " resend from this one",
-                )
-            yield ingest_pb2.PublishEventStreamResponse(
-                sequence=request.sequence, results=outcome.results
+            yield self._acknowledge(request, answered, context)
+
+    def _acknowledge(
+        self,
+        request: ingest_pb2.PublishEventStreamRequest,
+        answered: int,
+        context: grpc.ServicerContext,
+    ) -> ingest_pb2.PublishEventStreamResponse:
+        """One PublishEventStream message published and answered (`answered` before it)."""
+        try:
+            outcome = self._processor.process(request.events)
+        except BatchTooLarge as exc:
+            outcome = self._processor.reject_all(
+                request.events, f"{exc}; no event of this message was accepted"
             )
+        except BrokerUnavailable as exc:
+            context.set_trailing_metadata(((ACKNOWLEDGED_MESSAGES, str(answered)),))
+            context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                f"{exc}; message sequence={request.sequence} and any after it were not"
+                f" accepted; the {answered} messages answered before were acknowledged:"
+                " resend from this one",
+            )
+        return ingest_pb2.PublishEventStreamResponse(
+            sequence=request.sequence, results=outcome.results
+        )
 
     def _run(
         self,
@@ -225,6 +262,14 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             )
         except BrokerUnavailable:
             return self._run(events, context, accepted_before)
+
+
+def _add(summary: ingest_pb2.StreamEventsResponse, outcome: BatchOutcome) -> None:
+    summary.accepted += outcome.accepted
+    summary.duplicates += outcome.duplicates
+    summary.rejected += outcome.rejected
+    room = MAX_REPORTED_REJECTIONS - len(summary.rejections)
+    summary.rejections.extend(_rejections(outcome.results, room))
 
 
 def _rejections(

@@ -10,15 +10,19 @@ looks, about four times per timeout, for a handler that has waited longer than
 `timeout_s` (VINCULO_INGEST_STREAM_IDLE_TIMEOUT_S) for a message, and ends
 that call with DEADLINE_EXCEEDED and a message naming the setting. The
 handler's wait then ends, the call finishes, its thread and its stream slot
-return. Time the handler spends publishing does not count as idle.
+return. Time the handler spends publishing does not count as idle. A stream
+served async (vinculo.grpc_aio_streams) holds no thread while it waits; its
+wait is bounded on the event loop instead (`aio_watching`), with the same
+status and message.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -98,6 +102,28 @@ class IdleStreams:
             with self._lock:
                 del self._open[id(watched)]
 
+    async def aio_watching(
+        self, requests: AsyncIterator[Any], context: Any, method: str
+    ) -> AsyncIterator[Any]:
+        """The requests of a stream served async: a wait for a message longer than the
+        timeout (plus the watchdog's tick, as for sync streams: a client that sends within
+        `timeout_s` of its last answer, as it sees it, is never closed) ends the call with
+        `IDLE_CODE` (no watchdog needed: the wait itself is bounded on the event loop)."""
+        pending = aiter(requests)
+        while True:
+            try:
+                if self.timeout_s > 0:
+                    request = await asyncio.wait_for(anext(pending), self.timeout_s + self.tick)
+                else:
+                    request = await anext(pending)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                log.info("closing an idle %s stream after %g s", method, self.timeout_s)
+                self.closed_count += 1
+                context.abort(IDLE_CODE, self.details(method))
+            yield request
+
     def _requests(self, requests: Iterator[Any], watched: _Watched) -> Iterator[Any]:
         while True:
             watched.waiting_since = time.monotonic()
@@ -138,7 +164,11 @@ class IdleStreams:
         self.closed_count += len(idle)
         return len(idle)
 
+    @property
+    def tick(self) -> float:
+        """How often the watchdog looks: a stream is closed at most this late."""
+        return min(1.0, self.timeout_s / 4)
+
     def _watch(self) -> None:
-        tick = min(1.0, self.timeout_s / 4)
-        while not self._stop.wait(tick):
+        while not self._stop.wait(self.tick):
             self.check(time.monotonic())

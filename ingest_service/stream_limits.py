@@ -10,19 +10,23 @@ most `per_caller` open streams from one caller (one client address) and
 limit and its setting. With `total` below the worker count, the remaining
 workers are always free for PublishEvents, health and reflection. With an
 `IdleStreams` (ingest_service.stream_idle), an admitted stream that sends
-nothing for its timeout is closed, giving back its thread and its slot.
+nothing for its timeout is closed, giving back its thread and its slot. A
+stream the servicer serves async (vinculo.grpc_aio_streams; the ingest
+service's StreamEvents and PublishEventStream) holds a thread only while a
+message of it is published, so the bounds then keep slots, not threads.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import grpc
 
 from ingest_service.stream_idle import IdleStreams
+from vinculo.grpc_aio_streams import AioBehavior, AioLookup, AioStream
 
 
 def caller_of(peer: str) -> str:
@@ -89,6 +93,31 @@ class StreamLimitInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             handler.request_deserializer,
             handler.response_serializer,
         )
+
+    def intercept_aio_stream(self, continuation: AioLookup, details: Any) -> AioStream | None:
+        """The same limits for a client stream served async (vinculo.grpc_aio_streams):
+        while it waits for a message it holds its slot but no thread."""
+        stream = continuation(details)
+        if stream is None:
+            return None
+        method = details.method.rpartition("/")[2]
+        return stream.wrapped(lambda behavior: self._aio(behavior, method))
+
+    def _aio(self, behavior: AioBehavior, method: str) -> AioBehavior:
+        async def wrapped(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+            caller = self._admit(method, context)
+            try:
+                watched = (
+                    requests
+                    if self._idle is None
+                    else self._idle.aio_watching(requests, context, method)
+                )
+                async for response in behavior(watched, context):
+                    yield response
+            finally:
+                self._slots.release(caller)
+
+        return wrapped
 
     def _admit(self, method: str, context: grpc.ServicerContext) -> str:
         caller = caller_of(context.peer())

@@ -117,3 +117,7 @@ class CallDeadlineInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         return grpc.unary_unary_rpc_method_handler(
             bounded, handler.request_deserializer, handler.response_serializer
         )
+
+    def intercept_aio_stream(self, continuation: Callable[[Any], Any], details: Any) -> Any:
+        """Client streams are bounded by their own limits, not this one (module doc)."""
+        return continuation(details)

@@ -23,13 +23,18 @@ and runs it on an aio server, so the policy is written once:
 
 What still holds a thread: a call while its behaviour runs, and a stream
 whose handler waits for the client's next message (bounded per caller and in
-total by the ingest stream limits, and closed when idle).
+total by the ingest stream limits, and closed when idle) -- unless the
+servicer offers the method natively async and every interceptor has an async
+stream wrapper (vinculo.grpc_aio_streams): then the stream waits on the event
+loop and takes a thread only for `BridgeContext.run_in_worker` (a batch's
+publish).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
@@ -39,7 +44,7 @@ import grpc
 _END = object()  # end of a request stream, or of a response iterator
 
 
-class _Abort(Exception):  # the sync context's abort, raised through the handler
+class Aborted(Exception):  # the sync context's abort, raised through the handler
     def __init__(self, code: grpc.StatusCode, details: str) -> None:
         super().__init__(details)
         self.code = code
@@ -74,9 +79,15 @@ class _RpcEvent:
 class BridgeContext:
     """A synchronous servicer context over a grpc.aio one; made on the event loop."""
 
-    def __init__(self, context: grpc.aio.ServicerContext, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        context: grpc.aio.ServicerContext,
+        loop: asyncio.AbstractEventLoop,
+        executor: concurrent.futures.Executor | None = None,
+    ) -> None:
         self._context = context
         self._loop = loop
+        self._executor = executor
         self._peer = context.peer()
         self._metadata = tuple(context.invocation_metadata() or ())
         self._auth = context.auth_context()
@@ -114,7 +125,7 @@ class BridgeContext:
 
     def abort(self, code: grpc.StatusCode, details: str) -> None:
         self._code, self._details = code, details
-        raise _Abort(code, details)
+        raise Aborted(code, details)
 
     def is_active(self) -> bool:
         return self._active
@@ -139,6 +150,33 @@ class BridgeContext:
         self._active = False
         if not self._ended.done():
             self._ended.set_result((code, details))
+
+    async def run_in_worker(self, function: Callable[..., Any], *args: Any) -> Any:
+        """`function(*args)` in the server's bounded executor (with this task's context
+        variables, so its log lines carry the call's); on the event loop only.
+
+        If the call is ended meanwhile (`end`), its status is raised as the abort it is,
+        through the async wrappers, and the worker's answer is dropped."""
+        runner = contextvars.copy_context().run
+        work = self._loop.run_in_executor(self._executor, runner, function, *args)
+        await asyncio.wait((work, self._ended), return_when=asyncio.FIRST_COMPLETED)
+        if not work.done():
+            code, details = self._ended.result()
+            self._code, self._details = code, details
+            raise Aborted(code, details)
+        return work.result()
+
+    async def answer_abort(self, aborted: Aborted) -> None:
+        """Send an abort raised by sync policy code as the call's status (always raises)."""
+        await self._answer(aborted.code, aborted.details)
+
+    async def finish(self, result: Any) -> Any:
+        """`result`, after sending any code and trailing metadata the call's code set."""
+        if self._code not in (None, grpc.StatusCode.OK):
+            await self._answer(self._code, self._details)
+        if self._trailing:
+            self._context.set_trailing_metadata(self._trailing)
+        return result
 
     def requests(self, requests: AsyncIterator[Any]) -> Iterator[Any]:
         """The streamed request for a worker thread: each message read by the event loop."""
@@ -182,7 +220,7 @@ class BridgeContext:
             await self._context.abort(code, details)
         try:
             result = work.result()
-        except _Abort as aborted:
+        except Aborted as aborted:
             await self._answer(aborted.code, aborted.details)
             raise AssertionError("aio abort always raises") from None
         if self._code not in (None, grpc.StatusCode.OK):

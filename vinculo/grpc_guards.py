@@ -16,13 +16,16 @@ is passed on to the broker or stored.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
+
+from vinculo.grpc_aio_streams import AioBehavior, AioLookup, AioStream
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +91,30 @@ class DecodeGuardInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             deserializer,
             handler.response_serializer,
         )
+
+    def intercept_aio_stream(self, continuation: AioLookup, details: Any) -> AioStream | None:
+        """The same guard for a client stream served async (vinculo.grpc_aio_streams)."""
+        stream = continuation(details)
+        if stream is None or stream.request_deserializer is None:
+            return stream
+        method: str = details.method
+
+        def wrap(behavior: AioBehavior) -> AioBehavior:
+            async def checked(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+                async for request in requests:
+                    if isinstance(request, Undecodable):
+                        _refuse(method, request, context)
+                    yield request
+
+            def wrapped(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+                return behavior(checked(requests, context), context)
+
+            return wrapped
+
+        guarded = dataclasses.replace(
+            stream, request_deserializer=_guarded(stream.request_deserializer)
+        )
+        return guarded.wrapped(wrap)
 
     @staticmethod
     def _unary(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:

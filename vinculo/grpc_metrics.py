@@ -9,13 +9,16 @@ a registered service at 0, so sums and rates answer before the first call.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 import grpc
 from google.protobuf import descriptor_pool  # type: ignore[import-untyped]
 from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from vinculo.grpc_aio_streams import AioBehavior, AioLookup, AioStream
 
 # Latencies of interest run from sub-millisecond reads to multi-second bulk loads and streams.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30)
@@ -99,6 +102,12 @@ class _Call:
             counter.inc()
             yield request
 
+    async def received_aio(self, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        counter = self.metrics.msg_received.labels(*self.labels)
+        async for request in requests:
+            counter.inc()
+            yield request
+
     def finish(self, context: grpc.ServicerContext, error: BaseException | None) -> None:
         code = _final_code(context, error)
         self.metrics.handled.labels(*self.labels, code.name).inc()
@@ -109,7 +118,7 @@ def _final_code(context: grpc.ServicerContext, error: BaseException | None) -> g
     code = context.code()  # set by abort() or set_code(); None means the default
     if isinstance(code, grpc.StatusCode):
         return code
-    if isinstance(error, GeneratorExit) or not context.is_active():
+    if isinstance(error, (GeneratorExit, asyncio.CancelledError)) or not context.is_active():
         return grpc.StatusCode.CANCELLED  # the client went away before the status was sent
     return grpc.StatusCode.OK if error is None else grpc.StatusCode.UNKNOWN
 
@@ -170,6 +179,32 @@ class MetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             error: BaseException | None = None
             try:
                 for response in behavior(_requests(call, request, streaming_in), context):
+                    sent.inc()
+                    yield response
+            except BaseException as raised:
+                error = raised
+                raise
+            finally:
+                call.finish(context, error)
+
+        return wrapped
+
+    def intercept_aio_stream(self, continuation: AioLookup, details: Any) -> AioStream | None:
+        """The same counts for a client stream served async (vinculo.grpc_aio_streams)."""
+        stream = continuation(details)
+        if stream is None:
+            return None
+        service, _, method = details.method.lstrip("/").partition("/")
+        labels = (grpc_type(True, stream.response_streaming), service, method)
+        return stream.wrapped(lambda behavior: self._wrap_aio(behavior, labels))
+
+    def _wrap_aio(self, behavior: AioBehavior, labels: tuple[str, str, str]) -> AioBehavior:
+        async def wrapped(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+            call = _Call(self._metrics, labels)
+            sent = self._metrics.msg_sent.labels(*labels)
+            error: BaseException | None = None
+            try:
+                async for response in behavior(call.received_aio(requests), context):
                     sent.inc()
                     yield response
             except BaseException as raised:

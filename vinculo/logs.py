@@ -14,11 +14,12 @@ import contextvars
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import grpc
 
+from vinculo.grpc_aio_streams import AioBehavior, AioLookup, AioStream
 from vinculo.grpc_metrics import HANDLER_FACTORIES as _FACTORIES
 
 REQUEST_ID_KEY = "x-request-id"
@@ -94,6 +95,30 @@ class RequestLogInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         return factory(
             wrap(behavior, method), handler.request_deserializer, handler.response_serializer
         )
+
+    def intercept_aio_stream(self, continuation: AioLookup, details: Any) -> AioStream | None:
+        """The same log context and end line for a client stream served async."""
+        stream = continuation(details)
+        if stream is None:
+            return None
+        method: str = details.method
+        return stream.wrapped(lambda behavior: _wrap_aio(behavior, method))
+
+
+def _wrap_aio(behavior: AioBehavior, method: str) -> AioBehavior:
+    async def wrapped(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+        fields = _context(method, context)
+        _request.set(fields)  # in the call's own task, whose context is the call's alone
+        failed = True
+        try:
+            async for response in behavior(requests, context):
+                yield response
+            failed = False
+        finally:
+            _finished(fields, context, failed)
+            _request.set(None)
+
+    return wrapped
 
 
 def _wrap_unary(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:

@@ -128,8 +128,9 @@ def test_two_hundred_idle_streams_hold_at_most_the_admitted_ones(ingest: Service
     try:
         during = _threads(ingest.process.pid)
         # 4 streams are admitted from one address (VINCULO_INGEST_MAX_STREAMS_PER_CALLER),
-        # each waiting in a worker; the 196 refused ones hold nothing. The executor may
-        # have grown to its bound of workers meanwhile, never past it.
+        # each publishing its message in a worker, then waiting on the event loop
+        # (test_ingest_aio_streams.py); the 196 refused ones hold nothing. The executor
+        # may have grown to its bound of workers meanwhile, never past it.
         assert during <= before + WORKERS, (before, during)
         assert _answers_quickly(ingest, "idle-2") < 5.0
     finally:

@@ -19,11 +19,12 @@ It runs inside the metrics interceptor, so denied calls are still counted.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import grpc
 
+from vinculo.grpc_aio_streams import AioBehavior, AioLookup, AioStream
 from vinculo.security.jwt_tokens import JwtVerifier, looks_like_jwt
 from vinculo.security.policy import ADMIN, PUBLISH, READ, Policy
 from vinculo.security.tokens import TokenStore
@@ -114,6 +115,28 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             handler.request_deserializer,
             handler.response_serializer,
         )
+
+    def intercept_aio_stream(self, continuation: AioLookup, details: Any) -> AioStream | None:
+        """The same checks for a client stream served async (vinculo.grpc_aio_streams)."""
+        stream = continuation(details)
+        method: str = details.method
+        if stream is None or method.startswith(OPEN_SERVICES):
+            return stream
+        action = action_of(method)
+        return stream.wrapped(lambda behavior: self._wrap_aio(behavior, method, action))
+
+    def _wrap_aio(self, behavior: AioBehavior, method: str, action: str) -> AioBehavior:
+        def wrapped(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+            identity = self._caller(context)
+
+            async def checked() -> AsyncIterator[Any]:
+                async for request in requests:
+                    self._check(context, identity, method, action, request)
+                    yield request
+
+            return behavior(checked(), context)
+
+        return wrapped
 
     def _caller(self, context: grpc.ServicerContext) -> str:
         identity = self._authenticator.identity(context)
