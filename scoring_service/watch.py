@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scoring_service.features.state import FloatArray
-from scoring_service.store import Batch
+from scoring_service.store import Batch, RelationshipKey
 
 QUEUE_LIMIT = 1000
 
@@ -73,6 +73,7 @@ class WatchHub:
         self._max_watchers = max_watchers
         self._lock = threading.Lock()
         self._watchers: dict[str, set[Watcher]] = defaultdict(set)
+        self._count = 0  # watchers in `_watchers`
         self._closed = False
 
     def subscribe(self, owner_id: str) -> Watcher:
@@ -81,35 +82,44 @@ class WatchHub:
             if self._closed:
                 watcher.end(End.CLOSED)
                 return watcher
-            if sum(len(ws) for ws in self._watchers.values()) >= self._max_watchers:
+            if self._count >= self._max_watchers:
                 raise TooManyWatchers(f"{self._max_watchers} watch streams already open")
             self._watchers[owner_id].add(watcher)
+            self._count += 1
         return watcher
 
     @property
     def open_streams(self) -> int:
         """How many watch streams are subscribed now."""
         with self._lock:
-            return sum(len(ws) for ws in self._watchers.values())
+            return self._count
 
     def unsubscribe(self, watcher: Watcher) -> None:
         with self._lock:
             watchers = self._watchers.get(watcher.owner_id)
-            if watchers is not None:
+            if watchers is not None and watcher in watchers:
                 watchers.discard(watcher)
+                self._count -= 1
                 if not watchers:
                     del self._watchers[watcher.owner_id]
 
     def publish(self, batch: Batch, committed_at: float) -> None:
-        """Called by the consumer after `batch` is durable."""
+        """Called by the consumer after `batch` is durable: one pass over the batch,
+        whatever the number of watched owners (not a pass per watched owner)."""
         with self._lock:
             if not self._watchers:
                 return
-            watched = {owner: set(ws) for owner, ws in self._watchers.items()}
-        for owner, watchers in watched.items():
-            changes = _changes_of(batch, owner, committed_at)
-            if changes is None:
-                continue
+        by_owner: dict[str, list[RelationshipKey]] = defaultdict(list)
+        for key in batch.states:
+            by_owner[key[0]].append(key)
+        with self._lock:
+            targets = [
+                (owner, list(watchers))
+                for owner in by_owner
+                if (watchers := self._watchers.get(owner))
+            ]
+        for owner, watchers in targets:
+            changes = _changes_of(batch, owner, by_owner[owner], committed_at)
             for watcher in watchers:
                 self._offer(watcher, changes)
 
@@ -135,14 +145,14 @@ class WatchHub:
             self._closed = True
             watchers = [w for ws in self._watchers.values() for w in ws]
             self._watchers.clear()
+            self._count = 0
         for watcher in watchers:
             watcher.end(End.CLOSED)
 
 
-def _changes_of(batch: Batch, owner: str, committed_at: float) -> OwnerChanges | None:
-    keys = [key for key in batch.states if key[0] == owner]
-    if not keys:
-        return None
+def _changes_of(
+    batch: Batch, owner: str, keys: list[RelationshipKey], committed_at: float
+) -> OwnerChanges:
     return OwnerChanges(
         owner_id=owner,
         contacts=[contact for _, contact in keys],
