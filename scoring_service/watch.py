@@ -1,8 +1,9 @@
 """Fan-out of committed state changes to WatchRelationships streams.
 
 The consumer thread publishes, after each commit, the before/after states of
-the relationships it changed, for owners someone watches; scoring them is left
-to the watching stream's own thread so the consumer never waits on a client.
+the relationships it changed, for owners someone watches (one pass over the
+commit, whatever the number of watched owners); scoring them is left to the
+watching streams (once per owner, shared) so the consumer never waits on a client.
 A watcher that falls behind by more than `QUEUE_LIMIT` batches is cut off
 (its stream ends with RESOURCE_EXHAUSTED) instead of slowing consumption.
 
