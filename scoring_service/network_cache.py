@@ -28,10 +28,23 @@ states with the commit's changed rows written over them -- the owner's
 committed state, exactly, since a cached network is always the latest one.
 The next read scores that instead of fetching the owner's rows from SQLite
 (49 of ~105 ms at 30,000 relationships). The rows come with the commit, from
-the consumer thread, and the patched copy is made outside the lock.
+the consumer thread, and the patched copy is made outside the lock. A computation
+overtaken by commits (not stored) is carried forward with their rows over its states
+(`_carry_forward`): else a large owner fetched from the store more slowly than the
+commits come would be fetched again by every read.
+
+Not waiting behind a rescoring (`stale_s`, off when 0): a commit that changes a
+cached owner keeps the network it replaces as "superseded". The first read after
+the commit rescores (it sees the commit, as without this); a read that arrives
+while that rescoring is in flight gets the superseded network at once instead of
+waiting for it, for at most `stale_s` after the commit (then it waits). A reader
+is therefore answered from the owner's newest scored network, never an older one
+than it could have been given before, and a client reading one call after another
+sees every commit (docs/decisions/0015-reads-during-a-rescoring.md).
 
 Memory: at most `max_owners` owners (least recently used evicted first) and
-`max_rows` relationships in all, networks and carried states each; a network
+`max_rows` relationships in all, networks, carried states and superseded networks
+(swept once older than `stale_s`) each; a network
 larger than `max_rows` is not cached. `max_owners` = 0 disables the cache.
 """
 
@@ -76,6 +89,13 @@ class _Flight(Generic[V]):
     generation: int
     done: threading.Event = field(default_factory=threading.Event)
     value: V | None = None
+    # The rows of the commits that changed the owner while this was computed, in order,
+    # and when the first of them came (what the result misses from then on).
+    commits: list[Sequence[Any]] = field(default_factory=list)
+    overtaken_at: float | None = None
+    # Invalidated without rows (an erasure): the result may hold what was forgotten, so
+    # it is neither served as superseded nor carried forward.
+    forgotten: bool = False
 
 
 class NetworkCache(Generic[V]):
@@ -87,6 +107,7 @@ class NetworkCache(Generic[V]):
         size: Callable[[V], int],
         clock: Callable[[], float] = time.monotonic,
         rebase: Rebase[V] | None = None,
+        stale_s: float = 0.0,
     ) -> None:
         self.max_owners = max_owners
         self.max_rows = max_rows
@@ -100,11 +121,15 @@ class NetworkCache(Generic[V]):
         self._bases: OrderedDict[str, tuple[Any, int]] = OrderedDict()  # state, rows
         self._base_rows = 0
         self._flights: dict[str, _Flight[V]] = {}
+        self.stale_s = stale_s
+        self._superseded: OrderedDict[str, _Entry[V]] = OrderedDict()  # stored_at: commit time
+        self._superseded_rows = 0
         self._generations: dict[str, int] = {}
         self._counter = 0
         self._floor = 0
         self.hits = 0
         self.misses = 0
+        self.stale_hits = 0  # reads given the superseded network during a rescoring
 
     @property
     def enabled(self) -> bool:
@@ -150,6 +175,10 @@ class NetworkCache(Generic[V]):
                 if flight is None:
                     flight = self._flights[owner] = _Flight(generation)
                     break
+                superseded = self._superseded_value(owner)
+                if superseded is not None:
+                    self.stale_hits += 1
+                    return superseded  # a rescoring is under way: not waiting for it
             flight.done.wait()
             if flight.value is not None and flight.generation == generation:
                 return flight.value  # computed from the state this reader arrived to
@@ -158,7 +187,8 @@ class NetworkCache(Generic[V]):
         try:
             value = compute(base)
             flight.value = value
-            self._store(owner, value, flight.generation)
+            if not self._store(owner, value, flight):
+                self._carry_forward(owner, value, flight)
             return value
         finally:
             with self._lock:
@@ -177,19 +207,64 @@ class NetworkCache(Generic[V]):
         self._entries.move_to_end(owner)
         return entry.value
 
-    def _store(self, owner: str, value: V, generation: int) -> None:
-        rows = self._size(value)
-        if rows > self.max_rows:
+    def _superseded_value(self, owner: str) -> V | None:
+        entry = self._superseded.get(owner)
+        if entry is None:
+            return None
+        if self._clock() - entry.stored_at > self.stale_s:
+            self._drop_superseded(owner)
+            return None
+        return entry.value
+
+    def _carry_forward(self, owner: str, value: V, flight: _Flight[V]) -> None:
+        """A computation overtaken by commits: its states with those commits' rows over them
+        are the owner's committed state, kept for the next read to score (else a read
+        that fetches a large owner from the store, slower than the commits come, is
+        overtaken again and again, and every read fetches it again). Re-applying a
+        commit the states already held writes the same rows: the result is exact
+        whether the store was read before or after each of them."""
+        if self._rebase is None:
             return
         with self._lock:
-            if self._generation(owner) != generation:
-                return  # a commit touched the owner while this was computed
+            if owner in self._bases or owner in self._entries:
+                return  # the commits carried a state forward themselves, or a read stored
+            applied = 0
+        state = self._rebase.base_of(value)
+        while True:
+            with self._lock:
+                if flight.forgotten:
+                    return  # an erasure came: the owner is read from the store again
+                commits = flight.commits[applied:]
+                if not commits:
+                    if owner not in self._bases and owner not in self._entries:
+                        self._keep_base(owner, state)
+                    return
+            for rows in commits:  # patched outside the lock, as `invalidate` does
+                state = self._rebase.patch(state, rows)
+            applied += len(commits)
+
+    def _store(self, owner: str, value: V, flight: _Flight[V]) -> bool:
+        """Keep `value` as the owner's network; False when a commit overtook it."""
+        rows = self._size(value)
+        if rows > self.max_rows:
+            return True  # too large to keep, not overtaken
+        with self._lock:
+            if self._generation(owner) != flight.generation:
+                # A commit touched the owner while this was computed: not stored, but
+                # it is the newest network (readers were given it), so it is the one
+                # served while the next is computed, superseded by the first commit
+                # it misses.
+                if self.stale_s > 0 and flight.overtaken_at is not None and not flight.forgotten:
+                    self._supersede(owner, value, rows, flight.overtaken_at)
+                return False
+            self._drop_superseded(owner)
             self._drop(owner)
             self._drop_base(owner)  # the entry holds the same state
             self._entries[owner] = _Entry(value, rows, self._clock())
             self._rows += rows
             while len(self._entries) > self.max_owners or self._rows > self.max_rows:
                 self._drop(next(iter(self._entries)))  # least recently used first
+        return True
 
     # --- the writer (the consumer thread, through StateStore.commit) ---------------
 
@@ -209,6 +284,7 @@ class NetworkCache(Generic[V]):
                 prior = self._prior_state(owner)
                 if prior is not None and isinstance(owners, Mapping):
                     priors[owner] = prior
+                self._note_change(owner, owners)
                 self._drop(owner)
                 self._drop_base(owner)
             if len(self._generations) > MAX_TRACKED_OWNERS:
@@ -225,6 +301,24 @@ class NetworkCache(Generic[V]):
                 # A reader that stored meanwhile read this commit's state itself.
                 if self._generation(owner) == generations[owner] and owner not in self._entries:
                     self._keep_base(owner, state)
+
+    def _note_change(self, owner: str, owners: Iterable[str] | Mapping[str, Sequence[Any]]) -> None:
+        """A commit (rows given) keeps the owner's network as superseded and tells a
+        computation in flight which rows it misses; an invalidation without rows (an
+        erasure) leaves nothing of the owner to serve or carry."""
+        flight = self._flights.get(owner)
+        if not isinstance(owners, Mapping):
+            self._drop_superseded(owner)
+            if flight is not None:
+                flight.forgotten = True
+            return
+        if flight is not None:
+            if flight.overtaken_at is None:
+                flight.overtaken_at = self._clock()
+            flight.commits.append(owners[owner])  # for `_carry_forward`
+        entry = self._entries.get(owner)
+        if entry is not None and self.stale_s > 0:
+            self._supersede(owner, entry.value, entry.rows, self._clock())
 
     def _prior_state(self, owner: str) -> Any | None:
         if self._rebase is None:
@@ -250,6 +344,26 @@ class NetworkCache(Generic[V]):
         carried = self._bases.pop(owner, None)
         if carried is not None:
             self._base_rows -= carried[1]
+
+    def _supersede(self, owner: str, value: V, rows: int, at: float) -> None:
+        """Keep `value` as the owner's superseded network, superseded at `at`; the ones
+        superseded longer than `stale_s` ago are of no more use and go first."""
+        self._drop_superseded(owner)
+        now = self._clock()
+        while self._superseded:
+            first = next(iter(self._superseded))
+            if now - self._superseded[first].stored_at <= self.stale_s:
+                break
+            self._drop_superseded(first)
+        self._superseded[owner] = _Entry(value, rows, at)
+        self._superseded_rows += rows
+        while len(self._superseded) > self.max_owners or self._superseded_rows > self.max_rows:
+            self._drop_superseded(next(iter(self._superseded)))  # longest superseded first
+
+    def _drop_superseded(self, owner: str) -> None:
+        entry = self._superseded.pop(owner, None)
+        if entry is not None:
+            self._superseded_rows -= entry.rows
 
     def _generation(self, owner: str) -> int:
         return self._generations.get(owner, self._floor)

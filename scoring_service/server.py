@@ -36,7 +36,7 @@ from scoring_service.routing.directory import PartitionDirectory, default_advert
 from scoring_service.routing.forwarding import ForwardingInterceptor
 from scoring_service.scored_network import network_cache
 from scoring_service.scorer import IncompatibleModel, load_scorer
-from scoring_service.servicer import ScoringServicer
+from scoring_service.servicer import UNSLOTTED_ROWS, ScoringServicer
 from scoring_service.settings import ScoringSettings
 from scoring_service.store import StateSchemaMismatch, StateStore
 from scoring_service.suggestions import Cadences, make_suggester
@@ -135,9 +135,19 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         metrics.set_model(
             scorer.version, scorer.feature_schema_version, scorer.serving_horizon_days
         )
-        cache = network_cache(settings.cache_owners, settings.cache_rows, settings.cache_ttl_s)
+        cache = network_cache(
+            settings.cache_owners,
+            settings.cache_rows,
+            settings.cache_ttl_s,
+            settings.cache_stale_s,
+        )
         servicer = ScoringServicer(
-            store, scorer, hub, make_suggester(cadences_of(settings)), cache=cache
+            store,
+            scorer,
+            hub,
+            make_suggester(cadences_of(settings)),
+            cache=cache,
+            unslotted_rows=UNSLOTTED_ROWS,
         )
         erasure = start_erasure(
             settings.kafka_bootstrap, eraser, hub, cache, settings.kafka_security()

@@ -5,12 +5,15 @@ scores them in one call to the model, at the requested instant (decay is
 applied at read time, decision 3 (docs/decisions/)). Reads see the last committed
 batch, at most `commit_interval_s` behind the consumer. Reads "as of now"
 (`as_of` unset) share a scored network per owner for a few seconds
-(`network_cache`), dropped as soon as a commit changes the owner's state.
+(`network_cache`), dropped as soon as a commit changes the owner's state (a read
+that arrives while the owner is being rescored gets the dropped one, for at most
+`VINCULO_SCORING_CACHE_STALE` after the commit: decision 15).
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import math
 import threading
 import time
@@ -50,6 +53,10 @@ MAX_RENDERED_ROWS = 1000
 # while each one more takes GIL turns from the consumer thread (issue 22.9: reads must
 # not starve it). One at a time: the consumer competes with one reader, not eight.
 SCORING_SLOTS = 1
+# Networks this small are scored without a slot: ~1 ms of numpy, shorter than the GIL's
+# switch interval, so they cannot starve the consumer, and a small owner's read (the
+# freshness a user sees) does not queue behind a 30k owner's scoring (issue 22.9).
+UNSLOTTED_ROWS = 2048
 
 
 class Suggester(Protocol):
@@ -87,9 +94,13 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         clock: Callable[[], float] = time.time,
         cache: NetworkCache[ScoredNetwork] | None = None,
         scoring_slots: int = SCORING_SLOTS,
+        unslotted_rows: int = 0,
     ) -> None:
+        """`unslotted_rows`: networks of at most this many rows are scored without
+        waiting for a slot (the service passes `UNSLOTTED_ROWS`)."""
         self._store = store
         self._scoring_slots = threading.BoundedSemaphore(scoring_slots)
+        self._unslotted_rows = unslotted_rows
         self._scorer = scorer
         self._hub = hub
         self._suggester = suggester
@@ -146,7 +157,9 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         # column, so its transposes become plain copies (~20% of the CPU of scoring
         # 30k rows, measured), and the network carried forward keeps this layout.
         states = np.asfortranarray(states)
-        with self._scoring_slots:  # whole networks one at a time: the consumer keeps a core
+        small = len(contacts) <= self._unslotted_rows
+        # Whole large networks one at a time: the consumer keeps a core.
+        with contextlib.nullcontext() if small else self._scoring_slots:
             context = self._scorer.owner_context(states, as_of)
             scores = self._scorer.score(states, as_of, context)
             tiers = self._scorer.tiers(scores, states)

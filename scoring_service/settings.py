@@ -68,6 +68,12 @@ class ScoringSettings(ServerSecuritySettings, KafkaClientSettings):
         "VINCULO_SCORING_CACHE_TTL",
         "seconds a cached scored network is reused when no commit changed it",
     )
+    cache_stale_s: float = setting(
+        0.5,
+        "VINCULO_SCORING_CACHE_STALE",
+        "seconds after a commit a read may get the network it superseded while the owner"
+        " is rescored (0 = always wait for the rescoring)",
+    )
     store_cache_mb: int = setting(
         64,
         "VINCULO_SCORING_STORE_CACHE_MB",
@@ -170,6 +176,8 @@ class ScoringSettings(ServerSecuritySettings, KafkaClientSettings):
             raise SettingsError("cache_owners, cache_rows: must be >= 0 (0 disables the cache)")
         if self.cache_ttl_s <= 0:
             raise SettingsError(f"cache_ttl_s: {self.cache_ttl_s}, must be > 0")
+        if not self.cache_stale_s >= 0:
+            raise SettingsError(f"cache_stale_s: {self.cache_stale_s}, must be >= 0")
         if self.store_cache_mb < 1 or self.wal_limit_mb < 1:
             raise SettingsError("store_cache_mb, wal_limit_mb: must be >= 1 MiB")
         if self.route_wait_s < 0:

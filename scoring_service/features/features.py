@@ -37,8 +37,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from scoring_service.features.columns import NEVER_DAYS, OWNER_FEATURES, named_columns
-from scoring_service.features.owner_context import N_CONTEXT, owner_context
+from scoring_service.features.columns import (
+    NEVER_DAYS,
+    OWNER_FEATURES,
+    named_columns,
+    selected_columns,
+)
+from scoring_service.features.owner_context import N_CONTEXT, owner_context, rows_last
 from scoring_service.features.state import HALF_LIVES_DAYS, STATE_SIZE, FloatArray
 
 __all__ = ["COLUMN", "FEATURE_NAMES", "MODEL_FEATURES", "NEVER_DAYS", "OWNER_FEATURES"]
@@ -160,12 +165,12 @@ def model_input_columns(
     """
     if context is None:
         context = owner_context(states, as_of)
-    # Only the model's columns are copied out, straight into the result (the same
-    # values as `feature_matrix(...).T[_MODEL_COLUMNS]`, tested; ~5 ms less per 30k rows).
-    columns = named_columns(np.ascontiguousarray(states.T), as_of, np.ascontiguousarray(context.T))
-    xt = np.empty((len(_MODEL_COLUMNS) + (horizon_days is not None), states.shape[0]))
-    for row, column in enumerate(_MODEL_COLUMNS):
-        xt[row] = columns[column][1]
+    # Only the model's columns are computed (`selected_columns`: the same values as
+    # `feature_matrix(...).T[_MODEL_COLUMNS]`, tested), straight into the result.
+    columns = selected_columns(rows_last(states), as_of, rows_last(context), MODEL_FEATURES)
+    xt = np.empty((len(MODEL_FEATURES) + (horizon_days is not None), states.shape[0]))
+    for row, values in enumerate(columns):
+        xt[row] = values
     if horizon_days is not None:
         xt[-1] = horizon_days
     return xt

@@ -92,7 +92,7 @@ def owner_context(states: FloatArray, as_of: float, owners: np.ndarray | None = 
     n = states.shape[0]
     own = np.empty((N_CONTEXT, n))
     for lo in range(0, n, CHUNK):  # each row's own part: blocks that stay in the CPU cache
-        st: FloatArray = np.ascontiguousarray(states[lo : lo + CHUNK].T)
+        st: FloatArray = rows_last(states[lo : lo + CHUNK])
         _, ex_out, ex_in = exchange(st, as_of)
         totals = st[TOTALS_START : TOTALS_START + TOTALS_SIZE].reshape(N_KINDS, 3, st.shape[1])
         engaged = np.asarray(engaged_kinds_t(totals).any(axis=0), dtype=np.float64)
@@ -111,6 +111,13 @@ def owner_context(states: FloatArray, as_of: float, owners: np.ndarray | None = 
         context[6] = _count_below(group, own[6])
     result: FloatArray = context.T
     return result
+
+
+def rows_last(states: FloatArray) -> FloatArray:
+    """`states.T` with each column's values contiguous: a view of feature-major states
+    (the service keeps them in Fortran order), else a copy."""
+    t: FloatArray = states.T
+    return t if t.strides[-1] == t.itemsize else np.ascontiguousarray(t)
 
 
 def context_after_change(

@@ -48,15 +48,24 @@ class CompiledForest:
         table: FloatArray = np.ascontiguousarray(self.leaves[:, node - internal]).ravel()
         return table
 
+    @cached_property
+    def _offsets(self) -> np.ndarray:
+        """Where each tree's codes start in `_table`, (trees, 1)."""
+        offsets: np.ndarray = np.arange(len(self.leaves), dtype=np.intp) << (2**self.depth - 1)
+        return offsets[:, None]
+
     def proba(self, xt: FloatArray) -> FloatArray:
         """Calibrated probabilities from model columns laid out feature-major, (F, n)."""
         trees, n = len(self.leaves), xt.shape[1]
         internal = 2**self.depth - 1
         right = (xt[self.features] > self.thresholds).view(np.uint8).reshape(trees, internal, n)
-        code = (np.arange(trees, dtype=np.intp) << internal)[:, None] + right[:, 0]
-        for k in range(1, internal):
-            code += right[:, k].astype(np.intp) << k
-        raw = self.baseline + self._table[code].sum(axis=0)
+        # The code in bytes (at most 7 bits), built from the last split down: an eighth
+        # of the memory traffic of building it in intp, then one widening add.
+        code = right[:, internal - 1].copy()
+        for k in range(internal - 2, -1, -1):
+            code <<= 1
+            code |= right[:, k]
+        raw = self.baseline + self._table[self._offsets + code].sum(axis=0)
         result: FloatArray = 1.0 / (1.0 + np.exp(self.slope * raw + self.intercept))
         return result
 
