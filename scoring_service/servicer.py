@@ -406,7 +406,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         that asks and shared by the others (scored once per commit, not per stream)."""
         with changes.lock:
             responses: tuple[pb.WatchRelationshipsResponse, ...] | None = changes.derived.get(
-                threshold
+                ("responses", threshold)
             )
             if responses is None:
                 scored = changes.derived.get("scored")
@@ -414,7 +414,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
                     scored = changes.derived["scored"] = watch_scores(
                         changes, self._store, self._scorer, self._clock()
                     )
-                responses = changes.derived[threshold] = watch_messages(
+                responses = changes.derived["responses", threshold] = watch_messages(
                     changes, scored, threshold
                 )
         return responses

@@ -50,7 +50,7 @@ class OwnerChanges:
     committed_at: float
     # What the streams of this owner derive from these changes, computed by the first
     # of them (under `lock`) and read by the others: one scoring per commit, not per stream.
-    derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    derived: dict[object, Any] = field(default_factory=dict, compare=False, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
 
@@ -115,9 +115,9 @@ class WatchHub:
             by_owner[key[0]].append(key)
         with self._lock:
             targets = [
-                (owner, list(watchers))
+                (owner, list(subscribed))
                 for owner in by_owner
-                if (watchers := self._watchers.get(owner))
+                if (subscribed := self._watchers.get(owner))
             ]
         for owner, watchers in targets:
             changes = _changes_of(batch, owner, by_owner[owner], committed_at)
