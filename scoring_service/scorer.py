@@ -17,6 +17,7 @@ the owner's whole network.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -72,13 +73,16 @@ class IncompatibleModel(RuntimeError):
     another feature schema; the message names the file and says which."""
 
 
-def load_scorer(path: str) -> Scorer:
-    """The model artifact at `path`, or the default model shipped with the package."""
-    # Imported here: scikit-learn is heavy, and unit tests of the service never need it.
+def load_scorer(path: str, cache_dir: Path | None = None) -> Scorer:
+    """The model artifact at `path`, or the default model shipped with the package;
+    with `cache_dir`, through its compiled cache (scoring_service.model.compiled_cache)."""
+    # Imported here: the model package is heavy, and unit tests of the service never need it.
     from scoring_service import model
+    from scoring_service.model.compiled_cache import load_serving_model
 
+    artifact = Path(path) if path else model.DEFAULT_MODEL_PATH
     try:
-        scorer: Scorer = model.ScoringModel.load(path) if path else model.load_default_model()
+        scorer: Scorer = load_serving_model(artifact, cache_dir)
     except OSError as exc:
         raise IncompatibleModel(f"model {exc.filename}: {exc.strerror}") from exc
     except model.ModelInputError as exc:  # not a model, or another feature schema

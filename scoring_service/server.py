@@ -130,7 +130,7 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         cleanup.callback(monitor.stop)
         log.info("consuming %s from %s", INTERACTIONS_TOPIC, settings.kafka_bootstrap)
         _one_compute_thread()
-        scorer = load_scorer(settings.model_path)
+        scorer = load_scorer(settings.model_path, settings.model_cache_path)
         threadpool_limits(limits=1)  # BLAS (process-wide) and this thread's OpenMP
         metrics.set_model(
             scorer.version, scorer.feature_schema_version, scorer.serving_horizon_days

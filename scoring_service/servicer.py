@@ -40,8 +40,7 @@ from scoring_service.scorer import Scorer
 from scoring_service.signals import network_figures, signals_for, summary_response
 from scoring_service.store import StateStore
 from scoring_service.watch import End, OwnerChanges, TooManyWatchers, WatchHub
-from scoring_service.watch_scores import watch_scores
-from vinculo.timestamps import timestamp
+from scoring_service.watch_scores import watch_messages, watch_scores
 from vinculo.v1 import scoring_pb2 as pb
 from vinculo.v1 import scoring_pb2_grpc
 
@@ -402,22 +401,20 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
 
     def _watch_responses(
         self, changes: OwnerChanges, threshold: float
-    ) -> Iterator[pb.WatchRelationshipsResponse]:
-        with changes.lock:  # every stream of the owner gets these changes: scored once
-            scored = changes.derived.get("scored")
-            if scored is None:
-                scored = changes.derived["scored"] = watch_scores(
-                    changes, self._store, self._scorer, self._clock()
-                )
-        new_scores, old_scores, new_tiers, old_tiers = scored
-        moved = (np.abs(new_scores - old_scores) >= threshold) | (new_tiers != old_tiers)
-        changed_at = timestamp(changes.committed_at)
-        for i in np.flatnonzero(moved):
-            yield pb.WatchRelationshipsResponse(
-                contact_id=changes.contacts[i],
-                previous_score=float(old_scores[i]),
-                score=float(new_scores[i]),
-                previous_tier=int(old_tiers[i]),  # type: ignore[arg-type]
-                tier=int(new_tiers[i]),  # type: ignore[arg-type]
-                changed_at=changed_at,
+    ) -> tuple[pb.WatchRelationshipsResponse, ...]:
+        """The changes' responses for `threshold`: built by the first stream of the owner
+        that asks and shared by the others (scored once per commit, not per stream)."""
+        with changes.lock:
+            responses: tuple[pb.WatchRelationshipsResponse, ...] | None = changes.derived.get(
+                ("responses", threshold)
             )
+            if responses is None:
+                scored = changes.derived.get("scored")
+                if scored is None:
+                    scored = changes.derived["scored"] = watch_scores(
+                        changes, self._store, self._scorer, self._clock()
+                    )
+                responses = changes.derived["responses", threshold] = watch_messages(
+                    changes, scored, threshold
+                )
+        return responses

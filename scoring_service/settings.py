@@ -9,6 +9,9 @@ from vinculo.security.kafka import KafkaClientSettings
 from vinculo.security.settings import ServerSecuritySettings
 from vinculo.settings import SettingsError, setting
 
+# Heartbeats go every third of the session timeout: below this one a busy process misses them.
+MIN_SESSION_TIMEOUT_MS = 1000
+
 
 @dataclass(frozen=True)
 class ScoringSettings(ServerSecuritySettings, KafkaClientSettings):
@@ -33,8 +36,21 @@ class ScoringSettings(ServerSecuritySettings, KafkaClientSettings):
     max_poll_records: int = setting(
         5000, "VINCULO_SCORING_MAX_POLL_RECORDS", "records fetched per poll at most"
     )
+    session_timeout_ms: int = setting(
+        6000,
+        "VINCULO_SCORING_SESSION_TIMEOUT_MS",
+        "consumer-group session timeout: a dead instance's partitions move after it; on the"
+        " embedded broker a first join waits about half of it (Apache Kafka accepts >= 6000"
+        " unless group.min.session.timeout.ms is lowered)",
+    )
     model_path: str = setting(
         "", "VINCULO_MODEL_PATH", "scoring model artifact (.skops); empty = the shipped default"
+    )
+    model_cache_dir: str = setting(
+        "~/.cache/vinculo/models",
+        "VINCULO_MODEL_CACHE_DIR",
+        "where the model's compiled trees are cached so that a start needs no scikit-learn"
+        " (keyed by the artifact's sha256; empty = no cache)",
     )
     max_workers: int = setting(
         32, "VINCULO_SCORING_WORKERS", "gRPC worker threads for calls, watch streams not counted"
@@ -149,6 +165,10 @@ class ScoringSettings(ServerSecuritySettings, KafkaClientSettings):
     def database_path(self) -> Path:
         return self.data_dir / "scoring.sqlite3"
 
+    @property
+    def model_cache_path(self) -> Path | None:
+        return Path(self.model_cache_dir).expanduser() if self.model_cache_dir else None
+
     def validate(self) -> None:
         self.validate_security()
         self.validate_kafka_security()
@@ -189,5 +209,9 @@ class ScoringSettings(ServerSecuritySettings, KafkaClientSettings):
             )
         if self.standby_replicas < 0:
             raise SettingsError(f"standby_replicas: {self.standby_replicas}, must be >= 0")
+        if self.session_timeout_ms < MIN_SESSION_TIMEOUT_MS:
+            raise SettingsError(
+                f"session_timeout_ms: {self.session_timeout_ms}, at least {MIN_SESSION_TIMEOUT_MS}"
+            )
         if self.max_poll_records < 1:
             raise SettingsError(f"max_poll_records: {self.max_poll_records}, at least 1")

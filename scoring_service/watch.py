@@ -1,8 +1,9 @@
 """Fan-out of committed state changes to WatchRelationships streams.
 
 The consumer thread publishes, after each commit, the before/after states of
-the relationships it changed, for owners someone watches; scoring them is left
-to the watching stream's own thread so the consumer never waits on a client.
+the relationships it changed, for owners someone watches (one pass over the
+commit, whatever the number of watched owners); scoring them is left to the
+watching streams (once per owner, shared) so the consumer never waits on a client.
 A watcher that falls behind by more than `QUEUE_LIMIT` batches is cut off
 (its stream ends with RESOURCE_EXHAUSTED) instead of slowing consumption.
 
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scoring_service.features.state import FloatArray
-from scoring_service.store import Batch
+from scoring_service.store import Batch, RelationshipKey
 
 QUEUE_LIMIT = 1000
 
@@ -49,7 +50,7 @@ class OwnerChanges:
     committed_at: float
     # What the streams of this owner derive from these changes, computed by the first
     # of them (under `lock`) and read by the others: one scoring per commit, not per stream.
-    derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    derived: dict[object, Any] = field(default_factory=dict, compare=False, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
 
@@ -73,6 +74,7 @@ class WatchHub:
         self._max_watchers = max_watchers
         self._lock = threading.Lock()
         self._watchers: dict[str, set[Watcher]] = defaultdict(set)
+        self._count = 0  # watchers in `_watchers`
         self._closed = False
 
     def subscribe(self, owner_id: str) -> Watcher:
@@ -81,35 +83,44 @@ class WatchHub:
             if self._closed:
                 watcher.end(End.CLOSED)
                 return watcher
-            if sum(len(ws) for ws in self._watchers.values()) >= self._max_watchers:
+            if self._count >= self._max_watchers:
                 raise TooManyWatchers(f"{self._max_watchers} watch streams already open")
             self._watchers[owner_id].add(watcher)
+            self._count += 1
         return watcher
 
     @property
     def open_streams(self) -> int:
         """How many watch streams are subscribed now."""
         with self._lock:
-            return sum(len(ws) for ws in self._watchers.values())
+            return self._count
 
     def unsubscribe(self, watcher: Watcher) -> None:
         with self._lock:
             watchers = self._watchers.get(watcher.owner_id)
-            if watchers is not None:
+            if watchers is not None and watcher in watchers:
                 watchers.discard(watcher)
+                self._count -= 1
                 if not watchers:
                     del self._watchers[watcher.owner_id]
 
     def publish(self, batch: Batch, committed_at: float) -> None:
-        """Called by the consumer after `batch` is durable."""
+        """Called by the consumer after `batch` is durable: one pass over the batch,
+        whatever the number of watched owners (not a pass per watched owner)."""
         with self._lock:
             if not self._watchers:
                 return
-            watched = {owner: set(ws) for owner, ws in self._watchers.items()}
-        for owner, watchers in watched.items():
-            changes = _changes_of(batch, owner, committed_at)
-            if changes is None:
-                continue
+        by_owner: dict[str, list[RelationshipKey]] = defaultdict(list)
+        for key in batch.states:
+            by_owner[key[0]].append(key)
+        with self._lock:
+            targets = [
+                (owner, list(subscribed))
+                for owner in by_owner
+                if (subscribed := self._watchers.get(owner))
+            ]
+        for owner, watchers in targets:
+            changes = _changes_of(batch, owner, by_owner[owner], committed_at)
             for watcher in watchers:
                 self._offer(watcher, changes)
 
@@ -135,14 +146,14 @@ class WatchHub:
             self._closed = True
             watchers = [w for ws in self._watchers.values() for w in ws]
             self._watchers.clear()
+            self._count = 0
         for watcher in watchers:
             watcher.end(End.CLOSED)
 
 
-def _changes_of(batch: Batch, owner: str, committed_at: float) -> OwnerChanges | None:
-    keys = [key for key in batch.states if key[0] == owner]
-    if not keys:
-        return None
+def _changes_of(
+    batch: Batch, owner: str, keys: list[RelationshipKey], committed_at: float
+) -> OwnerChanges:
     return OwnerChanges(
         owner_id=owner,
         contacts=[contact for _, contact in keys],

@@ -1,4 +1,5 @@
-"""Scores of a commit's changed rows before and after it, for WatchRelationships."""
+"""Scores of a commit's changed rows before and after it, and the WatchRelationships
+responses they make."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from scoring_service.features.state import FloatArray
 from scoring_service.scorer import Scorer
 from scoring_service.store import StateStore
 from scoring_service.watch import OwnerChanges
+from vinculo.timestamps import timestamp
 from vinculo.v1 import events_pb2 as events
+from vinculo.v1 import scoring_pb2 as pb
 
 Scored = tuple[FloatArray, FloatArray, npt.NDArray[np.integer], npt.NDArray[np.integer]]
 
@@ -56,3 +59,23 @@ def _contexts(
     if keep.any() and is_new.any():
         old_context[keep] = scorer.owner_context(network[keep], now)
     return new_context, old_context[rows]
+
+
+def watch_messages(
+    changes: OwnerChanges, scored: Scored, threshold: float
+) -> tuple[pb.WatchRelationshipsResponse, ...]:
+    """A response per changed row whose score moved by `threshold` or whose tier changed."""
+    new_scores, old_scores, new_tiers, old_tiers = scored
+    moved = (np.abs(new_scores - old_scores) >= threshold) | (new_tiers != old_tiers)
+    changed_at = timestamp(changes.committed_at)
+    return tuple(
+        pb.WatchRelationshipsResponse(
+            contact_id=changes.contacts[i],
+            previous_score=float(old_scores[i]),
+            score=float(new_scores[i]),
+            previous_tier=int(old_tiers[i]),  # type: ignore[arg-type]
+            tier=int(new_tiers[i]),  # type: ignore[arg-type]
+            changed_at=changed_at,
+        )
+        for i in np.flatnonzero(moved)
+    )

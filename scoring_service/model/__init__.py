@@ -3,7 +3,18 @@
 Training and evaluation live in vinculo_apps.training, which depends on this
 package, never the reverse."""
 
-from scoring_service.model.artifact import ModelSchemaError, ScoringModel, load_default_model
+from scoring_service.model.artifact import (
+    DEFAULT_MODEL_PATH,
+    ModelSchemaError,
+    ScoringModel,
+    load_default_model,
+)
 from scoring_service.model.errors import ModelInputError
 
-__all__ = ["ModelInputError", "ModelSchemaError", "ScoringModel", "load_default_model"]
+__all__ = [
+    "DEFAULT_MODEL_PATH",
+    "ModelInputError",
+    "ModelSchemaError",
+    "ScoringModel",
+    "load_default_model",
+]

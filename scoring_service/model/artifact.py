@@ -6,12 +6,13 @@ rows at once, one `predict_proba`, no Python loop over relationships.
 
 from __future__ import annotations
 
+import threading
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import skops.io as sio
 from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
 from scoring_service.features.features import (
@@ -23,7 +24,7 @@ from scoring_service.features.features import (
 from scoring_service.features.owner_context import owner_context
 from scoring_service.features.state import FloatArray
 from scoring_service.model.errors import ModelInputError
-from scoring_service.model.fastpath import compile_model
+from scoring_service.model.fastpath import CompiledForest, compile_model
 from scoring_service.model.signals import is_signal_model, predict_signals
 from scoring_service.tiers import DEFAULT_TIER_THRESHOLDS, assign_tiers, trends
 
@@ -75,21 +76,61 @@ class ScoringModel:
         metadata: dict[str, Any],
         feature_schema_version: int = FEATURE_SCHEMA_VERSION,
     ) -> None:
-        self.estimator = estimator
+        self._describe(version, metadata, feature_schema_version)
+        self._estimator: Any = estimator
+        self._load_estimator: Callable[[], Any] | None = None
+        # A signal model (scoring_service.model.signals) is a dict; the trees it may
+        # read (the shipped model's, as one input) are its `base`.
+        self.signal_model: dict[str, Any] | None = estimator if is_signal_model(estimator) else None
+        self._fast = compile_model(self._trees) if self._trees is not None else None
+
+    @classmethod
+    def from_compiled(
+        cls,
+        fast: CompiledForest,
+        version: str,
+        metadata: dict[str, Any],
+        feature_schema_version: int,
+        load_estimator: Callable[[], Any],
+    ) -> ScoringModel:
+        """A tree model served from its compiled forest (model.compiled_cache); the
+        estimator is loaded by `load_estimator` the first time it is needed (input with
+        missing values, `save`), so scikit-learn is not imported before then."""
+        model = cls.__new__(cls)
+        model._describe(version, metadata, feature_schema_version)
+        model._estimator = None
+        model._load_estimator = load_estimator
+        model.signal_model = None
+        model._fast = fast
+        return model
+
+    def _describe(self, version: str, metadata: dict[str, Any], schema_version: int) -> None:
         self.version = version
         self.metadata = metadata
-        self.feature_schema_version = feature_schema_version
+        self.feature_schema_version = schema_version
         self.metadata.setdefault("tier_thresholds", dict(DEFAULT_TIER_THRESHOLDS))
         horizon = self.metadata.get("horizon")
         # Models trained on windows of different lengths take the length as an input;
         # the service asks for contact within `serving_days` (docs/model.md).
         self.serving_horizon_days: float | None = horizon["serving_days"] if horizon else None
         self._threads = ThreadpoolController()
-        # A signal model (scoring_service.model.signals) is a dict; the trees it may
-        # read (the shipped model's, as one input) are its `base`.
-        self.signal_model: dict[str, Any] | None = estimator if is_signal_model(estimator) else None
-        self._trees = estimator if self.signal_model is None else self.signal_model.get("base")
-        self._fast = compile_model(self._trees) if self._trees is not None else None
+        self._estimator_lock = threading.Lock()
+
+    @property
+    def estimator(self) -> Any:
+        with self._estimator_lock:
+            if self._estimator is None and self._load_estimator is not None:
+                self._estimator = self._load_estimator()
+            return self._estimator
+
+    @property
+    def compiled(self) -> CompiledForest | None:
+        """The forest fastpath evaluates, or None when scikit-learn predicts."""
+        return self._fast
+
+    @property
+    def _trees(self) -> Any:
+        return self.estimator if self.signal_model is None else self.signal_model.get("base")
 
     # --- scores ---------------------------------------------------------------
     def owner_context(self, states: FloatArray, as_of: float) -> FloatArray:
@@ -188,11 +229,15 @@ class ScoringModel:
             "metadata": self.metadata,
             "estimator": self.estimator,
         }
+        import skops.io as sio  # imported late: serving from model.compiled_cache needs no skops
+
         # The schema is verbose JSON (one node per tree split): deflate shrinks it ~10x.
         sio.dump(payload, str(path), compression=zipfile.ZIP_DEFLATED, compresslevel=9)
 
     @classmethod
     def load(cls, path: Path | str) -> ScoringModel:
+        import skops.io as sio  # imported late, as in save
+
         try:
             types = sio.get_untrusted_types(file=str(path))
         except zipfile.BadZipFile:
@@ -204,16 +249,21 @@ class ScoringModel:
         if not isinstance(payload, dict) or payload.get("format") != ARTIFACT_FORMAT:
             raise ModelInputError(f"{path}: a skops file, but not a Vinculo scoring model")
         version = int(payload["feature_schema_version"])
-        horizon = payload["metadata"].get("horizon") is not None
-        if version != FEATURE_SCHEMA_VERSION or payload["model_features"] != list(
-            model_inputs_of(horizon)
-        ):
-            raise ModelSchemaError(
-                f"{path}: model uses feature schema version {version}, this code serves "
-                f"feature schema version {FEATURE_SCHEMA_VERSION} (columns {len(MODEL_FEATURES)}); "
-                "retrain with `vinculo train`"
-            )
+        check_schema(path, version, payload["model_features"], payload["metadata"])
         return cls(payload["estimator"], str(payload["version"]), payload["metadata"], version)
+
+
+def check_schema(
+    path: Path | str, version: int, model_features: list[str], metadata: dict[str, Any]
+) -> None:
+    """Raise ModelSchemaError unless the model's inputs are the columns this code computes."""
+    horizon = metadata.get("horizon") is not None
+    if version != FEATURE_SCHEMA_VERSION or model_features != list(model_inputs_of(horizon)):
+        raise ModelSchemaError(
+            f"{path}: model uses feature schema version {version}, this code serves "
+            f"feature schema version {FEATURE_SCHEMA_VERSION} (columns {len(MODEL_FEATURES)}); "
+            "retrain with `vinculo train`"
+        )
 
 
 def load_default_model() -> ScoringModel:

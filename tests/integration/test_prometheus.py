@@ -171,7 +171,7 @@ def test_prometheus_scrapes_both_services_and_every_rule_answers(
         return rules if all(r.get("lastEvaluation", "").startswith("2") for r in rules) else None
 
     rules = wait_until(rules_evaluated, 30, "every rule evaluated once")
-    assert len(rules) == 16
+    assert len(rules) == 17
     assert [r["name"] for r in rules if r["health"] != "ok"] == []
     for rule in rules:  # each expression answers through the query API too
         answer = _api(prometheus, "query", query=rule["query"])

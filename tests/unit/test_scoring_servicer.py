@@ -170,9 +170,13 @@ def test_get_relationship_scores_as_list_relationships_does(
         change.states[("ana", "c0")] = (0, _state(6))
         change.offsets[0] = 5
         store.commit(change)
-        (watched,) = servicer._watch_responses(
-            OwnerChanges("ana", ["c0"], [change.before[("ana", "c0")]], [_state(6)], T0 + 50), 0.01
-        )
+        changes = OwnerChanges("ana", ["c0"], [change.before[("ana", "c0")]], [_state(6)], T0 + 50)
+        (watched,) = servicer._watch_responses(changes, 0.01)
+        # the owner's other streams with the same threshold get the same message objects
+        assert servicer._watch_responses(changes, 0.01)[0] is watched
+        # moved by 0.3 only, but into another tier: reported whatever the threshold
+        assert watched.tier != watched.previous_tier
+        assert servicer._watch_responses(changes, 0.9) == (watched,)
         assert watched.previous_score == pytest.approx(1 / 10)
         assert watched.score == pytest.approx(6 / 15)
         listed = stub.ListRelationships(pb.ListRelationshipsRequest(owner_id="ana"))

@@ -19,8 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from vinculo_apps.devstack.ports import listener_of, listens
 from vinculo_apps.devstack.relay import ApiVersionsRelay
 from vinculo_apps.devstack.tls_relay import TlsRelay
+
+PORT_ATTEMPTS = 5
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -53,12 +56,26 @@ def die_with_this_thread() -> list[str]:
     return [setpriv, "--pdeathsig", "KILL", "--"]
 
 
+class PortTaken(RuntimeError):
+    """Another process listens on the port the broker was to listen on."""
+
+
 def wait_for_port(host: str, port: int, timeout_s: float, process: subprocess.Popen[bytes]) -> None:
+    """Until `process` listens on `port`. A port picked free can be taken by another
+    process before the broker binds it (Tansu then exits, AddrInUse); the port answering
+    is not enough, so the listener's owner is checked where /proc shows it."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            holder = listener_of(port)  # Tansu exits (code 0) when its port is taken
+            if holder is not None:
+                raise PortTaken(f"{host}:{port} is held by {holder}")
             raise RuntimeError(f"broker exited with code {process.returncode} before listening")
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+            if listens(process.pid, port) is False:
+                raise PortTaken(
+                    f"{host}:{port} is held by {listener_of(port) or 'another process'}"
+                )
             return
         time.sleep(0.02)
     raise TimeoutError(f"broker did not listen on {host}:{port} within {timeout_s} s")
@@ -95,6 +112,19 @@ class EmbeddedBroker:
         return f"{self.host}:{self.port}"
 
     def start(self, timeout_s: float = 10.0) -> EmbeddedBroker:
+        """Listening once this returns; ports it picked itself are picked again (a few
+        times) when another process took one first."""
+        picked = self.port == 0
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                return self._start(timeout_s)
+            except PortTaken:
+                if not picked or attempt == PORT_ATTEMPTS:
+                    raise
+                self.port = 0
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout_s: float) -> EmbeddedBroker:
         if self.port == 0:
             self.port = free_port(self.host)
         url = advertised = f"tcp://{self.host}:{self.port}"

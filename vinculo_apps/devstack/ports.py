@@ -28,6 +28,36 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> str | None:
 
 def listener_of(port: int) -> str | None:
     """'pid N (name)' of a process listening on TCP `port`, if /proc shows it."""
+    inodes = _listening_sockets(port)
+    if not inodes:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd) in inodes:
+                    name = (proc / "comm").read_text().strip()
+                    return f"pid {proc.name} ({name})"
+        except OSError:
+            continue
+    return None
+
+
+def listens(pid: int, port: int) -> bool | None:
+    """Whether process `pid` holds the socket listening on TCP `port`; None when /proc
+    cannot tell (another system, no such table)."""
+    inodes = _listening_sockets(port)
+    if not inodes:
+        return None if not Path("/proc/net/tcp").exists() else False
+    try:
+        return any(os.readlink(fd) in inodes for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False  # exited meanwhile
+
+
+def _listening_sockets(port: int) -> set[str]:
+    """'socket:[inode]' of each socket listening on TCP `port` (as /proc/<pid>/fd links)."""
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -42,16 +72,4 @@ def listener_of(port: int) -> str | None:
                 and int(fields[1].rsplit(":", 1)[1], 16) == port
             ):
                 inodes.add(f"socket:[{fields[9]}]")
-    if not inodes:
-        return None
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            for fd in (proc / "fd").iterdir():
-                if os.readlink(fd) in inodes:
-                    name = (proc / "comm").read_text().strip()
-                    return f"pid {proc.name} ({name})"
-        except OSError:
-            continue
-    return None
+    return inodes
