@@ -28,6 +28,29 @@ def idle_cpu_percent(processes: Mapping[str, psutil.Process], window_s: float) -
     }
 
 
+def settle(
+    processes: Mapping[str, psutil.Process],
+    step_s: float = 2.0,
+    max_s: float = 30.0,
+    tolerance_percent: float = 0.2,
+) -> float:
+    """Wait until every process's CPU stops falling (what a row just before left running,
+    streams closing, checkpoints, pools draining, is over): consecutive `step_s` windows
+    within `tolerance_percent` points of a core, or `max_s`. Returns the seconds waited."""
+    start = time.monotonic()
+    previous: dict[str, float] | None = None
+    while time.monotonic() - start < max_s:
+        current = idle_cpu_percent(processes, step_s)
+        if previous is not None and all(
+            current[name] <= previous[name] + tolerance_percent
+            and previous[name] <= current[name] + tolerance_percent
+            for name in processes
+        ):
+            break
+        previous = current
+    return time.monotonic() - start
+
+
 def cpu_spent(
     processes: Mapping[str, psutil.Process], work: Callable[[], T]
 ) -> tuple[T, dict[str, float]]:

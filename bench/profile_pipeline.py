@@ -26,16 +26,21 @@ from bench.stack import Stack
 from bench.stats import wait_until
 
 
-def _spy(out: Path, name: str, pid: int) -> subprocess.Popen[bytes]:
+def _spy(out: Path, name: str, pid: int, gil: bool) -> subprocess.Popen[bytes]:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     args = [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
             "--threads", "--nonblocking", "-o", str(out / f"{name}.txt")]  # fmt: skip
+    if gil:  # only the thread holding the GIL: Python CPU, not threads waiting for it
+        args.append("--gil")
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--py-spy", type=Path, default=None, help="write profiles here")
+    parser.add_argument(
+        "--gil", action="store_true", help="sample only the GIL holder (waits not counted)"
+    )
     parser.add_argument("--idle-s", type=float, default=30.0)
     parser.add_argument("--limit", type=int, default=QUICK.snap_limit)
     args = parser.parse_args(argv)
@@ -53,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
             spies = []
             if args.py_spy is not None:
                 args.py_spy.mkdir(parents=True, exist_ok=True)
-                spies = [_spy(args.py_spy, n, s.ps.pid) for n, s in stack.services().items()]
+                spies = [
+                    _spy(args.py_spy, n, s.ps.pid, args.gil) for n, s in stack.services().items()
+                ]
                 time.sleep(1.0)
             flow, flow_cpu = cpu.cpu_spent(
                 processes, lambda: pipeline.throughput(ingest, scoring, events, QUICK.clients)
@@ -78,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"({stack_us / raw_total:.2f}x)")  # fmt: skip
             lag_zero = lambda: scoring.metric("vinculo_scoring_consumer_lag") == 0  # noqa: E731
             wait_until(lag_zero, 60, 0.2, "consumer lag 0")
-            time.sleep(2.0)
             services = {n: p for n, p in processes.items() if n in stack.services()}
+            cpu.settle(services)
             names = {n: _thread_names(p.pid) for n, p in services.items()}
             before = {n: _thread_cpu(p.pid, names[n]) for n, p in services.items()}
             idle = cpu.idle_cpu_percent(services, args.idle_s)

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -77,7 +78,7 @@ class Process:
         return fetch_metrics(f"http://127.0.0.1:{self.metrics_port}/metrics")
 
     def metric(self, name: str) -> float:
-        return parse_metric(self.metrics_text(), name)
+        return parse_metric(_one(f"http://127.0.0.1:{self.metrics_port}/metrics", name), name)
 
     def stop(self, timeout_s: float = 10.0) -> None:
         popen, self.popen = self.popen, None
@@ -104,7 +105,14 @@ class Service(ServiceLaunch):
         return fetch_metrics(self.metrics_url)
 
     def metric(self, name: str) -> float:
-        return parse_metric(self.metrics_text(), name)
+        return parse_metric(_one(self.metrics_url, name), name)
+
+
+def _one(url: str, name: str) -> str:
+    """Only the metric `name` (a sample name): prometheus_client's `name[]` filter collects
+    that metric alone. The whole scoring page costs the service ~9 ms of CPU, and a bench
+    waiting on a counter every 50 ms made that a sixth of a core (measured)."""
+    return fetch_metrics(f"{url}?{urllib.parse.urlencode({'name[]': name})}")
 
 
 def service(module: str, root: Path, bootstrap: str, extra: list[str] | None = None) -> Service:

@@ -26,6 +26,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from ingest_service.settings import IngestSettings
+from vinculo.kafka_append import Appender
 from vinculo.partitioning import RememberingPartitioner
 from vinculo.security.kafka import kafka_client_config
 from vinculo.topics import INTERACTIONS_TOPIC, ensure_topics
@@ -72,6 +73,7 @@ class KafkaPublisher:
     ) -> None:
         self._settings = settings
         self._producer: KafkaProducer | None = None
+        self._appender: Appender | None = None
         self._lock = threading.Lock()
         self._last_failure = 0.0
         self._last_error = "not connected yet"
@@ -84,12 +86,11 @@ class KafkaPublisher:
     def publish(self, records: Sequence[Record]) -> None:
         if not records:
             return
-        producer = self._current_producer()
+        producer, appender = self._current_producer()
         try:
-            futures = [
-                producer.send(INTERACTIONS_TOPIC, key=record.key.encode(), value=record.value)
-                for record in records
-            ]
+            # By key, as `send` would partition them, without its per-record checks
+            # (vinculo/kafka_append.py).
+            futures = [appender.append(record.key.encode(), record.value) for record in records]
             # One flush per call: the linger is cut short and the call waits for
             # all its acks at once, not record by record.
             producer.flush(timeout=self._settings.ack_timeout_s)
@@ -110,15 +111,16 @@ class KafkaPublisher:
     def _describe(self, exc: BaseException) -> str:
         return f"Kafka at {self._settings.kafka_bootstrap} did not acknowledge: {exc}"
 
-    def _current_producer(self) -> KafkaProducer:
+    def _current_producer(self) -> tuple[KafkaProducer, Appender]:
         with self._lock:
-            if self._producer is not None:
-                return self._producer
+            if self._producer is not None and self._appender is not None:
+                return self._producer, self._appender
             if time.monotonic() - self._last_failure < RECONNECT_BACKOFF_S:
                 raise BrokerUnavailable(self._last_error)
             try:
                 ensure_ingest_topics(self._settings)
                 self._producer = self._new_producer()
+                self._appender = Appender(self._producer, INTERACTIONS_TOPIC)
             except KafkaError as exc:
                 self._last_failure = time.monotonic()
                 self._last_error = f"Kafka at {self._settings.kafka_bootstrap} unreachable: {exc}"
@@ -126,7 +128,7 @@ class KafkaPublisher:
                 raise BrokerUnavailable(self._last_error) from exc
             log.info("connected to Kafka at %s", self._settings.kafka_bootstrap)
             self._report(up=True)
-            return self._producer
+            return self._producer, self._appender
 
     def _new_producer(self) -> KafkaProducer:
         s = self._settings

@@ -31,7 +31,7 @@ from kafka.structs import OffsetAndMetadata
 
 from scoring_service.dead_letters import DeadLetterSender
 from scoring_service.erasure.eraser import Eraser
-from scoring_service.lost_log import adopt_log_identity, rewind_beyond_log_end
+from scoring_service.lost_log import adopt_log_identity, rewind_lost_logs
 from scoring_service.metrics import ScoringMetrics
 from scoring_service.processor import BatchProcessor, Outcome
 from scoring_service.routing.assignment import AssignmentFollower
@@ -300,7 +300,7 @@ class ScoringConsumer:
             self._dead_letters.send(letter)
 
     def _check_log_ends(self, consumer: KafkaConsumer) -> None:
-        lost = rewind_beyond_log_end(consumer, self._metrics)
+        lost = rewind_lost_logs(consumer, self._store, self._metrics)
         if lost:
             # The stored offsets point into the lost log too: a later assignment must not
             # seek back to them (a refilled log shorter than them would be skipped).

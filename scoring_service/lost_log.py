@@ -28,6 +28,25 @@ from vinculo.topics import INTERACTIONS_TOPIC
 log = logging.getLogger(__name__)
 
 
+def rewind_lost_logs(
+    consumer: KafkaConsumer, store: StateStore, metrics: ScoringMetrics
+) -> list[int]:
+    """After a fetch: the partitions to consume again from their beginning (sought there).
+
+    Every assigned partition when the topic's id changed since the stored one: the
+    consumer's metadata may learn a re-created topic's id only after the assignment
+    (seen: a broker restarted, answered, and got new records within a few seconds,
+    before the consumer's next metadata refresh), and a partition whose new log had
+    already grown past the stored offset would otherwise be resumed in its middle."""
+    # A store without a log id gets one at assignment (`adopt_log_identity` there).
+    if store.log_id() is not None and adopt_log_identity(consumer, store, metrics):
+        assigned = list(consumer.assignment())
+        if assigned:
+            consumer.seek_to_beginning(*assigned)
+        return [tp.partition for tp in assigned]
+    return rewind_beyond_log_end(consumer, metrics)
+
+
 def rewind_beyond_log_end(consumer: KafkaConsumer, metrics: ScoringMetrics) -> list[int]:
     """Seek every partition whose position is past its log end to its beginning; returns them."""
     lost: list[int] = []

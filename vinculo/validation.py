@@ -86,6 +86,30 @@ def _check_text(value: str, name: str, code: str) -> Rejection | None:
     return None
 
 
+def _usual_ids(owner: str, contact: str, event_id: str, own: bool) -> bool:
+    """The usual case of `_check_event_id` and both `_check_id`s in a few C-level calls:
+    printable ASCII ids (NFC, and whitespace only as a space) within the length limit,
+    no space at either end, the event id an own one or a copy's of the contact's own.
+    False sends the event through the checks that name what is wrong."""
+    original = event_id
+    if event_id.startswith(MIRROR_MARK):
+        cut = len(contact) + 2  # "~CONTACT/" is the copy's prefix
+        if own or not event_id.startswith(contact, 1) or event_id[cut - 1 : cut] != "/":
+            return False
+        original = event_id[cut:]
+        if original.startswith(MIRROR_MARK):
+            return False
+    joined = owner + contact + original
+    return (
+        joined.isascii()
+        and joined.isprintable()
+        and 0 < len(owner) <= MAX_ID_LENGTH
+        and 0 < len(contact) <= MAX_ID_LENGTH
+        and 0 < len(original) <= MAX_ID_LENGTH
+        and " " not in (owner[0], owner[-1], contact[0], contact[-1], original[0], original[-1])
+    )
+
+
 def _check_event_id(event: pb.InteractionEvent, own: bool) -> Rejection | None:
     """An own event's id must not be a mirrored copy's; a copy's must be its original's."""
     event_id = event.event_id
@@ -126,16 +150,16 @@ def _checked_time(event: pb.InteractionEvent, now: float) -> float | Rejection:
     if not event.HasField("occurred_at"):
         return Rejection("missing_occurred_at", "occurred_at: required")
     stamp = event.occurred_at
-    if not 0 <= stamp.nanos < NANOS_PER_SECOND:
-        return Rejection(
-            "bad_occurred_at", f"occurred_at.nanos: {stamp.nanos} not in [0, 999999999]"
-        )
-    if not MIN_TIMESTAMP_SECONDS <= stamp.seconds <= MAX_TIMESTAMP_SECONDS:
+    seconds, nanos = stamp.seconds, stamp.nanos
+    if not 0 <= nanos < NANOS_PER_SECOND:
+        return Rejection("bad_occurred_at", f"occurred_at.nanos: {nanos} not in [0, 999999999]")
+    if not MIN_TIMESTAMP_SECONDS <= seconds <= MAX_TIMESTAMP_SECONDS:
         return Rejection(
             "bad_occurred_at",
-            f"occurred_at.seconds: {stamp.seconds} outside years 0001 to 9999",
+            f"occurred_at.seconds: {seconds} outside years 0001 to 9999",
         )
-    t = event_time(event)
+    # seconds_of's arithmetic (so the same float), without its range check: done above.
+    t: float = (seconds * NANOS_PER_SECOND + nanos) / NANOS_PER_SECOND
     if t > now + MAX_FUTURE_SECONDS:
         return Rejection("future_time", "occurred_at: more than a day in the future")
     if t < MIN_TIME_SECONDS:
@@ -154,9 +178,13 @@ def _check_attributes(event: pb.InteractionEvent) -> Rejection | None:
         return Rejection("duration_too_long", "duration_seconds: more than 7 days")
     if event.audience_size > MAX_AUDIENCE:
         return Rejection("audience_too_large", f"audience_size: at most {MAX_AUDIENCE}")
-    for name in ("contact_name", "contact_company", "contact_position"):
-        if len(getattr(event, name)) > MAX_PROFILE_LENGTH:
-            return Rejection(f"{name}_too_long", f"{name}: at most {MAX_PROFILE_LENGTH} characters")
+    longest = max(len(event.contact_name), len(event.contact_company), len(event.contact_position))
+    if longest > MAX_PROFILE_LENGTH:
+        for name in ("contact_name", "contact_company", "contact_position"):
+            if len(getattr(event, name)) > MAX_PROFILE_LENGTH:
+                return Rejection(
+                    f"{name}_too_long", f"{name}: at most {MAX_PROFILE_LENGTH} characters"
+                )
     answered = event.in_reply_to
     if not answered:
         return None
@@ -212,11 +240,13 @@ def checked_time(event: pb.InteractionEvent, now: float, own: bool = False) -> f
     Without `own` (a record on the interaction topic) the event may be a mirrored copy.
     """
     owner, contact = event.owner_id, event.contact_id
-    problem = (
-        _check_event_id(event, own)
-        or _check_id(owner, "owner_id")
-        or _check_id(contact, "contact_id")
-    )
+    problem = None
+    if not _usual_ids(owner, contact, event.event_id, own):
+        problem = (
+            _check_event_id(event, own)
+            or _check_id(owner, "owner_id")
+            or _check_id(contact, "contact_id")
+        )
     if problem:
         return problem
     if owner == contact:

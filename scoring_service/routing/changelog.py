@@ -38,6 +38,7 @@ from scoring_service.routing.changelog_format import (
     read_record,
 )
 from scoring_service.store import Batch, RelationshipKey
+from vinculo.kafka_append import Appender
 from vinculo.partitioning import partition_of
 
 __all__ = [
@@ -67,6 +68,7 @@ class ChangelogWriter:
             batch_size=512 * 1024,
             **client,
         )
+        self._appender = Appender(self._producer, topic)
 
     def close(self) -> None:
         self._producer.close()
@@ -84,10 +86,9 @@ class ChangelogWriter:
         `stored_profiles`: the store's profiles of the batch's relationships."""
         if not batch.offsets:
             return
-        send, topic = self._producer.send, self.topic
-        records = batch_records(batch, log_id, self._partitions, stored_profiles or {})
-        for p, key, value in records:
-            send(topic, key=key, value=value, partition=p)
+        append = self._appender.append
+        for p, key, value in batch_records(batch, log_id, self._partitions, stored_profiles or {}):
+            append(key, value, p)
         self._producer.flush()
 
     def forget(self, relationships: list[RelationshipKey], seen: list[tuple[str, str]]) -> None:
@@ -97,7 +98,7 @@ class ChangelogWriter:
             for owner, second in keys:
                 key = kind + f"{owner}{SEP}{second}".encode()
                 p = partition_of(owner, self._partitions)
-                self._producer.send(self.topic, key=key, value=None, partition=p)
+                self._appender.append(key, None, p)
         self._producer.flush()
 
 

@@ -1,0 +1,91 @@
+"""vinculo.kafka_append against a real broker: records appended straight to the producer's
+accumulator land as `send` would put them (partition given or by key, key, value,
+deletes, order); large records and a partition the topic lacks take `send`'s path."""
+
+from __future__ import annotations
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+
+from bench.raw_kafka import create_topic
+from vinculo.kafka_append import SMALL_BYTES, Appender
+from vinculo.partitioning import RememberingPartitioner, partition_of
+from vinculo_apps.devstack.broker import EmbeddedBroker
+
+TOPIC = "vinculo.changelog.test"
+
+
+def _read(bootstrap: str, partitions: int, expected: int) -> list[tuple[int, bytes, bytes | None]]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(TOPIC, p) for p in range(partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        found: list[tuple[int, bytes, bytes | None]] = []
+        for _ in range(100):  # bounded: each poll waits at most a second
+            for tp, records in consumer.poll(timeout_ms=1000).items():
+                found.extend((tp.partition, r.key, r.value) for r in records)
+            if len(found) >= expected:
+                break
+        return found
+    finally:
+        consumer.close()
+
+
+def test_appended_records_land_like_sent_ones(broker: EmbeddedBroker) -> None:
+    create_topic(broker.bootstrap, TOPIC, 3)
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", linger_ms=5)
+    try:
+        producer.send(TOPIC, key=b"R0", value=b"first", partition=0).get(timeout=30)  # metadata
+        appender = Appender(producer, TOPIC)
+        assert appender.direct  # the installed kafka-python's accumulator is the known one
+        big = b"b" * (SMALL_BYTES + 1)
+        wanted: list[tuple[int, bytes, bytes | None]] = [
+            (i % 3, f"R{i}".encode(), f"v{i}".encode()) for i in range(300)
+        ]
+        wanted += [(1, b"Rgone", None), (2, b"E7", big)]
+        for p, key, value in wanted:
+            appender.append(key, value, p)
+        producer.flush(timeout=30)
+    finally:
+        producer.close()
+    found = _read(broker.bootstrap, 3, len(wanted) + 1)
+    everything = [(0, b"R0", b"first"), *wanted]
+    for p in range(3):  # each partition: the same records, in the order appended
+        assert [(k, v) for q, k, v in found if q == p] == [
+            (k, v) for q, k, v in everything if q == p
+        ]
+
+
+def test_a_partition_the_topic_lacks_is_refused_as_send_refuses_it(
+    broker: EmbeddedBroker,
+) -> None:
+    create_topic(broker.bootstrap, TOPIC, 2)
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", max_block_ms=5000)
+    try:
+        producer.send(TOPIC, value=b"first", partition=0).get(timeout=30)
+        with pytest.raises((AssertionError, KafkaError, ValueError)):
+            Appender(producer, TOPIC).append(b"Rx", b"v", 5)
+    finally:
+        producer.close()
+
+
+def test_records_by_key_land_where_send_puts_them(broker: EmbeddedBroker) -> None:
+    create_topic(broker.bootstrap, TOPIC, 4)
+    owners = [f"owner-{i}" for i in range(40)]
+    producer = KafkaProducer(
+        bootstrap_servers=broker.bootstrap, acks="all", partitioner=RememberingPartitioner()
+    )
+    try:
+        producer.send(TOPIC, key=b"owner-0", value=b"first").get(timeout=30)
+        appender = Appender(producer, TOPIC)
+        futures = [appender.append(owner.encode(), owner.encode()) for owner in owners]
+        producer.flush(timeout=30)
+        assert all(future.succeeded() for future in futures)
+    finally:
+        producer.close()
+    found = _read(broker.bootstrap, 4, len(owners) + 1)
+    assert len(found) == len(owners) + 1
+    for partition, key, _ in found:
+        assert partition == partition_of(key.decode(), 4)
