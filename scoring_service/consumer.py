@@ -300,13 +300,16 @@ class ScoringConsumer:
             self._dead_letters.send(letter)
 
     def _check_log_ends(self, consumer: KafkaConsumer) -> None:
-        lost = rewind_lost_logs(consumer, self._store, self._metrics)
+        lost, recreated = rewind_lost_logs(consumer, self._store, self._metrics)
         if lost:
             # The stored offsets point into the lost log too: a later assignment must not
             # seek back to them (a refilled log shorter than them would be skipped).
             for partition in lost:
                 self._processor.batch.offsets.pop(partition, None)
             self._store.forget_offsets(lost)
+        if lost or recreated:
+            # The assignment's identity check will find the new id already adopted: the
+            # changelog (re-created by the broker with its default count) is renewed here.
             self._renew_changelog()
 
     def _fetch_lag(self, consumer: KafkaConsumer) -> int | None:

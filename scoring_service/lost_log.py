@@ -30,8 +30,10 @@ log = logging.getLogger(__name__)
 
 def rewind_lost_logs(
     consumer: KafkaConsumer, store: StateStore, metrics: ScoringMetrics
-) -> list[int]:
-    """After a fetch: the partitions to consume again from their beginning (sought there).
+) -> tuple[list[int], bool]:
+    """After a fetch: the partitions to consume again from their beginning (sought there),
+    and whether the topic was re-created (the broker lost every topic, the changelog too,
+    even when this happens between a revocation and the next assignment).
 
     Every assigned partition when the topic's id changed since the stored one: the
     consumer's metadata may learn a re-created topic's id only after the assignment
@@ -43,8 +45,8 @@ def rewind_lost_logs(
         assigned = list(consumer.assignment())
         if assigned:
             consumer.seek_to_beginning(*assigned)
-        return [tp.partition for tp in assigned]
-    return rewind_beyond_log_end(consumer, metrics)
+        return [tp.partition for tp in assigned], True
+    return rewind_beyond_log_end(consumer, metrics), False
 
 
 def rewind_beyond_log_end(consumer: KafkaConsumer, metrics: ScoringMetrics) -> list[int]:

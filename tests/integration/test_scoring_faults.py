@@ -73,8 +73,15 @@ def send_batch(bootstrap: str, batch: dict[str, set[str]]) -> int:
 
 
 def all_scored(service: ServiceProcess, batch: dict[str, set[str]]) -> bool:
+    """Every owner of `batch` served with exactly its contacts. UNAVAILABLE (a partition
+    being assigned while the group rejoins, with a retry hint) reads as "not yet"."""
     with stub_for(service) as stub:
-        return all(set(contacts_of(stub, owner)) == want for owner, want in batch.items())
+        try:
+            return all(set(contacts_of(stub, owner)) == want for owner, want in batch.items())
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                return False
+            raise
 
 
 def test_broker_gone_then_back_makes_the_service_wait_not_exit(
@@ -87,7 +94,10 @@ def test_broker_gone_then_back_makes_the_service_wait_not_exit(
         wait_until(lambda: all_scored(service, before), timeout_s=60, what="events before")
         broker.stop()
         wait_until(lambda: health(service) == Status.NOT_SERVING, timeout_s=30, what="NOT_SERVING")
-        assert service.metric("vinculo_scoring_broker_up") == 0
+        # The broker probe has its own cadence: health can turn first (the partitions).
+        wait_until(
+            lambda: service.metric("vinculo_scoring_broker_up") == 0, timeout_s=30, what="down"
+        )
         still_running(service, 8.0)
         assert all_scored(service, before)  # committed state is still served meanwhile
 
