@@ -107,6 +107,7 @@ class ScoringConsumer:
             settings.kafka_bootstrap, store, self._processor, metrics, directory, self._kafka
         )
         self._changelog: ChangelogWriter | None = None
+        self._changelog_lost = False  # the log was re-created while nothing was assigned
         self._standby: StandbyReplicas | None = None
         self._last_commit = time.monotonic()
         self._uncommitted = 0  # records processed since the last durable commit
@@ -307,10 +308,13 @@ class ScoringConsumer:
             for partition in lost:
                 self._processor.batch.offsets.pop(partition, None)
             self._store.forget_offsets(lost)
-        if lost or recreated:
-            # The assignment's identity check will find the new id already adopted: the
-            # changelog (re-created by the broker with its default count) is renewed here.
+        if lost:
             self._renew_changelog()
+        elif recreated:
+            # Between a revocation and the next assignment: the assignment's identity check
+            # will find the new id adopted already, so it is told to renew the changelog
+            # (an admin round trip now would delay the group's join).
+            self._changelog_lost = True
 
     def _fetch_lag(self, consumer: KafkaConsumer) -> int | None:
         """Records fetched by no poll yet (None while a partition's end is unknown).
@@ -320,10 +324,10 @@ class ScoringConsumer:
         """
         total = 0
         for tp in consumer.assignment():
-            high = consumer.highwater(tp)
-            if high is None:
+            high, position = consumer.highwater(tp), consumer.position(tp)
+            if high is None or position is None:  # position: None while a reset is pending
                 return None
-            total += max(high - consumer.position(tp), 0)
+            total += max(high - position, 0)
         return total
 
     # --- commits and rebalances --------------------------------------------------
@@ -427,7 +431,8 @@ class ScoringConsumer:
     def on_assigned(self, assigned: list[TopicPartition]) -> None:
         consumer = self._consumer
         assert consumer is not None
-        if adopt_log_identity(consumer, self._store, self._metrics):
+        if adopt_log_identity(consumer, self._store, self._metrics) or self._changelog_lost:
+            self._changelog_lost = False
             self._renew_changelog()
         self._seek_to_stored(assigned)
         self.assigned = self.assigned | {tp.partition for tp in assigned}
