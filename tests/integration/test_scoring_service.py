@@ -339,7 +339,13 @@ def test_broker_losing_its_log_does_not_stop_consumption(
     before = [
         interaction(f"b{i}-{j}", f"owner-{i}", "bea", T0 + j) for i in range(100) for j in range(2)
     ]
-    with scoring_service(broker, data_dir) as service, stub_for(service) as stub:
+    # The group's rejoin after the restart is the subject: the production session timeout,
+    # not the harness's 2 s (which a loaded CI can outlast while rejoining).
+    production_session = ("--session-timeout-ms", "6000")
+    with (
+        scoring_service(broker, data_dir, *production_session) as service,
+        stub_for(service) as stub,
+    ):
         with producer(broker.bootstrap) as kafka:
             send(kafka, before)
         wait_until(lambda: stored_offsets(data_dir) == len(before), what="the first records")
@@ -362,7 +368,10 @@ def test_broker_losing_its_log_does_not_stop_consumption(
     refill = [interaction(f"r{j}", "owner-7", f"new-{j}", T0 + j) for j in range(60)]
     with producer(broker.bootstrap) as kafka:
         send(kafka, refill)
-    with scoring_service(broker, data_dir) as service, stub_for(service) as stub:
+    with (
+        scoring_service(broker, data_dir, *production_session) as service,
+        stub_for(service) as stub,
+    ):
         wait_until(
             lambda: (
                 len([c for c in contacts_once_served(stub, "owner-7") if c.startswith("new-")])
