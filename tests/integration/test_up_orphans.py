@@ -9,6 +9,7 @@ next `vinculo up`, and the test harness's own launcher killed.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from tests.integration.test_durable import kill_all, messages, start_up
 from tests.integration.test_scoring_service import T0, interaction
 from tests.integration.test_up import wait_ready
 from vinculo.v1 import ingest_pb2, ingest_pb2_grpc, scoring_pb2_grpc
-from vinculo_apps.devstack.broker import free_port
+from vinculo_apps.devstack.ports import port_in_use
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +34,17 @@ GONE_WITHIN_S = 10.0  # lifeline: ingest stops in ~0.2 s, scoring in ~1-2 s (com
 
 
 def free_ports() -> dict[str, int]:
-    return {name: free_port() for name in ("broker", "ig", "im", "sg", "sm")}
+    """Ports a later `vinculo up` takes again after the first one died: below the kernel's
+    ephemeral range, so no other test's outgoing connection can be given one meanwhile
+    (a free_port() from bind(0) can, and then the port is rightly reported in use)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    chosen: dict[str, int] = {}
+    rng = random.Random()
+    while len(chosen) < 5:
+        port = rng.randrange(max(1024, low - 12_000), low)
+        if port not in chosen.values() and port_in_use(port) is None:
+            chosen[("broker", "ig", "im", "sg", "sm")[len(chosen)]] = port
+    return chosen
 
 
 def child(children: set[int], module: str) -> int:
