@@ -7,6 +7,7 @@ stopped by the fixture that started it, pass or fail.
 
 from __future__ import annotations
 
+import random
 import subprocess
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 from kafka import KafkaConsumer, TopicPartition
 
 from vinculo_apps.devstack.broker import free_port
+from vinculo_apps.devstack.ports import port_in_use
 from vinculo_apps.devstack.processes import terminate
 from vinculo_apps.devstack.stack import ServiceLaunch
 from vinculo_apps.scrape import scrape_metric
@@ -64,6 +66,20 @@ def children_of(pid: int) -> set[int]:
         if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
             found.add(int(entry.name))
     return found
+
+
+def reusable_ports(names: tuple[str, ...] = ("broker", "ig", "im", "sg", "sm")) -> dict[str, int]:
+    """Ports a later `vinculo up` takes again after the first one died: below the kernel's
+    ephemeral range, so no other test's outgoing connection can be given one meanwhile
+    (a free_port() from bind(0) can, and then the port is rightly reported in use)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    rng = random.Random()
+    chosen: list[int] = []
+    while len(chosen) < len(names):
+        port = rng.randrange(max(1024, low - 12_000), low)
+        if port not in chosen and port_in_use(port) is None:
+            chosen.append(port)
+    return dict(zip(names, chosen, strict=True))
 
 
 def alive(pid: int) -> bool:

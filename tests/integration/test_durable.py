@@ -17,11 +17,10 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tests.harness import alive, children_of, wait_until
+from tests.harness import alive, children_of, reusable_ports, wait_until
 from tests.integration.test_scoring_service import T0, contacts_of, interaction
 from tests.integration.test_up import wait_ready
 from vinculo.v1 import ingest_pb2, ingest_pb2_grpc, scoring_pb2_grpc
-from vinculo_apps.devstack.broker import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -59,8 +58,23 @@ def messages(stub: scoring_pb2_grpc.ScoringServiceStub, owner: str) -> int:
     return counts.get("message", 0)
 
 
+def assert_each_owner_scored_once(
+    scoring_port: int, owners: tuple[str, ...] = OWNERS, each: int = N // 2
+) -> None:
+    """Every owner's `each` acknowledged events are scored, each exactly once."""
+    with grpc.insecure_channel(f"127.0.0.1:{scoring_port}") as channel:
+        stub = scoring_pb2_grpc.ScoringServiceStub(channel)
+        for owner in owners:
+            wait_until(
+                lambda owner=owner: messages(stub, owner) >= each or None,
+                timeout_s=60,
+                what=f"{owner}'s {each} events scored",
+            )
+        assert [messages(stub, owner) for owner in owners] == [each] * len(owners)  # once each
+
+
 def test_acknowledged_events_survive_sigkill_of_every_process(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("broker", "ig", "im", "sg", "sm")}
+    ports = reusable_ports()  # taken again after the crash
     data_dir, log_path = tmp_path / "data", tmp_path / "up.log"
     up = start_up(ports, data_dir, log_path)
     children: set[int] = set()
@@ -88,15 +102,7 @@ def test_acknowledged_events_survive_sigkill_of_every_process(tmp_path: Path) ->
         wait_ready(up, log_path, timeout_s=60)
         ready_s = time.monotonic() - started
         children = children_of(up.pid)
-        with grpc.insecure_channel(f"127.0.0.1:{ports['sg']}") as channel:
-            stub = scoring_pb2_grpc.ScoringServiceStub(channel)
-            for owner in OWNERS:
-                wait_until(
-                    lambda owner=owner: messages(stub, owner) >= N // 2 or None,
-                    timeout_s=60,
-                    what=f"{owner}'s {N // 2} events scored",
-                )
-            assert [messages(stub, owner) for owner in OWNERS] == [N // 2, N // 2]  # once each
+        assert_each_owner_scored_once(ports["sg"])
     finally:
         kill_all(up, children)
     assert ready_s < 30, f"vinculo up took {ready_s:.1f} s after a crash"

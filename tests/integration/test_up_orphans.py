@@ -9,7 +9,6 @@ next `vinculo up`, and the test harness's own launcher killed.
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -19,32 +18,17 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tests.harness import alive, children_of, wait_until
-from tests.integration.test_durable import kill_all, messages, start_up
+from tests.harness import alive, children_of, reusable_ports, wait_until
+from tests.integration.test_durable import assert_each_owner_scored_once, kill_all, start_up
 from tests.integration.test_scoring_service import T0, interaction
 from tests.integration.test_up import wait_ready
-from vinculo.v1 import ingest_pb2, ingest_pb2_grpc, scoring_pb2_grpc
-from vinculo_apps.devstack.ports import port_in_use
+from vinculo.v1 import ingest_pb2, ingest_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
 N = 400  # events, half to each of two owners
 OWNERS = ("gia", "hal")
 GONE_WITHIN_S = 10.0  # lifeline: ingest stops in ~0.2 s, scoring in ~1-2 s (commit)
-
-
-def free_ports() -> dict[str, int]:
-    """Ports a later `vinculo up` takes again after the first one died: below the kernel's
-    ephemeral range, so no other test's outgoing connection can be given one meanwhile
-    (a free_port() from bind(0) can, and then the port is rightly reported in use)."""
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    chosen: dict[str, int] = {}
-    rng = random.Random()
-    while len(chosen) < 5:
-        port = rng.randrange(max(1024, low - 12_000), low)
-        if port not in chosen.values() and port_in_use(port) is None:
-            chosen[("broker", "ig", "im", "sg", "sm")[len(chosen)]] = port
-    return chosen
 
 
 def child(children: set[int], module: str) -> int:
@@ -70,7 +54,7 @@ def wait_gone(pids: set[int], timeout_s: float) -> float:
 def test_children_die_with_a_killed_up_and_the_next_up_scores_every_event_once(
     tmp_path: Path,
 ) -> None:
-    ports, data_dir = free_ports(), tmp_path / "data"
+    ports, data_dir = reusable_ports(), tmp_path / "data"
     up = start_up(ports, data_dir, tmp_path / "up.log")
     children: set[int] = set()
     try:
@@ -92,15 +76,7 @@ def test_children_die_with_a_killed_up_and_the_next_up_scores_every_event_once(
         wait_ready(up, tmp_path / "up-again.log", timeout_s=60)
         ready_s = time.monotonic() - started
         children = children_of(up.pid)
-        with grpc.insecure_channel(f"127.0.0.1:{ports['sg']}") as channel:
-            stub = scoring_pb2_grpc.ScoringServiceStub(channel)
-            for owner in OWNERS:
-                wait_until(
-                    lambda owner=owner: messages(stub, owner) >= N // 2 or None,
-                    timeout_s=60,
-                    what=f"{owner}'s {N // 2} events scored",
-                )
-            assert [messages(stub, owner) for owner in OWNERS] == [N // 2, N // 2]  # once each
+        assert_each_owner_scored_once(ports["sg"], OWNERS, N // 2)
     finally:
         kill_all(up, children)
     assert ready_s < 30, f"vinculo up took {ready_s:.1f} s after its launcher was killed"
@@ -109,7 +85,7 @@ def test_children_die_with_a_killed_up_and_the_next_up_scores_every_event_once(
 
 
 def test_a_second_up_is_refused_and_a_survivor_of_a_crash_is_stopped(tmp_path: Path) -> None:
-    ports, data_dir = free_ports(), tmp_path / "data"
+    ports, data_dir = reusable_ports(), tmp_path / "data"
     first = start_up(ports, data_dir, tmp_path / "first.log")
     later: list[subprocess.Popen[bytes]] = []
     children: set[int] = set()
@@ -117,7 +93,7 @@ def test_a_second_up_is_refused_and_a_survivor_of_a_crash_is_stopped(tmp_path: P
         wait_ready(first, tmp_path / "first.log", timeout_s=60)
         children = children_of(first.pid)
 
-        second = start_up(free_ports(), data_dir, tmp_path / "second.log")  # other ports
+        second = start_up(reusable_ports(), data_dir, tmp_path / "second.log")  # other ports
         later.append(second)
         assert second.wait(timeout=60) == 1
         text = (tmp_path / "second.log").read_text()
