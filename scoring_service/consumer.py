@@ -44,6 +44,7 @@ from scoring_service.settings import ScoringSettings
 from scoring_service.store import Batch, SeenBefore, StateStore, cannot_write
 from scoring_service.watch import WatchHub
 from scoring_service.write_pause import WritePause
+from vinculo.kafka_positions import known_position
 from vinculo.security.kafka import kafka_client_config
 from vinculo.topics import INTERACTIONS_TOPIC, ensure_topics, recreate_if_misshapen
 
@@ -324,7 +325,7 @@ class ScoringConsumer:
         """
         total = 0
         for tp in consumer.assignment():
-            high, position = consumer.highwater(tp), consumer.position(tp)
+            high, position = consumer.highwater(tp), known_position(consumer, tp)
             if high is None or position is None:  # position: None while a reset is pending
                 return None
             total += max(high - position, 0)

@@ -23,6 +23,7 @@ from kafka import KafkaConsumer
 from scoring_service.metrics import ScoringMetrics
 from scoring_service.routing.assignment import topic_id
 from scoring_service.store import StateStore
+from vinculo.kafka_positions import known_position
 from vinculo.topics import INTERACTIONS_TOPIC
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def rewind_beyond_log_end(consumer: KafkaConsumer, metrics: ScoringMetrics) -> l
         high = consumer.highwater(tp)
         if high is None:
             continue  # no fetch answered yet for this partition
-        position = consumer.position(tp)
+        position = known_position(consumer, tp)
         if position is not None and position > high:
             log.warning(
                 "partition %d: stored offset %d is beyond the log end %d (the broker lost "

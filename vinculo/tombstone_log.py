@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from vinculo.erasure import TOMBSTONES_TOPIC, Tombstone
+from vinculo.kafka_positions import reached
 from vinculo.security.kafka import PLAINTEXT, KafkaSecurity, kafka_client_config
 from vinculo.topics import COMPACTED, TOPIC_ALREADY_EXISTS
 
@@ -118,6 +119,6 @@ def _read(consumer: KafkaConsumer, timeout_s: float) -> Iterable[Tombstone]:
                             f"{TOMBSTONES_TOPIC} partition {tp.partition} offset {record.offset}"
                         )
                         raise BadTombstone(f"{where}: {exc}") from exc
-        pending = {tp for tp in pending if tp not in ends or consumer.position(tp) < ends[tp]}
+        pending = {tp for tp in pending if not reached(consumer, tp, ends.get(tp))}
         if pending and time.monotonic() > deadline:
             raise TimeoutError(f"{TOMBSTONES_TOPIC}: not read to its end in {timeout_s:.0f} s")

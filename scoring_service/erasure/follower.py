@@ -20,6 +20,7 @@ from kafka.errors import KafkaError
 from scoring_service.erasure.eraser import Eraser
 from vinculo import tombstone_log
 from vinculo.erasure import TOMBSTONES_TOPIC, Tombstone, TombstoneSet
+from vinculo.kafka_positions import beyond, reached
 from vinculo.security.kafka import PLAINTEXT, KafkaSecurity, kafka_client_config
 
 log = logging.getLogger(__name__)
@@ -86,12 +87,10 @@ class TombstoneFollower:
                 wait_ms = POLL_MS if caught_up else CATCH_UP_POLL_MS
                 self._take(consumer.poll(timeout_ms=wait_ms), seen)
                 ends = {tp: consumer.highwater(tp) for tp in partitions}
-                if any(end is not None and consumer.position(tp) > end for tp, end in ends.items()):
+                if any(beyond(consumer, tp, end) for tp, end in ends.items()):
                     log.warning("tombstone topic: its log was lost; reading it again")
                     return
-                if not caught_up and all(
-                    end is not None and consumer.position(tp) >= end for tp, end in ends.items()
-                ):
+                if not caught_up and all(reached(consumer, tp, end) for tp, end in ends.items()):
                     caught_up = True
                     self._give_back(seen)
                     self._eraser.caught_up.set()

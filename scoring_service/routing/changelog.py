@@ -39,6 +39,7 @@ from scoring_service.routing.changelog_format import (
 )
 from scoring_service.store import Batch, RelationshipKey
 from vinculo.kafka_append import Appender
+from vinculo.kafka_positions import reached
 from vinculo.partitioning import partition_of
 
 __all__ = [
@@ -143,8 +144,7 @@ def restore(
             # The end is the high watermark a fetch reports: some brokers (the embedded
             # one) answer ListOffsets with the last batch's base offset instead.
             for tp in list(pending):
-                high = consumer.highwater(tp)
-                if high is not None and consumer.position(tp) >= high:
+                if reached(consumer, tp, consumer.highwater(tp)):
                     pending.discard(tp)
                     consumer.pause(tp)
             if pending and time.monotonic() > deadline:

@@ -47,6 +47,7 @@ from vinculo import tombstone_log
 from vinculo.domain import type_name
 from vinculo.erasure import TombstoneSet
 from vinculo.identifiers import is_mirror_id
+from vinculo.kafka_positions import reached
 from vinculo.security.kafka import KafkaClientSettings, kafka_client_config
 from vinculo.security.kafka_check import KafkaCredentialsRejected, check_kafka_credentials
 from vinculo.settings import SettingsError, setting
@@ -223,7 +224,7 @@ def _topic_values(settings: ExportSettings, counts: ExportCounts) -> Iterator[by
             for tp, records in batches.items():
                 progress_at = time.monotonic()
                 yield from (r.value for r in records if tp not in ends or r.offset < ends[tp])
-            pending = {tp for tp in pending if tp not in ends or consumer.position(tp) < ends[tp]}
+            pending = {tp for tp in pending if not reached(consumer, tp, ends.get(tp))}
             if pending and time.monotonic() - progress_at > settings.timeout_s:
                 raise TimeoutError(f"no progress for {settings.timeout_s:.0f} s")
     finally:

@@ -144,11 +144,11 @@ class Supervisor:
 
     def _hold_consumers(self) -> None:
         """Stop the scoring instances while the broker is down; `_release_consumers`
-        starts them once it is back. On the embedded broker a consumer group's
-        members never get partitions again after its restart (seen: revoked, none
-        assigned within 90 s), and a client asking about a topic before it is
-        re-created makes the broker create it with its own partition count. Not
-        counted as crashes; their stores keep what they scored (decision 2)."""
+        starts them once it is back and its topics exist. A running consumer asking
+        about a topic before it is re-created makes the embedded broker create it with
+        its own partition count (4). A consumer that meets a restarted broker does
+        recover (vinculo/kafka_positions.py), but on that smaller topic. Not counted
+        as crashes; their stores keep what they scored (decision 2)."""
         for service in self.stack.services:
             running = service.process is not None and service.exit_code() is None
             if service.module == CONSUMER_MODULE and running:
