@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,3 +85,34 @@ def test_the_record_names_this_process_and_its_children(
     assert set(found) == {LAUNCHER, "broker"}  # a pid that does not run is not recorded
     assert found[LAUNCHER].pid == os.getpid() and found[LAUNCHER].running()
     assert found["broker"].started == start_time(sleeper.pid)
+
+
+# The main thread leaves with pthread_exit while another thread goes on: the process
+# shows a zombie main thread yet still holds its files and sockets, as one does while
+# a thread of it finishes a slow write during exit.
+MAIN_THREAD_LEAVES_FIRST = """
+import ctypes, threading, time
+threading.Thread(target=time.sleep, args=(60,)).start()
+print("ready", flush=True)
+ctypes.CDLL(None).pthread_exit(None)
+"""
+
+
+def test_a_process_still_exiting_counts_as_running_until_its_last_thread_is_gone() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", MAIN_THREAD_LEAVES_FIRST], stdout=subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None and process.stdout.readline() == b"ready\n"
+        leader = Path(f"/proc/{process.pid}/stat")
+        for _ in range(200):  # bounded: the main thread leaves right after printing
+            if leader.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+            time.sleep(0.01)
+        else:
+            raise AssertionError("the main thread did not leave")
+        assert start_time(process.pid) is not None  # a thread still runs
+    finally:
+        process.kill()
+        process.wait()
+    assert start_time(process.pid) is None

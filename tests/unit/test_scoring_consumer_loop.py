@@ -72,7 +72,7 @@ class FakeKafka:
     def highwater(self, tp: TopicPartition) -> int:
         return self.high
 
-    def position(self, tp: TopicPartition) -> int:
+    def position(self, tp: TopicPartition, timeout_ms: int | None = None) -> int:
         return self.pos
 
     def commit_async(self, offsets: Any, callback: Any = None) -> None:

@@ -58,9 +58,27 @@ def start_time(pid: int) -> int | None:
     except OSError:
         return None
     fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)", which may hold spaces
-    if fields[0] in ("Z", "X"):
+    if fields[0] in ("Z", "X") and not _threads_left(pid):
         return None
     return int(fields[19])
+
+
+def _threads_left(pid: int) -> bool:
+    """Whether a process whose main thread is a zombie still has threads running: it
+    is still exiting, and still holds its sockets (seen: its port refused for a moment
+    after the main thread was reported gone)."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return False
+    for task in tasks:
+        try:
+            state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state not in ("Z", "X"):
+            return True
+    return False
 
 
 def record_path(data_dir: Path) -> Path:
