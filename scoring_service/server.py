@@ -30,13 +30,14 @@ from scoring_service.integrity import DamagedStore
 from scoring_service.lag_monitor import LagMonitor
 from scoring_service.metrics import ScoringMetrics
 from scoring_service.ops_metrics import OpsMetrics
+from scoring_service.read_networks import UNSLOTTED_ROWS
 from scoring_service.rebuild_guard import check_rebuild
 from scoring_service.request_ids import RequestIdsInterceptor
 from scoring_service.routing.directory import PartitionDirectory, default_advertised_address
 from scoring_service.routing.forwarding import ForwardingInterceptor
 from scoring_service.scored_network import network_cache
 from scoring_service.scorer import IncompatibleModel, load_scorer
-from scoring_service.servicer import UNSLOTTED_ROWS, ScoringServicer
+from scoring_service.servicer import ScoringServicer
 from scoring_service.settings import ScoringSettings
 from scoring_service.store import StateSchemaMismatch, StateStore
 from scoring_service.suggestions import Cadences, make_suggester
