@@ -26,8 +26,8 @@ from vinculo.security.kafka import PLAINTEXT, KafkaSecurity, kafka_client_config
 log = logging.getLogger(__name__)
 
 POLL_MS = 200  # also how long stop() can wait for the loop
-# Until caught up the consumer waits for this (it needs the first fetch's high
-# watermarks, not records): a poll of an empty topic returns only at its timeout.
+# Until caught up the consumer waits for this (it needs its position after the reset
+# to the beginning, not records): a poll of an empty topic returns only at its timeout.
 CATCH_UP_POLL_MS = 50
 # How long the broker holds a fetch of the (usually empty) topic: each answered fetch
 # costs both sides CPU, and the default 500 ms made this thread a fifth of an idle
@@ -35,6 +35,7 @@ CATCH_UP_POLL_MS = 50
 # its tombstone to this instance's eraser directly (erasure/servicer.py).
 FETCH_MAX_WAIT_MS = 2000
 RETRY_S = 2.0
+END_OFFSETS_TIMEOUT_MS = 10_000
 PUBLISH_TIMEOUT_S = 10.0
 
 
@@ -81,6 +82,10 @@ class TombstoneFollower:
                 return
             consumer.assign(partitions)
             consumer.seek_to_beginning(*partitions)
+            # Caught up means read to the ends the topic had when we started, asked for
+            # now: a fetch's high watermark comes only with the broker's answer, which it
+            # holds for FETCH_MAX_WAIT_MS on an empty topic (a start waited for it).
+            start_ends = consumer.end_offsets(partitions, timeout_ms=END_OFFSETS_TIMEOUT_MS)
             seen = TombstoneSet()
             caught_up = False
             while not self._stop.is_set():
@@ -90,7 +95,10 @@ class TombstoneFollower:
                 if any(beyond(consumer, tp, end) for tp, end in ends.items()):
                     log.warning("tombstone topic: its log was lost; reading it again")
                     return
-                if not caught_up and all(reached(consumer, tp, end) for tp, end in ends.items()):
+                if not caught_up and all(
+                    reached(consumer, tp, _catch_up_end(start_ends[tp], end))
+                    for tp, end in ends.items()
+                ):
                     caught_up = True
                     self._give_back(seen)
                     self._eraser.caught_up.set()
@@ -127,3 +135,8 @@ class TombstoneFollower:
         finally:
             producer.close()
         log.warning("tombstone topic lacked %d stored tombstone(s): published again", len(missing))
+
+
+def _catch_up_end(at_start: int, highwater: int | None) -> int:
+    """The offset to read to: the end at the start, or the fetched end if the log shrank."""
+    return at_start if highwater is None else min(at_start, highwater)
