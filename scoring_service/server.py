@@ -46,6 +46,7 @@ from scoring_service.watch import WatchHub
 from vinculo import lifeline, logs
 from vinculo import settings as settings_lib
 from vinculo.grpc_server import ServiceServer, start_metrics_http
+from vinculo.quick_exit import skip_the_last_collection
 from vinculo.ready import remove_ready_file, write_ready_file
 from vinculo.security.kafka_check import KafkaCredentialsRejected, check_kafka_credentials
 from vinculo.security.settings import build_server_security
@@ -289,6 +290,8 @@ def run(args: argparse.Namespace) -> int:
     except (StateSchemaMismatch, DamagedStore, IncompatibleModel, KafkaCredentialsRejected) as exc:
         log.error("%s", exc)
         return 2
+    finally:
+        skip_the_last_collection()  # everything is closed: exit in ~0.1 s, not ~0.7
 
 
 def main(argv: list[str] | None = None) -> int:
