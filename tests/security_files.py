@@ -86,7 +86,7 @@ class SecureServiceProcess(ServiceProcess):
             *(sys.executable, "-m", self.module),
             *("--grpc-port", str(self.grpc_port), "--metrics-port", str(self.metrics_port)),
             *("--kafka-bootstrap", self.bootstrap, "--data-dir", str(self.data_dir)),
-            *self.extra_args,
+            *self._args(),  # a scoring instance joins its group in ~1 s, as in ServiceProcess
         ]
         env = {k: v for k, v in os.environ.items() if not k.startswith("VINCULO_")}
         with self.log_path.open("ab") as log:

@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from tests.harness import ServiceProcess, wait_until
-from tests.integration.test_scoring_service import interaction
+from tests.integration.scoring_helpers import interaction
 from vinculo.v1 import events_pb2 as ev
 from vinculo.v1 import ingest_pb2 as ingest_pb
 from vinculo.v1 import ingest_pb2_grpc, scoring_pb2_grpc

@@ -18,7 +18,7 @@ import grpc
 import pytest
 
 from tests.harness import alive, children_of, reusable_ports, wait_until
-from tests.integration.test_scoring_service import T0, contacts_of, interaction
+from tests.integration.scoring_helpers import T0, contacts_of, interaction
 from tests.integration.test_up import wait_ready
 from vinculo.v1 import ingest_pb2, ingest_pb2_grpc, scoring_pb2_grpc
 

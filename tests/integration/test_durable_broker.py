@@ -12,8 +12,8 @@ import grpc
 import pytest
 
 from tests.harness import ServiceProcess, wait_until
+from tests.integration.scoring_helpers import T0, contacts_of, interaction
 from tests.integration.test_export import canonical
-from tests.integration.test_scoring_service import T0, contacts_of, interaction
 from vinculo.v1 import events_pb2 as pb
 from vinculo.v1 import ingest_pb2, ingest_pb2_grpc, scoring_pb2_grpc
 from vinculo_apps.cli import main

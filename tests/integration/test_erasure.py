@@ -14,8 +14,8 @@ import grpc
 import pytest
 
 from tests.harness import ServiceProcess, wait_until
+from tests.integration.scoring_helpers import T0, contacts_of, interaction
 from tests.integration.test_durable_broker import publish, restart_broker
-from tests.integration.test_scoring_service import T0, contacts_of, interaction
 from vinculo import tombstone_log
 from vinculo.v1 import events_pb2 as ev
 from vinculo.v1 import scoring_pb2, scoring_pb2_grpc

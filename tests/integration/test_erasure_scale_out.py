@@ -10,10 +10,10 @@ import grpc
 import pytest
 
 from tests.harness import ServiceProcess, start_together, wait_until
+from tests.integration.scale_out_data import scoring_instance
+from tests.integration.scoring_helpers import T0, contacts_of, interaction
 from tests.integration.test_durable_broker import publish
 from tests.integration.test_erasure import store_bytes
-from tests.integration.test_scale_out import scoring_instance
-from tests.integration.test_scoring_service import T0, contacts_of, interaction
 from vinculo.v1 import erasure_pb2, erasure_pb2_grpc, scoring_pb2_grpc
 from vinculo_apps.devstack.broker import EmbeddedBroker
 

@@ -19,9 +19,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.harness import ServiceProcess, read_topic, wait_until
+from tests.integration.scoring_helpers import T0, interaction
 from tests.integration.test_ingest import ACCEPTED, event
 from tests.integration.test_ingest_aio import _threads
-from tests.integration.test_scoring_service import T0, interaction
 from tests.security_files import SecureServiceProcess, make_security_files
 from vinculo.security.channel import open_channel
 from vinculo.topics import INTERACTIONS_TOPIC

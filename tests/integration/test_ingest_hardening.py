@@ -16,8 +16,8 @@ import pytest
 from kafka import KafkaProducer
 
 from tests.harness import ServiceProcess, read_topic, wait_until
+from tests.integration.scoring_helpers import contacts_of, interaction
 from tests.integration.test_ingest import ACCEPTED, REJECTED, TOPIC, event, publish
-from tests.integration.test_scoring_service import contacts_of, interaction
 from vinculo.v1 import events_pb2 as pb
 from vinculo.v1 import ingest_pb2, scoring_pb2_grpc
 from vinculo_apps.devstack.broker import EmbeddedBroker

@@ -22,8 +22,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.harness import ServiceProcess, wait_until
+from tests.integration.scoring_helpers import T0, contacts_of, interaction
 from tests.integration.test_ingest import ACCEPTED, event
-from tests.integration.test_scoring_service import T0, contacts_of, interaction
 from vinculo.v1 import ingest_pb2, ingest_pb2_grpc, scoring_pb2_grpc
 from vinculo_apps.acked_stream import StreamBroken, StreamTally, publish_stream
 from vinculo_apps.devstack.broker import EmbeddedBroker

@@ -18,7 +18,7 @@ import grpc
 import pytest
 
 from tests.harness import ServiceProcess, start_together, wait_until
-from tests.integration.test_scoring_service import T0, contacts_of, interaction
+from tests.integration.scoring_helpers import T0, contacts_of, interaction
 from vinculo.v1 import ingest_pb2, ingest_pb2_grpc, scoring_pb2_grpc
 from vinculo_apps.cli import main
 from vinculo_apps.devstack.broker import EmbeddedBroker

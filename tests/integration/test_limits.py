@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from tests.harness import ServiceProcess, read_topic, wait_until
-from tests.integration.test_scoring_service import T0, interaction
+from tests.integration.scoring_helpers import T0, interaction
 from vinculo.topics import INTERACTIONS_TOPIC
 from vinculo.v1 import events_pb2 as pb
 from vinculo.v1 import ingest_pb2, ingest_pb2_grpc

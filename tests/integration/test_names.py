@@ -8,8 +8,8 @@ import grpc
 import pytest
 
 from tests.harness import ServiceProcess, wait_until
+from tests.integration.scoring_helpers import interaction
 from tests.integration.test_as_of import NOW, _publish
-from tests.integration.test_scoring_service import interaction
 from vinculo.v1 import events_pb2 as ev
 from vinculo.v1 import scoring_pb2 as pb
 from vinculo.v1 import scoring_pb2_grpc

@@ -6,7 +6,7 @@ import grpc
 import pytest
 
 from tests.harness import ServiceProcess, wait_until
-from tests.integration.test_scoring_service import T0, contacts_of, interaction
+from tests.integration.scoring_helpers import T0, contacts_of, interaction
 from vinculo.v1 import events_pb2 as ev
 from vinculo.v1 import ingest_pb2, ingest_pb2_grpc, scoring_pb2_grpc
 from vinculo.v1 import scoring_pb2 as pb

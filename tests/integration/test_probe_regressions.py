@@ -29,10 +29,10 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.harness import ServiceProcess, wait_until
+from tests.integration.scoring_helpers import scoring_service
 from tests.integration.test_ingest import ACCEPTED, REJECTED, event, publish
 from tests.integration.test_scoring_damage import refused_start
 from tests.integration.test_scoring_faults import all_scored, owners_batch, send_batch
-from tests.integration.test_scoring_service import scoring_service
 from tests.unit.test_linkedin_import import write_zip
 from vinculo.v1 import scoring_pb2 as spb
 from vinculo.v1 import scoring_pb2_grpc

@@ -19,7 +19,7 @@ import pytest
 from kafka import KafkaProducer
 
 from tests.harness import ServiceProcess, wait_until
-from tests.integration.test_scale_out import AS_OF, T0, scoring_instance
+from tests.integration.scale_out_data import AS_OF, T0, scoring_instance
 from vinculo.timestamps import set_seconds
 from vinculo.topics import INTERACTIONS_TOPIC, ensure_topics
 from vinculo.v1 import events_pb2 as ev

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import wait_until
-from tests.integration.test_scale_out import OWNERS, all_answers, publish, scoring_instance
+from tests.integration.scale_out_data import OWNERS, all_answers, publish, scoring_instance
 from vinculo_apps.devstack.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.integration

@@ -17,8 +17,8 @@ import grpc
 import pytest
 
 from tests.harness import ServiceProcess, wait_until
+from tests.integration.scoring_helpers import T0, scoring_service, stub_for
 from tests.integration.test_scoring_faults import all_scored, owners_batch, send_batch
-from tests.integration.test_scoring_service import T0, scoring_service, stub_for
 from vinculo.timestamps import set_seconds
 from vinculo.v1 import scoring_pb2 as pb
 from vinculo_apps.devstack.broker import EmbeddedBroker

@@ -18,7 +18,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.harness import ServiceProcess, alive, wait_until
-from tests.integration.test_scoring_service import (
+from tests.integration.scoring_helpers import (
     T0,
     contacts_of,
     interaction,

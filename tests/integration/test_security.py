@@ -11,8 +11,8 @@ import grpc
 import pytest
 
 from tests.harness import read_topic, wait_until
-from tests.integration.test_scale_out import CONTACTS, owner, publish, ranking
-from tests.integration.test_scoring_service import T0, contacts_of, interaction
+from tests.integration.scale_out_data import CONTACTS, owner, publish, ranking
+from tests.integration.scoring_helpers import T0, contacts_of, interaction
 from tests.security_files import SecureServiceProcess, SecurityFiles, make_security_files
 from vinculo.security.channel import open_channel
 from vinculo.topics import INTERACTIONS_TOPIC

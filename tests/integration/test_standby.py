@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import ServiceProcess, wait_until
-from tests.integration.test_scale_out import CONTACTS, OWNERS, all_answers, publish
+from tests.integration.scale_out_data import CONTACTS, OWNERS, all_answers, publish
 from vinculo_apps.devstack.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.integration

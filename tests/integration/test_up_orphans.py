@@ -19,8 +19,8 @@ import grpc
 import pytest
 
 from tests.harness import alive, children_of, reusable_ports, wait_until
+from tests.integration.scoring_helpers import T0, interaction
 from tests.integration.test_durable import assert_each_owner_scored_once, kill_all, start_up
-from tests.integration.test_scoring_service import T0, interaction
 from tests.integration.test_up import wait_ready
 from vinculo.v1 import ingest_pb2, ingest_pb2_grpc
 

@@ -17,8 +17,8 @@ import grpc
 import pytest
 
 from tests.harness import alive, children_of, wait_until
+from tests.integration.scoring_helpers import T0, interaction
 from tests.integration.test_durable import kill_all, messages
-from tests.integration.test_scoring_service import T0, interaction
 from tests.integration.test_up import wait_ready
 from vinculo.v1 import ingest_pb2, ingest_pb2_grpc, scoring_pb2_grpc
 from vinculo_apps.devstack.broker import free_port

@@ -7,7 +7,7 @@ from pathlib import Path
 from ingest_service.outbox import Outbox
 from ingest_service.outbox_eraser import erased_by
 from ingest_service.publisher import Record
-from tests.integration.test_scoring_service import T0, interaction
+from tests.integration.scoring_helpers import T0, interaction
 from vinculo.erasure import Tombstone, TombstoneSet
 
 
