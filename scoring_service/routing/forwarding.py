@@ -47,11 +47,6 @@ DEFAULT_FORWARD_TIMEOUT_S = 30.0
 # A forward outlives the holder's own maximum call time by this much, so that the holder's
 # DEADLINE_EXCEEDED (naming VINCULO_GRPC_MAX_CALL_S) is what the caller gets.
 FORWARD_MARGIN_S = 1.0
-# No retries on a forward (gRPC core's retry machinery copies every message it sends,
-# in case it has to send it again): a bare hop cost 9-27% less CPU per call without it,
-# measured (docs/experiments/2026-12-05-forward.md). A forward that fails to reach the
-# holder answers UNAVAILABLE with the retry hint instead (`_relay_error`).
-_CHANNEL_OPTIONS: list[tuple[str, Any]] = [("grpc.enable_retries", 0)]
 # A caller's time left above this is grpcio's "no deadline" (`_deadline_left`).
 NO_DEADLINE_S = 1e15
 OWNER_METHODS = (
@@ -86,9 +81,7 @@ class ForwardingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             max_call_s + FORWARD_MARGIN_S if max_call_s > 0 else DEFAULT_FORWARD_TIMEOUT_S
         )
         self._credentials = credentials
-        self._options = [*_CHANNEL_OPTIONS]
-        if peer_name:
-            self._options.append(("grpc.ssl_target_name_override", peer_name))
+        self._options = [("grpc.ssl_target_name_override", peer_name)] if peer_name else []
         self._directory = directory
         self._wait_s = wait_s
         self._forwarded = Counter(
@@ -284,7 +277,8 @@ def _relay_error(exc: grpc.RpcError, context: grpc.ServicerContext) -> None:
         code, details = grpc.StatusCode.UNAVAILABLE, f"the partition's holder stopped ({details})"
         trailing = ((RETRY_AFTER, RETRY_AFTER_MS),)
     elif code == grpc.StatusCode.UNAVAILABLE and not trailing:
-        # The holder could not be reached (it is restarting, or gone): retryable as well.
+        # The holder could not be reached (restarting, or gone; gRPC's own transparent
+        # retry did not get through): retryable as well.
         details = f"the partition's holder is unreachable ({details})"
         trailing = ((RETRY_AFTER, RETRY_AFTER_MS),)
     if trailing:

@@ -74,7 +74,7 @@ def test_other_errors_come_back_unchanged() -> None:
 
 
 def test_a_holder_that_cannot_be_reached_answers_unavailable_with_a_retry_hint() -> None:
-    """The forward's channel does no retries of its own (it costs CPU on every call)."""
+    """gRPC's transport error gets the same retry hint as a moving partition."""
     error = HopError(grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses")
     context = relay(error, CallerContext(True))
     assert context.code == grpc.StatusCode.UNAVAILABLE
