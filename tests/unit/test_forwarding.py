@@ -178,9 +178,10 @@ def test_a_short_caller_deadline_gets_unavailable_before_it_expires(
 def test_a_forwarded_stream_without_a_deadline_gets_none_and_a_unary_call_the_servers_bound(
     pair: tuple[Instance, Instance],
 ) -> None:
-    """A watch stream lives until its caller ends it: forwarded without a deadline, it has
-    none at the holder (passed on as 9.2e18 s, it ended at once). A unary call without one is bounded by
-    the server's maximum call time plus a margin, so the holder's own limit answers."""
+    """A watch stream lives until its caller ends it: forwarded without a deadline, it
+    has none at the holder (grpcio's 9.2e18 s passed on as a timeout ended it at once).
+    A unary call without one is bounded by the server's maximum call time plus a
+    margin, so the holder's own limit answers."""
     one, two = pair
     routes = {p: (two.address if p == HOME else one.address) for p in range(PARTITIONS)}
     settle(one, routes, {p for p in range(PARTITIONS) if p != HOME})
