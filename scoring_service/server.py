@@ -227,7 +227,7 @@ def _bind_grpc(
     """The gRPC port is bound before the consumer joins its group: the join advertises
     it to the other instances, which forward calls for this instance's owners."""
     directory = PartitionDirectory(settings.partitions, "")
-    # Forwarded calls carry the caller's token; the peer checks it again.
+    # Forwarded calls carry the caller's token; the holder checks it (not this instance).
     peers = client_credentials(settings.tls_peer_ca) if settings.tls_cert else None
     forwarding = ForwardingInterceptor(
         directory,
