@@ -155,6 +155,7 @@ def model_input_columns(
     as_of: float,
     context: FloatArray | None = None,
     horizon_days: float | None = None,
+    volumes: FloatArray | None = None,
 ) -> FloatArray:
     """The model's inputs for `states`, feature-major (F, n): the `MODEL_FEATURES` columns
     of `feature_matrix`, then `HORIZON_INPUT` when `horizon_days` is given.
@@ -167,7 +168,10 @@ def model_input_columns(
         context = owner_context(states, as_of)
     # Only the model's columns are computed (`selected_columns`: the same values as
     # `feature_matrix(...).T[_MODEL_COLUMNS]`, tested), straight into the result.
-    columns = selected_columns(rows_last(states), as_of, rows_last(context), MODEL_FEATURES)
+    # `volumes`: the rows' `owner_context.row_volumes` (N_VOLUMES, n), if already computed.
+    columns = selected_columns(
+        rows_last(states), as_of, rows_last(context), MODEL_FEATURES, volumes
+    )
     xt = np.empty((len(MODEL_FEATURES) + (horizon_days is not None), states.shape[0]))
     for row, values in enumerate(columns):
         xt[row] = values
