@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import zipfile
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 from scoring_service.features.features import (
     FEATURE_SCHEMA_VERSION,
     MODEL_FEATURES,
+    input_rows,
     model_input_columns,
     model_inputs_of,
 )
@@ -196,13 +198,27 @@ class ScoringModel:
         volumes: FloatArray | None,
         horizon_days: float | None,
     ) -> FloatArray:
+        days = self._days(horizon_days)
+
         def trees() -> FloatArray:
-            xt = model_input_columns(states, as_of, context, self._days(horizon_days), volumes)
+            if self._fast is not None:  # only the inputs its splits read
+                inputs = self._fast_inputs
+                xt = input_rows(states, as_of, inputs, context, days, volumes)
+                if not np.isnan(xt).any():
+                    return np.clip(self._fast.compact.proba(xt), 0.0, 1.0)
+            xt = model_input_columns(states, as_of, context, days, volumes)
             return self._predict(xt)
 
         if self.signal_model is None:
             return trees()
         return predict_signals(self.signal_model, states, as_of, trees)
+
+    @cached_property
+    def _fast_inputs(self) -> tuple[str, ...]:
+        """The names of the inputs the compiled forest's splits read."""
+        assert self._fast is not None
+        names = model_inputs_of(self.serving_horizon_days is not None)
+        return tuple(names[i] for i in self._fast.inputs)
 
     def score_features(self, x: FloatArray) -> FloatArray:
         """Scores from `MODEL_FEATURES` columns, one row each (explanations perturb these),

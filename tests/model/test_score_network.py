@@ -2,8 +2,9 @@
 
 `ScoringModel.score_network` computes each row's exchange once for the owner
 context and the model's columns (`owner_context.row_volumes`); the servicer scores
-every uncached read with it. Context and scores must equal, bit for bit,
-`owner_context` followed by `score` without those volumes, for sizes that end inside
+every uncached read with it. It also gives the compiled forest only the inputs its splits read
+(`CompiledForest.compact`). Context and scores must equal, bit for bit,
+`owner_context` followed by all of the model's inputs and the whole forest, for sizes that end inside
 a block and span several blocks, at the rows' own instant and later; and the ranks
 must equal a plain `searchsorted` over the sorted values.
 """
@@ -15,10 +16,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
+from scoring_service.features import features as ft
 from scoring_service.features import owner_context as oc
 from scoring_service.model import artifact
 from scoring_service.model.artifact import ScoringModel, load_default_model
 from scoring_service.scorer import score_network
+from scoring_service.model.fastpath import CompiledForest
 from tests.unit.test_read_path_equivalence import DAY, NOW, network
 
 
@@ -28,11 +31,13 @@ def model() -> ScoringModel:
 
 
 def two_passes(model: ScoringModel, states: np.ndarray, as_of: float) -> tuple[np.ndarray, ...]:
+    """The context, then every model input of each block computed and predicted from."""
     context = oc.owner_context(states, as_of)
     scores = np.empty(len(states))
-    for lo in range(0, len(states), artifact.CHUNK):  # `score` without the volumes
+    for lo in range(0, len(states), artifact.CHUNK):
         hi = lo + artifact.CHUNK
-        scores[lo:hi] = model._score_chunk(states[lo:hi], as_of, context[lo:hi], None, None)
+        xt = ft.model_input_columns(states[lo:hi], as_of, context[lo:hi], model._days(None))
+        scores[lo:hi] = model._predict(xt)
     return context, scores
 
 
@@ -78,3 +83,39 @@ def test_rows_below_is_searchsorted_over_the_sorted_values(values: list[float]) 
     array = np.array(values, dtype=np.float64)
     expected = np.searchsorted(np.sort(array), array, side="left")
     assert np.array_equal(oc.rows_below(array), expected)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    rows=hs.integers(1, 200),
+    seed=hs.integers(0, 2**16),
+    depth=hs.integers(1, 3),
+    trees=hs.integers(1, 30),
+)
+def test_the_compact_forest_reads_only_its_inputs_and_agrees(
+    rows: int, seed: int, depth: int, trees: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    internal, features = 2**depth - 1, 12
+    forest = CompiledForest(
+        features=rng.integers(0, features, trees * internal).astype(np.intp),
+        thresholds=np.where(
+            rng.random((trees * internal, 1)) < 0.2, np.inf, rng.normal(size=(trees * internal, 1))
+        ),
+        leaves=rng.normal(size=(trees, 2**depth)),
+        depth=depth,
+        baseline=float(rng.normal()),
+        slope=-float(rng.uniform(0.5, 2.0)),
+        intercept=float(rng.normal()),
+    )
+    xt = np.round(rng.normal(size=(features, rows)), 1)
+    unread = np.setdiff1d(np.arange(features), forest.inputs)
+    xt[unread] = np.nan  # never read: cannot move a score
+    inputs = list(forest.inputs)
+    assert np.array_equal(forest.compact.proba(xt[inputs]), forest.proba(xt))
+
+
+def test_the_served_model_splits_on_fewer_inputs_than_it_has(model: ScoringModel) -> None:
+    assert model.compiled is not None
+    inputs = ft.model_inputs_of(model.serving_horizon_days is not None)
+    assert 0 < len(model.compiled.inputs) < len(inputs)
