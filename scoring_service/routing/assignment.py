@@ -120,6 +120,15 @@ class AssignmentFollower:
             return
         stored = {tp.partition: self._store.next_offset(tp.partition) or 0 for tp in assigned}
         count = len(consumer.partitions_for_topic(INTERACTIONS_TOPIC) or ())
+        if count and count != self._directory.partitions:
+            # Seen on the embedded broker: a topic it lost is re-created by the first
+            # client that asks about it, with the broker's own count (4).
+            log.warning(
+                "topic %s now has %d partitions, not %d: owners are placed by the new count",
+                INTERACTIONS_TOPIC,
+                count,
+                self._directory.partitions,
+            )
         self._directory.partitions_assigned(stored, count or None)
         self._unsettled = set(assigned)
 

@@ -28,7 +28,8 @@ pytestmark = pytest.mark.integration
 
 N = 400  # events, half to each of two owners
 OWNERS = ("gia", "hal")
-GONE_WITHIN_S = 10.0  # lifeline: ingest stops in ~0.2 s, scoring in ~1-2 s (commit)
+# Lifeline: ingest stops in ~0.2 s, scoring in ~1-2 s (commit); without it, never.
+GONE_WITHIN_S = 30.0
 
 
 def child(children: set[int], module: str) -> int:
@@ -68,18 +69,17 @@ def test_children_die_with_a_killed_up_and_the_next_up_scores_every_event_once(
 
         up.kill()  # vinculo up alone: its children are not signalled by anyone
         up.wait()
-        gone_s = wait_gone(children, timeout_s=30)
-        assert gone_s < GONE_WITHIN_S, f"children outlived vinculo up by {gone_s:.1f} s"
+        wait_gone(children, timeout_s=GONE_WITHIN_S)
 
-        started = time.monotonic()
+        # At once: the first attempt starts (a refusal would end `vinculo up`); how long
+        # the start takes is the machine's load, not the subject.
         up = start_up(ports, data_dir, tmp_path / "up-again.log")
-        wait_ready(up, tmp_path / "up-again.log", timeout_s=60)
-        ready_s = time.monotonic() - started
+        wait_ready(up, tmp_path / "up-again.log", timeout_s=120)
+        assert "in use" not in (tmp_path / "up-again.log").read_text()
         children = children_of(up.pid)
         assert_each_owner_scored_once(ports["sg"], OWNERS, N // 2)
     finally:
         kill_all(up, children)
-    assert ready_s < 30, f"vinculo up took {ready_s:.1f} s after its launcher was killed"
     ingest_log = (data_dir / "logs" / "ingest.log").read_text()
     assert "the launcher is gone (lifeline closed): stopping" in ingest_log
 
@@ -147,7 +147,7 @@ def test_the_harness_leaves_no_broker_or_service_behind_a_killed_test(tmp_path: 
         assert len(pids) == 2 and all(alive(pid) for pid in pids), pids
         parent.kill()  # as pytest-timeout or an OOM kill would
         parent.wait()
-        assert wait_gone(pids, timeout_s=30) < GONE_WITHIN_S
+        wait_gone(pids, timeout_s=GONE_WITHIN_S)
     finally:
         if parent.poll() is None:
             parent.kill()
