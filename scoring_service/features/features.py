@@ -187,7 +187,9 @@ def input_rows(
     # Only the named columns are computed (`selected_columns`: the same values as
     # `feature_matrix(...).T[_MODEL_COLUMNS]`, tested), straight into the result.
     features = [name for name in names if name != HORIZON_INPUT]
-    columns = iter(selected_columns(rows_last(states), as_of, rows_last(context), features, volumes))
+    columns = iter(
+        selected_columns(rows_last(states), as_of, rows_last(context), features, volumes)
+    )
     xt = np.empty((len(names), states.shape[0]))
     for row, name in enumerate(names):
         if name == HORIZON_INPUT:

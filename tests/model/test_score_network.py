@@ -2,11 +2,11 @@
 
 `ScoringModel.score_network` computes each row's exchange once for the owner
 context and the model's columns (`owner_context.row_volumes`); the servicer scores
-every uncached read with it. It also gives the compiled forest only the inputs its splits read
-(`CompiledForest.compact`). Context and scores must equal, bit for bit,
-`owner_context` followed by all of the model's inputs and the whole forest, for sizes that end inside
-a block and span several blocks, at the rows' own instant and later; and the ranks
-must equal a plain `searchsorted` over the sorted values.
+every uncached read with it. It also gives the compiled forest only the inputs its
+splits read (`CompiledForest.compact`). Context and scores must equal, bit for bit,
+`owner_context` followed by all of the model's inputs and the whole forest, for
+sizes that end inside a block and span several blocks, at the rows' own instant and
+later; and the ranks must equal a plain `searchsorted` over the sorted values.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from scoring_service.features import features as ft
 from scoring_service.features import owner_context as oc
 from scoring_service.model import artifact
 from scoring_service.model.artifact import ScoringModel, load_default_model
-from scoring_service.scorer import score_network
 from scoring_service.model.fastpath import CompiledForest
+from scoring_service.scorer import score_network
 from tests.unit.test_read_path_equivalence import DAY, NOW, network
 
 
