@@ -56,14 +56,14 @@ class CompiledForest:
 
     @cached_property
     def inputs(self) -> tuple[int, ...]:
-        """The input rows some split reads (a padding split, threshold +inf, reads none)."""
-        return tuple(sorted(set(self.features[np.isfinite(self.thresholds[:, 0])].tolist())))
+        """The input rows some split reads (a padding split reads row 0 and always goes left)."""
+        return tuple(sorted(set(self.features.tolist())))
 
     @cached_property
     def compact(self) -> CompiledForest:
         """The same forest reading only `inputs`, in that order: `compact.proba(xt[inputs])`
         is `proba(xt)` (the same comparisons of the same values)."""
-        position = np.zeros(max(self.features.max(initial=0), *self.inputs, 0) + 1, np.intp)
+        position = np.zeros(max(self.inputs, default=0) + 1, np.intp)
         position[list(self.inputs)] = np.arange(len(self.inputs))
         return CompiledForest(
             features=position[self.features],
