@@ -36,7 +36,7 @@ from scoring_service.pagination import (
 )
 from scoring_service.profiles import Profile
 from scoring_service.scored_network import OwnerStates, ScoredNetwork, network_cache
-from scoring_service.scorer import Scorer
+from scoring_service.scorer import Scorer, score_network
 from scoring_service.signals import network_figures, signals_for, summary_response
 from scoring_service.store import StateStore
 from scoring_service.watch import End, OwnerChanges, TooManyWatchers, WatchHub
@@ -160,8 +160,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         small = len(contacts) <= self._unslotted_rows
         # Whole large networks one at a time: the consumer keeps a core.
         with contextlib.nullcontext() if small else self._scoring_slots:
-            context = self._scorer.owner_context(states, as_of)
-            scores = self._scorer.score(states, as_of, context)
+            context, scores = score_network(self._scorer, states, as_of)
             tiers = self._scorer.tiers(scores, states)
         return ScoredNetwork(owner_id, contacts, states, scores, tiers, as_of, context)
 
