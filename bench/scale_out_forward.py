@@ -12,12 +12,15 @@ saturated closed loop (concurrency 32 on two cores) spends its time.
 
 The kinds are measured in alternating rounds (direct, forwarded, echo, hop,
 then again), and each p50 is the median of its rounds, so that the machine's
-drift falls on every kind alike.
+drift falls on every kind alike. The report also gives the CPU per call a
+forward (and the bare hop) adds over every process, and what that alone adds
+to p50 with every core busy: the floor a Python hop puts under the c32 row.
 """
 
 from __future__ import annotations
 
 import statistics
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import partial
@@ -55,6 +58,17 @@ class ForwardResult:
     def hop_added(self, concurrency: str) -> float:
         return self.p50_ms["echo_hop"][concurrency] - self.p50_ms["echo"][concurrency]
 
+    def extra_cpu_us(self, kind: str, base: str, concurrency: str) -> float:
+        """CPU µs per call of every process together, `kind` over `base`."""
+        spent = self.cpu_us_per_call
+        return sum(spent[kind][concurrency].values()) - sum(spent[base][concurrency].values())
+
+
+def saturated_added_ms(extra_cpu_us: float, concurrency: int, cores: int) -> float:
+    """What `extra_cpu_us` per call adds to a closed loop's p50 once every core is busy:
+    each of `concurrency` calls waits for the others' CPU, `concurrency * CPU / cores`."""
+    return concurrency * extra_cpu_us / cores / 1000
+
 
 def hop_process(root: Path, target: str, workers: int) -> Process:
     port = free_port()
@@ -63,13 +77,26 @@ def hop_process(root: Path, target: str, workers: int) -> Process:
     return Process("echo-hop", args, root / "echo-hop.log", port)
 
 
-def which_forwards(pair: list[Service], call: CallFactory) -> tuple[Service, Service]:
-    """(forwarder, holder): the instance whose forwarded-calls counter grows is the forwarder."""
-    before = [p.metric(FORWARDED) for p in pair]
-    for process in pair:
-        run_load(process.address, call, 1, 0.2, min_requests=5)
-    first_forwards = pair[0].metric(FORWARDED) > before[0]
-    return (pair[0], pair[1]) if first_forwards else (pair[1], pair[0])
+def which_forwards(
+    pair: list[Service], call: CallFactory, calls: int = 20, timeout_s: float = 60.0
+) -> tuple[Service, Service]:
+    """(forwarder, holder): asked `calls` times each, the forwarder's forwarded-calls counter
+    grows by at least that many and the holder's not at all. Asked again until that holds
+    (bounded): right after a start the group may still be moving the owner's partition, and
+    a guess taken then measured the holder as the "forwarder" (session 12's first run)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        grew = []
+        for process in pair:
+            before = [p.metric(FORWARDED) for p in pair]
+            run_load(process.address, call, 1, 0.0, min_requests=calls, warmup=0)
+            grew.append([p.metric(FORWARDED) - b for p, b in zip(pair, before, strict=True)])
+        for n in (0, 1):
+            if grew[n][n] >= calls and grew[1 - n][1 - n] == 0 and grew[1 - n][n] == 0:
+                return pair[n], pair[1 - n]
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no stable forwarder within {timeout_s} s: counters grew {grew}")
+        time.sleep(0.5)
 
 
 def measure(
@@ -103,7 +130,11 @@ def measure(
             "echo_hop": hop.ps,
             "bench client": psutil.Process(),
         }
-        return _rounds(targets, processes, duration_s, rounds)
+        held = holder.metric(FORWARDED)
+        result = _rounds(targets, processes, duration_s, rounds)
+        if holder.metric(FORWARDED) != held:
+            raise RuntimeError("the owner's partition moved during the rounds: measure again")
+        return result
 
 
 def _rounds(
@@ -147,6 +178,16 @@ def report(r: ForwardResult) -> list[str]:
             f"forwarded {p['forwarded'][c]:.2f} ms (added {r.added(c):+.2f}); bare echo "
             f"{p['echo'][c]:.2f} ms, through a bare hop {p['echo_hop'][c]:.2f} ms "
             f"(added {r.hop_added(c):+.2f})"
+        )
+        cores = psutil.cpu_count() or 1
+        n = int(c[1:])
+        fw_cpu = r.extra_cpu_us("forwarded", "direct", c)
+        hop_cpu = r.extra_cpu_us("echo_hop", "echo", c)
+        lines.append(
+            f"    {c} CPU per call added, all processes: forward {fw_cpu:+.0f} us, bare hop "
+            f"{hop_cpu:+.0f} us; with all {cores} cores busy that alone adds "
+            f"{saturated_added_ms(fw_cpu, n, cores):+.2f} / "
+            f"{saturated_added_ms(hop_cpu, n, cores):+.2f} ms at p50"
         )
         for kind in KINDS:
             spent = r.cpu_us_per_call[kind][c]

@@ -10,8 +10,10 @@ a lone event is visible one fetch after it arrived.
 Kafka's group offsets are committed afterwards for information only: on
 assignment every partition is sought to the offset in the store.
 
-Lost logs (a broker that restarted empty): scoring_service/lost_log.py.
-Tansu also creates a missing topic on any metadata request, ignoring
+Split by seam: commits and offsets in scoring_service/consumer_commit.py, lost logs
+(a broker that restarted empty) in scoring_service/lost_log.py, the group's rebalance
+callbacks in scoring_service/consumer_rebalance.py; this module is the thread, its
+connections and its loop. Tansu also creates a missing topic on any metadata request, ignoring
 allow_auto_create_topics=False, with its default of 4 partitions (measured);
 the services create their topics with the configured count first.
 """
@@ -22,16 +24,28 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata
 
+from scoring_service.consumer_commit import (
+    Pending,
+    commit_to_kafka,
+    make_durable,
+    seek_to_stored,
+    unfetched,
+)
+from scoring_service.consumer_rebalance import RebalanceListener
 from scoring_service.dead_letters import DeadLetterSender
 from scoring_service.erasure.eraser import Eraser
-from scoring_service.lost_log import adopt_log_identity, rewind_lost_logs
+from scoring_service.lost_log import (
+    adopt_log_identity,
+    forget_lost_offsets,
+    recreate_missing_topic,
+    renew_changelog,
+    rewind_lost_logs,
+)
 from scoring_service.metrics import ScoringMetrics
 from scoring_service.processor import BatchProcessor, Outcome
 from scoring_service.routing.assignment import AssignmentFollower
@@ -44,9 +58,8 @@ from scoring_service.settings import ScoringSettings
 from scoring_service.store import Batch, SeenBefore, StateStore, cannot_write
 from scoring_service.watch import WatchHub
 from scoring_service.write_pause import WritePause
-from vinculo.kafka_positions import known_position
 from vinculo.security.kafka import kafka_client_config
-from vinculo.topics import INTERACTIONS_TOPIC, ensure_topics, recreate_if_misshapen
+from vinculo.topics import INTERACTIONS_TOPIC
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +73,6 @@ CONNECT_RETRY_S = 1.0
 MAX_CONNECT_RETRY_S = 10.0
 CLOSE_TIMEOUT_S = 5
 TOMBSTONE_WAIT_S = 30.0
-
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, owner: ScoringConsumer) -> None:
-        self._owner = owner
-
-    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        self._owner.on_revoked(list(revoked))
-
-    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        self._owner.on_assigned(list(assigned))
 
 
 class ScoringConsumer:
@@ -103,7 +105,6 @@ class ScoringConsumer:
         self._dead_letters: DeadLetterSender | None = None
         # Partitions this instance consumes (replaced, never mutated: read by other threads).
         self.assigned: frozenset[int] = frozenset()
-        self._appended_ms: list[int] = []  # Kafka timestamps of records not yet committed
         self._follower = AssignmentFollower(
             settings.kafka_bootstrap, store, self._processor, metrics, directory, self._kafka
         )
@@ -111,7 +112,7 @@ class ScoringConsumer:
         self._changelog_lost = False  # the log was re-created while nothing was assigned
         self._standby: StandbyReplicas | None = None
         self._last_commit = time.monotonic()
-        self._uncommitted = 0  # records processed since the last durable commit
+        self._pending = Pending()  # records processed since the last durable commit
         self.error: BaseException | None = None
         self._pause = WritePause(store, metrics)
 
@@ -173,9 +174,8 @@ class ScoringConsumer:
                     if self._standby is not None:
                         self._standby.erased = self._processor.erased
                 self._wait_for_tombstones()
-                self._consumer = join_group(
-                    settings, self._directory, _Rebalance(self), self._kafka
-                )
+                listener = RebalanceListener(self.on_revoked, self.on_assigned)
+                self._consumer = join_group(settings, self._directory, listener, self._kafka)
                 return True
             except KafkaError as exc:
                 log.warning(
@@ -202,8 +202,7 @@ class ScoringConsumer:
     def _drop_uncommitted(self) -> None:
         """Forget what is not durable: the stored offsets bring it back."""
         self._processor.take_batch()
-        self._uncommitted = 0
-        self._appended_ms.clear()
+        self._pending.clear()
         if self._dead_letters is not None:
             self._dead_letters.forget()
 
@@ -243,7 +242,7 @@ class ScoringConsumer:
                 self._erase()
             self._check_log_ends(consumer)
             self._follower.settle_log_ends(consumer)
-            lag = self._fetch_lag(consumer)
+            lag = unfetched(consumer)
             now = time.monotonic()
             # Commit when due, and at once when caught up (nothing more fetched, or
             # no lag left): a lone event is then visible one fetch after it arrived,
@@ -259,7 +258,7 @@ class ScoringConsumer:
                 consumer.resume(*consumer.paused())
             if not consumer.assignment() and now - last_topic_check >= TOPIC_CHECK_INTERVAL_S:
                 last_topic_check = now
-                self._recreate_missing_topic(consumer)
+                recreate_missing_topic(consumer, self._settings, self._security)
 
     def _erase(self) -> None:
         """Commit what was consumed so far, then apply the queued tombstones."""
@@ -276,24 +275,9 @@ class ScoringConsumer:
         due_in = self._last_commit + self._settings.commit_interval_s - time.monotonic()
         return max(0, min(IDLE_POLL_TIMEOUT_MS, round(due_in * 1000)))
 
-    def _recreate_missing_topic(self, consumer: KafkaConsumer) -> None:
-        # Only when the topic is really gone (a broker that lost its data): an
-        # admin round trip while the group is joining delays the join from ~3 s
-        # to ~20 s on the embedded broker (measured).
-        if consumer.partitions_for_topic(INTERACTIONS_TOPIC) is None:
-            log.warning("topic %s is missing: creating it", INTERACTIONS_TOPIC)
-            settings = self._settings
-            ensure_topics(
-                settings.kafka_bootstrap,
-                settings.partitions,
-                interaction_retention_ms=settings.interaction_retention_ms,
-                security=self._security,
-            )
-
     def _process(self, records: list[Any]) -> None:
         outcomes, dead = self._processor.process(records)
-        self._appended_ms.extend(record.timestamp for record in records)
-        self._uncommitted += len(outcomes)
+        self._pending.add((record.timestamp for record in records), len(outcomes))
         self._metrics.consumed.inc(len(outcomes))
         self._metrics.applied.inc(outcomes.count(Outcome.APPLIED))
         self._metrics.duplicates.inc(outcomes.count(Outcome.DUPLICATE))
@@ -304,32 +288,13 @@ class ScoringConsumer:
     def _check_log_ends(self, consumer: KafkaConsumer) -> None:
         lost, recreated = rewind_lost_logs(consumer, self._store, self._metrics)
         if lost:
-            # The stored offsets point into the lost log too: a later assignment must not
-            # seek back to them (a refilled log shorter than them would be skipped).
-            for partition in lost:
-                self._processor.batch.offsets.pop(partition, None)
-            self._store.forget_offsets(lost)
-        if lost:
+            forget_lost_offsets(lost, self._store, self._processor.batch)
             self._renew_changelog()
         elif recreated:
             # Between a revocation and the next assignment: the assignment's identity check
             # will find the new id adopted already, so it is told to renew the changelog
             # (an admin round trip now would delay the group's join).
             self._changelog_lost = True
-
-    def _fetch_lag(self, consumer: KafkaConsumer) -> int | None:
-        """Records fetched by no poll yet (None while a partition's end is unknown).
-
-        Only to decide when to commit; the lag gauges come from the LagMonitor,
-        which asks the broker, so a stalled consumer cannot hide its lag.
-        """
-        total = 0
-        for tp in consumer.assignment():
-            high, position = consumer.highwater(tp), known_position(consumer, tp)
-            if high is None or position is None:  # position: None while a reset is pending
-                return None
-            total += max(high - position, 0)
-        return total
 
     # --- commits and rebalances --------------------------------------------------
 
@@ -340,13 +305,8 @@ class ScoringConsumer:
         if not batch:
             return
         with self._metrics.commit_duration.time():
-            if self._dead_letters is not None:
-                self._dead_letters.flush()
-            if self._changelog is not None:  # never behind the store (routing/changelog.py)
-                stored = self._store.stored_profiles(batch.profiles) if batch.profiles else {}
-                self._changelog.write(batch, self._store.log_id(), stored)
             try:
-                self._store.commit(batch)
+                make_durable(batch, self._store, self._dead_letters, self._changelog)
             except SeenBefore:
                 self._replay_strictly(batch)
                 return
@@ -356,13 +316,11 @@ class ScoringConsumer:
                 self._pause_unwritable(exc)
                 return
         self._processor.strict = False
-        self._metrics.committed.inc(self._uncommitted)
-        self._uncommitted = 0
-        self._observe_freshness()
+        self._metrics.committed.inc(self._pending.committed(self._metrics.freshness))
         self._metrics.relationships.inc(batch.new_relationships)
         if self._directory is not None:
             self._directory.committed(batch.offsets)
-        self._commit_to_kafka(batch)
+        commit_to_kafka(self._consumer, batch.offsets)
         self._hub.publish(batch, time.time())
 
     def _pause_unwritable(self, exc: sqlite3.OperationalError) -> None:
@@ -372,20 +330,13 @@ class ScoringConsumer:
         self._pause.begin(exc)
         self._drop_uncommitted()
         assigned = list(consumer.assignment())
-        self._seek_to_stored(assigned)
+        seek_to_stored(consumer, self._store, assigned)
         consumer.pause(*assigned)
 
     @property
     def store_writable(self) -> bool:
         """False while paused on a store that cannot be written."""
         return self._pause.writable
-
-    def _observe_freshness(self) -> None:
-        now_ms = time.time() * 1000
-        observe = self._metrics.freshness.observe
-        for appended in self._appended_ms:
-            observe(max(now_ms - appended, 0.0) / 1000)
-        self._appended_ms.clear()
 
     def _replay_strictly(self, batch: Batch) -> None:
         """Consume the refused batch's records again, every event id looked up.
@@ -395,31 +346,12 @@ class ScoringConsumer:
         """
         log.warning("an event id was reused with a newer time: replaying the batch strictly")
         self._metrics.replays.inc()
-        self._uncommitted = 0
-        self._appended_ms.clear()
+        self._pending.clear()
         self._processor.strict = True
-        self._seek_to_stored([TopicPartition(INTERACTIONS_TOPIC, p) for p in batch.offsets])
-
-    def _seek_to_stored(self, partitions: list[TopicPartition]) -> None:
-        """Resume each partition at the store's offset (its beginning if never consumed)."""
         consumer = self._consumer
         assert consumer is not None
-        for tp in partitions:
-            offset = self._store.next_offset(tp.partition)
-            if offset is None:
-                consumer.seek_to_beginning(tp)
-            else:
-                consumer.seek(tp, offset)
-
-    def _commit_to_kafka(self, batch: Batch) -> None:
-        consumer = self._consumer
-        if consumer is None or not batch.offsets:
-            return
-        offsets = {
-            TopicPartition(INTERACTIONS_TOPIC, p): OffsetAndMetadata(o, "", -1)
-            for p, o in batch.offsets.items()
-        }
-        consumer.commit_async(offsets, callback=_log_kafka_commit)
+        partitions = [TopicPartition(INTERACTIONS_TOPIC, p) for p in batch.offsets]
+        seek_to_stored(consumer, self._store, partitions)
 
     def on_revoked(self, revoked: list[TopicPartition]) -> None:
         # Whoever gets these partitions next reads the store's offsets: write them now.
@@ -435,7 +367,7 @@ class ScoringConsumer:
         if adopt_log_identity(consumer, self._store, self._metrics) or self._changelog_lost:
             self._changelog_lost = False
             self._renew_changelog()
-        self._seek_to_stored(assigned)
+        seek_to_stored(consumer, self._store, assigned)
         self.assigned = self.assigned | {tp.partition for tp in assigned}
         # The log ends are asked from the loop: a rebalance callback runs on kafka-python's
         # IO thread, which must not block on a request.
@@ -443,21 +375,8 @@ class ScoringConsumer:
         log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
 
     def _renew_changelog(self) -> None:
-        """The broker lost its log, and the changelog with it: give it back its shape
-        (the broker may have re-created it with its default count) and a new producer."""
-        if self._changelog is None:
-            return
-        settings = self._settings
-        if recreate_if_misshapen(
-            settings.kafka_bootstrap, self._changelog.topic, settings.partitions, self._security
-        ):
-            self._changelog.close()
-            self._changelog = ChangelogWriter(
-                settings.kafka_bootstrap, self._changelog.topic, settings.partitions, **self._kafka
+        """The changelog went with a lost log (lost_log.py)."""
+        if self._changelog is not None:
+            self._changelog = renew_changelog(
+                self._settings, self._security, self._changelog, self._kafka
             )
-
-
-def _log_kafka_commit(offsets: object, response: object) -> None:
-    if isinstance(response, Exception):
-        # Informational only (the store holds the real offsets), so not fatal.
-        log.info("informational Kafka offset commit failed: %s", response)

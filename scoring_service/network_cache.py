@@ -24,11 +24,13 @@ the entry it came from is still there.
 
 Carried forward, not re-read (`Rebase`): when a commit changes an owner whose
 network is cached (or expired from the cache), the cache keeps that network's
-states with the commit's changed rows written over them -- the owner's
+states with the commit's changed rows to be written over them -- the owner's
 committed state, exactly, since a cached network is always the latest one.
 The next read scores that instead of fetching the owner's rows from SQLite
 (49 of ~105 ms at 30,000 relationships). The rows come with the commit, from
-the consumer thread, and the patched copy is made outside the lock. A computation
+the consumer thread, which only keeps them (`_Carried`): the read that needs the
+state patches it (~25 MB copied at 30,000 relationships), outside the lock, with
+every commit since in one patch. A computation
 overtaken by commits (not stored) is carried forward with their rows over its states
 (`_carry_forward`): else a large owner fetched from the store more slowly than the
 commits come would be fetched again by every read.
@@ -70,11 +72,23 @@ FLIGHT_ROUNDS = 4
 
 @dataclass(frozen=True)
 class Rebase(Generic[V]):
-    """How a commit's changed rows carry a cached value's state forward."""
+    """How a commit's changed rows carry a cached value's state forward.
+
+    `patch` with the rows of several commits, in commit order, must equal patching
+    commit by commit (a later row of a key wins): pending commits are applied in one."""
 
     base_of: Callable[[V], Any]  # the committed state a value was computed from
     patch: Callable[[Any, Sequence[Any]], Any]  # that state with a commit's rows over it (a copy)
     size: Callable[[Any], int]
+
+
+@dataclass(frozen=True)
+class _Carried:
+    """An owner's committed state: `state` with the rows of `commits` not yet written over it."""
+
+    state: Any
+    commits: tuple[Sequence[Any], ...]
+    rows: int  # for the bound on rows: the state's, plus every pending row (at most new)
 
 
 @dataclass
@@ -118,7 +132,7 @@ class NetworkCache(Generic[V]):
         self._entries: OrderedDict[str, _Entry[V]] = OrderedDict()
         self._rows = 0
         self._rebase = rebase
-        self._bases: OrderedDict[str, tuple[Any, int]] = OrderedDict()  # state, rows
+        self._bases: OrderedDict[str, _Carried] = OrderedDict()
         self._base_rows = 0
         self._flights: dict[str, _Flight[V]] = {}
         self.stale_s = stale_s
@@ -160,7 +174,7 @@ class NetworkCache(Generic[V]):
         scoring the network alone (up to `FLIGHT_ROUNDS` rounds, then it computes)."""
         if not self.enabled:
             return compute(None)
-        base: Any | None = None
+        carried: _Carried | None = None
         for round_ in range(FLIGHT_ROUNDS):
             with self._lock:
                 value = self._fresh(owner)
@@ -170,7 +184,6 @@ class NetworkCache(Generic[V]):
                 self.misses += round_ == 0
                 generation = self._generation(owner)
                 carried = self._bases.get(owner)
-                base = None if carried is None else carried[0]
                 flight = self._flights.get(owner)
                 if flight is None:
                     flight = self._flights[owner] = _Flight(generation)
@@ -183,9 +196,9 @@ class NetworkCache(Generic[V]):
             if flight.value is not None and flight.generation == generation:
                 return flight.value  # computed from the state this reader arrived to
         else:  # still no computation of the state it arrived to: its own
-            return compute(base)
+            return compute(self._patched(carried))
         try:
-            value = compute(base)
+            value = compute(self._patched(carried))
             flight.value = value
             if not self._store(owner, value, flight):
                 self._carry_forward(owner, value, flight)
@@ -276,31 +289,28 @@ class NetworkCache(Generic[V]):
         """
         if not self.enabled:
             return
-        priors: dict[str, Any] = {}
+        changed = owners if isinstance(owners, Mapping) else None
+        keys = list(owners)
         with self._lock:
-            for owner in owners:
-                self._counter += 1
-                self._generations[owner] = self._counter
-                prior = self._prior_state(owner)
-                if prior is not None and isinstance(owners, Mapping):
-                    priors[owner] = prior
-                self._note_change(owner, owners)
+            # Every owner's generation moves on; only the few the cache holds anything
+            # of need more (a commit changes thousands of owners, it holds at most
+            # max_owners of each kind).
+            first = self._counter + 1
+            self._counter += len(keys)
+            self._generations.update(zip(keys, range(first, self._counter + 1), strict=True))
+            held = self._entries.keys() | self._bases.keys() | self._flights.keys()
+            for owner in held.union(self._superseded).intersection(keys):
+                prior = self._prior(owner)
+                self._note_change(owner, keys if changed is None else changed)
                 self._drop(owner)
                 self._drop_base(owner)
+                if prior is not None and changed is not None:
+                    # The rows are kept, not written over the state: the read that needs
+                    # this state patches it (`_patched`), off the consumer thread.
+                    self._keep_base(owner, prior.state, (*prior.commits, changed[owner]))
             if len(self._generations) > MAX_TRACKED_OWNERS:
                 self._floor = self._counter
                 self._generations.clear()
-            generations = {owner: self._generation(owner) for owner in priors}
-        if not priors or self._rebase is None or not isinstance(owners, Mapping):
-            return
-        patched = {
-            owner: self._rebase.patch(prior, owners[owner]) for owner, prior in priors.items()
-        }
-        with self._lock:
-            for owner, state in patched.items():
-                # A reader that stored meanwhile read this commit's state itself.
-                if self._generation(owner) == generations[owner] and owner not in self._entries:
-                    self._keep_base(owner, state)
 
     def _note_change(self, owner: str, owners: Iterable[str] | Mapping[str, Sequence[Any]]) -> None:
         """A commit (rows given) keeps the owner's network as superseded and tells a
@@ -320,22 +330,32 @@ class NetworkCache(Generic[V]):
         if entry is not None and self.stale_s > 0:
             self._supersede(owner, entry.value, entry.rows, self._clock())
 
-    def _prior_state(self, owner: str) -> Any | None:
+    def _prior(self, owner: str) -> _Carried | None:
+        """The owner's committed state as the cache holds it, if it holds it."""
         if self._rebase is None:
             return None
         entry = self._entries.get(owner)
         if entry is not None:
-            return self._rebase.base_of(entry.value)
-        carried = self._bases.get(owner)
-        return None if carried is None else carried[0]
+            return _Carried(self._rebase.base_of(entry.value), (), entry.rows)
+        return self._bases.get(owner)
 
-    def _keep_base(self, owner: str, state: Any) -> None:
+    def _patched(self, carried: _Carried | None) -> Any | None:
+        """The carried state with its pending commits written over it (the caller's
+        thread, outside the lock); None when nothing is carried."""
+        if carried is None:
+            return None
+        if not carried.commits:
+            return carried.state
         assert self._rebase is not None
-        rows = self._rebase.size(state)
+        return self._rebase.patch(carried.state, [row for rows in carried.commits for row in rows])
+
+    def _keep_base(self, owner: str, state: Any, commits: tuple[Sequence[Any], ...] = ()) -> None:
+        assert self._rebase is not None
+        rows = self._rebase.size(state) + sum(len(c) for c in commits)
         if rows > self.max_rows:
             return
         self._drop_base(owner)
-        self._bases[owner] = (state, rows)
+        self._bases[owner] = _Carried(state, commits, rows)
         self._base_rows += rows
         while len(self._bases) > self.max_owners or self._base_rows > self.max_rows:
             self._drop_base(next(iter(self._bases)))  # least recently carried first
@@ -343,7 +363,7 @@ class NetworkCache(Generic[V]):
     def _drop_base(self, owner: str) -> None:
         carried = self._bases.pop(owner, None)
         if carried is not None:
-            self._base_rows -= carried[1]
+            self._base_rows -= carried.rows
 
     def _supersede(self, owner: str, value: V, rows: int, at: float) -> None:
         """Keep `value` as the owner's superseded network, superseded at `at`; the ones

@@ -11,8 +11,10 @@ instead of NOT_FOUND echoing it back (a 100,000-character id used to overflow
 the client's metadata limit). SuggestActions' `kinds` and `limit_per_kind` are
 checked here too, like ListRelationships' `tiers` and `page_size`.
 
-Runs before the forwarding interceptor, so the instance that answers sees the
-normalised request. An empty id is left to the servicer ("required").
+The forwarding interceptor routes by the normalised owner (it calls
+`request_problem` on its parsed copy) and passes the request's bytes on as
+received; the instance that answers normalises them here again. An empty id is
+left to the servicer ("required").
 """
 
 from __future__ import annotations

@@ -246,18 +246,26 @@ def _bind_grpc(
     """The gRPC port is bound before the consumer joins its group: the join advertises
     it to the other instances, which forward calls for this instance's owners."""
     directory = PartitionDirectory(settings.partitions, "")
-    # Forwarded calls carry the caller's token; the peer checks it again.
+    # Forwarded calls carry the caller's token; the holder checks it (not this instance).
     peers = client_credentials(settings.tls_peer_ca) if settings.tls_cert else None
     forwarding = ForwardingInterceptor(
-        directory, settings.route_wait_s, registry, peers, settings.tls_peer_name
+        directory,
+        settings.route_wait_s,
+        registry,
+        peers,
+        settings.tls_peer_name,
+        settings.grpc_max_call_s,
     )
     server = ServiceServer(
         registry,
         # A watch stream holds a thread for its lifetime: they come on top of the callers'.
         max_workers=settings.max_workers + settings.max_watch_streams,
         security=build_server_security(settings),
-        # Ids in NFC (and impossible ones refused) before a call is routed by its owner.
-        interceptors=[RequestIdsInterceptor(), forwarding],
+        # Ids in NFC (and impossible ones refused) before a call is answered here.
+        interceptors=[RequestIdsInterceptor()],
+        # Forwarded calls skip the decode guard, deadline, auth and id checks here: the
+        # holder runs them on the same bytes and metadata (routing/forwarding.py).
+        routing=[forwarding],
         ready_at_start=False,  # ready once the group is joined and caught up
     )
     port = server.bind(settings.grpc_host, settings.grpc_port)

@@ -52,7 +52,11 @@ class ServiceServer:
         security: ServerSecurity | None = None,
         interceptors: Sequence[grpc.ServerInterceptor] = (),
         ready_at_start: bool = True,
+        routing: Sequence[grpc.ServerInterceptor] = (),
     ) -> None:
+        """routing: interceptors that may answer a call elsewhere (the scoring service's
+        forwarding), right after the request metrics and log: before the decode guard,
+        the call deadline and auth, which the instance that answers runs."""
         self.health = health.HealthServicer()
         self._ready_at_start = ready_at_start
         self._service_names: list[str] = [
@@ -71,6 +75,7 @@ class ServiceServer:
             [
                 MetricsInterceptor(self.metrics),
                 RequestLogInterceptor(),
+                *routing,
                 DecodeGuardInterceptor(),
                 *self._security.interceptors,
                 *interceptors,

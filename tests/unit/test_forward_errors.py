@@ -11,8 +11,10 @@ from scoring_service.routing.forwarding import RETRY_AFTER, _relay_error
 
 
 class HopError(grpc.RpcError):  # type: ignore[misc]
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
-        self._code, self._details = code, details
+    def __init__(
+        self, code: grpc.StatusCode, details: str, trailing: tuple[tuple[str, str], ...] = ()
+    ) -> None:
+        self._code, self._details, self._trailing = code, details, trailing
 
     def code(self) -> grpc.StatusCode:
         return self._code
@@ -21,7 +23,7 @@ class HopError(grpc.RpcError):  # type: ignore[misc]
         return self._details
 
     def trailing_metadata(self) -> tuple[tuple[str, str], ...]:
-        return ()
+        return self._trailing
 
 
 class Aborted(Exception):
@@ -69,3 +71,23 @@ def test_a_caller_that_cancelled_gets_its_cancel_back() -> None:
 def test_other_errors_come_back_unchanged() -> None:
     context = relay(HopError(grpc.StatusCode.NOT_FOUND, "no owner-1"), CallerContext(True))
     assert (context.code, context.details) == (grpc.StatusCode.NOT_FOUND, "no owner-1")
+
+
+def test_a_holder_that_cannot_be_reached_answers_unavailable_with_a_retry_hint() -> None:
+    """gRPC's transport error gets the same retry hint as a moving partition."""
+    error = HopError(grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses")
+    context = relay(error, CallerContext(True))
+    assert context.code == grpc.StatusCode.UNAVAILABLE
+    assert "holder is unreachable" in context.details
+    assert dict(context.trailing).get(RETRY_AFTER) == "1000"
+
+
+def test_the_holders_own_unavailable_comes_back_with_its_own_hint() -> None:
+    hint = ((RETRY_AFTER, "1000"),)
+    error = HopError(grpc.StatusCode.UNAVAILABLE, "partition 3 is rebalancing", hint)
+    context = relay(error, CallerContext(True))
+    assert (context.code, context.details) == (
+        grpc.StatusCode.UNAVAILABLE,
+        "partition 3 is rebalancing",
+    )
+    assert context.trailing == hint

@@ -28,6 +28,7 @@ PARTITIONS = 4
 OWNER = "ana"
 HOME = partition_of(OWNER, PARTITIONS)
 WAIT_S = 2.0  # VINCULO_SCORING_ROUTE_WAIT_S of both instances
+MAX_CALL_S = 2.0  # VINCULO_GRPC_MAX_CALL_S of both instances
 
 
 class Answering(scoring_pb2_grpc.ScoringServiceServicer):  # type: ignore[misc]
@@ -42,6 +43,14 @@ class Answering(scoring_pb2_grpc.ScoringServiceServicer):  # type: ignore[misc]
         return pb.ListRelationshipsResponse(
             next_page_token=f"{self.name}|{metadata.get('x-caller', '')}|{request.page_token}",
             total_size=1 if FORWARDED_BY in metadata else 0,
+        )
+
+    def WatchRelationships(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        """One change naming who answered, the owner as received and the deadline it had."""
+        remaining = context.time_remaining()
+        self.deadlines.append(remaining)
+        yield pb.WatchRelationshipsResponse(
+            contact_id=f"{self.name}|{request.owner_id}|{remaining}"
         )
 
 
@@ -61,7 +70,7 @@ def pair() -> Iterator[tuple[Instance, Instance]]:
     for name in ("one", "two"):
         registry = CollectorRegistry()
         directory = PartitionDirectory(PARTITIONS, "")
-        interceptor = ForwardingInterceptor(directory, WAIT_S, registry)
+        interceptor = ForwardingInterceptor(directory, WAIT_S, registry, max_call_s=MAX_CALL_S)
         server = grpc.server(futures.ThreadPoolExecutor(8), interceptors=[interceptor])
         servicer = Answering(name)
         scoring_pb2_grpc.add_ScoringServiceServicer_to_server(servicer, server)
@@ -164,3 +173,54 @@ def test_a_short_caller_deadline_gets_unavailable_before_it_expires(
         ask(one.address, timeout=1.0)  # waits 80% of it (0.8 s), less than WAIT_S
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE  # not DEADLINE_EXCEEDED
     assert time.monotonic() - started < 1.0
+
+
+def test_a_forwarded_stream_without_a_deadline_gets_none_and_a_unary_call_the_servers_bound(
+    pair: tuple[Instance, Instance],
+) -> None:
+    """A watch stream lives until its caller ends it: forwarded without a deadline, it
+    has none at the holder (grpcio's 9.2e18 s passed on as a timeout ended it at once).
+    A unary call without one is bounded by the server's maximum call time plus a
+    margin, so the holder's own limit answers."""
+    one, two = pair
+    routes = {p: (two.address if p == HOME else one.address) for p in range(PARTITIONS)}
+    settle(one, routes, {p for p in range(PARTITIONS) if p != HOME})
+    settle(two, routes, {HOME})
+    with grpc.insecure_channel(one.address) as channel:
+        stub = scoring_pb2_grpc.ScoringServiceStub(channel)
+        changes = list(stub.WatchRelationships(pb.WatchRelationshipsRequest(owner_id=OWNER)))
+        stub.ListRelationships(pb.ListRelationshipsRequest(owner_id=OWNER))
+    (change,) = changes
+    answered_by, owner, deadline = change.contact_id.split("|")
+    assert (answered_by, owner) == ("two", OWNER)
+    assert float(deadline) > 1e15  # grpcio's "no deadline" (it was 9.2e18 s: DEADLINE_EXCEEDED)
+    unary_deadline = two.servicer.deadlines[-1]
+    assert unary_deadline is not None and MAX_CALL_S < unary_deadline < MAX_CALL_S + 1.5
+    assert one.servicer.deadlines == []
+
+
+def test_an_owner_spelled_decomposed_is_routed_by_its_composed_form(
+    pair: tuple[Instance, Instance],
+) -> None:
+    """The request's bytes go on as received (the holder normalises them itself), but the
+    route is the composed spelling's: both spellings of one owner reach one holder."""
+    composed, decomposed = "jos\u00e9", "jose\u0301"
+    home = partition_of(composed, PARTITIONS)
+    one, two = pair
+    routes = {p: (two.address if p == home else one.address) for p in range(PARTITIONS)}
+    settle(one, routes, {p for p in range(PARTITIONS) if p != home})
+    settle(two, routes, {home})
+    with grpc.insecure_channel(one.address) as channel:
+        stub = scoring_pb2_grpc.ScoringServiceStub(channel)
+        for spelling in (composed, decomposed):
+            request = pb.WatchRelationshipsRequest(owner_id=spelling)
+            (change,) = stub.WatchRelationships(request, timeout=5)
+            assert change.contact_id.startswith(f"two|{composed}|")
+    assert forwarded_watches(one) == 2 and forwarded_watches(two) == 0
+
+
+def forwarded_watches(instance: Instance) -> float:
+    value = instance.registry.get_sample_value(
+        "vinculo_scoring_forwarded_calls_total", {"method": "WatchRelationships"}
+    )
+    return value or 0.0
