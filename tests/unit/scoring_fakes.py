@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -13,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from scoring_service.features.fold import apply_event
 from scoring_service.features.state import FloatArray, S, new_state
 from scoring_service.servicer import ScoringServicer
+from scoring_service.store import Batch, StateStore
 from vinculo.domain import Interaction
 from vinculo.grpc_server import ServiceServer
 from vinculo.v1 import events_pb2 as events
@@ -69,6 +71,17 @@ def state_of(n_messages: int) -> FloatArray:
         direction = events.DIRECTION_OUTBOUND if i % 2 else events.DIRECTION_INBOUND
         apply_event(state, Interaction(events.INTERACTION_TYPE_MESSAGE, direction, T0 + i))
     return state
+
+
+def ana_seven_store(path: Path) -> StateStore:
+    """A store holding Ana's seven relationships, c0 with one message up to c6 with seven."""
+    store = StateStore(path, "vinculo.interactions.v1")
+    batch = Batch()
+    for i, contact in enumerate(["c0", "c1", "c2", "c3", "c4", "c5", "c6"]):
+        batch.states[("ana", contact)] = (0, state_of(i + 1))
+    batch.offsets[0] = 7
+    store.commit(batch)
+    return store
 
 
 def status_of(call: object) -> tuple[grpc.StatusCode, str]:

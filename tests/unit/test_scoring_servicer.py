@@ -18,6 +18,7 @@ from tests.unit.scoring_fakes import (
     T0,
     FakeScorer,
     OwnerRelativeScorer,
+    ana_seven_store,
     served,
     state_of,
     status_of,
@@ -30,12 +31,7 @@ from vinculo.v1 import scoring_pb2_grpc
 @pytest.fixture
 def stub(tmp_path: Path) -> Iterator[scoring_pb2_grpc.ScoringServiceStub]:
     """Ana's seven relationships, c0 with one message up to c6 with seven."""
-    store = StateStore(tmp_path / "s.db", "vinculo.interactions.v1")
-    batch = Batch()
-    for i, contact in enumerate(["c0", "c1", "c2", "c3", "c4", "c5", "c6"]):
-        batch.states[("ana", contact)] = (0, state_of(i + 1))
-    batch.offsets[0] = 7
-    store.commit(batch)
+    store = ana_seven_store(tmp_path / "s.db")
     hub = WatchHub()
     servicer = ScoringServicer(store, FakeScorer(), hub, clock=lambda: T0 + 100)
     try:

@@ -12,18 +12,20 @@ from scoring_service.servicer import ScoringServicer
 from scoring_service.store import Batch, StateStore
 from scoring_service.watch import WatchHub
 from tests.harness import wait_until
-from tests.unit.scoring_fakes import T0, FakeScorer, served, state_of, status_of
+from tests.unit.scoring_fakes import (
+    T0,
+    FakeScorer,
+    ana_seven_store,
+    served,
+    state_of,
+    status_of,
+)
 from vinculo.v1 import events_pb2 as events
 from vinculo.v1 import scoring_pb2 as pb
 
 
 def test_watch_reports_committed_changes(tmp_path: Path) -> None:
-    store = StateStore(tmp_path / "s.db", "vinculo.interactions.v1")
-    first = Batch()
-    for i, contact in enumerate(["c0", "c1", "c2", "c3", "c4", "c5", "c6"]):
-        first.states[("ana", contact)] = (0, state_of(i + 1))
-    first.offsets[0] = 7
-    store.commit(first)
+    store = ana_seven_store(tmp_path / "s.db")
     hub = WatchHub()
     servicer = ScoringServicer(store, FakeScorer(), hub, clock=lambda: T0 + 100)
     try:
