@@ -25,7 +25,7 @@ from scoring_service.network_cache import NetworkCache
 from scoring_service.profiles import Profile
 from scoring_service.rpc_status import fail
 from scoring_service.scored_network import OwnerStates, ScoredNetwork, network_cache
-from scoring_service.scorer import Scorer
+from scoring_service.scorer import Scorer, score_network
 from scoring_service.signals import signals_for
 from scoring_service.store import StateStore
 from vinculo.v1 import scoring_pb2 as pb
@@ -126,8 +126,7 @@ class ReadNetworks:
         small = len(contacts) <= self._unslotted_rows
         # Whole large networks one at a time: the consumer keeps a core.
         with contextlib.nullcontext() if small else self._scoring_slots:
-            context = self.scorer.owner_context(states, as_of)
-            scores = self.scorer.score(states, as_of, context)
+            context, scores = score_network(self.scorer, states, as_of)
             tiers = self.scorer.tiers(scores, states)
         return ScoredNetwork(owner_id, contacts, states, scores, tiers, as_of, context)
 

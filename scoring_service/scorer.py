@@ -68,6 +68,20 @@ class Scorer(Protocol):
         ...
 
 
+def score_network(
+    scorer: Scorer, states: FloatArray, as_of: float
+) -> tuple[FloatArray, FloatArray]:
+    """`owner_context` of one owner's whole network and the scores of its rows, in one
+    pass when the scorer has one (`ScoringModel.score_network`: the same numbers, each
+    row's exchange computed once), else by `owner_context` and `score`."""
+    whole = getattr(scorer, "score_network", None)
+    if whole is not None:
+        context, scores = whole(states, as_of)
+        return context, scores
+    context = scorer.owner_context(states, as_of)
+    return context, scorer.score(states, as_of, context)
+
+
 class IncompatibleModel(RuntimeError):
     """The model artifact cannot be served: missing, not a Vinculo model, or built for
     another feature schema; the message names the file and says which."""

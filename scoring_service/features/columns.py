@@ -16,6 +16,9 @@ import numpy as np
 from scoring_service.features.owner_context import (
     KIND_WEIGHTS,
     TWO_WAY,
+    VOLUMES_EX_IN,
+    VOLUMES_EX_OUT,
+    VOLUMES_OWN,
     W_OTHER,
     engaged_kinds_t,
     exchange,
@@ -80,20 +83,29 @@ def named_columns(st: FloatArray, as_of: float, context: FloatArray) -> list[Col
 
 
 def selected_columns(
-    st: FloatArray, as_of: float, context: FloatArray, names: Sequence[str]
+    st: FloatArray,
+    as_of: float,
+    context: FloatArray,
+    names: Sequence[str],
+    volumes: FloatArray | None = None,
 ) -> list[FloatArray]:
     """Only the columns `names` of `named_columns`, the same values: the intermediate
     blocks a column needs are computed once, the ones no named column needs not at all
-    (the model reads 43 of the 134 columns: about half the CPU of all of them)."""
-    rows = Rows(st, as_of, context)
+    (the model reads 43 of the 134 columns: about half the CPU of all of them).
+    `volumes`: the rows' `owner_context.row_volumes`, (N_VOLUMES, n), when the context
+    pass computed them already (their exchange is then not computed again)."""
+    rows = Rows(st, as_of, context, volumes)
     return [_BY_NAME[name](rows) for name in names]
 
 
 class Rows:
     """The rows' intermediate blocks, each computed when a column first needs it."""
 
-    def __init__(self, st: FloatArray, as_of: float, context: FloatArray) -> None:
+    def __init__(
+        self, st: FloatArray, as_of: float, context: FloatArray, volumes: FloatArray | None = None
+    ) -> None:
         self.st, self.as_of, self.context, self.n = st, as_of, context, st.shape[1]
+        self.volumes = volumes
 
     def col(self, name: str) -> FloatArray:
         row: FloatArray = self.st[S[name]]
@@ -104,6 +116,14 @@ class Rows:
         return exchange(self.st, self.as_of)
 
     @cached_property
+    def ex_out_in(self) -> tuple[FloatArray, FloatArray]:
+        """Weighted exchange out and in, (horizons, n) each."""
+        if self.volumes is not None:
+            return self.volumes[VOLUMES_EX_OUT], self.volumes[VOLUMES_EX_IN]
+        _, ex_out, ex_in = self.exchange
+        return ex_out, ex_in
+
+    @cached_property
     def mutual_k(self) -> FloatArray:
         decayed = self.exchange[0]
         out_k, in_k = decayed[:, OUT], decayed[:, IN]  # (kinds, horizons, n)
@@ -112,7 +132,7 @@ class Rows:
 
     @cached_property
     def exchange_blocks(self) -> dict[str, FloatArray]:
-        _, ex_out, ex_in = self.exchange
+        ex_out, ex_in = self.ex_out_in
         return {
             "exchange_out": ex_out,
             "exchange_in": ex_in,
@@ -154,7 +174,10 @@ class Rows:
 
     @cached_property
     def own(self) -> FloatArray:
-        _, ex_out, ex_in = self.exchange
+        if self.volumes is not None:
+            own: FloatArray = self.volumes[VOLUMES_OWN]
+            return own
+        ex_out, ex_in = self.ex_out_in
         return own_volumes(self.st, ex_out, ex_in, np.asarray(self.any_in, dtype=np.float64))
 
     @cached_property

@@ -35,6 +35,8 @@ outreach only moves `one_sided_*` and `outreach_unanswered`, both -1).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from scoring_service.features.columns import (
@@ -155,6 +157,7 @@ def model_input_columns(
     as_of: float,
     context: FloatArray | None = None,
     horizon_days: float | None = None,
+    volumes: FloatArray | None = None,
 ) -> FloatArray:
     """The model's inputs for `states`, feature-major (F, n): the `MODEL_FEATURES` columns
     of `feature_matrix`, then `HORIZON_INPUT` when `horizon_days` is given.
@@ -162,17 +165,39 @@ def model_input_columns(
     The one row builder: the service scores (`ScoringModel.score`), explanations
     perturb, and training fits and evaluates (`vinculo_apps.training.pipeline`)
     on what this returns, so a model is trained on exactly the rows it serves.
+    `volumes`: the rows' `owner_context.row_volumes` (N_VOLUMES, n), if already computed.
     """
+    names = model_inputs_of(horizon_days is not None)
+    return input_rows(states, as_of, names, context, horizon_days, volumes)
+
+
+def input_rows(
+    states: FloatArray,
+    as_of: float,
+    names: Sequence[str],
+    context: FloatArray | None = None,
+    horizon_days: float | None = None,
+    volumes: FloatArray | None = None,
+) -> FloatArray:
+    """The rows `names` (of `model_inputs_of`) of `model_input_columns`, (len(names), n):
+    the same values, only those computed (a forest that splits on 27 of its 44 inputs
+    is given just those 27)."""
     if context is None:
         context = owner_context(states, as_of)
-    # Only the model's columns are computed (`selected_columns`: the same values as
+    # Only the named columns are computed (`selected_columns`: the same values as
     # `feature_matrix(...).T[_MODEL_COLUMNS]`, tested), straight into the result.
-    columns = selected_columns(rows_last(states), as_of, rows_last(context), MODEL_FEATURES)
-    xt = np.empty((len(MODEL_FEATURES) + (horizon_days is not None), states.shape[0]))
-    for row, values in enumerate(columns):
-        xt[row] = values
-    if horizon_days is not None:
-        xt[-1] = horizon_days
+    features = [name for name in names if name != HORIZON_INPUT]
+    columns = iter(
+        selected_columns(rows_last(states), as_of, rows_last(context), features, volumes)
+    )
+    xt = np.empty((len(names), states.shape[0]))
+    for row, name in enumerate(names):
+        if name == HORIZON_INPUT:
+            if horizon_days is None:
+                raise ValueError(f"{HORIZON_INPUT}: asked for without a horizon")
+            xt[row] = horizon_days
+        else:
+            xt[row] = next(columns)
     return xt
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import zipfile
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,11 @@ from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 from scoring_service.features.features import (
     FEATURE_SCHEMA_VERSION,
     MODEL_FEATURES,
+    input_rows,
     model_input_columns,
     model_inputs_of,
 )
-from scoring_service.features.owner_context import owner_context
+from scoring_service.features.owner_context import network_context, owner_context
 from scoring_service.features.state import FloatArray
 from scoring_service.model.errors import ModelInputError
 from scoring_service.model.fastpath import CompiledForest, compile_model
@@ -159,23 +161,64 @@ class ScoringModel:
         oversubscribed OpenMP threads spin (measured 396 ms vs 60 ms).
         """
         if context is None:
-            context = owner_context(states, as_of)
+            return self.score_network(states, as_of, horizon_days)[1]
+        return self._score(states, as_of, context, None, horizon_days)
+
+    def score_network(
+        self, states: FloatArray, as_of: float, horizon_days: float | None = None
+    ) -> tuple[FloatArray, FloatArray]:
+        """`owner_context` of one owner's whole network and the scores of all its rows:
+        the same numbers as `score(states, as_of, owner_context(states, as_of))`, with
+        each row's exchange computed once for both (~a sixth of a 30k read's CPU)."""
+        context, volumes = network_context(states, as_of)
+        return context, self._score(states, as_of, context, volumes, horizon_days)
+
+    def _score(
+        self,
+        states: FloatArray,
+        as_of: float,
+        context: FloatArray,
+        volumes: FloatArray | None,
+        horizon_days: float | None,
+    ) -> FloatArray:
         scores = np.empty(len(states))
         for lo in range(0, len(states), CHUNK):
             hi = lo + CHUNK
-            scores[lo:hi] = self._score_chunk(states[lo:hi], as_of, context[lo:hi], horizon_days)
+            part = None if volumes is None else volumes[:, lo:hi]
+            scores[lo:hi] = self._score_chunk(
+                states[lo:hi], as_of, context[lo:hi], part, horizon_days
+            )
         return scores
 
     def _score_chunk(
-        self, states: FloatArray, as_of: float, context: FloatArray, horizon_days: float | None
+        self,
+        states: FloatArray,
+        as_of: float,
+        context: FloatArray,
+        volumes: FloatArray | None,
+        horizon_days: float | None,
     ) -> FloatArray:
+        days = self._days(horizon_days)
+
         def trees() -> FloatArray:
-            xt = model_input_columns(states, as_of, context, self._days(horizon_days))
+            if self._fast is not None:  # only the inputs its splits read
+                inputs = self._fast_inputs
+                xt = input_rows(states, as_of, inputs, context, days, volumes)
+                if not np.isnan(xt).any():
+                    return np.clip(self._fast.compact.proba(xt), 0.0, 1.0)
+            xt = model_input_columns(states, as_of, context, days, volumes)
             return self._predict(xt)
 
         if self.signal_model is None:
             return trees()
         return predict_signals(self.signal_model, states, as_of, trees)
+
+    @cached_property
+    def _fast_inputs(self) -> tuple[str, ...]:
+        """The names of the inputs the compiled forest's splits read."""
+        assert self._fast is not None
+        names = model_inputs_of(self.serving_horizon_days is not None)
+        return tuple(names[i] for i in self._fast.inputs)
 
     def score_features(self, x: FloatArray) -> FloatArray:
         """Scores from `MODEL_FEATURES` columns, one row each (explanations perturb these),

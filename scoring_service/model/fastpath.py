@@ -54,6 +54,27 @@ class CompiledForest:
         offsets: np.ndarray = np.arange(len(self.leaves), dtype=np.intp) << (2**self.depth - 1)
         return offsets[:, None]
 
+    @cached_property
+    def inputs(self) -> tuple[int, ...]:
+        """The input rows some split reads (a padding split reads row 0 and always goes left)."""
+        return tuple(sorted(set(self.features.tolist())))
+
+    @cached_property
+    def compact(self) -> CompiledForest:
+        """The same forest reading only `inputs`, in that order: `compact.proba(xt[inputs])`
+        is `proba(xt)` (the same comparisons of the same values)."""
+        position = np.zeros(max(self.inputs, default=0) + 1, np.intp)
+        position[list(self.inputs)] = np.arange(len(self.inputs))
+        return CompiledForest(
+            features=position[self.features],
+            thresholds=self.thresholds,
+            leaves=self.leaves,
+            depth=self.depth,
+            baseline=self.baseline,
+            slope=self.slope,
+            intercept=self.intercept,
+        )
+
     def proba(self, xt: FloatArray) -> FloatArray:
         """Calibrated probabilities from model columns laid out feature-major, (F, n)."""
         trees, n = len(self.leaves), xt.shape[1]
