@@ -321,11 +321,25 @@ def suggest(
         if kind not in wanted:
             continue
         mask, priority = rule(facts, cadences)
-        chosen = np.flatnonzero(mask)
-        # Stable sort on -priority keeps the input order for ties: deterministic output.
-        order = chosen[np.argsort(-priority[chosen], kind="stable")][:limit]
+        order = best_first(np.flatnonzero(mask), priority, limit)
         result.extend(_suggestion(kind, facts, cadences, int(i), contact_ids[i]) for i in order)
     return result
+
+
+def best_first(
+    chosen: npt.NDArray[np.intp], priority: FloatArray, limit: int
+) -> npt.NDArray[np.intp]:
+    """The first `limit` of `chosen` by descending priority, ties in the order given:
+    `chosen[np.argsort(-priority[chosen], kind="stable")][:limit]`, the same rows, with
+    only the candidates up to the limit-th key sorted (a rule may choose most of a 30k
+    network: five full sorts were ~2.8 ms of a SuggestActions read)."""
+    keys = -priority[chosen]
+    if len(keys) > limit > 0:
+        kth = np.partition(keys, limit - 1)[limit - 1]
+        if not np.isnan(kth):  # NaN keys sort last; with them in the first `limit`, sort all
+            chosen, keys = chosen[keys <= kth], keys[keys <= kth]
+    ordered: npt.NDArray[np.intp] = chosen[np.argsort(keys, kind="stable")][:limit]
+    return ordered
 
 
 def make_suggester(cadences: Cadences) -> Suggester:
