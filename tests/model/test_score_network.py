@@ -85,6 +85,18 @@ def test_rows_below_is_searchsorted_over_the_sorted_values(values: list[float]) 
     assert np.array_equal(oc.rows_below(array), expected)
 
 
+def test_rows_below_of_a_large_network_with_ties() -> None:
+    """A network-sized array (numpy sorts it otherwise than 60 values): ties, -0.0, NaN, inf."""
+    rng = np.random.default_rng(3)
+    array = rng.integers(0, 300, 30_000).astype(np.float64)
+    array[rng.random(30_000) < 0.3] = 0.0
+    array[rng.random(30_000) < 0.1] = -0.0
+    array[rng.random(30_000) < 0.01] = np.nan
+    array[rng.random(30_000) < 0.01] = np.inf
+    expected = np.searchsorted(np.sort(array), array, side="left")
+    assert np.array_equal(oc.rows_below(array), expected)
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     rows=hs.integers(1, 200),
