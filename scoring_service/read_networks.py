@@ -87,7 +87,7 @@ class ReadNetworks:
         # Large networks are scored on threads of their own, not on whichever gRPC thread
         # serves the read: their ~50 MB of numpy temporaries are then reused from one
         # malloc arena read after read instead of being faulted in afresh (and kept) in
-        # every gRPC thread's arena (server.py keeps freed memory below 32 MiB).
+        # every gRPC thread's arena (server.py keeps up to 8 MiB of freed memory per arena).
         self._scoring_threads = ThreadPoolExecutor(scoring_slots, "read-scoring")
         self._unslotted_rows = unslotted_rows
         store.add_commit_listener(self.cache.invalidate)
