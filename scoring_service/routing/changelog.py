@@ -55,6 +55,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 RESTORE_POLL_MS = 500
+END_OFFSETS_TIMEOUT_MS = 10_000
 
 
 class ChangelogWriter:
@@ -131,8 +132,18 @@ def restore(
     try:
         existing = consumer.partitions_for_topic(topic) or set()
         pending = {TopicPartition(topic, p) for p in partitions if p in existing}
+        # An empty partition is done without a fetch: the broker would hold that fetch
+        # for its wait time (0.5 s) before its answer said "empty", and a newcomer's
+        # partitions are often empty. Any record moves the end above 0 on every broker
+        # (the embedded one answers the last batch's base offset + 1).
+        ends = (
+            consumer.end_offsets(list(pending), timeout_ms=END_OFFSETS_TIMEOUT_MS)
+            if pending
+            else {}
+        )
+        pending = {tp for tp in pending if ends.get(tp) != 0}
         if not pending:
-            return results  # no changelog (yet): nothing to restore
+            return results  # no changelog (yet), or nothing in it: nothing to restore
         consumer.assign(list(pending))
         consumer.seek_to_beginning(*pending)
         deadline = time.monotonic() + stall_timeout_s
