@@ -21,6 +21,9 @@ from vinculo.v1 import scoring_pb2
 from vinculo_apps.training import pipeline
 from vinculo_apps.training.dataset import EventLog
 
+# One worker runs this module: its shared fixtures are built once (tests/scheduling.py).
+pytestmark = pytest.mark.xdist_group("model-artifact")
+
 
 def test_round_trip_scores_identically(
     tmp_path: Path, slice_model: ScoringModel, college_slice: EventLog
