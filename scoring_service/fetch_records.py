@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 _PartitionRecords: Any = Fetcher.PartitionRecords
 LOG_APPEND_TIME = 1
+_new = tuple.__new__
 
 
 class FastPartitionRecords(_PartitionRecords):  # type: ignore[misc]
@@ -144,12 +145,13 @@ class FastPartitionRecords(_PartitionRecords):  # type: ignore[misc]
                 self.records_read += 1
                 self.bytes_read += length
                 self.next_fetch_offset = offset + 1
-                yield ConsumerRecord(
+                # tuple.__new__: the namedtuple's own __new__ is a Python function more.
+                yield _new(ConsumerRecord, (
                     topic, partition, epoch, offset, first if same_time else first + delta, kind,
                     key, value, headers, None,
                     -1 if key is None else len(key), -1 if value is None else len(value),
                     _header_size(headers) if headers else -1,
-                )  # fmt: skip
+                ))  # fmt: skip
         except (ValueError, IndexError) as err:
             raise errors.CorruptRecordError(f"Found invalid record structure: {err!r}") from None
         if pos != len(buffer):
@@ -159,10 +161,14 @@ class FastPartitionRecords(_PartitionRecords):  # type: ignore[misc]
 
 
 def _varint(buffer: bytearray, pos: int) -> tuple[int, int]:
-    """A zigzag varint: one byte read here, longer ones by kafka-python."""
+    """A zigzag varint: one or two bytes read here, longer ones by kafka-python."""
     byte = buffer[pos]
     if byte < 0x80:
         return (byte >> 1) ^ -(byte & 1), pos + 1
+    second = buffer[pos + 1]
+    if second < 0x80:
+        both = (byte & 0x7F) | (second << 7)
+        return (both >> 1) ^ -(both & 1), pos + 2
     value: int
     value, pos = decode_varint(buffer, pos)
     return value, pos

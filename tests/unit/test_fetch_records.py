@@ -13,9 +13,15 @@ from hypothesis import strategies as st
 from kafka.errors import CorruptRecordError
 from kafka.record import MemoryRecords
 from kafka.record.memory_records import MemoryRecordsBuilder
+from kafka.record.util import decode_varint, encode_varint
 from kafka.structs import TopicPartition
 
-from scoring_service.fetch_records import FastPartitionRecords, _PartitionRecords, supported
+from scoring_service.fetch_records import (
+    FastPartitionRecords,
+    _PartitionRecords,
+    _varint,
+    supported,
+)
 
 TP = TopicPartition("vinculo.interactions.v1", 5)
 T0 = 1_760_000_000_000
@@ -47,7 +53,7 @@ def test_the_installed_kafka_python_is_the_one_it_matches() -> None:
     assert supported()
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.lists(batch, min_size=1, max_size=4), st.integers(0, 60))
 def test_the_same_records_as_kafka_python(batches: list[Any], fetch_offset: int) -> None:
     data = build(batches)
@@ -73,3 +79,11 @@ def test_a_damaged_record_is_refused_as_kafka_python_refuses_it() -> None:
     for kind in (_PartitionRecords, FastPartitionRecords):
         with pytest.raises(CorruptRecordError, match="Invalid record size"):
             kind(0, TP, MemoryRecords(bytes(data)), check_crcs=False).take()
+
+
+def test_varints_read_as_kafka_python_reads_them() -> None:
+    for value in [*range(-9000, 9000, 7), 2**31, -(2**31), 2**40]:
+        encoded = bytearray()
+        encode_varint(value, encoded.append)
+        encoded += b"\x00"
+        assert _varint(encoded, 0) == decode_varint(encoded, 0)
