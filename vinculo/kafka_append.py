@@ -16,6 +16,10 @@ otherwise, and for records too large to skip `send`'s size check, it calls
 key, as `send` would choose it. Either way the record waits in the producer's
 batches with the producer's own linger, acks, retries and idempotence, and the
 answer is the record's future.
+
+`append_all` takes a run of records for one partition (the changelog's commit):
+each batch's records after its first are written in one pass
+(vinculo/record_batch.py), with one future per batch instead of one per record.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ class Appender:
         self._accumulator: Any = accumulator if usable else None
         # Whole runs of records written into a batch at once (vinculo/record_batch.py).
         self._fill = usable and callable(getattr(accumulator, "_tp_lock", None))
+        self._fill = self._fill and hasattr(accumulator, "_batches")
         self._fill = self._fill and record_batch.supported()
         self._sender: Any = sender if usable else None
         self._partitioner: Any = producer.config.get("partitioner")
