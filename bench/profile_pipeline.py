@@ -3,7 +3,8 @@
 Starts the bench stack, runs the raw kafka-python peer and ingest -> scored on the
 quick profile's events (the same rows as `bench.run --quick`), optionally with
 py-spy recording both services meanwhile, then measures idle CPU over
-`--idle-s` seconds. Prints CPU µs/event per process and the ratios; writes
+`--idle-s` seconds. Prints CPU µs/event per process (and each service's per thread,
+from /proc) and the ratios; writes
 py-spy's collapsed stacks to DIR (top frames: `bench.profile_top`).
 """
 
