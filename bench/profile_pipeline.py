@@ -3,7 +3,8 @@
 Starts the bench stack, runs the raw kafka-python peer and ingest -> scored on the
 quick profile's events (the same rows as `bench.run --quick`), optionally with
 py-spy recording both services meanwhile, then measures idle CPU over
-`--idle-s` seconds. Prints CPU µs/event per process and the ratios; writes
+`--idle-s` seconds. Prints CPU µs/event per process (and each service's per thread,
+from /proc) and the ratios; writes
 py-spy's collapsed stacks to DIR (top frames: `bench.profile_top`).
 """
 
@@ -19,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
 from bench import cpu, pipeline, raw_kafka
 from bench.datasets import snap_events
 from bench.run import BENCH_CLIENT, QUICK, _per_event_us, _processes
@@ -28,7 +31,7 @@ from bench.stats import wait_until
 
 def _spy(out: Path, name: str, pid: int, gil: bool) -> subprocess.Popen[bytes]:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    args = [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
+    args = [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "250",
             "--threads", "--nonblocking", "-o", str(out / f"{name}.txt")]  # fmt: skip
     if gil:  # only the thread holding the GIL: Python CPU, not threads waiting for it
         args.append("--gil")
@@ -62,9 +65,13 @@ def main(argv: list[str] | None = None) -> int:
                     _spy(args.py_spy, n, s.ps.pid, args.gil) for n, s in stack.services().items()
                 ]
                 time.sleep(1.0)
+            services = {n: p for n, p in processes.items() if n in stack.services()}
+            names = {n: _thread_names(p.pid) for n, p in services.items()}
+            start = {n: _thread_cpu(p.pid, names[n]) for n, p in services.items()}
             flow, flow_cpu = cpu.cpu_spent(
                 processes, lambda: pipeline.throughput(ingest, scoring, events, QUICK.clients)
             )
+            _print_threads(services, names, start, len(events))
             for spy in spies:
                 spy.send_signal(2)  # SIGINT: py-spy writes its output and exits
             for spy in spies:
@@ -85,7 +92,6 @@ def main(argv: list[str] | None = None) -> int:
                   f"({stack_us / raw_total:.2f}x)")  # fmt: skip
             lag_zero = lambda: scoring.metric("vinculo_scoring_consumer_lag") == 0  # noqa: E731
             wait_until(lag_zero, 60, 0.2, "consumer lag 0")
-            services = {n: p for n, p in processes.items() if n in stack.services()}
             cpu.settle(services)
             names = {n: _thread_names(p.pid) for n, p in services.items()}
             before = {n: _thread_cpu(p.pid, names[n]) for n, p in services.items()}
@@ -128,6 +134,23 @@ def _thread_cpu(pid: int, names: dict[str, str]) -> dict[str, float]:
         name = names.get(task.name) or f"tid {task.name}"
         spent[name] = spent.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
     return spent
+
+
+def _print_threads(
+    services: dict[str, psutil.Process],
+    names: dict[str, dict[str, str]],
+    start: dict[str, dict[str, float]],
+    events: int,
+) -> None:
+    """Each service's CPU us/event per thread over the flow (busiest first)."""
+    for name, process in services.items():
+        spent = _thread_cpu(process.pid, names[name])
+        per = sorted(
+            ((t - start[name].get(thread, 0.0), thread) for thread, t in spent.items()),
+            reverse=True,
+        )[:8]
+        print(f"  {name} CPU us/event by thread: " + ", ".join(
+            f"{thread} {t / events * 1e6:.1f}" for t, thread in per if t > 0))  # fmt: skip
 
 
 def _fmt(us: dict[str, float]) -> str:

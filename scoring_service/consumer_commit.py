@@ -15,10 +15,11 @@ import logging
 import time
 from collections.abc import Iterable
 
+import numpy as np
 from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
-from prometheus_client import Histogram
 
+from scoring_service.batch_histogram import BatchHistogram
 from scoring_service.dead_letters import DeadLetterSender
 from scoring_service.routing.changelog import ChangelogWriter
 from scoring_service.store import Batch, StateStore
@@ -44,13 +45,11 @@ class Pending:
         self.records = 0
         self._appended_ms.clear()
 
-    def committed(self, freshness: Histogram) -> int:
+    def committed(self, freshness: BatchHistogram) -> int:
         """The records are durable and visible now: observe each one's time from append
-        to here; returns how many records were committed and clears."""
-        now_ms = time.time() * 1000
-        observe = freshness.observe
-        for appended in self._appended_ms:
-            observe(max(now_ms - appended, 0.0) / 1000)
+        to here (all at once); returns how many records were committed and clears."""
+        appended = np.array(self._appended_ms, dtype=np.float64)
+        freshness.observe_all(np.maximum(time.time() * 1000 - appended, 0.0) / 1000)
         records = self.records
         self.clear()
         return records

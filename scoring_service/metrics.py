@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
+from scoring_service.batch_histogram import BatchHistogram
 from vinculo.reasons import SCORING_DEAD_LETTER_CODES
 
 # Commits write a poll's worth of rows; from a millisecond to a slow disk's seconds.
@@ -58,7 +59,8 @@ class ScoringMetrics:
             "1 while the broker answers the lag monitor's requests, else 0.",
             registry=registry,
         )
-        self.freshness = Histogram(
+        # Observed a commit's records at a time (batch_histogram.py), not one by one.
+        self.freshness = BatchHistogram(
             "vinculo_scoring_freshness_seconds",
             "Time from a record's append to the interaction topic (its Kafka timestamp) "
             "to its effect being committed in the state store.",

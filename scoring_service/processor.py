@@ -14,35 +14,23 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
 
 import numpy as np
-from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
+from scoring_service.consumed import Fields, RecordLike, checked_all
 from scoring_service.features.fold import Events, fold
 from scoring_service.features.state import FloatArray, S, new_state
-from scoring_service.profiles import EMPTY, of_event
+from scoring_service.profiles import EMPTY, merged
 from scoring_service.store import Batch, RelationshipKey, StateStore
 from vinculo.identifiers import mirror_event_id
 from vinculo.v1 import events_pb2 as pb
-from vinculo.validation import Rejection, checked_time
+from vinculo.validation import Rejection
+
+__all__ = ["BatchProcessor", "DeadLetter", "Outcome", "RecordLike", "RestoreGuard"]
 
 LAST_TIME = S["LAST_TIME"]
 FEEDBACK_TIME = S["FEEDBACK_TIME"]
 FEEDBACK = pb.INTERACTION_TYPE_FEEDBACK
-
-
-class RecordLike(Protocol):
-    """What the processor needs of a consumed record (kafka-python's ConsumerRecord fits)."""
-
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
 
 
 class Outcome(Enum):
@@ -61,38 +49,6 @@ class DeadLetter:
     key: bytes | None
     value: bytes | None
     reason: Rejection
-
-
-def _decode(record: RecordLike) -> pb.InteractionEvent | Rejection:
-    if not record.value:
-        return Rejection("empty_value", "value: empty record, expected an InteractionEvent")
-    try:
-        event: pb.InteractionEvent = pb.InteractionEvent.FromString(record.value)
-    except DecodeError as exc:
-        return Rejection("undecodable", f"value: not an InteractionEvent protobuf ({exc})")
-    return event
-
-
-def _check_key(record: RecordLike, event: pb.InteractionEvent) -> Rejection | None:
-    # The key decides the partition; a record keyed by someone else than its owner
-    # would put the owner's state in two partitions (decision 1 (docs/decisions/)).
-    key = record.key.decode("utf-8", errors="replace") if record.key is not None else None
-    if key != event.owner_id:
-        return Rejection("key_mismatch", f"key: {key!r} does not equal owner_id {event.owner_id!r}")
-    return None
-
-
-_Valid = tuple[pb.InteractionEvent, float]  # a valid event and its time
-
-
-def _checked(record: RecordLike, now: float) -> _Valid | Rejection:
-    event = _decode(record)
-    if isinstance(event, Rejection):
-        return event
-    t = checked_time(event, now)
-    if isinstance(t, Rejection):
-        return t
-    return _check_key(record, event) or (event, t)
 
 
 @dataclass(frozen=True)
@@ -131,57 +87,53 @@ class BatchProcessor:
         then each is deduplicated in order, and the new ones are folded into the
         states in one vectorised call.
         """
-        now = self._clock()
-        checked = [_checked(record, now) for record in records]
+        checked = checked_all(records, self._clock())
         poll = _Poll(self.batch, self._stored_states(checked))
         outcomes: list[Outcome] = []
         dead: list[DeadLetter] = []
-        for record, valid in zip(records, checked, strict=True):
-            if isinstance(valid, Rejection):
-                dead.append(
-                    DeadLetter(record.partition, record.offset, record.key, record.value, valid)
-                )
+        offsets, erased, take = self.batch.offsets, self.erased, self._take
+        for record, fields in zip(records, checked, strict=True):
+            partition = record.partition
+            if isinstance(fields, Rejection):
+                dead.append(DeadLetter(partition, record.offset, record.key, record.value, fields))
                 outcomes.append(Outcome.DEAD_LETTER)
-            elif self.erased is not None and self.erased(
-                valid[0].owner_id, valid[0].contact_id, valid[1]
-            ):
+            elif erased is not None and erased(fields[0], fields[1], fields[3]):
                 outcomes.append(Outcome.ERASED)
+            elif self.guards and self._guarded(record, fields):
+                outcomes.append(Outcome.DUPLICATE)
             else:
-                outcomes.append(self._guarded(record, valid, poll))
-            self.batch.offsets[record.partition] = record.offset + 1
+                outcomes.append(take(partition, fields, poll))
+            offsets[partition] = record.offset + 1
         poll.fold()
         return outcomes, dead
 
     def _stored_states(
-        self, checked: list[_Valid | Rejection]
+        self, checked: list[Fields | Rejection]
     ) -> dict[RelationshipKey, FloatArray]:
         """Stored states of the relationships these events touch that the batch lacks."""
-        wanted = {
-            (valid[0].owner_id, valid[0].contact_id)
-            for valid in checked
-            if not isinstance(valid, Rejection)
-        }
+        wanted = {(f[0], f[1]) for f in checked if not isinstance(f, Rejection)}
         return self._store.load_states(wanted - self.batch.states.keys())
 
-    def _guarded(self, record: RecordLike, valid: _Valid, poll: _Poll) -> Outcome:
-        """`_take`, except a record that a restored state already holds."""
+    def _guarded(self, record: RecordLike, fields: Fields) -> bool:
+        """Whether a restored state already holds this record (then its id is seen)."""
         guard = self.guards.get(record.partition)
-        if guard is not None:
-            if record.offset >= guard.until:
-                del self.guards[record.partition]
-            else:
-                event, t = valid
-                end = guard.rows.get((event.owner_id, event.contact_id))
-                if end is not None and record.offset < end:
-                    self.batch.seen[(event.owner_id, event.event_id)] = t
-                    return Outcome.DUPLICATE
-        return self._take(record.partition, *valid, poll)
+        if guard is None:
+            return False
+        if record.offset >= guard.until:
+            del self.guards[record.partition]
+            return False
+        owner, contact, event_id, t = fields[:4]
+        end = guard.rows.get((owner, contact))
+        if end is not None and record.offset < end:
+            self.batch.seen[(owner, event_id)] = t
+            return True
+        return False
 
-    def _take(self, partition: int, event: pb.InteractionEvent, t: float, poll: _Poll) -> Outcome:
+    def _take(self, partition: int, fields: Fields, poll: _Poll) -> Outcome:
         """Outcome of one valid event; a new one joins the poll's events to fold."""
-        owner, event_id = event.owner_id, event.event_id
-        key = (owner, event.contact_id)
-        feedback = event.type == FEEDBACK
+        owner, contact, event_id, t, kind = fields[:5]
+        key = (owner, contact)
+        feedback = kind == FEEDBACK
         newest = poll.newest(key, feedback)
         # Applying an event at time t leaves LAST_TIME (FEEDBACK_TIME) >= t, and a
         # redelivered event carries its original time: one newer than the newest
@@ -189,23 +141,24 @@ class BatchProcessor:
         if (self.strict or t <= newest) and self._seen_time(owner, event_id) is not None:
             return Outcome.DUPLICATE
         # A reply carries the time of what it answers.
-        reply_to = self._reply_to_time(event) if event.in_reply_to else None
-        poll.add(key, partition, event, t, reply_to)
-        profile = of_event(event, t, self.batch.profiles.get(key, EMPTY))
-        if profile is not None:
-            self.batch.profiles[key] = profile
+        reply = fields[10]
+        reply_to = self._reply_to_time(owner, contact, reply) if reply else None
+        poll.add(key, partition, fields, reply_to)
+        profile = fields[11:]
+        if profile[0] or profile[1] or profile[2]:
+            profiles = self.batch.profiles
+            profiles[key] = merged(profile, t, profiles.get(key, EMPTY))
         if t > newest:
             poll.set_newest(key, feedback, t)
         self.batch.seen[(owner, event_id)] = t
         return Outcome.APPLIED
 
-    def _reply_to_time(self, event: pb.InteractionEvent) -> float | None:
+    def _reply_to_time(self, owner: str, contact: str, answered: str) -> float | None:
         """The answered event's time: one of the owner's own, else the contact's copy."""
-        owner, answered = event.owner_id, event.in_reply_to
         own = self._seen_time(owner, answered)
         if own is not None:
             return own
-        return self._seen_time(owner, mirror_event_id(event.contact_id, answered))
+        return self._seen_time(owner, mirror_event_id(contact, answered))
 
     def _seen_time(self, owner: str, event_id: str) -> float | None:
         pending = self.batch.seen.get((owner, event_id))
@@ -248,12 +201,7 @@ class _Poll:
         self._newest[(key, feedback)] = t
 
     def add(
-        self,
-        key: RelationshipKey,
-        partition: int,
-        event: pb.InteractionEvent,
-        t: float,
-        reply_to: float | None,
+        self, key: RelationshipKey, partition: int, fields: Fields, reply_to: float | None
     ) -> None:
         row = self._rows.get(key)
         if row is None:
@@ -263,21 +211,18 @@ class _Poll:
             self._partitions.append(partition)
             if key not in self._batch.states:
                 self._batch.before[key] = None if current is None else current.copy()
-        # `fold.columns_of`'s columns, read straight from the protobuf (no Interaction).
-        columns = (
-            event.type,
-            event.direction,
-            t,
-            event.personalized,
-            event.duration_seconds,
-            event.audience_size,
-            event.feedback_label,
-            math.nan if reply_to is None else reply_to,
+        owner, contact, event_id, t, kind, direction, personalized, duration, audience, label = (
+            fields[:10]
         )
-        self._table.append((row, *columns))
-        owner, contact = key
-        self._batch.history.append((owner, contact, t, *columns[:2], *columns[3:]))
-        self._batch.history_ids.append(event.event_id)  # its changelog key (routing/changelog.py)
+        reply = math.nan if reply_to is None else reply_to
+        # `fold.columns_of`'s columns (no Interaction), and the same as a history row.
+        self._table.append(
+            (row, kind, direction, t, personalized, duration, audience, label, reply)
+        )
+        self._batch.history.append(
+            (owner, contact, t, kind, direction, personalized, duration, audience, label, reply)
+        )
+        self._batch.history_ids.append(event_id)  # its changelog key (routing/changelog.py)
 
     def fold(self) -> None:
         if not self._table:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
-
-from vinculo.v1 import events_pb2 as pb
+from collections.abc import Iterable, Mapping, Sequence
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS contact_profiles (
@@ -42,16 +40,13 @@ _UPSERT = (
 )
 
 
-def of_event(event: pb.InteractionEvent, t: float, before: Profile = EMPTY) -> Profile | None:
-    """`before` updated with the event's fields (newer or equal time wins); None if it has none."""
-    values = (event.contact_name, event.contact_company, event.contact_position)
-    if not any(values):
-        return None
-    merged = tuple(
+def merged(values: Sequence[str], t: float, before: Profile = EMPTY) -> Profile:
+    """`before` updated with a name, company and position of time t (unset: "")."""
+    fields = tuple(
         (value, t) if value and t >= old[1] else old
         for value, old in zip(values, before, strict=True)
     )
-    return merged  # type: ignore[return-value]
+    return fields  # type: ignore[return-value]
 
 
 def create(conn: sqlite3.Connection) -> None:

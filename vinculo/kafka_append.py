@@ -16,15 +16,23 @@ otherwise, and for records too large to skip `send`'s size check, it calls
 key, as `send` would choose it. Either way the record waits in the producer's
 batches with the producer's own linger, acks, retries and idempotence, and the
 answer is the record's future.
+
+`append_all` takes a run of records for one partition (the changelog's commit):
+each batch's records after its first are written in one pass
+(vinculo/record_batch.py), with one future per batch instead of one per record.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import time
+from collections.abc import Sequence
 from typing import Any
 
 from kafka import KafkaProducer, TopicPartition
+
+from vinculo import record_batch
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +52,10 @@ class Appender:
         sender = getattr(producer, "_sender", None)
         usable = _known_append(accumulator) and callable(getattr(sender, "wakeup", None))
         self._accumulator: Any = accumulator if usable else None
+        # Whole runs of records written into a batch at once (vinculo/record_batch.py).
+        self._fill = usable and callable(getattr(accumulator, "_tp_lock", None))
+        self._fill = self._fill and hasattr(accumulator, "_batches")
+        self._fill = self._fill and record_batch.supported()
         self._sender: Any = sender if usable else None
         self._partitioner: Any = producer.config.get("partitioner")
         if not usable:
@@ -66,13 +78,50 @@ class Appender:
             # `send` waits for the topic's metadata, says what is wrong with the partition,
             # and refuses a record larger than a request may be.
             return self._producer.send(self._topic, key=key, value=value, partition=partition)
-        tp = self._partitions.get(partition)  # type: ignore[arg-type]
-        if tp is None:
-            tp = self._partitions[partition] = TopicPartition(self._topic, partition)  # type: ignore[index]
-        future, full, new_batch, _ = self._accumulator.append(tp, None, key, value, [])
+        assert partition is not None  # `not in known` above
+        future, full, new_batch, _ = self._accumulator.append(
+            self._tp(partition), None, key, value, []
+        )
         if full or new_batch:  # as `send` does: the sender thread takes it from here
             self._sender.wakeup()
         return future
+
+    def append_all(self, records: Sequence[record_batch.Record], partition: int) -> list[Any]:
+        """Buffer these records to one partition, in order. Futures that resolve once the
+        broker acknowledged every one of them (fewer than the records: one per run of
+        records that went into one batch), or fail with the error if one failed."""
+        known = self._producer._metadata.partitions_for_topic(self._topic)
+        if not self._fill or not known or partition not in known:
+            return [self.append(key, value, partition) for key, value in records]
+        tp = self._tp(partition)
+        now_ms = int(time.time() * 1000)
+        futures = []
+        i = 0
+        while i < len(records):
+            key, value = records[i]
+            if value is not None and len(value) > SMALL_BYTES:
+                futures.append(self.append(key, value, partition))
+                i += 1
+                continue
+            # One record the ordinary way: into the open batch, or a new one it makes...
+            future, full, new_batch, _ = self._accumulator.append(tp, now_ms, key, value, [])
+            futures.append(future)
+            i += 1
+            # ...then the records after it into the same batch, while they fit.
+            with self._accumulator._tp_lock(tp):
+                batches = self._accumulator._batches[tp]
+                if batches and batches[-1].produce_future is future._produce_future:
+                    i = record_batch.fill(batches[-1], records, i, now_ms, SMALL_BYTES)
+                    full = full or i < len(records)  # the batch is full, or a large record
+            if full or new_batch:
+                self._sender.wakeup()
+        return futures
+
+    def _tp(self, partition: int) -> TopicPartition:
+        tp = self._partitions.get(partition)
+        if tp is None:
+            tp = self._partitions[partition] = TopicPartition(self._topic, partition)
+        return tp
 
 
 def _known_append(accumulator: object) -> bool:

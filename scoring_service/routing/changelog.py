@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaTimeoutError
+from kafka.errors import KafkaError, KafkaTimeoutError
 
 from scoring_service.codec import decode_states
 from scoring_service.profiles import Profile
@@ -34,8 +34,8 @@ from scoring_service.routing.changelog_format import (
     ChangelogFormatError,
     Erased,
     RestoredPartition,
-    batch_records,
     is_batch_end,
+    partition_records,
     read_record,
 )
 from scoring_service.store import Batch, RelationshipKey
@@ -89,10 +89,12 @@ class ChangelogWriter:
         `stored_profiles`: the store's profiles of the batch's relationships."""
         if not batch.offsets:
             return
-        append = self._appender.append
-        for p, key, value in batch_records(batch, log_id, self._partitions, stored_profiles or {}):
-            append(key, value, p)
+        records = partition_records(batch, log_id, self._partitions, stored_profiles or {})
+        futures = []
+        for p, chunk in records.items():
+            futures += self._appender.append_all(chunk, p)  # a run at a time, not per record
         self._producer.flush()
+        _raise_unwritten(futures)
 
     def forget(self, relationships: list[RelationshipKey], seen: list[tuple[str, str]]) -> None:
         """Null records (deletes, for compaction and for `restore`) for erased keys: states
@@ -103,6 +105,16 @@ class ChangelogWriter:
                 p = partition_of(owner, self._partitions)
                 self._appender.append(key, None, p)
         self._producer.flush()
+
+
+def _raise_unwritten(futures: list[Any]) -> None:
+    """After a flush: the store must not commit what the changelog lacks (a flush returns
+    after a batch failed too, e.g. its delivery timed out)."""
+    for future in futures:
+        if not future.is_done:
+            raise KafkaError("changelog write unfinished after a flush: not committing the batch")
+        if future.failed():
+            raise KafkaError(f"changelog write failed: {future.exception}")
 
 
 def empty_partitions(

@@ -120,6 +120,32 @@ def batch_records(
     stored_profiles: Mapping[RelationshipKey, Profile],
 ) -> Iterator[tuple[int, bytes, bytes]]:
     """(partition, key, value) of a batch's records, each partition's `E` last."""
+    yield from _state_records(batch, stored_profiles)
+    yield from _events_records(batch, log_id, partitions)
+
+
+def partition_records(
+    batch: Batch,
+    log_id: str | None,
+    partitions: int,
+    stored_profiles: Mapping[RelationshipKey, Profile],
+) -> dict[int, list[tuple[bytes, bytes]]]:
+    """`batch_records` by partition: each partition's (key, value) records in order."""
+    grouped: dict[int, list[tuple[bytes, bytes]]] = {}
+    for p, key, value in _state_records(batch, stored_profiles):
+        records = grouped.get(p)
+        if records is None:
+            records = grouped[p] = []
+        records.append((key, value))
+    for p, key, value in _events_records(batch, log_id, partitions):
+        grouped.setdefault(p, []).append((key, value))
+    return grouped
+
+
+def _events_records(
+    batch: Batch, log_id: str | None, partitions: int
+) -> list[tuple[int, bytes, bytes]]:
+    """Each partition's `E` record: the batch's applied events and the offset it reaches."""
     applied: dict[int, list[int]] = {p: [] for p in batch.offsets}  # history row indices
     states = batch.states
     for i, row in enumerate(batch.history):
@@ -131,11 +157,12 @@ def batch_records(
         for (owner, event_id), t in batch.seen.items():
             if (owner, event_id) not in ids:
                 guarded.setdefault(partition_of(owner, partitions), []).append([owner, event_id, t])
-    yield from _state_records(batch, stored_profiles)
+    records = []
     for p, end in batch.offsets.items():
         body = _events_body(batch, applied.get(p, []), guarded.get(p, []), log_id)
         value = _V2 + _END.pack(end) + zlib.compress(body, ZLIB_LEVEL)
-        yield p, EVENTS_PREFIX + str(end).encode(), value
+        records.append((p, EVENTS_PREFIX + str(end).encode(), value))
+    return records
 
 
 def _events_body(
@@ -153,21 +180,24 @@ def _events_body(
 
 def _state_records(
     batch: Batch, stored_profiles: Mapping[RelationshipKey, Profile]
-) -> Iterator[tuple[int, bytes, bytes]]:
+) -> list[tuple[int, bytes, bytes]]:
+    """An `R` record per changed state, then a `P` record per changed profile."""
     states = batch.states
-    rows = list(states.items())
-    if not rows:
-        return
+    if not states:
+        return []
     offsets = batch.offsets
-    blobs = encode_states(np.array([state for _, (_, state) in rows]).reshape(-1, STATE_SIZE))
+    blobs = encode_states(np.array([state for _, state in states.values()]).reshape(-1, STATE_SIZE))
     heads = {p: _V2 + _END.pack(end) for p, end in offsets.items()}
-    for ((owner, contact), (p, _)), blob in zip(rows, blobs, strict=True):
-        head = heads.get(p) or _V2 + _END.pack(0)
-        yield p, f"R{owner}{SEP}{contact}".encode(), head + blob
+    zero = _V2 + _END.pack(0)
+    records = [
+        (p, f"R{owner}{SEP}{contact}".encode(), (heads.get(p) or zero) + blob)
+        for ((owner, contact), (p, _)), blob in zip(states.items(), blobs, strict=True)
+    ]
     for key, profile in batch.profiles.items():
         p = states[key][0]
         whole = json.dumps(merge(stored_profiles.get(key, EMPTY), profile)).encode()
-        yield p, f"P{key[0]}{SEP}{key[1]}".encode(), _V2 + _END.pack(offsets.get(p, 0)) + whole
+        records.append((p, f"P{key[0]}{SEP}{key[1]}".encode(), heads.get(p, zero) + whole))
+    return records
 
 
 # --- reading ---------------------------------------------------------------------

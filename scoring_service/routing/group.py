@@ -6,6 +6,7 @@ from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer
 
+from scoring_service import fetch_records
 from scoring_service.routing.assignor import RoutingAssignor
 from scoring_service.routing.directory import PartitionDirectory
 from scoring_service.settings import ScoringSettings
@@ -43,6 +44,7 @@ def join_group(
         **_routing_options(directory),
         **client,  # TLS, SASL (vinculo/security/kafka.py)
     )
+    fetch_records.install(consumer)  # records unpacked with less Python per record
     consumer.subscribe([INTERACTIONS_TOPIC], listener=listener)
     return consumer
 

@@ -89,3 +89,34 @@ def test_records_by_key_land_where_send_puts_them(broker: EmbeddedBroker) -> Non
     assert len(found) == len(owners) + 1
     for partition, key, _ in found:
         assert partition == partition_of(key.decode(), 4)
+
+
+def test_runs_of_records_land_in_order_across_batches_and_their_futures_answer(
+    broker: EmbeddedBroker,
+) -> None:
+    create_topic(broker.bootstrap, TOPIC, 3)
+    # Small batches: a run of records fills several, and a large record goes by `send`.
+    producer = KafkaProducer(
+        bootstrap_servers=broker.bootstrap, acks="all", linger_ms=5, batch_size=4096
+    )
+    try:
+        producer.send(TOPIC, key=b"R0", value=b"first", partition=0).get(timeout=30)
+        appender = Appender(producer, TOPIC)
+        big = b"b" * (SMALL_BYTES + 1)
+        runs: dict[int, list[tuple[bytes | None, bytes | None]]] = {
+            p: [(f"R{p}-{i}".encode(), f"value {i}".encode() * (i % 7)) for i in range(400)]
+            for p in range(3)
+        }
+        runs[1][100] = (b"Rgone", None)
+        runs[2][200] = (b"E7", big)
+        futures = [f for p, run in runs.items() for f in appender.append_all(run, p)]
+        assert len(futures) < 40  # one per run that went into one batch, not one per record
+        producer.flush(timeout=30)
+        assert all(future.succeeded() for future in futures)
+    finally:
+        producer.close()
+    found = _read(broker.bootstrap, 3, 3 * 400 + 1)
+    expected = {p: list(run) for p, run in runs.items()}
+    expected[0].insert(0, (b"R0", b"first"))
+    for p in range(3):
+        assert [(k, v) for q, k, v in found if q == p] == expected[p]
