@@ -88,15 +88,15 @@ class KafkaPublisher:
             return
         producer, appender = self._current_producer()
         try:
-            # By key, as `send` would partition them, without its per-record checks
-            # (vinculo/kafka_append.py).
-            futures = [appender.append(record.key.encode(), record.value) for record in records]
+            # By key, as `send` would partition them, without its per-record checks and
+            # futures: one future per batch the records went into (vinculo/kafka_append.py).
+            futures = appender.append_all([(r.key.encode(), r.value) for r in records])
             # One flush per call: the linger is cut short and the call waits for
             # all its acks at once, not record by record.
             producer.flush(timeout=self._settings.ack_timeout_s)
             for future in futures:
-                if future.failed():
-                    raise future.exception
+                if not future.succeeded():  # failed, or left unresolved (a split batch)
+                    raise future.exception or KafkaError("not acknowledged")
         except KafkaError as exc:
             self._retire(producer, exc)
             raise BrokerUnavailable(self._describe(exc)) from exc

@@ -16,12 +16,21 @@ otherwise, and for records too large to skip `send`'s size check, it calls
 key, as `send` would choose it. Either way the record waits in the producer's
 batches with the producer's own linger, acks, retries and idempotence, and the
 answer is the record's future.
+
+`Appender.append_all` does the same for a call's records at once (the ingest
+service's two per event): the topic's partitions are read once, each partition's
+records go into its open batch under one lock, and no per-record future is made:
+the answer is the futures of the batches the records went into, each resolved
+when the broker acknowledged its whole batch (a record future took ~3 µs to make
+and resolve, and kept two reference cycles alive until then).
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import time
+from collections.abc import Sequence
 from typing import Any
 
 from kafka import KafkaProducer, TopicPartition
@@ -31,6 +40,19 @@ log = logging.getLogger(__name__)
 # Larger records (a changelog batch's `E` record of its events) take `send`, with its
 # check against the largest request.
 SMALL_BYTES = 64 * 1024
+
+
+class _NoRecordFuture:
+    """Stands in a batch's list of record futures for a record appended without one: a batch
+    split after MESSAGE_TOO_LARGE rebinds that list by record index, so it keeps one entry
+    per record. The caller holds the batch's own future, which a split leaves unresolved
+    (the flush then fails it): it is told "not acknowledged", never wrongly "acknowledged"."""
+
+    def rebind(self, new_produce_future: Any, new_batch_index: int) -> None:
+        return None
+
+
+_NO_RECORD_FUTURE = _NoRecordFuture()
 
 
 class Appender:
@@ -43,6 +65,10 @@ class Appender:
         accumulator = getattr(producer, "_accumulator", None)
         sender = getattr(producer, "_sender", None)
         usable = _known_append(accumulator) and callable(getattr(sender, "wakeup", None))
+        # append_all also takes a partition's lock and open batch itself.
+        self._batches_known = usable and all(
+            hasattr(accumulator, name) for name in ("_tp_lock", "_batches", "_appends_in_progress")
+        )
         self._accumulator: Any = accumulator if usable else None
         self._sender: Any = sender if usable else None
         self._partitioner: Any = producer.config.get("partitioner")
@@ -73,6 +99,77 @@ class Appender:
         if full or new_batch:  # as `send` does: the sender thread takes it from here
             self._sender.wakeup()
         return future
+
+    def append_all(self, records: Sequence[tuple[bytes, bytes]]) -> list[Any]:
+        """Buffer keyed records (placed by key as `append` places them, in order); the futures whose
+        success together means every record is acknowledged: one per batch the records
+        went into (a record taking `send`'s path brings its own)."""
+        known = self._producer._metadata.partitions_for_topic(self._topic)
+        if not self._batches_known or not known or self._partitioner is None:
+            return [self.append(key, value) for key, value in records]
+        groups: dict[int, list[tuple[bytes, bytes]]] = {}
+        futures: list[Any] = []
+        place = self._placer(sorted(known))
+        for key, value in records:
+            groups.setdefault(place(key, value), []).append((key, value))
+        stamp = int(time.time() * 1000)  # the records' CreateTime, as `send` would set it
+        self._accumulator._appends_in_progress.increment()  # as `append` counts itself
+        try:
+            for partition, group in groups.items():
+                futures.extend(self._fill(self._tp(partition), group, stamp))
+        finally:
+            self._accumulator._appends_in_progress.decrement()
+        return futures
+
+    def _placer(self, ordered: list[int]) -> Any:
+        """key, value -> partition; `RememberingPartitioner.hash_of`'s placement when the
+        producer has one (the hash remembered, the partitions listed once per call)."""
+        hash_of = getattr(self._partitioner, "hash_of", None)
+        if hash_of is not None:
+            count = len(ordered)
+            return lambda key, _value: ordered[hash_of(key) % count]
+        topic, metadata, partitioner = self._topic, self._producer._metadata, self._partitioner
+        return lambda key, value: partitioner.partition(topic, key, key, value, value, metadata)
+
+    def _tp(self, partition: int) -> TopicPartition:
+        tp = self._partitions.get(partition)
+        if tp is None:
+            tp = self._partitions[partition] = TopicPartition(self._topic, partition)
+        return tp
+
+    def _fill(self, tp: TopicPartition, group: list[tuple[bytes, bytes]], stamp: int) -> list[Any]:
+        """One partition's records into its open batch under the partition's lock; a record
+        that does not fit takes the accumulator's `append` (which opens the next batch)."""
+        accumulator, futures, done = self._accumulator, [], 0
+        while done < len(group):
+            now = time.monotonic()
+            with accumulator._tp_lock(tp):
+                queue = accumulator._batches[tp]
+                batch: Any = queue[-1] if queue else None
+                start = done
+                while batch is not None and done < len(group):
+                    key, value = group[done]
+                    if len(value) > SMALL_BYTES:  # `send`'s path, below, outside the lock
+                        break
+                    metadata = batch.records.append(stamp, key, value, [])
+                    if metadata is None:  # full, or closed by the sender: a new batch
+                        break
+                    batch.max_record_size = max(batch.max_record_size, metadata.size)
+                    batch._record_futures.append(_NO_RECORD_FUTURE)
+                    done += 1
+                if done > start:
+                    batch.last_append = now
+                    futures.append(batch.produce_future)
+            if done < len(group):
+                key, value = group[done]
+                if len(value) > SMALL_BYTES:
+                    futures.append(self.append(key, value, tp.partition))
+                else:
+                    future, _, _, _ = accumulator.append(tp, stamp, key, value, [], now)
+                    futures.append(future)
+                    self._sender.wakeup()  # a new batch, as `send` does
+                done += 1
+        return futures
 
 
 def _known_append(accumulator: object) -> bool:
