@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from kafka import KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError
 
 from ingest_service.settings import IngestSettings
@@ -53,7 +53,7 @@ class Publisher(Protocol):
         """Return once every record is acknowledged; else raise BrokerUnavailable."""
 
 
-def ensure_ingest_topics(settings: IngestSettings) -> None:
+def ensure_ingest_topics(settings: IngestSettings, admin: KafkaAdminClient | None = None) -> None:
     ensure_topics(
         settings.kafka_bootstrap,
         settings.partitions,
@@ -62,6 +62,7 @@ def ensure_ingest_topics(settings: IngestSettings) -> None:
         connect_timeout_s=settings.connect_timeout_s,
         request_timeout_s=settings.ack_timeout_s,
         security=settings.kafka_security(),
+        admin=admin,
     )
 
 
