@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install proto test lint lint-proto check demo up model bench bench-quick clean
+.PHONY: install proto test test-durations lint lint-proto check demo up model bench bench-quick clean
 
 # Reinstalls when the packaging or the API changes; the install generates vinculo/v1/.
 $(STAMP): pyproject.toml setup.py $(wildcard protos/vinculo/v1/*.proto) protos/generate.py
@@ -23,9 +23,20 @@ proto: $(STAMP)
 
 ## The whole suite: unit, model and integration tests against real processes, in eight
 ## workers: measured, the integration tests leave the two cores 60-80% idle at five
-## workers (they wait on real processes); every port is port 0. worksteal evens the tail.
+## workers (they wait on real processes); every port is port 0. Longest tests first
+## (tests/scheduling.py). Bytecode is written (__pycache__, git-ignored) even where the
+## environment says not to: each of the ~190 service processes a run starts would
+## otherwise compile the project's modules again.
+TEST_ENV = PYTHONDONTWRITEBYTECODE=
+PACKAGES = vinculo ingest_service scoring_service vinculo_apps bench tests
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 8 --dist worksteal
+	$(TEST_ENV) $(BIN)/python -m compileall -q -j 0 $(PACKAGES)
+	$(TEST_ENV) $(BIN)/python -m pytest -q -n 8 --dist loadgroup --no-loadscope-reorder
+
+## Measure every test's seconds and rewrite tests/durations.json (the order of `make test`).
+test-durations: $(STAMP)
+	$(TEST_ENV) $(BIN)/python -m pytest -q -n 8 --dist loadgroup --no-loadscope-reorder \
+		--write-durations tests/durations.json
 
 lint: $(STAMP) lint-proto
 	$(BIN)/ruff check .

@@ -56,6 +56,8 @@ from vinculo.v1 import ingest_pb2_grpc
 log = logging.getLogger("ingest_service")
 
 SERVICE_NAME = "vinculo.v1.IngestService"
+# How often the main thread looks for a stop signal (see `run`).
+SIGNAL_CHECK_S = 0.5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -189,7 +191,11 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
         _stop_on_signals(stop)
         if settings.ready_file:
             write_ready_file(Path(settings.ready_file), port, metrics_port)
-        stop.wait()
+        # Timed: a signal the kernel hands to another thread (grpc's, kafka-python's)
+        # only sets a flag that the main thread acts on when it wakes; an untimed wait
+        # never woke, and such a SIGTERM was ignored until SIGKILL.
+        while not stop.wait(SIGNAL_CHECK_S):
+            pass
         log.info("stopping: draining calls, flushing the producer")
         server.stop(grace_s=settings.ack_timeout_s)
     finally:

@@ -66,6 +66,12 @@ log = logging.getLogger(__name__)
 # Poll long while nothing is pending (idle CPU: each poll round sends fetches),
 # otherwise only until the next commit is due.
 IDLE_POLL_TIMEOUT_MS = 1000
+# ... but short while joining and until new partitions serve: a failover's or a start's
+# partitions are restored and served as soon as they can be, not up to a second later.
+SETTLING_POLL_TIMEOUT_MS = 100
+# How long after a join starts polls stay short while no partition comes (an instance
+# left without partitions, one more than there are, must not poll ten times a second).
+JOIN_WINDOW_S = 30.0
 # While no partition is assigned (topic missing, e.g. after a broker restart),
 # try to create the topics this often.
 TOPIC_CHECK_INTERVAL_S = 3.0
@@ -112,6 +118,7 @@ class ScoringConsumer:
         self._changelog_lost = False  # the log was re-created while nothing was assigned
         self._standby: StandbyReplicas | None = None
         self._last_commit = time.monotonic()
+        self._joining_until = 0.0  # short polls until then while nothing is assigned
         self._pending = Pending()  # records processed since the last durable commit
         self.error: BaseException | None = None
         self._pause = WritePause(store, metrics)
@@ -176,6 +183,7 @@ class ScoringConsumer:
                 self._wait_for_tombstones()
                 listener = RebalanceListener(self.on_revoked, self.on_assigned)
                 self._consumer = join_group(settings, self._directory, listener, self._kafka)
+                self._joining_until = time.monotonic() + JOIN_WINDOW_S
                 return True
             except KafkaError as exc:
                 log.warning(
@@ -271,9 +279,17 @@ class ScoringConsumer:
 
     def _poll_timeout_ms(self) -> int:
         if not self._processor.batch:
-            return IDLE_POLL_TIMEOUT_MS
+            # Joining, or partitions not yet served: the join completes inside a poll, and
+            # a partition serves once a fetch brought its log end; neither returns a poll
+            # that has no records, so a long one would hold the restore and readiness.
+            joining = time.monotonic() < self._joining_until and not self._assignment()
+            settling = joining or self._follower.settling
+            return SETTLING_POLL_TIMEOUT_MS if settling else IDLE_POLL_TIMEOUT_MS
         due_in = self._last_commit + self._settings.commit_interval_s - time.monotonic()
         return max(0, min(IDLE_POLL_TIMEOUT_MS, round(due_in * 1000)))
+
+    def _assignment(self) -> set[TopicPartition]:
+        return set() if self._consumer is None else set(self._consumer.assignment())
 
     def _process(self, records: list[Any]) -> None:
         outcomes, dead = self._processor.process(records)
@@ -357,6 +373,7 @@ class ScoringConsumer:
         # Whoever gets these partitions next reads the store's offsets: write them now.
         self.commit()
         self.assigned = self.assigned - {tp.partition for tp in revoked}
+        self._joining_until = time.monotonic() + JOIN_WINDOW_S
         if self._directory is not None:
             self._directory.rebalance_started()
         log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))

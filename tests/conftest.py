@@ -17,9 +17,28 @@ from pathlib import Path
 import pytest
 
 from tests.harness import ServiceProcess
+from tests.scheduling import DurationRecorder, expected_seconds, longest_first
 from vinculo_apps.devstack.broker import EmbeddedBroker
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--write-durations",
+        metavar="PATH",
+        help="write the seconds of every test of a second or more to PATH (tests/scheduling.py)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    path = config.getoption("--write-durations")
+    if path:
+        config.pluginmanager.register(DurationRecorder(Path(path)), "vinculo-durations")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    longest_first(items, expected_seconds())
 
 
 @pytest.fixture

@@ -132,6 +132,11 @@ class AssignmentFollower:
         self._directory.partitions_assigned(stored, count or None)
         self._unsettled = set(assigned)
 
+    @property
+    def settling(self) -> bool:
+        """Assigned partitions not yet followed, or without their log end yet."""
+        return self.pending is not None or bool(self._unsettled)
+
     def settle_log_ends(self, consumer: KafkaConsumer) -> None:
         """The high watermark of the first fetch of each newly assigned partition is the
         offset to reach before serving it (ListOffsets is not used: the embedded broker

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaTimeoutError
 
 from scoring_service.codec import decode_states
 from scoring_service.profiles import Profile
@@ -55,6 +56,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 RESTORE_POLL_MS = 500
+END_OFFSETS_TIMEOUT_MS = 2_000
 
 
 class ChangelogWriter:
@@ -103,6 +105,19 @@ class ChangelogWriter:
         self._producer.flush()
 
 
+def empty_partitions(
+    consumer: KafkaConsumer, partitions: set[TopicPartition]
+) -> set[TopicPartition]:
+    """The partitions whose log end is 0; none when the broker does not answer in time."""
+    if not partitions:
+        return set()
+    try:
+        ends = consumer.end_offsets(list(partitions), timeout_ms=END_OFFSETS_TIMEOUT_MS)
+    except KafkaTimeoutError:
+        return set()
+    return {tp for tp, end in ends.items() if end == 0}
+
+
 def restore(
     bootstrap: str,
     topic: str,
@@ -131,8 +146,14 @@ def restore(
     try:
         existing = consumer.partitions_for_topic(topic) or set()
         pending = {TopicPartition(topic, p) for p in partitions if p in existing}
+        # An empty partition is done without a fetch: the broker would hold that fetch
+        # for its wait time (0.5 s) before its answer said "empty", and a newcomer's
+        # partitions are often empty. Any record moves the end above 0 on every broker
+        # (the embedded one answers the last batch's base offset + 1). Ends not known in
+        # time (a partition the broker lost) are found by fetching, as before.
+        pending -= empty_partitions(consumer, pending)
         if not pending:
-            return results  # no changelog (yet): nothing to restore
+            return results  # no changelog (yet), or nothing in it: nothing to restore
         consumer.assign(list(pending))
         consumer.seek_to_beginning(*pending)
         deadline = time.monotonic() + stall_timeout_s

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import skops.io as sio
 from sklearn.svm import SVC
 
 from scoring_service.features import features, fold
@@ -20,6 +19,9 @@ from vinculo.v1 import events_pb2 as pb
 from vinculo.v1 import scoring_pb2
 from vinculo_apps.training import pipeline
 from vinculo_apps.training.dataset import EventLog
+
+# One worker runs this module: its shared fixtures are built once (tests/scheduling.py).
+pytestmark = pytest.mark.xdist_group("model-artifact")
 
 
 def test_round_trip_scores_identically(
@@ -47,6 +49,8 @@ def test_load_refuses_another_feature_schema(tmp_path: Path, slice_model: Scorin
 
 def test_load_refuses_untrusted_types(tmp_path: Path) -> None:
     path = tmp_path / "evil.skops"
+    import skops.io as sio  # here, not on top: its import costs every collecting worker ~0.9 s
+
     sio.dump({"format": "x", "thing": SVC()}, str(path))
     with pytest.raises(ValueError, match="untrusted"):
         ScoringModel.load(path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import skops.io as sio
 
 from vinculo_apps.cli import main
 
@@ -73,6 +72,8 @@ def test_a_file_that_is_not_a_model_is_refused(events: Path, tmp_path: Path) -> 
     message = _fails(["evaluate", "--events", str(events), "--model", str(garbage)])
     assert message == f"vinculo evaluate: {garbage}: not a skops model file (not a ZIP archive)"
     other = tmp_path / "other.skops"
+    import skops.io as sio  # here, not on top: its import costs every collecting worker ~0.9 s
+
     sio.dump({"format": "something-else"}, str(other))
     message = _fails(["evaluate", "--events", str(events), "--model", str(other)])
     assert message == f"vinculo evaluate: {other}: a skops file, but not a Vinculo scoring model"

@@ -17,6 +17,9 @@ from scoring_service.model.compiled_cache import cache_key, load_serving_model
 from vinculo_apps.training import pipeline
 from vinculo_apps.training.dataset import EventLog
 
+# One worker runs this module: its shared fixtures are built once (tests/scheduling.py).
+pytestmark = pytest.mark.xdist_group("model-compiled-cache")
+
 
 def _saved(model: ScoringModel, path: Path) -> Path:
     model.save(path)

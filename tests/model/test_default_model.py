@@ -12,6 +12,9 @@ from scoring_service.model.artifact import DEFAULT_MODEL_PATH, ScoringModel, loa
 from vinculo.domain import Interaction
 from vinculo.v1 import events_pb2 as pb
 
+# One worker runs this module: its shared fixtures are built once (tests/scheduling.py).
+pytestmark = pytest.mark.xdist_group("model-default")
+
 DAY = 86_400.0
 NOW = 1_750_000_000.0
 OUT, IN, MUTUAL = pb.DIRECTION_OUTBOUND, pb.DIRECTION_INBOUND, pb.DIRECTION_MUTUAL

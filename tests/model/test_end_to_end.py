@@ -13,6 +13,9 @@ from vinculo_apps.cli import main
 from vinculo_apps.training import pipeline
 from vinculo_apps.training.dataset import EventLog
 
+# One worker runs this module: its shared fixtures are built once (tests/scheduling.py).
+pytestmark = pytest.mark.xdist_group("model-end-to-end")
+
 
 def test_model_beats_the_count_baseline(college_slice: EventLog, slice_model: ScoringModel) -> None:
     result = pipeline.evaluate_future(college_slice, slice_model)

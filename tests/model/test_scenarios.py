@@ -24,6 +24,9 @@ from tests.model.scenarios import (
 )
 from vinculo.v1 import events_pb2 as pb
 
+# One worker runs this module: its shared fixtures are built once (tests/scheduling.py).
+pytestmark = pytest.mark.xdist_group("model-scenarios")
+
 # Two classes may tie (video and phone share one; the weakest classes sit on the same
 # calibration plateau), but a weaker class may not score more than TOL above a stronger.
 TOL = 0.02

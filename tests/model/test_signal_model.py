@@ -14,6 +14,9 @@ from tests.model import labelled_network
 from vinculo_apps.training import candidates, no_regret, pipeline, refined
 from vinculo_apps.training.dataset import EventLog
 
+# One worker runs this module: its shared fixtures are built once (tests/scheduling.py).
+pytestmark = pytest.mark.xdist_group("model-signal")
+
 
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory: pytest.TempPathFactory) -> pipeline.Rows:

@@ -11,6 +11,9 @@ from vinculo.validation import validate_event
 from vinculo_apps import demo_network
 from vinculo_apps.demo_network import DemoNetwork, contacts_of
 
+# One worker runs this module: its shared fixtures are built once (tests/scheduling.py).
+pytestmark = pytest.mark.xdist_group("demo-network")
+
 NOW = 1_780_000_000.0
 
 

@@ -16,6 +16,9 @@ from tests.jwt_keys import AUDIENCE, ISSUER, JwtKeys, make_jwt_keys
 from vinculo.security.jwt_tokens import load_verifier
 from vinculo.settings import SettingsError
 
+# One worker runs this module: its shared fixtures are built once (tests/scheduling.py).
+pytestmark = pytest.mark.xdist_group("jwt-tokens")
+
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> JwtKeys:

@@ -11,7 +11,7 @@ from kafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
 from scoring_service import consumer as consumer_module
-from scoring_service.consumer import IDLE_POLL_TIMEOUT_MS, ScoringConsumer
+from scoring_service.consumer import IDLE_POLL_TIMEOUT_MS, SETTLING_POLL_TIMEOUT_MS, ScoringConsumer
 from scoring_service.metrics import ScoringMetrics
 from scoring_service.settings import ScoringSettings
 from scoring_service.store import StateStore
@@ -119,4 +119,26 @@ def test_poll_timeout_is_the_time_left_until_the_commit_is_due(tmp_path: Path) -
     assert 0 < scoring._poll_timeout_ms() <= 200
     scoring._last_commit -= 10
     assert scoring._poll_timeout_ms() == 0
+    scoring._store.close()
+
+
+class Unassigned(FakeKafka):
+    def assignment(self) -> set[TopicPartition]:
+        return set()
+
+
+def test_polls_are_short_while_joining_and_until_new_partitions_serve(tmp_path: Path) -> None:
+    scoring = _consumer(tmp_path)
+    scoring._consumer = Unassigned([], high=0, owner=scoring)
+    scoring.on_revoked([])  # a join starts (kafka-python revokes first, even nothing)
+    assert scoring._poll_timeout_ms() == SETTLING_POLL_TIMEOUT_MS
+    # past the join window with still nothing assigned (more instances than partitions)
+    scoring._joining_until = consumer_module.time.monotonic() - 1
+    assert scoring._poll_timeout_ms() == IDLE_POLL_TIMEOUT_MS
+    # assigned, not yet served: short until its log end is known
+    scoring._consumer = FakeKafka([], high=0, owner=scoring)
+    scoring._follower.assigned([TP])
+    assert scoring._poll_timeout_ms() == SETTLING_POLL_TIMEOUT_MS
+    scoring._follower.pending = None  # followed, and its log end known: served
+    assert scoring._poll_timeout_ms() == IDLE_POLL_TIMEOUT_MS
     scoring._store.close()

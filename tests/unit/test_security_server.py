@@ -26,6 +26,9 @@ from vinculo.v1 import (
     scoring_pb2_grpc,
 )
 
+# One worker runs this module: its shared fixtures are built once (tests/scheduling.py).
+pytestmark = pytest.mark.xdist_group("security-server")
+
 
 class _Ingest(ingest_pb2_grpc.IngestServiceServicer):
     def __init__(self) -> None:

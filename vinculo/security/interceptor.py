@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from vinculo.grpc_aio_streams import AioBehavior, AioLookup, AioStream
-from vinculo.security.jwt_tokens import JwtVerifier, looks_like_jwt
 from vinculo.security.policy import ADMIN, PUBLISH, READ, Policy
 from vinculo.security.tokens import TokenStore
+
+if TYPE_CHECKING:  # PyJWT loads only where JWTs are configured (settings.py)
+    from vinculo.security.jwt_tokens import JwtVerifier
 
 log = logging.getLogger("vinculo.security")
 
@@ -69,7 +71,7 @@ class Authenticator:
                 token = token.strip()
                 if scheme.lower() != "bearer":
                     return None
-                if self._jwt is not None and looks_like_jwt(token):
+                if self._jwt is not None and self._jwt.is_jwt(token):
                     return self._jwt.identity_for(token)
                 return self._tokens.identity_for(token) if self._tokens is not None else None
         if self._trust_certs:

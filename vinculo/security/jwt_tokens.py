@@ -30,12 +30,13 @@ ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES
 LEEWAY_S = 30  # clock skew tolerated on exp/nbf/iat
 
 
-def looks_like_jwt(token: str) -> bool:
-    return token.count(".") == 2
-
-
 class JwtVerifier:
     """Answers the `sub` of a valid token, None for any invalid one."""
+
+    @staticmethod
+    def is_jwt(token: str) -> bool:
+        """Shaped like a JWT (three dot-separated parts), so this verifier judges it."""
+        return token.count(".") == 2
 
     def __init__(self, keys: _Keys, issuer: str, audience: str) -> None:
         self._keys = keys

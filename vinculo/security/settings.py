@@ -16,7 +16,6 @@ import grpc
 
 from vinculo.call_deadline import CallDeadlineInterceptor, DeadlineWatchdog
 from vinculo.security.interceptor import Authenticator, AuthInterceptor
-from vinculo.security.jwt_tokens import load_verifier
 from vinculo.security.policy import Policy
 from vinculo.security.tls import server_credentials
 from vinculo.security.tokens import TokenStore
@@ -100,6 +99,10 @@ def build_authenticator(settings: ServerSecuritySettings) -> Authenticator:
     tokens = TokenStore.load(Path(settings.auth_tokens_file)) if settings.auth_tokens_file else None
     verifier = None
     if settings.auth_jwt_public_key_file or settings.auth_jwt_jwks:
+        # Here, not at the top: PyJWT and its cryptography imports cost every
+        # service start ~40 ms, and most deployments use no JWTs.
+        from vinculo.security.jwt_tokens import load_verifier
+
         verifier = load_verifier(
             settings.auth_jwt_public_key_file,
             settings.auth_jwt_jwks,
