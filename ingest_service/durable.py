@@ -138,9 +138,6 @@ class DurablePublisher:
         return sent + len(batch)
 
     def _topic_id(self) -> str:
-        # Create before describing, every time: Tansu creates a missing topic on any
-        # metadata request with its own default of 4 partitions (NOTES.md).
-        ensure_ingest_topics(self._settings)
         if self._admin is None:
             self._admin = KafkaAdminClient(
                 bootstrap_servers=self._settings.kafka_bootstrap,
@@ -148,6 +145,11 @@ class DurablePublisher:
                 request_timeout_ms=int(self._settings.ack_timeout_s * 1000),
                 **kafka_client_config(self._settings.kafka_security()),
             )
+        # Create before describing, every time: Tansu creates a missing topic on any
+        # metadata request with its own default of 4 partitions (NOTES.md). Through the
+        # client kept here: a new one each second (connect, versions, metadata) was most
+        # of this thread's CPU in an idle service.
+        ensure_ingest_topics(self._settings, self._admin)
         described = self._admin.describe_topics([INTERACTIONS_TOPIC])
         topic_id = described[0].get("topic_id") if described else None
         if not topic_id or described[0].get("error_code"):

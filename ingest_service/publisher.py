@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from kafka import KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError
 
 from ingest_service.settings import IngestSettings
@@ -53,7 +53,7 @@ class Publisher(Protocol):
         """Return once every record is acknowledged; else raise BrokerUnavailable."""
 
 
-def ensure_ingest_topics(settings: IngestSettings) -> None:
+def ensure_ingest_topics(settings: IngestSettings, admin: KafkaAdminClient | None = None) -> None:
     ensure_topics(
         settings.kafka_bootstrap,
         settings.partitions,
@@ -62,6 +62,7 @@ def ensure_ingest_topics(settings: IngestSettings) -> None:
         connect_timeout_s=settings.connect_timeout_s,
         request_timeout_s=settings.ack_timeout_s,
         security=settings.kafka_security(),
+        admin=admin,
     )
 
 
@@ -88,15 +89,15 @@ class KafkaPublisher:
             return
         producer, appender = self._current_producer()
         try:
-            # By key, as `send` would partition them, without its per-record checks
-            # (vinculo/kafka_append.py).
-            futures = [appender.append(record.key.encode(), record.value) for record in records]
+            # By key, as `send` would partition them, without its per-record checks and
+            # futures: one future per batch the records went into (vinculo/kafka_append.py).
+            futures = appender.append_all([(r.key.encode(), r.value) for r in records])
             # One flush per call: the linger is cut short and the call waits for
             # all its acks at once, not record by record.
             producer.flush(timeout=self._settings.ack_timeout_s)
             for future in futures:
-                if future.failed():
-                    raise future.exception
+                if not future.succeeded():  # failed, or left unresolved (a split batch)
+                    raise future.exception or KafkaError("not acknowledged")
         except KafkaError as exc:
             self._retire(producer, exc)
             raise BrokerUnavailable(self._describe(exc)) from exc

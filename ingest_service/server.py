@@ -45,6 +45,7 @@ from vinculo import lifeline, logs
 from vinculo import settings as settings_mod
 from vinculo.grpc_aio_server import AioServiceServer
 from vinculo.grpc_server import start_metrics_http
+from vinculo.heap import freeze_startup_heap
 from vinculo.quick_exit import skip_the_last_collection
 from vinculo.ready import remove_ready_file, write_ready_file
 from vinculo.security.kafka_check import KafkaCredentialsRejected, check_kafka_credentials
@@ -84,6 +85,8 @@ def _connect_in_background(publisher: KafkaPublisher | DurablePublisher) -> None
         publisher.connect()
     except BrokerUnavailable as exc:
         log.warning("%s; publishing answers UNAVAILABLE until it is reachable", exc)
+    # The producer and what it imported live as long as the process (vinculo.heap).
+    freeze_startup_heap()
 
 
 def _raw_bridge(
@@ -180,6 +183,7 @@ def serve(settings: IngestSettings, stop: threading.Event | None = None) -> int:
             settings.grpc_host, port, settings.metrics_host, metrics_port,
             settings.kafka_bootstrap,
         )  # fmt: skip
+        freeze_startup_heap()  # the server built: its objects stay (vinculo.heap)
         threading.Thread(target=_connect_in_background, args=(publisher,), daemon=True).start()
         if bridge is not None:
             bridge.start()

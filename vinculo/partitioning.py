@@ -45,10 +45,15 @@ class RememberingPartitioner(DefaultPartitioner):  # type: ignore[misc]
             return int(
                 super().partition(topic, key, serialized_key, value, serialized_value, cluster)
             )
-        hashed = self._hashes.get(serialized_key)
+        return int(sorted(partitions)[self.hash_of(serialized_key) % len(partitions)])
+
+    def hash_of(self, key: bytes) -> int:
+        """The key's positive murmur2 hash (remembered): its partition is the sorted
+        partitions' [hash % count] (vinculo.kafka_append places a call's records so)."""
+        hashed = self._hashes.get(key)
         if hashed is None:
             if len(self._hashes) >= self._max_keys:
                 self._hashes.clear()  # bounded memory; the hot keys come back at once
-            hashed = murmur2(serialized_key) & 0x7FFFFFFF
-            self._hashes[serialized_key] = hashed
-        return int(sorted(partitions)[hashed % len(partitions)])
+            hashed = murmur2(key) & 0x7FFFFFFF
+            self._hashes[key] = hashed
+        return hashed

@@ -56,6 +56,7 @@ def ensure_topics(
     extra_compacted: tuple[str, ...] = (),
     interaction_retention_ms: int = -1,
     security: KafkaSecurity = PLAINTEXT,
+    admin: KafkaAdminClient | None = None,
 ) -> None:
     """Create the topics Vinculo uses if missing (and `extra_compacted`, compacted: a
     scoring group's changelog); an existing topic is left as is (the scoring service
@@ -63,15 +64,18 @@ def ensure_topics(
     records `interaction_retention_ms` (-1: forever).
 
     Either service may start first, so both call this. Replication factor -1
-    is the broker's default.
+    is the broker's default. `admin`: a client the caller keeps (and closes), for a
+    caller that checks every second (the ingest outbox's watcher); else one is made.
     """
-    admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        client_id=client_id,
-        bootstrap_timeout_ms=int(connect_timeout_s * 1000),
-        request_timeout_ms=int(request_timeout_s * 1000),
-        **kafka_client_config(security),
-    )
+    own = admin is None
+    if admin is None:
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            bootstrap_timeout_ms=int(connect_timeout_s * 1000),
+            request_timeout_ms=int(request_timeout_s * 1000),
+            **kafka_client_config(security),
+        )
     try:
         spec = {"num_partitions": partitions, "replication_factor": replication_factor}
         configs = {name: dict(TOPIC_CONFIGS.get(name, {})) for name in ALL_TOPICS}
@@ -80,7 +84,8 @@ def ensure_topics(
         wanted.update({name: {**spec, "configs": dict(COMPACTED)} for name in extra_compacted})
         response = admin.create_topics(wanted, raise_errors=False)
     finally:
-        admin.close()
+        if own:
+            admin.close()
     for topic in response["topics"]:
         if topic["error_code"] not in (0, TOPIC_ALREADY_EXISTS):
             raise KafkaError(

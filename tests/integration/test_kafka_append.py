@@ -120,3 +120,69 @@ def test_runs_of_records_land_in_order_across_batches_and_their_futures_answer(
     expected[0].insert(0, (b"R0", b"first"))
     for p in range(3):
         assert [(k, v) for q, k, v in found if q == p] == expected[p]
+
+
+def test_a_calls_records_land_by_key_in_order_with_one_future_per_batch(
+    broker: EmbeddedBroker,
+) -> None:
+    """append_all: placed as `send` places keys, in order per partition, across batches
+    filled and opened (1 KiB batches), a large record through `send`; the futures are the
+    batches' (fewer than the records) and all succeed once flushed."""
+    create_topic(broker.bootstrap, TOPIC, 4)
+    producer = KafkaProducer(
+        bootstrap_servers=broker.bootstrap,
+        acks="all",
+        linger_ms=5,
+        batch_size=1024,
+        partitioner=RememberingPartitioner(),
+    )
+    wanted = [(f"owner-{i % 7}".encode(), f"value-{i}".encode() * 3) for i in range(400)]
+    wanted.insert(200, (b"owner-big", b"b" * (SMALL_BYTES + 1)))
+    try:
+        producer.send(TOPIC, key=b"owner-0", value=b"first").get(timeout=30)  # metadata
+        futures = Appender(producer, TOPIC).append_all(wanted)
+        producer.flush(timeout=30)
+        assert len(futures) < len(wanted) / 4
+        assert all(future.succeeded() for future in futures)
+    finally:
+        producer.close()
+    found = _read(broker.bootstrap, 4, len(wanted) + 1)
+    everything = [(b"owner-0", b"first"), *wanted]
+    for partition in range(4):
+        assert [(k, v) for p, k, v in found if p == partition] == [
+            (k, v) for k, v in everything if partition_of(k.decode(), 4) == partition
+        ]
+
+
+def test_a_split_batch_keeps_record_futures_on_their_records_and_fails_the_batch_future(
+    broker: EmbeddedBroker,
+) -> None:
+    """What the sender does with a batch the broker found too large (split it in two and
+    rebind each record's future by its index): a record appended with its own future after
+    a call's records still follows its record, and the call's batch future is never
+    resolved as acknowledged."""
+    create_topic(broker.bootstrap, TOPIC, 1)
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", linger_ms=60_000)
+    try:
+        first = producer.send(TOPIC, key=b"k", value=b"first")
+        producer.flush(timeout=30)  # not the linger: the batch below must wait for the test
+        assert first.succeeded()
+        appender = Appender(producer, TOPIC)
+        batch_futures = appender.append_all([(b"k", f"v{i}".encode()) for i in range(6)])
+        own = appender.append(b"k", b"v6", 0)
+        accumulator = producer._accumulator
+        tp = TopicPartition(TOPIC, 0)
+        with accumulator._tp_lock(tp):
+            batch = accumulator._batches[tp].pop()  # as the sender drains it
+            batch.records.close()
+        assert accumulator.split_and_reenqueue(batch) == 2  # records 0-3 and 4-6
+        accumulator.deallocate(batch)
+        second = accumulator._batches[tp][1]
+        assert own._produce_future is second.produce_future  # index 6 stayed record 6
+        producer.flush(timeout=30)
+        assert own.succeeded()
+        assert not all(future.succeeded() for future in batch_futures)
+    finally:
+        producer.close()
+    found = _read(broker.bootstrap, 1, 8)
+    assert [v for _, _, v in found] == [b"first", *(f"v{i}".encode() for i in range(7))]
