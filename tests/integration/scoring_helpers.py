@@ -74,11 +74,11 @@ def stub_for(service: ServiceProcess) -> Iterator[scoring_pb2_grpc.ScoringServic
 
 
 def contacts_of(
-    stub: scoring_pb2_grpc.ScoringServiceStub, owner: str
+    stub: scoring_pb2_grpc.ScoringServiceStub, owner: str, timeout_s: float = 5.0
 ) -> dict[str, pb.Relationship]:
     try:
         reply = stub.ListRelationships(
-            pb.ListRelationshipsRequest(owner_id=owner, page_size=1000), timeout=5
+            pb.ListRelationshipsRequest(owner_id=owner, page_size=1000), timeout=timeout_s
         )
     except grpc.RpcError as exc:
         if exc.code() == grpc.StatusCode.NOT_FOUND:
@@ -91,9 +91,12 @@ def contacts_once_served(
     stub: scoring_pb2_grpc.ScoringServiceStub, owner: str
 ) -> dict[str, pb.Relationship]:
     """`contacts_of`, with UNAVAILABLE read as "not yet": after a broker restart the
-    group rejoins, and a partition being assigned answers UNAVAILABLE with a retry hint."""
+    group rejoins, and a partition being assigned answers UNAVAILABLE with a retry hint.
+    The deadline leaves the service's own wait for a moving partition (5 s, then
+    UNAVAILABLE) room to answer on a loaded machine: with 5 s, it waited 4 s and a slow
+    answer was DEADLINE_EXCEEDED."""
     try:
-        return contacts_of(stub, owner)
+        return contacts_of(stub, owner, timeout_s=20.0)
     except grpc.RpcError as exc:
         if exc.code() == grpc.StatusCode.UNAVAILABLE:
             return {}
