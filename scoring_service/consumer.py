@@ -256,6 +256,8 @@ class ScoringConsumer:
             # no lag left): a lone event is then visible one fetch after it arrived,
             # while under load the lag is rarely 0 and batches stay large.
             caught_up = not polled or lag == 0
+            if lag == 0 and not self._processor.batch:
+                self._pause.confirmed()  # resumed with nothing to write again: ready
             if now - self._last_commit >= self._settings.commit_interval_s or (
                 caught_up and self._processor.batch
             ):
@@ -332,6 +334,7 @@ class ScoringConsumer:
                 self._pause_unwritable(exc)
                 return
         self._processor.strict = False
+        self._pause.confirmed()
         self._metrics.committed.inc(self._pending.committed(self._metrics.freshness))
         self._metrics.relationships.inc(batch.new_relationships)
         if self._directory is not None:

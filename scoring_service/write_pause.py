@@ -2,7 +2,7 @@
 
 Nothing of the refused batch was written; it is consumed again from the stored
 offsets once a probe write succeeds. Reads go on serving committed state, and the
-service reports NOT_SERVING meanwhile (`writable`).
+service reports NOT_SERVING meanwhile (`writable`), until a batch is committed again.
 """
 
 from __future__ import annotations
@@ -46,8 +46,16 @@ class WritePause:
         if not self._store.probe_write():
             self.since = time.monotonic()
             return False
-        log.info("state store %s can be written again: consuming", self._store.path)
+        # Consuming again, but still not ready: a probe's few bytes can fit where a batch
+        # does not (a full disk flapped SERVING for a moment every STORE_RETRY_S).
+        log.info("state store %s took a probe write: consuming again", self._store.path)
         self.since = None
+        return True
+
+    def confirmed(self) -> None:
+        """A batch was committed, or nothing was left to commit after resuming: ready."""
+        if self.writable or self.since is not None:
+            return
+        log.info("state store %s can be written again: serving", self._store.path)
         self.writable = True
         self._metrics.store_writable.set(1)
-        return True
