@@ -32,6 +32,7 @@ from scoring_service.lag_monitor import LagMonitor
 from scoring_service.metrics import ScoringMetrics
 from scoring_service.ops_metrics import OpsMetrics
 from scoring_service.read_networks import UNSLOTTED_ROWS
+from scoring_service.readiness import Readiness
 from scoring_service.rebuild_guard import check_rebuild
 from scoring_service.request_ids import RequestIdsInterceptor
 from scoring_service.routing.directory import PartitionDirectory, default_advertised_address
@@ -171,17 +172,13 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         def ready() -> bool:
             return directory.is_ready() and monitor.broker_up.is_set() and consumer.store_writable
 
-        def publish_readiness() -> bool:
-            now_ready = ready()
+        def publish(now_ready: bool) -> None:
             server.set_ready(now_ready)
             ops.set_ready(now_ready)
-            return now_ready
 
-        def on_directory_change(_directory_ready: bool) -> None:
-            publish_readiness()
-
-        directory.on_readiness(on_directory_change)
-        publish_readiness()
+        readiness = Readiness(ready, publish)
+        directory.on_readiness(lambda _directory_ready: readiness.refresh())
+        readiness.refresh()
         cleanup.callback(hub.close)
         http, _ = start_metrics_http(settings.metrics_port, registry, settings.metrics_host)
         cleanup.callback(http.shutdown)
@@ -190,10 +187,8 @@ def serve(settings: ScoringSettings, stop: threading.Event) -> int:
         if settings.ready_file:
             write_ready_file(Path(settings.ready_file), grpc_port, metrics_port)
             cleanup.callback(remove_ready_file, Path(settings.ready_file))
-        was_ready: bool | None = None
         while not stop.wait(CONSUMER_CHECK_S) and consumer.is_alive():
-            if ready() != was_ready:  # the broker or the store came back, or went away
-                was_ready = publish_readiness()
+            readiness.refresh()  # the broker or the store came back, or went away
         # Stop consuming first: commit state and offsets, leave the group; then gRPC.
         server.set_serving(False)
         _stop_meanwhile(consumer.stop, follower.stop, monitor.stop)
