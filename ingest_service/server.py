@@ -45,8 +45,7 @@ from vinculo import lifeline, logs
 from vinculo import settings as settings_mod
 from vinculo.grpc_aio_server import AioServiceServer
 from vinculo.grpc_server import start_metrics_http
-from vinculo.heap import freeze_startup_heap
-from vinculo.quick_exit import skip_the_last_collection
+from vinculo.heap import freeze_startup_heap, skip_the_last_collection
 from vinculo.ready import remove_ready_file, write_ready_file
 from vinculo.security.kafka_check import KafkaCredentialsRejected, check_kafka_credentials
 from vinculo.security.settings import build_authenticator, build_server_security

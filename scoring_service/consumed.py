@@ -29,8 +29,8 @@ from vinculo.validation import (
     NANOS_PER_SECOND,
     Rejection,
     checked_time,
+    usual_ids,
 )
-from vinculo.validation import _usual_ids as usual_ids
 
 # owner, contact, event_id, t, type, direction, personalized, duration_seconds,
 # audience_size, feedback_label, in_reply_to, contact_name, contact_company, contact_position

@@ -47,7 +47,7 @@ from scoring_service.watch import WatchHub
 from vinculo import lifeline, logs
 from vinculo import settings as settings_lib
 from vinculo.grpc_server import ServiceServer, start_metrics_http
-from vinculo.quick_exit import skip_the_last_collection
+from vinculo.heap import skip_the_last_collection
 from vinculo.ready import remove_ready_file, write_ready_file
 from vinculo.security.kafka_check import KafkaCredentialsRejected, check_kafka_credentials
 from vinculo.security.settings import build_server_security

@@ -99,10 +99,10 @@ class Appender:
             # `send` waits for the topic's metadata, says what is wrong with the partition,
             # and refuses a record larger than a request may be.
             return self._producer.send(self._topic, key=key, value=value, partition=partition)
-        tp = self._partitions.get(partition)  # type: ignore[arg-type]
-        if tp is None:
-            tp = self._partitions[partition] = TopicPartition(self._topic, partition)  # type: ignore[index]
-        future, full, new_batch, _ = self._accumulator.append(tp, None, key, value, [])
+        assert partition is not None  # `not in known` above
+        future, full, new_batch, _ = self._accumulator.append(
+            self._tp(partition), None, key, value, []
+        )
         if full or new_batch:  # as `send` does: the sender thread takes it from here
             self._sender.wakeup()
         return future
@@ -114,11 +114,13 @@ class Appender:
         places it; the futures whose success together means every record is acknowledged:
         one per batch the records went into (a record taking `send`'s path brings its own)."""
         known = self._producer._metadata.partitions_for_topic(self._topic)
-        by_key = partition is None
-        if not self._batches_known or not known or (by_key and self._partitioner is None):
+        if (
+            not self._batches_known
+            or not known
+            or (self._partitioner is None if partition is None else partition not in known)
+        ):
+            # Record by record: `append` and `send` wait for metadata, or say what is wrong.
             return [self.append(key, value, partition) for key, value in records]
-        if partition is not None and partition not in known:
-            return [self.append(key, value, partition) for key, value in records]  # `send` says
         groups: dict[int, list[record_batch.Record]] = {}
         if partition is None:
             place = self._placer(sorted(known))

@@ -1,4 +1,4 @@
-"""The usual-case shortcut of validation (`_usual_ids`) accepts only what the full checks
+"""The usual-case shortcut of validation (`usual_ids`) accepts only what the full checks
 accept: any ids it lets through, the full checks pass too (hypothesis), and the
 edge cases it must send to the full checks are sent there."""
 
@@ -12,7 +12,7 @@ from vinculo.validation import (
     MAX_ID_LENGTH,
     _check_event_id,
     _check_id,
-    _usual_ids,
+    usual_ids,
 )
 
 # Mostly ASCII with the characters that matter here: spaces, '~', '/', controls, non-ASCII.
@@ -33,13 +33,13 @@ def test_the_shortcut_accepts_nothing_the_full_checks_refuse(
 ) -> None:
     if as_copy:  # a copy's id of the contact's event, well formed or not
         event_id = f"~{contact}/{event_id}"
-    if _usual_ids(owner, contact, event_id, own):
+    if usual_ids(owner, contact, event_id, own):
         assert _full(owner, contact, event_id, own)
 
 
-def test_usual_ids_are_taken_by_the_shortcut() -> None:
-    assert _usual_ids("ana", "luis", "x-9", own=True)
-    assert _usual_ids("luis", "ana", "~ana/x-9", own=False)
+def testusual_ids_are_taken_by_the_shortcut() -> None:
+    assert usual_ids("ana", "luis", "x-9", own=True)
+    assert usual_ids("luis", "ana", "~ana/x-9", own=False)
 
 
 def test_edge_cases_go_to_the_full_checks() -> None:
@@ -58,4 +58,4 @@ def test_edge_cases_go_to_the_full_checks() -> None:
         ("josé", "luis", "x", True),  # not ASCII: the NFC check decides
         ("ana", "lu\tis", "x", True),
     ]:
-        assert not _usual_ids(owner, contact, event_id, own), (owner, contact, event_id)
+        assert not usual_ids(owner, contact, event_id, own), (owner, contact, event_id)
