@@ -20,16 +20,16 @@ from typing import Any
 
 from bench import cpu, pipeline
 from bench.datasets import snap_events
-from bench.profile_pipeline import _spy, _thread_cpu, _thread_names
 from bench.run import QUICK, _per_event_us, _processes
 from bench.stack import Service, Stack
 from bench.stats import wait_until
+from bench.threads import kernel_thread_names, spy, thread_cpu, thread_names
 
 
 def _by_thread(pid: int, names: dict[str, str], before: dict[str, float]) -> dict[str, float]:
-    """CPU seconds per thread name since `before` (keyed "tid N", as `_thread_cpu({})`)."""
+    """CPU seconds per thread name since `before` (keyed "tid N", as `thread_cpu({})`)."""
     spent: dict[str, float] = {}
-    for tid, seconds in _thread_cpu(pid, {}).items():
+    for tid, seconds in thread_cpu(pid, {}).items():
         name = names.get(tid.removeprefix("tid "), tid)
         spent[name] = spent.get(name, 0.0) + seconds - before.get(tid, 0.0)
     return spent
@@ -46,17 +46,6 @@ def _group(spent: dict[str, float]) -> dict[str, float]:
 
 def _publish(ingest: Service, scoring: Service, events: list[Any]) -> pipeline.ThroughputResult:
     return pipeline.throughput(ingest, scoring, events, QUICK.clients)
-
-
-def _comm_names(pid: int) -> dict[str, str]:
-    """Kernel thread names (grpc's C threads are named there, not in Python)."""
-    names = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            names[task.name] = "c:" + (task / "comm").read_text().strip()
-        except OSError:
-            continue
-    return names
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,16 +65,16 @@ def main(argv: list[str] | None = None) -> int:
             warm = snap_events(500, run_tag=f"w{int(time.time())}")
             pipeline.throughput(ingest, scoring, warm, QUICK.clients)
             pid = ingest.ps.pid
-            spy = None
+            recorder = None
             if args.py_spy is not None:
                 args.py_spy.mkdir(parents=True, exist_ok=True)
-                spy = _spy(args.py_spy, "ingest_service", pid, gil=args.gil)
+                recorder = spy(args.py_spy, "ingest_service", pid, gil=args.gil)
                 time.sleep(1.0)
             for round_ in range(args.rounds):
                 events = snap_events(args.limit, run_tag=f"r{round_}{int(time.time())}")
-                before = _thread_cpu(pid, {})  # by thread id; named after the round
+                before = thread_cpu(pid, {})  # by thread id; named after the round
                 flow, spent = cpu.cpu_spent(processes, partial(_publish, ingest, scoring, events))
-                names = {**_comm_names(pid), **_thread_names(pid)}  # pools grow on demand
+                names = {**kernel_thread_names(pid), **thread_names(pid)}  # pools grow on demand
                 threads = _group(_by_thread(pid, names, before))
                 us = _per_event_us(spent, len(events))
                 print(f"round {round_}: {len(events)} events, ingest {flow.ingest_eps:,.0f} ev/s; "
@@ -93,17 +82,18 @@ def main(argv: list[str] | None = None) -> int:
                 busiest = sorted(((s, t) for t, s in threads.items()), reverse=True)[:10]
                 print("  ingest threads us/event: " + ", ".join(
                     f"{t} {s / len(events) * 1e6:.1f}" for s, t in busiest if s > 0))  # fmt: skip
-            if spy is not None:
-                spy.send_signal(2)  # SIGINT: py-spy writes its output and exits
-                spy.wait(60)
+            if recorder is not None:
+                recorder.send_signal(2)  # SIGINT: py-spy writes its output and exits
+                recorder.wait(60)
             lag_zero = lambda: scoring.metric("vinculo_scoring_consumer_lag") == 0  # noqa: E731
             wait_until(lag_zero, 60, 0.2, "consumer lag 0")
             services = {n: p for n, p in processes.items() if n in stack.services()}
             cpu.settle(services)
             all_names = {
-                n: {**_comm_names(p.pid), **_thread_names(p.pid)} for n, p in services.items()
+                n: {**kernel_thread_names(p.pid), **thread_names(p.pid)}
+                for n, p in services.items()
             }
-            before_idle = {n: _thread_cpu(p.pid, {}) for n, p in services.items()}
+            before_idle = {n: thread_cpu(p.pid, {}) for n, p in services.items()}
             idle = cpu.idle_cpu_percent(services, args.idle_s)
             print("idle CPU % " + ", ".join(f"{n} {v:.2f}" for n, v in idle.items()))
             for name, process in services.items():

@@ -11,11 +11,7 @@ py-spy's collapsed stacks to DIR (top frames: `bench.profile_top`).
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,15 +23,7 @@ from bench.datasets import snap_events
 from bench.run import BENCH_CLIENT, QUICK, _per_event_us, _processes
 from bench.stack import Stack
 from bench.stats import wait_until
-
-
-def _spy(out: Path, name: str, pid: int, gil: bool) -> subprocess.Popen[bytes]:
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    args = [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "250",
-            "--threads", "--nonblocking", "-o", str(out / f"{name}.txt")]  # fmt: skip
-    if gil:  # only the thread holding the GIL: Python CPU, not threads waiting for it
-        args.append("--gil")
-    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+from bench.threads import spy, thread_cpu, thread_names
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,20 +50,20 @@ def main(argv: list[str] | None = None) -> int:
             if args.py_spy is not None:
                 args.py_spy.mkdir(parents=True, exist_ok=True)
                 spies = [
-                    _spy(args.py_spy, n, s.ps.pid, args.gil) for n, s in stack.services().items()
+                    spy(args.py_spy, n, s.ps.pid, args.gil) for n, s in stack.services().items()
                 ]
                 time.sleep(1.0)
             services = {n: p for n, p in processes.items() if n in stack.services()}
-            names = {n: _thread_names(p.pid) for n, p in services.items()}
-            start = {n: _thread_cpu(p.pid, names[n]) for n, p in services.items()}
+            names = {n: thread_names(p.pid) for n, p in services.items()}
+            start = {n: thread_cpu(p.pid, names[n]) for n, p in services.items()}
             flow, flow_cpu = cpu.cpu_spent(
                 processes, lambda: pipeline.throughput(ingest, scoring, events, QUICK.clients)
             )
             _print_threads(services, names, start, len(events))
-            for spy in spies:
-                spy.send_signal(2)  # SIGINT: py-spy writes its output and exits
-            for spy in spies:
-                spy.wait(60)
+            for recorder in spies:
+                recorder.send_signal(2)  # SIGINT: py-spy writes its output and exits
+            for recorder in spies:
+                recorder.wait(60)
             raw_us = _per_event_us(raw_cpu, len(events))
             flow_us = _per_event_us(flow_cpu, len(events))
             raw_eps = raw.eps / (len(records) / len(events))
@@ -93,12 +81,12 @@ def main(argv: list[str] | None = None) -> int:
             lag_zero = lambda: scoring.metric("vinculo_scoring_consumer_lag") == 0  # noqa: E731
             wait_until(lag_zero, 60, 0.2, "consumer lag 0")
             cpu.settle(services)
-            names = {n: _thread_names(p.pid) for n, p in services.items()}
-            before = {n: _thread_cpu(p.pid, names[n]) for n, p in services.items()}
+            names = {n: thread_names(p.pid) for n, p in services.items()}
+            before = {n: thread_cpu(p.pid, names[n]) for n, p in services.items()}
             idle = cpu.idle_cpu_percent(services, args.idle_s)
             print("idle CPU % " + ", ".join(f"{n} {v:.1f}" for n, v in idle.items()))
             for name, process in services.items():
-                spent = _thread_cpu(process.pid, names[name])
+                spent = thread_cpu(process.pid, names[name])
                 busiest = sorted(
                     ((t - before[name].get(thread, 0.0), thread) for thread, t in spent.items()),
                     reverse=True,
@@ -110,32 +98,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _thread_names(pid: int) -> dict[str, str]:
-    """OS thread id -> Python thread name, from `py-spy dump` (Python names no OS thread)."""
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    try:
-        dump = subprocess.run(
-            [py_spy, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=30
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return {}
-    return dict(re.findall(r'Thread (\d+) \([^)]*\): "([^"]+)"', dump))
-
-
-def _thread_cpu(pid: int, names: dict[str, str]) -> dict[str, float]:
-    """CPU seconds per thread (by name; threads of one name summed), from /proc."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    spent: dict[str, float] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # the thread ended
-        name = names.get(task.name) or f"tid {task.name}"
-        spent[name] = spent.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
-    return spent
-
-
 def _print_threads(
     services: dict[str, psutil.Process],
     names: dict[str, dict[str, str]],
@@ -144,7 +106,7 @@ def _print_threads(
 ) -> None:
     """Each service's CPU us/event per thread over the flow (busiest first)."""
     for name, process in services.items():
-        spent = _thread_cpu(process.pid, names[name])
+        spent = thread_cpu(process.pid, names[name])
         per = sorted(
             ((t - start[name].get(thread, 0.0), thread) for thread, t in spent.items()),
             reverse=True,
