@@ -267,8 +267,15 @@ def _add_decayed(
     np.add.at(block, (rows[inbound], slot[inbound] + IN), weights[inbound])
     met = kind == Kind.MEETING
     if met.any():
-        extra = weights[met] * (meeting_amounts(events.durations[met]) - 1.0)[:, None]
-        np.add.at(states, (rows[met][:, None], MEETING_EXTRA_START + _HORIZONS), extra)
+        # Once per direction the meeting counts in, as the DECAYED block counts it (a
+        # mutual meeting twice), so the meeting's whole part of the exchange scales.
+        sides = outbound[met].astype(np.float64) + inbound[met]
+        more = (meeting_amounts(events.durations[met]) - 1.0) * sides
+        np.add.at(
+            states,
+            (rows[met][:, None], MEETING_EXTRA_START + _HORIZONS),
+            weights[met] * more[:, None],
+        )
 
 
 _HORIZONS = np.arange(N_HORIZONS)

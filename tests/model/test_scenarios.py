@@ -134,7 +134,17 @@ def test_a_steady_tie_over_a_year_beats_a_burst_last_week(
 
 
 @pytest.mark.parametrize("b_kind", [MSG, MEETING], ids=["messages", "meetings"])
-def test_events_for_b_do_not_change_the_tier_of_a(model: ScoringModel, b_kind: int) -> None:
+def test_events_for_b_do_not_change_the_tier_of_a(
+    model: ScoringModel, b_kind: int, request: pytest.FixtureRequest
+) -> None:
+    if b_kind == MEETING:
+        known_gap(
+            request,
+            "trained",
+            "since schema 6, the CollegeMsg-slice model reads the reactions tie 0.114 "
+            "(acquaintance) beside a 60-minute meeting's longer exchange, 0.052 once B has 20 "
+            "meetings (schema 5: 0.038 and 0.052); its owner_* inputs are unconstrained",
+        )
     network = [
         exchange(MSG, 8, every_days=5),
         contact(event(MEETING, MUTUAL, 20, minutes=60)),
@@ -210,17 +220,15 @@ def test_a_longer_meeting_is_not_weaker_than_a_shorter_one(
 _SLICE = "the CollegeMsg-slice model (messages only) has no split between 1.1 and 3.3 meetings"
 _TIED_90_VS_1: dict[str, dict[tuple[str, int], str]] = {
     "trained": {
-        ("alone", 1): _SLICE + " (0.501 both)",
-        ("alone", 10): _SLICE + " (0.130 both)",
-        ("alone", 60): _SLICE + " (0.126 both)",
-        ("messages", 1): _SLICE,
-        ("messages", 10): _SLICE,
-        ("messages", 60): _SLICE,
-        ("meeting", 60): _SLICE + " (0.141 both)",
+        ("alone", 10): _SLICE + " (in the network 0.241 both; alone 0.164 against 0.130)",
+        ("alone", 60): _SLICE + " (0.126 both alone, 0.233 both in the network)",
+        ("messages", 60): _SLICE + " (in the network 0.403 both; alone 0.147 against 0.141)",
     },
     "shipped": {
-        ("alone", 60): "default-5: a lone meeting 60 days ago, in the fixed network, 0.196 both "
-        "(alone it holds: 0.069 against 0.058)",
+        ("meeting", 1): "default-5 beside an earlier 30-minute meeting: 0.560 both alone, 0.720 "
+        "both in the network (the public logs' exchange ends below both amounts)",
+        ("meeting", 10): "default-5 beside an earlier 30-minute meeting: 0.428 both alone, 0.581 "
+        "both in the network",
     },
 }
 
