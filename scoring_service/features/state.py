@@ -40,8 +40,8 @@ FloatArray = npt.NDArray[np.float64]
 
 # --- layout -----------------------------------------------------------------
 # DECAYED[kind, dir, horizon] block first, then totals[kind, out/in/mutual],
-# then scalars, then ENGAGED_DAYS[horizon], then MEETING_EXTRA[horizon]. Offsets are module constants so
-# vectorised code can slice.
+# then scalars, then ENGAGED_DAYS[horizon], then MEETING_EXTRA[horizon]. Offsets are
+# module constants so vectorised code can slice.
 DECAYED_START = 0
 DECAYED_SIZE = N_KINDS * N_DIRS * N_HORIZONS
 TOTALS_START = DECAYED_START + DECAYED_SIZE
