@@ -10,8 +10,9 @@ import pytest
 from scoring_service.features import features as ft
 from scoring_service.features import fold
 from scoring_service.features import state as st
+from scoring_service.model.explain import _without_kind
 from scoring_service.model.signals import raw_signals
-from vinculo.domain import Interaction
+from vinculo.domain import Interaction, Kind
 from vinculo.v1 import events_pb2 as pb
 
 DAY = 86_400.0
@@ -83,3 +84,14 @@ def test_meeting_lengths_fold_alike_in_any_order_and_batching() -> None:
         assert np.allclose(other[extra], one_by_one[extra], rtol=1e-12, atol=0.0)
         assert np.allclose(other[decayed], one_by_one[decayed], rtol=1e-12, atol=0.0)
     assert one_by_one[extra].min() > 0.0
+
+
+def test_explaining_without_meetings_removes_what_their_length_added() -> None:
+    message = Interaction(pb.INTERACTION_TYPE_MESSAGE, IN, T0, personalized=True)
+    both, messages_only = st.new_state(), st.new_state()
+    fold.apply_events(both, [message, met(MUTUAL, T0 + DAY, 5400.0)])
+    fold.apply_events(messages_only, [message])
+    stripped = _without_kind(both[None, :], Kind.MEETING)[0]
+    as_of = T0 + 3 * DAY
+    for name in ("exchange_in_30d", "exchange_out_30d", "exchange_mutual_365d", "contact_seconds"):
+        assert row(stripped, as_of)[name] == pytest.approx(row(messages_only, as_of)[name])
