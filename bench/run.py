@@ -142,7 +142,8 @@ def measure_main(profile: Profile, root: Path, outbox: bool = True) -> dict[str,
         rate = results["ingest_to_scored_eps"] / 2
         log(f"mixed: {rate:,.0f} events/s with reads at c8 for {profile.mixed_duration_s} s")
         read_owners = [serving.owner_for(size) for size in profile.serving_sizes]
-        results["mixed"] = mixed.run(ingest, scoring, read_owners, rate, profile.mixed_duration_s,
+        results["mixed"] = mixed.run(ingest, scoring, events, read_owners, rate,
+                                     profile.mixed_duration_s,
                                      profile.mixed_freshness_samples).as_dict()  # fmt: skip
         log(f"watch: {profile.watch_streams} streams, {WATCH_RATE:.0f} events/s")
         results["watch"] = watch_streams.run(ingest, scoring, profile.watch_streams, WATCH_RATE,

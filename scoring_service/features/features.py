@@ -52,7 +52,8 @@ __all__ = ["COLUMN", "FEATURE_NAMES", "MODEL_FEATURES", "NEVER_DAYS", "OWNER_FEA
 
 # 3: owner activity as ratios, not absolute volumes; 4: engaged days;
 # 5: contact_seconds (calls and meetings), recency of conversations (no reactions)
-FEATURE_SCHEMA_VERSION = 5
+# 6: the decayed meeting counters (so `exchange_*`) weigh a meeting by its length
+FEATURE_SCHEMA_VERSION = 6
 
 # The names come from the one declaration of each column (`columns.named_columns`),
 # read off an empty row: a name cannot drift from its values by position.

@@ -34,6 +34,7 @@ from scoring_service.features.state import (
     DECAYED_START,
     ENGAGED_DAYS_START,
     IN,
+    MEETING_EXTRA_START,
     N_DIRS,
     N_HORIZONS,
     OUT,
@@ -61,6 +62,14 @@ OUTREACH_TYPES = frozenset({pb.INTERACTION_TYPE_MESSAGE, pb.INTERACTION_TYPE_CON
 ANSWERING_KINDS = (Kind.COMMENT, Kind.MESSAGE, Kind.CALL, Kind.MEETING, Kind.SERVICE)
 # An inbound event of these kinds waits for the owner's answer.
 AWAITING_KINDS = frozenset({int(Kind.MESSAGE), int(Kind.CALL)})
+# State schema 5 (issue 15): a meeting in person of D seconds counts in the weighted
+# exchange as min(1 + ln(1 + D / MEETING_UNIT_SECONDS), MEETING_AMOUNT_CAP) meetings:
+# never less than one, about one for a meeting much shorter than ten minutes, one more
+# per e-fold of time beyond that (90 minutes: 3.3), at most four (about 3.2 hours).
+# The rule and why, fixed before its results: docs/experiments/2026-12-05-duration.md.
+# Calls count once each, whatever their length (see there).
+MEETING_UNIT_SECONDS = 600.0
+MEETING_AMOUNT_CAP = 4.0
 
 NO_KIND = -1
 _TYPE_IDS = sorted(pb.InteractionType.values())
@@ -248,13 +257,37 @@ def _add_decayed(
     if forward.any():
         factors = decay_factors(newest[forward] - ref[forward])
         block[forward] *= factors[:, None, :]
-        # The engaged days are kept as of REF_TIME too (periods.count_engaged_days).
+        # The engaged days and the meetings' extra are kept as of REF_TIME too.
         states[forward, ENGAGED_DAYS_START : ENGAGED_DAYS_START + N_HORIZONS] *= factors
+        states[forward, MEETING_EXTRA_START : MEETING_EXTRA_START + N_HORIZONS] *= factors
     states[:, REF_TIME] = newest
     weights = decay_factors(newest[rows] - times)  # (events, horizons)
     slot = kind * N_DIRS
     np.add.at(block, (rows[outbound], slot[outbound] + OUT), weights[outbound])
     np.add.at(block, (rows[inbound], slot[inbound] + IN), weights[inbound])
+    met = kind == Kind.MEETING
+    if met.any():
+        # Once per direction the meeting counts in, as the DECAYED block counts it (a
+        # mutual meeting twice), so the meeting's whole part of the exchange scales.
+        sides = outbound[met].astype(np.float64) + inbound[met]
+        more = (meeting_amounts(events.durations[met]) - 1.0) * sides
+        np.add.at(
+            states,
+            (rows[met][:, None], MEETING_EXTRA_START + _HORIZONS),
+            weights[met] * more[:, None],
+        )
+
+
+_HORIZONS = np.arange(N_HORIZONS)
+
+
+def meeting_amounts(durations: FloatArray) -> FloatArray:
+    """How many meetings each meeting of these lengths (seconds) counts as in the exchange."""
+    seconds = np.maximum(np.nan_to_num(durations), 0.0)
+    amounts: FloatArray = np.minimum(
+        1.0 + np.log1p(seconds / MEETING_UNIT_SECONDS), MEETING_AMOUNT_CAP
+    )
+    return amounts
 
 
 def _count(

@@ -22,6 +22,7 @@ from scoring_service.features.state import (
     FloatArray,
     S,
     decayed_columns,
+    meeting_extra_columns,
 )
 from vinculo.domain import Kind
 
@@ -55,8 +56,10 @@ def exchange(st: FloatArray, as_of: float) -> tuple[FloatArray, FloatArray, Floa
     n = st.shape[1]
     decayed = decayed_columns(st, as_of)  # (kinds, dirs, horizons, n)
     flat_out, flat_in = decayed[:, OUT].reshape(N_KINDS, -1), decayed[:, IN].reshape(N_KINDS, -1)
-    ex_out = (KIND_WEIGHTS @ flat_out + W_OTHER @ flat_in).reshape(-1, n)  # (horizons, n)
-    ex_in = (KIND_WEIGHTS @ flat_in + W_OTHER @ flat_out).reshape(-1, n)
+    # Schema 5: meetings count for their length too, on both sides (a meeting is two-way).
+    extra = KIND_WEIGHTS[Kind.MEETING] * meeting_extra_columns(st, as_of)  # (horizons, n)
+    ex_out = (KIND_WEIGHTS @ flat_out + W_OTHER @ flat_in).reshape(-1, n) + extra
+    ex_in = (KIND_WEIGHTS @ flat_in + W_OTHER @ flat_out).reshape(-1, n) + extra
     return decayed, ex_out, ex_in
 
 

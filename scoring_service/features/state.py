@@ -25,7 +25,8 @@ from vinculo.domain import Kind
 # 2: VIDEO_CALLS, for the funnel's "met in person or by video"
 # 3: ENGAGED_DAYS, decayed distinct days the contact took part on
 # 4: MEETING_SECONDS, LAST_TALK_*_TIME; reactions open no engaged or active period
-STATE_SCHEMA_VERSION = 4
+# 5: a meeting adds a duration-dependent amount to the decayed counters (fold.amounts)
+STATE_SCHEMA_VERSION = 5
 
 DAY = 86_400.0
 # Days, weeks, months, a year: a long tie survives a quiet year at the last horizon.
@@ -39,8 +40,8 @@ FloatArray = npt.NDArray[np.float64]
 
 # --- layout -----------------------------------------------------------------
 # DECAYED[kind, dir, horizon] block first, then totals[kind, out/in/mutual],
-# then scalars, then ENGAGED_DAYS[horizon]. Offsets are module constants so
-# vectorised code can slice.
+# then scalars, then ENGAGED_DAYS[horizon], then MEETING_EXTRA[horizon]. Offsets are
+# module constants so vectorised code can slice.
 DECAYED_START = 0
 DECAYED_SIZE = N_KINDS * N_DIRS * N_HORIZONS
 TOTALS_START = DECAYED_START + DECAYED_SIZE
@@ -92,7 +93,12 @@ S: dict[str, int] = {name: SCALARS_START + i for i, name in enumerate(_SCALARS)}
 # or a call or meeting happened), one per half-life, kept as of REF_TIME like the
 # DECAYED block: a habit of talking on many days, not the volume of one burst.
 ENGAGED_DAYS_START = SCALARS_START + len(_SCALARS)
-STATE_SIZE = ENGAGED_DAYS_START + N_HORIZONS
+# Schema 5: what meetings add to the weighted exchange beyond one each, for their
+# length (`fold.meeting_amounts`), decayed and kept as of REF_TIME like the DECAYED
+# block. The DECAYED block still counts events (baselines, explanations and trends
+# read counts); only `owner_context.exchange` adds this block, at the meeting weight.
+MEETING_EXTRA_START = ENGAGED_DAYS_START + N_HORIZONS
+STATE_SIZE = MEETING_EXTRA_START + N_HORIZONS
 
 REF_TIME = S["REF_TIME"]
 _HALF_LIVES_S = np.array(HALF_LIVES_DAYS) * DAY
@@ -137,9 +143,16 @@ def decayed_columns(states_t: FloatArray, as_of: float) -> FloatArray:
 
 def engaged_days_columns(states_t: FloatArray, as_of: float) -> FloatArray:
     """ENGAGED_DAYS of `states.T` read at `as_of`: shape (horizons, n)."""
-    block = states_t[ENGAGED_DAYS_START:STATE_SIZE]
+    block = states_t[ENGAGED_DAYS_START:MEETING_EXTRA_START]
     days: FloatArray = block * _read_factors(states_t, as_of)
     return days
+
+
+def meeting_extra_columns(states_t: FloatArray, as_of: float) -> FloatArray:
+    """MEETING_EXTRA of `states.T` read at `as_of`: shape (horizons, n)."""
+    block = states_t[MEETING_EXTRA_START:STATE_SIZE]
+    extra: FloatArray = block * _read_factors(states_t, as_of)
+    return extra
 
 
 def _read_factors(states_t: FloatArray, as_of: float) -> FloatArray:

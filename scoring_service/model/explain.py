@@ -28,7 +28,9 @@ from scoring_service.features.owner_context import (
 from scoring_service.features.state import (
     DAY,
     IN,
+    MEETING_EXTRA_START,
     OUT,
+    STATE_SIZE,
     FloatArray,
     S,
     decayed_counts,
@@ -77,6 +79,7 @@ def _without_kind(states: FloatArray, kind: Kind) -> FloatArray:
         stripped[:, S["CALL_SECONDS"]] = 0.0
     if kind is Kind.MEETING:
         stripped[:, S["MEETING_SECONDS"]] = 0.0
+        stripped[:, MEETING_EXTRA_START:STATE_SIZE] = 0.0  # what their length added
     return stripped
 
 

@@ -32,7 +32,8 @@ SOURCES: dict[str, list[str]] = {
 }
 OWNER_SAMPLE = {"sx-mathoverflow": 0.25}
 VERSION = (
-    "default-4"  # 3: feature schema 4 (engaged days); 4: schema 5 (contact seconds, talk times)
+    "default-5"  # 3: feature schema 4 (engaged days); 4: schema 5 (contact seconds, talk times);
+    # 5: schema 6 (a meeting counts in the exchange for its length)
 )
 # Training cuts of the pooled build: three 10% apart, not `pipeline.TRAIN_CUTS` (seven
 # 5% apart, which per-data-set `vinculo train/evaluate` keep). Chosen on the validation
