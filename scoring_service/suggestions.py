@@ -39,6 +39,10 @@ if TYPE_CHECKING:  # types only: the server wires this module into the servicer
     from scoring_service.servicer import Suggester
 
 BoolArray = npt.NDArray[np.bool_]
+# The trends of the given rows (`Scorer.trend` of those rows: each row's trend reads
+# only its own state). Only the rows a rule or a message reads them of are asked for.
+TrendsOf = Callable[[npt.NDArray[np.intp]], npt.ArrayLike]
+_NOT_READ = -1  # a trend not computed (no rule reads it)
 
 ALL_KINDS: frozenset[int] = frozenset(
     {
@@ -92,7 +96,8 @@ class _Facts:
     states: FloatArray
     scores: FloatArray
     tiers: npt.NDArray[np.int64]
-    trends: npt.NDArray[np.int64]
+    trends: npt.NDArray[np.int64]  # _NOT_READ where not yet needed (`trends_of`)
+    trends_of: TrendsOf | None
     silent_days: FloatArray
     sent: FloatArray  # owner's private exchanges (message class and up), outbound + mutual
     received: FloatArray  # the contact's, inbound + mutual
@@ -109,6 +114,12 @@ class _Facts:
     def col(self, name: str) -> FloatArray:
         return self.states[:, S[name]]
 
+    def read_trends(self, rows: npt.NDArray[np.intp]) -> None:
+        """Computes the trends of `rows` not computed yet (for their messages)."""
+        missing = rows[self.trends[rows] == _NOT_READ]
+        if len(missing) and self.trends_of is not None:
+            self.trends[missing] = self.trends_of(missing)
+
 
 def _total(states: FloatArray, kinds: Sequence[Kind], columns: Sequence[int]) -> FloatArray:
     idx = [totals_index(k, c) for k in kinds for c in columns]
@@ -120,18 +131,27 @@ def _facts(
     states: FloatArray,
     scores: FloatArray,
     tiers: npt.ArrayLike,
-    trends: npt.ArrayLike,
+    trends: npt.ArrayLike | TrendsOf,
     as_of: float,
 ) -> _Facts:
     private = (Kind.MESSAGE, Kind.CALL, Kind.MEETING, Kind.SERVICE)
     last = states[:, S["LAST_TIME"]]
     silent = np.where(last > 0, (as_of - last) / DAY, np.inf)
+    tier_values = np.asarray(tiers, dtype=np.int64)
+    trends_of = trends if callable(trends) else None
+    if trends_of is None:
+        trend_values = np.asarray(trends, dtype=np.int64)
+    else:  # only NURTURE reads a trend: of a strong tie's row, and of the rows it words
+        trend_values = np.full(len(states), _NOT_READ, dtype=np.int64)
+        strong = np.flatnonzero(tier_values >= pb.TIER_RELATIONSHIP)
+        trend_values[strong] = trends_of(strong)
     return _Facts(
         as_of=as_of,
         states=states,
         scores=np.asarray(scores, dtype=np.float64),
-        tiers=np.asarray(tiers, dtype=np.int64),
-        trends=np.asarray(trends, dtype=np.int64),
+        tiers=tier_values,
+        trends=trend_values,
+        trends_of=trends_of,
         silent_days=silent,
         sent=_total(states, private, (0, 2)),
         received=_total(states, private, (1, 2)),
@@ -301,7 +321,7 @@ def suggest(
     states: FloatArray,
     scores: npt.ArrayLike,
     tiers: npt.ArrayLike,
-    trends: npt.ArrayLike,
+    trends: npt.ArrayLike | TrendsOf,
     as_of: float,
     cadences: Cadences,
     kinds: set[int] | None = None,
@@ -310,6 +330,8 @@ def suggest(
     """Suggestions for one owner's contacts, grouped by kind (REPLY first), best first.
 
     `kinds` None or empty means all; `limit_per_kind` <= 0 means the default (10).
+    `trends`: one per contact, or a function giving those of some rows (`TrendsOf`):
+    then only the rows the rules read are computed (the same suggestions, tested).
     """
     if len(contact_ids) == 0:
         return []
@@ -322,6 +344,8 @@ def suggest(
             continue
         mask, priority = rule(facts, cadences)
         order = best_first(np.flatnonzero(mask), priority, limit)
+        if kind == scoring_pb2.ACTION_KIND_NURTURE:  # the one message with a trend
+            facts.read_trends(order)
         result.extend(_suggestion(kind, facts, cadences, int(i), contact_ids[i]) for i in order)
     return result
 
@@ -348,13 +372,15 @@ def make_suggester(cadences: Cadences) -> Suggester:
     def suggest_actions(
         request: scoring_pb2.SuggestActionsRequest, network: ScoredNetwork, scorer: Scorer
     ) -> scoring_pb2.SuggestActionsResponse:
-        trends = scorer.trend(network.states, network.as_of)
+        def trends_of(rows: npt.NDArray[np.intp]) -> npt.ArrayLike:
+            return scorer.trend(network.states[rows], network.as_of)
+
         suggestions = suggest(
             network.contacts,
             network.states,
             network.scores,
             network.tiers,
-            trends,
+            trends_of,
             network.as_of,
             cadences,
             set(request.kinds),
