@@ -7,8 +7,11 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from scoring_service import history
-from scoring_service.features.state import FloatArray
+from scoring_service.codec import encode_states
+from scoring_service.features.state import STATE_SIZE, FloatArray
 from scoring_service.profiles import Profile
 
 RelationshipKey = tuple[str, str]  # (owner, contact)
@@ -53,6 +56,16 @@ class Batch:
     history: list[history.HistoryRow] = field(default_factory=list)  # applied events
     history_ids: list[str] = field(default_factory=list)  # each history row's event id
     profiles: dict[RelationshipKey, Profile] = field(default_factory=dict)
+    _blobs: list[bytes] | None = field(default=None, repr=False, compare=False)
+
+    def state_blobs(self) -> list[bytes]:
+        """Each changed state encoded as stored, in `states` order: the store and the
+        changelog write the same bytes, so a commit encodes them once. A taken batch
+        (the consumer's `take_batch`) no longer changes."""
+        if self._blobs is None:
+            states = np.array([state for _, state in self.states.values()])
+            self._blobs = encode_states(states.reshape(-1, STATE_SIZE))
+        return self._blobs
 
     def __bool__(self) -> bool:
         return bool(self.offsets or self.states)

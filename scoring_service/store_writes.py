@@ -23,7 +23,7 @@ def write_batch(conn: sqlite3.Connection, topic: str, batch: Batch) -> None:
 
     Raises SeenBefore when an applied event's id was stored (the caller's transaction
     then rolls everything back)."""
-    write_states(conn, batch.states)
+    write_states(conn, batch.states, batch.state_blobs())
     before = conn.total_changes
     conn.executemany(
         "INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?, ?)",
@@ -39,10 +39,14 @@ def write_batch(conn: sqlite3.Connection, topic: str, batch: Batch) -> None:
     )
 
 
-def write_states(conn: sqlite3.Connection, states: States) -> None:
-    """Every (partition, state) row, encoded and checksummed."""
+def write_states(
+    conn: sqlite3.Connection, states: States, blobs: list[bytes] | None = None
+) -> None:
+    """Every (partition, state) row, encoded (unless `blobs` holds them, in `states`
+    order) and checksummed."""
     rows = list(states.items())
-    blobs = encode_states(np.array([state for _, (_, state) in rows]).reshape(-1, STATE_SIZE))
+    if blobs is None:
+        blobs = encode_states(np.array([state for _, (_, state) in rows]).reshape(-1, STATE_SIZE))
     conn.executemany(
         "INSERT OR REPLACE INTO relationships "
         "(owner, contact, partition, state, schema_version, crc) VALUES (?, ?, ?, ?, ?, ?)",

@@ -36,8 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from scoring_service.codec import encode_states
-from scoring_service.features.state import STATE_SIZE, FloatArray
+from scoring_service.features.state import FloatArray
 from scoring_service.history import HistoryRow, Restored
 from scoring_service.processor import RestoreGuard
 from scoring_service.profiles import EMPTY, Profile, merge
@@ -186,7 +185,7 @@ def _state_records(
     if not states:
         return []
     offsets = batch.offsets
-    blobs = encode_states(np.array([state for _, state in states.values()]).reshape(-1, STATE_SIZE))
+    blobs = batch.state_blobs()
     heads = {p: _V2 + _END.pack(end) for p, end in offsets.items()}
     zero = _V2 + _END.pack(0)
     records = [
