@@ -211,7 +211,10 @@ def _nurture(f: _Facts, c: Cadences) -> tuple[BoolArray, FloatArray]:
     strong = f.tiers >= pb.TIER_RELATIONSHIP
     cooling = strong & (f.trends == scoring_pb2.TREND_COOLING)
     mask = (overdue | cooling) & (f.tiers >= pb.TIER_ACQUAINTANCE) & ~_gone_quiet(f, c)
-    ratio = np.where(np.isfinite(cadence), f.silent_days / cadence, 0.0)
+    # Only where a cadence is set: `np.where` would divide everywhere (inf / inf warns).
+    ratio = np.divide(
+        f.silent_days, cadence, out=np.zeros_like(f.scores), where=np.isfinite(cadence)
+    )
     return mask, f.scores * (1.0 + np.minimum(ratio, 10.0))
 
 
