@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import sys
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -54,6 +55,17 @@ def parse_value(raw: str, kind: Any, name: str) -> Any:
 
 class SettingsError(ValueError):
     """A setting's value is not valid; the message names the setting."""
+
+
+def run_checked(prog: str, command: Callable[[], int]) -> int:
+    """Run a command that loads its settings: an invalid one ends it with the message
+    that names the setting and exit code 2 (argparse's code for bad usage), not with a
+    traceback."""
+    try:
+        return command()
+    except SettingsError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
 
 
 def add_flags(parser: argparse.ArgumentParser, cls: type[Any]) -> None:

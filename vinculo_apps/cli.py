@@ -12,6 +12,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from vinculo.settings import run_checked
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("vinculo_apps.commands.up", "start the embedded broker and both services"),
     "demo": (
@@ -44,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     selected = next((a for a in args_list if not a.startswith("-")), None)
     args = build_parser(selected if selected in COMMANDS else None).parse_args(args_list)
     module = importlib.import_module(COMMANDS[args.command][0])
-    return int(module.run(args))
+    return run_checked(f"vinculo {args.command}", lambda: int(module.run(args)))
 
 
 if __name__ == "__main__":
