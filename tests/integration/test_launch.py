@@ -4,6 +4,8 @@ stops everything it started."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,9 +40,11 @@ def test_a_service_on_port_0_reports_the_ports_it_bound_and_removes_the_file(
 
 def test_a_service_that_exits_while_starting_fails_the_start_at_once(tmp_path: Path) -> None:
     service = launch("ingest_service", tmp_path, "127.0.0.1:1", "--partitions", "0")
-    with pytest.raises(RuntimeError, match=r"ingest_service exited with code \d+ while starting"):
+    # The reason is in the message (not a traceback in the log): the setting and its value.
+    reason = r"ingest_service exited with code 2 while starting: ingest_service: partitions: must"
+    with pytest.raises(RuntimeError, match=reason + r" be at least 1, not 0; log: "):
         service.start(timeout_s=60)
-    assert "partitions" in service.log_path.read_text()
+    assert "Traceback" not in service.log_path.read_text()
 
 
 def test_a_failed_stack_start_stops_the_broker_and_the_services_already_running(
@@ -59,3 +63,27 @@ def test_a_failed_stack_start_stops_the_broker_and_the_services_already_running(
     assert good.process is None and bad.process is None and broker.process is None
     assert not alive(broker_process.pid)
     assert not [pid for pid in children_of(os.getpid()) if alive(pid)]  # ingest too
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        (["-m", "scoring_service", "--max-poll-records", "0"], "scoring_service: max_poll_records"),
+        (["-m", "ingest_service", "--partitions", "0"], "ingest_service: partitions: must be"),
+        (["-m", "vinculo_apps.cli", "up", "--scoring-instances", "0"], "vinculo up: scoring_in"),
+    ],
+)
+def test_an_invalid_setting_exits_2_with_its_name_not_a_traceback(
+    command: list[str], said: str, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [sys.executable, *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if not k.startswith("VINCULO_")},
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith(said), done.stderr
+    assert "Traceback" not in done.stderr

@@ -18,6 +18,7 @@ die with the parent, whatever kills it: each service holds a lifeline pipe
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -39,6 +40,29 @@ READY_POLL_S = 0.05
 def clean_environment() -> dict[str, str]:
     """This process's environment without VINCULO_* (the child's flags say everything)."""
     return {k: v for k, v in os.environ.items() if not k.startswith("VINCULO_")}
+
+
+# How much of a log's end is searched for why a service stopped.
+LOG_TAIL_BYTES = 16_384
+
+
+def last_problem(log_path: Path, module: str) -> str:
+    """The last thing a service said was wrong: an invalid setting (`module: message`,
+    vinculo.settings.run_checked) or an ERROR or CRITICAL line of its own loggers (not
+    kafka-python's, which stopping also logs). Empty when there is none."""
+    try:
+        with log_path.open("rb") as log:
+            log.seek(max(0, log_path.stat().st_size - LOG_TAIL_BYTES))
+            tail = log.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    ours = re.compile(
+        rf"^{re.escape(module)}: | (?:ERROR|CRITICAL) (?:{re.escape(module)}|vinculo)\b"
+    )
+    for line in reversed(tail.splitlines()):
+        if ours.search(line):
+            return line.strip()
+    return ""
 
 
 @dataclass
@@ -123,9 +147,10 @@ class ServiceLaunch:
         deadline = time.monotonic() + timeout_s
         while (ready := read_ready_file(self.ready_path)) is None:
             if process.poll() is not None:
+                problem = last_problem(self.log_path, self.module)
                 raise RuntimeError(
-                    f"{self.label} exited with code {process.returncode} while starting;"
-                    f" log: {self.log_path}"
+                    f"{self.label} exited with code {process.returncode} while starting"
+                    f"{': ' + problem if problem else ''}; log: {self.log_path}"
                 )
             if time.monotonic() > deadline:
                 raise TimeoutError(
