@@ -13,7 +13,7 @@ import pytest
 from tests.harness import alive, children_of
 from vinculo_apps.devstack.broker import EmbeddedBroker
 from vinculo_apps.devstack.processes import wait_serving
-from vinculo_apps.devstack.stack import DevStack, ServiceLaunch
+from vinculo_apps.devstack.stack import DevStack, ServiceLaunch, clean_environment
 from vinculo_apps.scrape import scrape_metric
 
 pytestmark = pytest.mark.integration
@@ -82,7 +82,7 @@ def test_an_invalid_setting_exits_2_with_its_name_not_a_traceback(
         text=True,
         timeout=60,
         cwd=tmp_path,
-        env={k: v for k, v in os.environ.items() if not k.startswith("VINCULO_")},
+        env=clean_environment(),
     )
     assert done.returncode == 2
     assert done.stderr.startswith(said), done.stderr

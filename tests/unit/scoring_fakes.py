@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -106,3 +107,15 @@ def served(
     finally:
         channel.close()
         server.stop(0)
+
+
+@dataclass(frozen=True)
+class Record:
+    """A consumed record as the processor and the consumer read it (kafka-python's
+    ConsumerRecord has these fields too)."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: int = 1_750_000_000_000  # Kafka's append time, ms

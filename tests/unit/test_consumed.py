@@ -4,12 +4,11 @@ or the same time), with the event's own field values (hypothesis over whole even
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scoring_service.consumed import checked_all
+from tests.unit.scoring_fakes import Record
 from vinculo.v1 import events_pb2 as pb
 from vinculo.validation import Rejection, checked_time
 
@@ -17,14 +16,6 @@ NOW = 1_760_000_000.0
 TEXT = st.sampled_from(["", "a", "ana", "bo", "x-9", " a", "a ", "é", "\x00", "~bo/x-9", "ana/"])
 IDS = TEXT | st.text(max_size=6)
 ENUM = st.integers(min_value=-1, max_value=12)
-
-
-@dataclass(frozen=True)
-class Record:
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
 
 
 @st.composite

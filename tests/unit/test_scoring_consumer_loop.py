@@ -3,7 +3,6 @@ a commit as soon as it has caught up rather than when the interval is up."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +15,12 @@ from scoring_service.metrics import ScoringMetrics
 from scoring_service.settings import ScoringSettings
 from scoring_service.store import StateStore
 from scoring_service.watch import WatchHub
+from tests.unit.scoring_fakes import Record
 from vinculo.topics import INTERACTIONS_TOPIC
 from vinculo.v1 import events_pb2 as pb
 
 T0 = 1_750_000_000.0
 TP = TopicPartition(INTERACTIONS_TOPIC, 0)
-
-
-@dataclass(frozen=True)
-class Record:
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: int = int(T0 * 1000)  # Kafka's append time, ms
 
 
 def _record(offset: int) -> Record:

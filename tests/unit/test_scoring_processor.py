@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,18 +13,11 @@ from scoring_service.features.fold import apply_event
 from scoring_service.features.state import S, new_state
 from scoring_service.processor import BatchProcessor, Outcome
 from scoring_service.store import SeenBefore, StateStore
+from tests.unit.scoring_fakes import Record
 from vinculo.v1 import events_pb2 as pb
 from vinculo.validation import to_interaction
 
 T0 = 1_750_000_000.0
-
-
-@dataclass(frozen=True)
-class Record:
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
 
 
 def event(event_id: str, t: float, **fields: object) -> pb.InteractionEvent:
