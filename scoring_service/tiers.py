@@ -14,16 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scoring_service.features.owner_context import contact_engaged
-from scoring_service.features.state import (
-    DAY,
-    HALF_LIVES_DAYS,
-    N_DIRS,
-    N_KINDS,
-    REF_TIME,
-    FloatArray,
-    S,
-    decayed_index,
-)
+from scoring_service.features.state import DAY, HALF_LIVES_DAYS, FloatArray, S, decayed_total
 from vinculo.v1 import events_pb2 as events
 from vinculo.v1 import scoring_pb2 as pb
 
@@ -43,8 +34,6 @@ FEEDBACK_TIER = {
 # Trend: recent rate (30-day half-life) against the tie's long-run rate (365 days).
 TREND_UP, TREND_DOWN = 1.5, 0.5
 TREND_DAYS = (30.0, 365.0)  # the two horizons compared
-_HALF_LIVES_S = np.array(HALF_LIVES_DAYS) * DAY
-_LN2 = math.log(2.0)
 
 
 def assign_tiers(
@@ -91,20 +80,3 @@ def trends(states: FloatArray, as_of: float) -> npt.NDArray[np.int64]:
     result[(month > TREND_UP * year) & (month_count >= 1.0)] = pb.TREND_STRENGTHENING
     result[(month < TREND_DOWN * year) & (year_count >= 2.0)] = pb.TREND_COOLING
     return result
-
-
-def decayed_total(states: FloatArray, as_of: float, horizon: int) -> FloatArray:
-    """Every decayed counter of each row at one horizon, read at `as_of` and summed:
-    `decayed_counts(states, as_of).sum(axis=(1, 2))[:, horizon]`, bit for bit (the
-    same products, added in the same order, kind by kind and direction by direction),
-    without its (n, kinds, dirs, horizons) temporary: 11.5 MB at 30,000 rows, above
-    the service's mmap threshold, so faulted in afresh by every SuggestActions read."""
-    states_t = states.T
-    elapsed = np.maximum(as_of - states_t[REF_TIME], 0.0)
-    factor = np.exp(-_LN2 * elapsed / _HALF_LIVES_S[horizon])
-    total: FloatArray = states_t[decayed_index(0, 0, horizon)] * factor
-    for kind in range(N_KINDS):
-        for direction in range(N_DIRS):
-            if kind or direction:
-                total += states_t[decayed_index(kind, direction, horizon)] * factor
-    return total

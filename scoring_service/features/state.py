@@ -160,3 +160,20 @@ def _read_factors(states_t: FloatArray, as_of: float) -> FloatArray:
     elapsed = np.maximum(as_of - states_t[REF_TIME], 0.0)
     factors: FloatArray = np.exp(-_LN2 * elapsed / _HALF_LIVES_S[:, None])
     return factors
+
+
+def decayed_total(states: FloatArray, as_of: float, horizon: int) -> FloatArray:
+    """Every decayed counter of each row at one horizon, read at `as_of` and summed:
+    `decayed_counts(states, as_of).sum(axis=(1, 2))[:, horizon]`, bit for bit (the
+    same products, added in the same order, kind by kind and direction by direction),
+    without its (n, kinds, dirs, horizons) temporary: 11.5 MB at 30,000 rows, above
+    the scoring service's mmap threshold, so faulted in afresh by every read of it."""
+    states_t = states.T
+    elapsed = np.maximum(as_of - states_t[REF_TIME], 0.0)
+    factor = np.exp(-_LN2 * elapsed / _HALF_LIVES_S[horizon])  # `_read_factors`' row
+    total: FloatArray = states_t[decayed_index(0, 0, horizon)] * factor
+    for kind in range(N_KINDS):
+        for direction in range(N_DIRS):
+            if kind or direction:
+                total += states_t[decayed_index(kind, direction, horizon)] * factor
+    return total

@@ -18,8 +18,9 @@ from scoring_service.features.state import (
     FloatArray,
     S,
     decayed_counts,
+    decayed_total,
 )
-from scoring_service.tiers import TREND_DOWN, TREND_UP, decayed_total, trends
+from scoring_service.tiers import TREND_DOWN, TREND_UP, trends
 from vinculo.v1 import scoring_pb2 as pb
 
 NOW = 1_800_000_000.0
